@@ -1,0 +1,625 @@
+//! The JSON configuration contract between tabula's NixOS module and its
+//! binaries, version 1. `docs/config.md` documents every key; this crate is
+//! the one implementation of it.
+//!
+//! [`parse`] checks the whole file: syntax, the version, unknown keys, types,
+//! and every rollback field. Per-entry checks of `persist` and `overlays`
+//! that involve several entries (a path listed twice, nesting) belong to the
+//! generator, which decides what to emit around a bad entry.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+pub mod names;
+
+/// Where the NixOS module puts the file, in the initrd and in stage 2.
+pub const DEFAULT_PATH: &str = "/etc/tabula/config.json";
+
+/// The only version this build understands.
+pub const VERSION: u64 = 1;
+
+/// One problem with a configuration file: which file, which field, and a
+/// message that gives the value and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// JSON path of the field, e.g. `rollback[0].keep.days`; empty for the
+    /// document as a whole.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}: {}: {}",
+                self.file.display(),
+                self.field,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub rollback: Vec<RollbackTarget>,
+    pub persist: Vec<Persist>,
+    pub overlays: Vec<Overlay>,
+}
+
+/// One filesystem to roll back in stage 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollbackTarget {
+    Btrfs(BtrfsTarget),
+    Zfs(ZfsTarget),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BtrfsTarget {
+    pub device: String,
+    #[serde(default)]
+    pub mount_options: Vec<String>,
+    pub subvolume: String,
+    #[serde(default)]
+    pub blank: Option<String>,
+    /// Required, but may be `null` (delete the previous root): deleting must
+    /// be asked for, never a default.
+    #[serde(deserialize_with = "required_nullable")]
+    pub old_roots: Option<String>,
+    #[serde(default)]
+    pub keep: Keep,
+    #[serde(default = "default_wait_seconds")]
+    pub wait_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ZfsTarget {
+    pub dataset: String,
+    #[serde(default = "default_snapshot")]
+    pub snapshot: String,
+    #[serde(deserialize_with = "required_nullable")]
+    pub old_roots: Option<String>,
+    #[serde(default)]
+    pub keep: Keep,
+    #[serde(default = "default_zfs_command")]
+    pub zfs_command: String,
+}
+
+impl ZfsTarget {
+    /// The pool: the first component of the dataset.
+    pub fn pool(&self) -> &str {
+        self.dataset.split('/').next().unwrap_or(&self.dataset)
+    }
+}
+
+/// How many old roots to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keep {
+    /// Delete old roots older than this many days; `None`: no age limit.
+    #[serde(default = "default_days")]
+    pub days: Option<u32>,
+    /// Always keep at least this many of the newest, whatever their age.
+    #[serde(default = "default_min")]
+    pub min: u32,
+    /// Keep at most this many, newest first (`min` wins).
+    #[serde(default)]
+    pub max: Option<u32>,
+}
+
+impl Default for Keep {
+    fn default() -> Self {
+        Keep {
+            days: default_days(),
+            min: default_min(),
+            max: None,
+        }
+    }
+}
+
+fn default_days() -> Option<u32> {
+    Some(30)
+}
+fn default_min() -> u32 {
+    1
+}
+fn default_wait_seconds() -> u32 {
+    30
+}
+fn default_snapshot() -> String {
+    "blank".to_owned()
+}
+fn default_zfs_command() -> String {
+    "zfs".to_owned()
+}
+
+fn required_nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
+}
+
+/// One persistent storage and what is mounted back from it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Persist {
+    pub storage: String,
+    #[serde(default)]
+    pub hide_mounts: bool,
+    #[serde(default)]
+    pub mount_options: Vec<String>,
+    #[serde(default)]
+    pub directories: Vec<Entry>,
+    #[serde(default)]
+    pub files: Vec<Entry>,
+    #[serde(default)]
+    pub users: BTreeMap<String, User>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// `None` means `/home/<name>`.
+    #[serde(default)]
+    pub home: Option<String>,
+    #[serde(default)]
+    pub directories: Vec<Entry>,
+    #[serde(default)]
+    pub files: Vec<Entry>,
+}
+
+/// A persisted directory or file. In JSON either a bare path string or an
+/// object; unset fields take the defaults of their context (system or user
+/// entry, directory or file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EntryObject {
+    pub path: String,
+    #[serde(default)]
+    pub user: Option<Id>,
+    #[serde(default)]
+    pub group: Option<Id>,
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub in_initrd: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry(pub EntryObject);
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = Entry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path string or an object with `path`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry, E> {
+                Ok(Entry(EntryObject {
+                    path: v.to_owned(),
+                    user: None,
+                    group: None,
+                    mode: None,
+                    in_initrd: false,
+                }))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                EntryObject::deserialize(de::value::MapAccessDeserializer::new(map)).map(Entry)
+            }
+        }
+        d.deserialize_any(EntryVisitor)
+    }
+}
+
+/// A user or group: a name, resolved at boot, or a numeric id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Id {
+    Name(String),
+    Numeric(u32),
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Id::Name(n) => f.write_str(n),
+            Id::Numeric(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a user or group name, or a numeric id")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id, E> {
+                u32::try_from(v)
+                    .ok()
+                    .filter(|&id| id != u32::MAX)
+                    .map(Id::Numeric)
+                    .ok_or_else(|| E::custom(format!("{v} is out of range for a user or group id")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
+                if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                    return v
+                        .parse::<u64>()
+                        .map_err(|_| {
+                            E::custom(format!("{v:?} is out of range for a user or group id"))
+                        })
+                        .and_then(|n| self.visit_u64(n));
+                }
+                let valid = !v.is_empty()
+                    && v.len() <= 256
+                    && !v.starts_with('-')
+                    && v.chars()
+                        .all(|c| !c.is_control() && !matches!(c, ':' | '/' | ' ' | ','));
+                if valid {
+                    Ok(Id::Name(v.to_owned()))
+                } else {
+                    Err(E::custom(format!(
+                        "{v:?} is not a valid user or group name; expected a name without `:`, `/`, `,`, spaces or control characters, or a numeric id"
+                    )))
+                }
+            }
+        }
+        d.deserialize_any(IdVisitor)
+    }
+}
+
+/// Permission bits, written in JSON as an octal string such as `"0750"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mode(pub u32);
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let valid = (3..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        match u32::from_str_radix(&s, 8) {
+            Ok(bits) if valid => Ok(Mode(bits)),
+            _ => Err(de::Error::custom(format!(
+                "{s:?} is not a mode; expected 3 or 4 octal digits as a string, such as \"0755\""
+            ))),
+        }
+    }
+}
+
+/// An overlay mount made by the generator.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Overlay {
+    #[serde(rename = "where")]
+    pub where_: String,
+    pub lower: Vec<String>,
+    pub upper: String,
+    pub work: String,
+    #[serde(default)]
+    pub when_mounted: Option<String>,
+    #[serde(default)]
+    pub before: Vec<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub mount_options: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[allow(dead_code)]
+    version: Value,
+    #[serde(default)]
+    rollback: Vec<Value>,
+    #[serde(default)]
+    persist: Vec<Persist>,
+    #[serde(default)]
+    overlays: Vec<Overlay>,
+}
+
+/// Reads and parses the file at `file`; see [`parse`].
+pub fn load(file: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+        file: file.to_owned(),
+        field: String::new(),
+        message: format!("cannot read the configuration: {e}; expected the JSON file written by tabula's NixOS module"),
+    })?;
+    parse(&text, file)
+}
+
+/// Parses and checks a configuration document; `file` only names it in errors.
+pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let err = |field: &str, message: String| ConfigError {
+        file: file.to_owned(),
+        field: field.to_owned(),
+        message,
+    };
+    let doc: Value =
+        serde_json::from_str(text).map_err(|e| err("", format!("is not valid JSON: {e}")))?;
+    let Value::Object(top) = &doc else {
+        return Err(err(
+            "",
+            format!("the document is {}, expected a JSON object", kind(&doc)),
+        ));
+    };
+    match top.get("version") {
+        None => {
+            return Err(err(
+                "version",
+                format!(
+                    "is missing; expected `\"version\": {VERSION}` (this is tabula's configuration format version)"
+                ),
+            ));
+        }
+        Some(v) if v.as_u64() == Some(VERSION) => {}
+        Some(v) => {
+            return Err(err(
+                "version",
+                format!(
+                    "is {v}; this tabula understands only version {VERSION}: regenerate the file with the matching NixOS module"
+                ),
+            ));
+        }
+    }
+    let raw: RawConfig = serde_path_to_error::deserialize(doc)
+        .map_err(|e| err(&e.path().to_string(), e.inner().to_string()))?;
+    let rollback = raw
+        .rollback
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| parse_target(v, &format!("rollback[{i}]")).map_err(|(f, m)| err(&f, m)))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_distinct_targets(&rollback).map_err(|(f, m)| err(&f, m))?;
+    Ok(Config {
+        rollback,
+        persist: raw.persist,
+        overlays: raw.overlays,
+    })
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+type FieldError = (String, String);
+
+fn parse_target(value: Value, at: &str) -> Result<RollbackTarget, FieldError> {
+    let Value::Object(mut map) = value else {
+        return Err((
+            at.to_owned(),
+            format!("is {}, expected an object with a \"type\"", kind(&value)),
+        ));
+    };
+    let ty = map.remove("type");
+    let value = Value::Object(map);
+    let target = match ty.as_ref().and_then(Value::as_str) {
+        Some("btrfs") => RollbackTarget::Btrfs(typed(value, at)?),
+        Some("zfs") => RollbackTarget::Zfs(typed(value, at)?),
+        _ => {
+            let shown = ty.map_or_else(|| "missing".to_owned(), |t| t.to_string());
+            return Err((
+                format!("{at}.type"),
+                format!("is {shown}; expected \"btrfs\" or \"zfs\""),
+            ));
+        }
+    };
+    check_target(&target, at)?;
+    Ok(target)
+}
+
+fn typed<T: de::DeserializeOwned>(value: Value, at: &str) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let field = if inner == "." || inner.is_empty() {
+            at.to_owned()
+        } else {
+            format!("{at}.{inner}")
+        };
+        (field, e.inner().to_string())
+    })
+}
+
+fn field_check(
+    at: &str,
+    key: &str,
+    value: &str,
+    check: fn(&str) -> Result<(), String>,
+) -> Result<(), FieldError> {
+    check(value).map_err(|why| (format!("{at}.{key}"), format!("{value:?} {why}")))
+}
+
+fn check_target(target: &RollbackTarget, at: &str) -> Result<(), FieldError> {
+    match target {
+        RollbackTarget::Btrfs(b) => {
+            field_check(at, "device", &b.device, names::check_absolute_path)?;
+            if b.device == "/" {
+                return Err((
+                    format!("{at}.device"),
+                    "\"/\" is not a device; expected a path such as \"/dev/disk/by-label/nixos\""
+                        .to_owned(),
+                ));
+            }
+            for (i, opt) in b.mount_options.iter().enumerate() {
+                let key = format!("mountOptions[{i}]");
+                if opt.is_empty() || opt.contains(',') || opt.chars().any(char::is_control) {
+                    return Err((
+                        format!("{at}.{key}"),
+                        format!(
+                            "{opt:?} is not a single mount option; expected one option per list item, such as \"compress=zstd\""
+                        ),
+                    ));
+                }
+                let name = opt.split('=').next().unwrap_or(opt);
+                if matches!(name, "subvol" | "subvolid") {
+                    return Err((
+                        format!("{at}.{key}"),
+                        format!(
+                            "{opt:?} would mount something other than the top level; tabula mounts subvolid=5 itself, remove this option"
+                        ),
+                    ));
+                }
+                if name == "ro" {
+                    return Err((
+                        format!("{at}.{key}"),
+                        format!("{opt:?} makes the rollback impossible; remove it"),
+                    ));
+                }
+            }
+            field_check(at, "subvolume", &b.subvolume, names::check_subvolume)?;
+            if let Some(blank) = &b.blank {
+                field_check(at, "blank", blank, names::check_subvolume)?;
+            }
+            if let Some(old) = &b.old_roots {
+                field_check(at, "oldRoots", old, names::check_subvolume)?;
+            }
+            let named = [
+                ("subvolume", Some(&b.subvolume)),
+                ("blank", b.blank.as_ref()),
+                ("oldRoots", b.old_roots.as_ref()),
+            ];
+            for (ka, a) in named {
+                for (kb, b) in named {
+                    if let (Some(a), Some(b)) = (a, b) {
+                        if ka != kb && names::is_within(a, b) {
+                            return Err((
+                                format!("{at}.{ka}"),
+                                format!(
+                                    "{a:?} is {} `{kb}` ({b:?}); expected separate subvolumes",
+                                    if a == b { "the same as" } else { "inside" }
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            if b.wait_seconds > 3600 {
+                return Err((
+                    format!("{at}.waitSeconds"),
+                    format!(
+                        "{} is more than an hour; expected at most 3600",
+                        b.wait_seconds
+                    ),
+                ));
+            }
+        }
+        RollbackTarget::Zfs(z) => {
+            field_check(at, "dataset", &z.dataset, names::check_dataset)?;
+            if !z.dataset.contains('/') {
+                return Err((
+                    format!("{at}.dataset"),
+                    format!(
+                        "{:?} is a whole pool; expected a dataset inside the pool, such as \"rpool/local/root\"",
+                        z.dataset
+                    ),
+                ));
+            }
+            field_check(at, "snapshot", &z.snapshot, names::check_snapshot)?;
+            if let Some(old) = &z.old_roots {
+                field_check(at, "oldRoots", old, names::check_dataset)?;
+                if old.split('/').next() != Some(z.pool()) {
+                    return Err((
+                        format!("{at}.oldRoots"),
+                        format!(
+                            "{old:?} is not in the pool {:?}; expected a dataset in the same pool, such as \"{}/local/old_roots\"",
+                            z.pool(),
+                            z.pool()
+                        ),
+                    ));
+                }
+                if names::is_within(old, &z.dataset) || names::is_within(&z.dataset, old) {
+                    return Err((
+                        format!("{at}.oldRoots"),
+                        format!(
+                            "{old:?} and the dataset {:?} contain one another; expected separate datasets",
+                            z.dataset
+                        ),
+                    ));
+                }
+            }
+            if z.zfs_command.is_empty() || z.zfs_command.chars().any(char::is_control) {
+                return Err((
+                    format!("{at}.zfsCommand"),
+                    format!(
+                        "{:?} is not a command; expected \"zfs\" or an absolute path",
+                        z.zfs_command
+                    ),
+                ));
+            }
+            if z.zfs_command.contains('/') {
+                field_check(at, "zfsCommand", &z.zfs_command, names::check_absolute_path)?;
+            }
+        }
+    }
+    let keep = match target {
+        RollbackTarget::Btrfs(b) => b.keep,
+        RollbackTarget::Zfs(z) => z.keep,
+    };
+    if let (Some(max), min) = (keep.max, keep.min) {
+        if max < min {
+            return Err((
+                format!("{at}.keep.max"),
+                format!(
+                    "{max} is below keep.min ({min}); min wins, so set max to at least {min} or to null"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Two targets must not roll back the same thing.
+fn check_distinct_targets(targets: &[RollbackTarget]) -> Result<(), FieldError> {
+    for (i, a) in targets.iter().enumerate() {
+        for (j, b) in targets.iter().enumerate().skip(i + 1) {
+            let clash = match (a, b) {
+                (RollbackTarget::Btrfs(a), RollbackTarget::Btrfs(b)) => {
+                    a.device == b.device && a.subvolume == b.subvolume
+                }
+                (RollbackTarget::Zfs(a), RollbackTarget::Zfs(b)) => {
+                    names::is_within(&a.dataset, &b.dataset)
+                        || names::is_within(&b.dataset, &a.dataset)
+                }
+                _ => false,
+            };
+            if clash {
+                return Err((
+                    format!("rollback[{j}]"),
+                    format!("rolls back the same root as rollback[{i}]; expected each root once"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+use super::*;
+
+const EXAMPLE: &str = r#"{
+  "version": 1,
+  "rollback": [
+    { "type": "btrfs", "device": "/dev/disk/by-label/nixos", "mountOptions": [],
+      "subvolume": "@root", "blank": null, "oldRoots": "@old_roots",
+      "keep": { "days": 30, "min": 1, "max": null } },
+    { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank",
+      "oldRoots": null, "keep": { "days": 30, "min": 1, "max": null } }
+  ],
+  "persist": [
+    { "storage": "/persist", "hideMounts": false, "mountOptions": [],
+      "directories": [ "/var/log",
+        { "path": "/var/lib/bluetooth", "user": "root", "group": "root", "mode": "0700" } ],
+      "files": [ "/etc/ssh/ssh_host_ed25519_key",
+        { "path": "/etc/machine-id", "inInitrd": true } ],
+      "users": { "alice": { "home": "/home/alice",
+        "directories": [ "Documents", { "path": ".ssh", "mode": "0700" } ],
+        "files": [ ".bash_history" ] } } }
+  ],
+  "overlays": [
+    { "where": "/nix/store", "lower": ["/nix/store"],
+      "upper": "/mnt/nix-ssd/upper", "work": "/mnt/nix-ssd/work",
+      "whenMounted": "/mnt/nix-ssd",
+      "before": ["nix-daemon.service", "nix-daemon.socket"], "required": false }
+  ]
+}"#;
+
+fn parse_str(s: &str) -> Result<Config, ConfigError> {
+    parse(s, Path::new("/etc/tabula/config.json"))
+}
+
+/// The error line for a config whose single rollback target is `target`.
+fn target_error(target: &str) -> String {
+    let doc = format!(r#"{{"version": 1, "rollback": [{target}]}}"#);
+    match parse_str(&doc) {
+        Ok(c) => panic!("accepted {target}: {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_documented_example_parses() {
+    let c = parse_str(EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.rollback.len(), 2);
+    let RollbackTarget::Btrfs(b) = &c.rollback[0] else {
+        panic!("not btrfs")
+    };
+    assert_eq!(b.subvolume, "@root");
+    assert_eq!(b.old_roots.as_deref(), Some("@old_roots"));
+    assert_eq!(
+        b.keep,
+        Keep {
+            days: Some(30),
+            min: 1,
+            max: None
+        }
+    );
+    assert_eq!(b.wait_seconds, 30);
+    let RollbackTarget::Zfs(z) = &c.rollback[1] else {
+        panic!("not zfs")
+    };
+    assert_eq!(z.pool(), "rpool");
+    assert_eq!(z.old_roots, None);
+    assert_eq!(z.zfs_command, "zfs");
+    let p = &c.persist[0];
+    assert_eq!(p.directories[0].0.path, "/var/log");
+    assert_eq!(p.directories[1].0.mode, Some(Mode(0o700)));
+    assert_eq!(p.directories[1].0.user, Some(Id::Name("root".into())));
+    assert!(p.files[1].0.in_initrd);
+    assert_eq!(p.users["alice"].directories[1].0.path, ".ssh");
+    assert_eq!(c.overlays[0].where_, "/nix/store");
+    assert_eq!(c.overlays[0].when_mounted.as_deref(), Some("/mnt/nix-ssd"));
+}
+
+#[test]
+fn minimal_documents() {
+    let c = parse_str(r#"{"version":1}"#).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.rollback.is_empty() && c.persist.is_empty() && c.overlays.is_empty());
+    let c = parse_str(
+        r#"{"version":1,"rollback":[{"type":"zfs","dataset":"rpool/root","oldRoots":null}]}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let RollbackTarget::Zfs(z) = &c.rollback[0] else {
+        panic!("not zfs")
+    };
+    assert_eq!(z.snapshot, "blank");
+    assert_eq!(z.keep, Keep::default());
+}
+
+#[test]
+fn document_level_errors() {
+    let cases: &[(&str, &str)] = &[
+        ("", "is not valid JSON"),
+        ("{", "is not valid JSON"),
+        ("[]", "the document is a list, expected a JSON object"),
+        ("{}", "version: is missing; expected `\"version\": 1`"),
+        (
+            r#"{"version": 2}"#,
+            "version: is 2; this tabula understands only version 1",
+        ),
+        (
+            r#"{"version": "1"}"#,
+            "version: is \"1\"; this tabula understands only version 1",
+        ),
+        (r#"{"version": 1.0}"#, "version: is 1.0;"),
+        (
+            r#"{"version": 1, "rollbak": []}"#,
+            "rollbak: unknown field `rollbak`",
+        ),
+        (
+            r#"{"version": 1, "rollback": {}}"#,
+            "rollback: invalid type: map, expected a sequence",
+        ),
+        (
+            r#"{"version": 1, "persist": [{"storage": "/p", "directories": [3]}]}"#,
+            "persist[0].directories[0]: invalid type: integer `3`, expected a path string or an object with `path`",
+        ),
+        (
+            r#"{"version": 1, "persist": [{"storage": "/p", "directories": [{"path": "/a", "mode": "999"}]}]}"#,
+            "persist[0].directories[0].mode: \"999\" is not a mode",
+        ),
+        (
+            r#"{"version": 1, "persist": [{"storage": "/p", "directories": [{"path": "/a", "mode": 493}]}]}"#,
+            "persist[0].directories[0].mode: invalid type: integer `493`, expected a string",
+        ),
+        (
+            r#"{"version": 1, "persist": [{"storage": "/p", "files": [{"path": "/a", "user": "a:b"}]}]}"#,
+            "persist[0].files[0].user: \"a:b\" is not a valid user or group name",
+        ),
+        (
+            r#"{"version": 1, "persist": [{"storage": "/p", "files": [{"path": "/a", "colour": 1}]}]}"#,
+            "persist[0].files[0].colour: unknown field `colour`",
+        ),
+        (
+            r#"{"version": 1, "overlays": [{"where": "/nix/store", "lower": ["/nix/store"], "upper": "/u"}]}"#,
+            "overlays[0]: missing field `work`",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (doc, want) in cases {
+        match parse_str(doc) {
+            Ok(c) => wrong.push(format!("accepted {doc}: {c:?}")),
+            Err(e) => {
+                let line = e.to_string();
+                let ok = line.starts_with("/etc/tabula/config.json: ")
+                    && line.contains(want)
+                    && !line.contains('\n');
+                if !ok {
+                    wrong.push(format!("for {doc}\n got: {line:?}\nwant: {want}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn ids_accept_names_and_numbers() {
+    let doc = r#"{"version": 1, "persist": [{"storage": "/p", "files": [
+        {"path": "/a", "user": 1000, "group": "100"}, {"path": "/b", "user": "alice", "group": "users"}]}]}"#;
+    let c = parse_str(doc).unwrap_or_else(|e| panic!("{e}"));
+    let files = &c.persist[0].files;
+    assert_eq!(files[0].0.user, Some(Id::Numeric(1000)));
+    assert_eq!(files[0].0.group, Some(Id::Numeric(100)));
+    assert_eq!(files[1].0.user, Some(Id::Name("alice".into())));
+    assert!(parse_str(r#"{"version": 1, "persist": [{"storage": "/p", "files": [{"path": "/a", "user": 4294967295}]}]}"#).is_err());
+    assert!(parse_str(r#"{"version": 1, "persist": [{"storage": "/p", "files": [{"path": "/a", "user": -1}]}]}"#).is_err());
+}
+
+const BTRFS: &str =
+    r#""type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "oldRoots": "@old_roots""#;
+const ZFS: &str = r#""type": "zfs", "dataset": "rpool/local/root", "oldRoots": null"#;
+
+#[test]
+fn rollback_target_errors() {
+    let cases: Vec<(String, &str)> = vec![
+        (r#"{"device": "/dev/vda2"}"#.into(), "rollback[0].type: is missing; expected \"btrfs\" or \"zfs\""),
+        (r#"{"type": "ext4"}"#.into(), "rollback[0].type: is \"ext4\"; expected \"btrfs\" or \"zfs\""),
+        ("3".into(), "rollback[0]: is a number, expected an object"),
+        (r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root"}"#.into(), "rollback[0]: missing field `oldRoots`"),
+        (r#"{"type": "zfs", "dataset": "rpool/root"}"#.into(), "rollback[0]: missing field `oldRoots`"),
+        (format!(r#"{{{BTRFS}, "extra": 1}}"#), "rollback[0].extra: unknown field `extra`, expected one of `device`"),
+        (format!(r#"{{{BTRFS}, "keep": {{"days": "30"}}}}"#), "rollback[0].keep.days: invalid type: string \"30\", expected u32"),
+        (format!(r#"{{{BTRFS}, "keep": {{"days": -1}}}}"#), "rollback[0].keep.days: invalid value: integer `-1`, expected u32"),
+        (format!(r#"{{{BTRFS}, "keep": {{"min": 1.5}}}}"#), "rollback[0].keep.min: invalid type: floating point `1.5`, expected u32"),
+        (format!(r#"{{{BTRFS}, "keep": {{"weeks": 2}}}}"#), "rollback[0].keep.weeks: unknown field `weeks`"),
+        (format!(r#"{{{BTRFS}, "keep": {{"min": 5, "max": 2}}}}"#), "rollback[0].keep.max: 2 is below keep.min (5)"),
+        (format!(r#"{{{BTRFS}, "waitSeconds": 7200}}"#), "rollback[0].waitSeconds: 7200 is more than an hour"),
+        (format!(r#"{{{BTRFS}, "mountOptions": ["subvol=@root"]}}"#), "rollback[0].mountOptions[0]: \"subvol=@root\" would mount something other than the top level"),
+        (format!(r#"{{{BTRFS}, "mountOptions": ["compress=zstd,noatime"]}}"#), "rollback[0].mountOptions[0]: \"compress=zstd,noatime\" is not a single mount option"),
+        (format!(r#"{{{BTRFS}, "mountOptions": ["ro"]}}"#), "rollback[0].mountOptions[0]: \"ro\" makes the rollback impossible"),
+        (r#"{"type": "btrfs", "device": "dev/vda2", "subvolume": "@root", "oldRoots": null}"#.into(), "rollback[0].device: \"dev/vda2\" is not absolute"),
+        (r#"{"type": "btrfs", "device": "/dev/../vda2", "subvolume": "@root", "oldRoots": null}"#.into(), "rollback[0].device: \"/dev/../vda2\" has a `..` component"),
+        (r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "", "oldRoots": null}"#.into(), "rollback[0].subvolume: \"\" is empty"),
+        (r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "../@root", "oldRoots": null}"#.into(), "rollback[0].subvolume: \"../@root\" has a `..` component"),
+        (r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "/@root", "oldRoots": null}"#.into(), "rollback[0].subvolume: \"/@root\" starts with `/`"),
+        (r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@ro\u0000ot", "oldRoots": null}"#.into(), "rollback[0].subvolume: \"@ro\\0ot\" contains the control character '\\0'"),
+        (r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@ro\not", "oldRoots": null}"#.into(), "rollback[0].subvolume: \"@ro\\not\" contains the control character '\\n'"),
+        (r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "oldRoots": "@root/old"}"#.into(), "rollback[0].oldRoots: \"@root/old\" is inside `subvolume` (\"@root\")"),
+        (r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "blank": "@root", "oldRoots": null}"#.into(), "rollback[0].subvolume: \"@root\" is the same as `blank`"),
+        (r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "blank": "..", "oldRoots": null}"#.into(), "rollback[0].blank: \"..\" has a `..` component"),
+        (r#"{"type": "zfs", "dataset": "rpool", "oldRoots": null}"#.into(), "rollback[0].dataset: \"rpool\" is a whole pool"),
+        (r#"{"type": "zfs", "dataset": "", "oldRoots": null}"#.into(), "rollback[0].dataset: \"\" is empty"),
+        (r#"{"type": "zfs", "dataset": "rpool/../root", "oldRoots": null}"#.into(), "rollback[0].dataset: \"rpool/../root\" has the component \"..\""),
+        (r#"{"type": "zfs", "dataset": "rpool/root@blank", "oldRoots": null}"#.into(), "rollback[0].dataset: \"rpool/root@blank\" contains '@'"),
+        (r#"{"type": "zfs", "dataset": "rpool/ro\not", "oldRoots": null}"#.into(), "contains '\\n'"),
+        (format!(r#"{{{ZFS}, "snapshot": "@blank"}}"#), "rollback[0].snapshot: \"@blank\" contains `/` or `@`"),
+        (format!(r#"{{{ZFS}, "snapshot": ""}}"#), "rollback[0].snapshot: \"\" has an empty component"),
+        (r#"{"type": "zfs", "dataset": "rpool/local/root", "oldRoots": "tank/old"}"#.into(), "rollback[0].oldRoots: \"tank/old\" is not in the pool \"rpool\""),
+        (r#"{"type": "zfs", "dataset": "rpool/local/root", "oldRoots": "rpool/local/root/old"}"#.into(), "contain one another"),
+        (r#"{"type": "zfs", "dataset": "rpool/local/root", "oldRoots": "rpool/local"}"#.into(), "contain one another"),
+        (format!(r#"{{{ZFS}, "zfsCommand": "bin/zfs"}}"#), "rollback[0].zfsCommand: \"bin/zfs\" is not absolute"),
+        (format!(r#"{{{ZFS}, "zfsCommand": ""}}"#), "rollback[0].zfsCommand: \"\" is not a command"),
+    ];
+    let mut wrong = Vec::new();
+    for (target, want) in cases {
+        let line = target_error(&target);
+        if !line.contains(want) || line.contains('\n') {
+            wrong.push(format!("for {target}\n got: {line:?}\nwant: {want}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_same_root_twice_is_refused() {
+    let doc = format!(r#"{{"version": 1, "rollback": [{{{BTRFS}}}, {{{BTRFS}}}]}}"#);
+    let e = parse_str(&doc)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("rollback[1]: rolls back the same root as rollback[0]"),
+        "{e}"
+    );
+    let doc = format!(
+        r#"{{"version": 1, "rollback": [{{{ZFS}}}, {{"type": "zfs", "dataset": "rpool/local", "oldRoots": null}}]}}"#
+    );
+    assert!(parse_str(&doc).is_err());
+}
+
+#[test]
+fn load_names_a_missing_file() {
+    let e = load(Path::new("/nonexistent/tabula.json"))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.starts_with("/nonexistent/tabula.json: cannot read the configuration"),
+        "{e}"
+    );
+}
