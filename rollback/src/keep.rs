@@ -68,7 +68,8 @@ pub fn timestamp_name(unix_seconds: i64) -> String {
 /// Splits `base.N` into the base and the collision counter (0 for none).
 fn split_suffix(name: &str) -> (&str, u64) {
     if let Some((base, n)) = name.rsplit_once('.') {
-        let canonical = !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit());
+        let canonical =
+            !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit());
         if let (true, Ok(n)) = (canonical, n.parse::<u64>()) {
             return (base, n);
         }
@@ -208,7 +209,17 @@ mod tests {
         assert_eq!(timestamp_name(-1), "1969-12-31T23:59:59Z");
         assert_eq!(timestamp_name(i64::MAX), "9999-12-31T23:59:59Z");
         assert_eq!(timestamp_name(i64::MIN), "0000-01-01T00:00:00Z");
-        for t in [0, 1, 59, 86_399, 951_782_400, NOW, NOW + 12_345, 4_102_444_799, -86_400 * 400] {
+        for t in [
+            0,
+            1,
+            59,
+            86_399,
+            951_782_400,
+            NOW,
+            NOW + 12_345,
+            4_102_444_799,
+            -86_400 * 400,
+        ] {
             assert_eq!(parse_name(&timestamp_name(t)), Some(t), "{t}");
         }
         // Every day of 400 years, once.
@@ -267,7 +278,11 @@ mod tests {
 
     #[test]
     fn days_boundary_is_exclusive() {
-        let all = names(&[&days_ago(0), &days_ago(30), &timestamp_name(NOW - 30 * DAY - 1)]);
+        let all = names(&[
+            &days_ago(0),
+            &days_ago(30),
+            &timestamp_name(NOW - 30 * DAY - 1),
+        ]);
         let p = plan(&all, NOW, &keep(Some(30), 0, None));
         assert_eq!(p.keep, vec![days_ago(0), days_ago(30)]);
         assert_eq!(p.prune, vec![timestamp_name(NOW - 30 * DAY - 1)]);
@@ -293,7 +308,12 @@ mod tests {
 
     #[test]
     fn pinned_names_are_never_pruned_and_do_not_count() {
-        let all = names(&["my-good-root", &days_ago(100), &days_ago(200), "2026-11-21T00:00:00Z-x"]);
+        let all = names(&[
+            "my-good-root",
+            &days_ago(100),
+            &days_ago(200),
+            "2026-11-21T00:00:00Z-x",
+        ]);
         let p = plan(&all, NOW, &keep(Some(30), 1, Some(1)));
         assert_eq!(p.pinned, names(&["2026-11-21T00:00:00Z-x", "my-good-root"]));
         assert_eq!(p.keep, vec![days_ago(100)]);
@@ -303,7 +323,12 @@ mod tests {
     #[test]
     fn collision_counters_order_after_their_base() {
         let base = days_ago(50);
-        let all = names(&[&base, &format!("{base}.2"), &format!("{base}.1"), &days_ago(60)]);
+        let all = names(&[
+            &base,
+            &format!("{base}.2"),
+            &format!("{base}.1"),
+            &days_ago(60),
+        ]);
         let p = plan(&all, NOW, &keep(Some(30), 2, None));
         assert_eq!(p.keep, vec![format!("{base}.2"), format!("{base}.1")]);
         assert_eq!(p.prune, vec![base, days_ago(60)]);
@@ -341,11 +366,22 @@ mod tests {
     fn plan_partitions_its_input() {
         // Every name ends up in exactly one list, whatever the policy.
         let all: Vec<String> = (0..40)
-            .map(|i| if i % 7 == 0 { format!("pinned-{i}") } else { days_ago(i * 3) })
+            .map(|i| {
+                if i % 7 == 0 {
+                    format!("pinned-{i}")
+                } else {
+                    days_ago(i * 3)
+                }
+            })
             .collect();
-        for k in [keep(Some(30), 1, None), keep(None, 0, Some(4)), keep(Some(0), 10, Some(12))] {
+        for k in [
+            keep(Some(30), 1, None),
+            keep(None, 0, Some(4)),
+            keep(Some(0), 10, Some(12)),
+        ] {
             let p = plan(&all, NOW, &k);
-            let mut seen: Vec<String> = [p.keep.clone(), p.prune.clone(), p.pinned.clone()].concat();
+            let mut seen: Vec<String> =
+                [p.keep.clone(), p.prune.clone(), p.pinned.clone()].concat();
             seen.sort();
             let mut want = all.clone();
             want.sort();

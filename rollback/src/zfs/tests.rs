@@ -1,0 +1,464 @@
+//! ZFS rollback against `tests/fake-zfs`, a simulator that records every
+//! argv: the exact command sequences of both modes, every refusal, and crash
+//! recovery after a power cut at each step of a rotation.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tabula_config::{Keep, ZfsTarget};
+
+use super::{Ctx, ZfsError, run};
+use crate::keep;
+
+const NOW: i64 = 1_795_219_200; // 2026-11-21T00:00:00Z
+const DAY: i64 = 86_400;
+
+struct Pool {
+    dir: PathBuf,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn fake() -> String {
+    format!("{}/tests/fake-zfs", env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Pool {
+    /// A pool `rpool` with `rpool/local/root` (mountpoint=legacy, one file
+    /// written) and its `@blank`, created at `root_created`.
+    fn new(root_created: i64) -> Pool {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tabula-fake-zfs-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let state = format!(
+            r#"{{"clock": {root_created}, "mutations": 0,
+              "datasets": {{
+                "rpool": {{"creation": 1000, "origin": null, "props": {{}}}},
+                "rpool/local": {{"creation": 1000, "origin": null, "props": {{"canmount": "off"}}}},
+                "rpool/local/root": {{"creation": {root_created}, "origin": null,
+                   "props": {{"mountpoint": "legacy", "com.sun:auto-snapshot": "false", "encryption": "aes-256-gcm"}}}},
+                "rpool/safe": {{"creation": 1000, "origin": null, "props": {{}}}}
+              }},
+              "snapshots": {{"rpool/local/root@blank": {{"creation": {root_created}}}}}}}"#
+        );
+        std::fs::write(dir.join("state.json"), state).unwrap_or_else(|e| panic!("{e}"));
+        Pool { dir }
+    }
+
+    fn zfs(&self, args: &[&str]) -> String {
+        let out = Command::new(fake())
+            .args(args)
+            .env("FAKE_ZFS_STATE", self.dir.join("state.json"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", fake()));
+        assert!(
+            out.status.success(),
+            "fake-zfs {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn dump(&self) -> String {
+        self.zfs(&["dump"])
+    }
+
+    /// Runs tabula's ZFS rollback with the fake on PATH-free absolute path.
+    fn run(
+        &self,
+        target: &ZfsTarget,
+        now: i64,
+        dry_run: bool,
+        crash_after: Option<u32>,
+    ) -> Result<(), ZfsError> {
+        let _ = std::fs::remove_file(self.log());
+        let wrapper = self.dir.join("zfs");
+        let crash = crash_after
+            .map(|n| format!("export FAKE_ZFS_CRASH_AFTER={n}\n"))
+            .unwrap_or_default();
+        let script = format!(
+            "#!/bin/sh\nexport FAKE_ZFS_STATE='{}' FAKE_ZFS_LOG='{}'\n{crash}exec '{}' \"$@\"\n",
+            self.dir.join("state.json").display(),
+            self.log().display(),
+            fake()
+        );
+        std::fs::write(&wrapper, script).unwrap_or_else(|e| panic!("{e}"));
+        set_executable(&wrapper);
+        let target = ZfsTarget {
+            zfs_command: wrapper.display().to_string(),
+            ..target.clone()
+        };
+        run(&target, &Ctx { now, dry_run })
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join("argv.log")
+    }
+
+    /// Every command the last run issued, one per line, argv joined by spaces.
+    fn commands(&self) -> Vec<String> {
+        std::fs::read_to_string(self.log())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.replace('\t', " "))
+            .collect()
+    }
+
+    /// The commands of the last run that change the pool.
+    fn mutations(&self) -> Vec<String> {
+        self.commands()
+            .into_iter()
+            .filter(|c| !c.starts_with("list ") && !c.starts_with("get "))
+            .collect()
+    }
+
+    /// Sets the simulated clock: the next dataset or snapshot is created at `t + 60`.
+    fn set_clock(&self, t: i64) {
+        self.zfs(&["set-clock", &t.to_string()]);
+    }
+}
+
+fn set_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn target(old_roots: Option<&str>, keep: Keep) -> ZfsTarget {
+    ZfsTarget {
+        dataset: "rpool/local/root".into(),
+        snapshot: "blank".into(),
+        old_roots: old_roots.map(str::to_owned),
+        keep,
+        zfs_command: String::new(),
+    }
+}
+
+fn python_available() -> bool {
+    let ok = Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "\n!!! SKIPPED: python3 is missing, and tests/fake-zfs needs it; install python3 !!!\n"
+        );
+    }
+    ok
+}
+
+#[test]
+fn rollback_mode_runs_exactly_rollback_r() {
+    if !python_available() {
+        return;
+    }
+    let pool = Pool::new(NOW - DAY);
+    pool.zfs(&["snapshot", "rpool/local/root@later"]);
+    pool.run(&target(None, Keep::default()), NOW, false, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        pool.commands(),
+        [
+            "list -H -o name -t snapshot rpool/local/root@blank",
+            "rollback -r rpool/local/root@blank",
+        ]
+    );
+    let dump = pool.dump();
+    assert!(dump.contains("rpool/local/root origin=- props=com.sun:auto-snapshot=false,encryption=aes-256-gcm,mountpoint=legacy rolled_back=1"), "{dump}");
+    assert!(!dump.contains("@later"), "{dump}");
+}
+
+#[test]
+fn a_missing_snapshot_is_refused_and_nothing_changes() {
+    if !python_available() {
+        return;
+    }
+    for old_roots in [None, Some("rpool/local/old_roots")] {
+        let pool = Pool::new(NOW - DAY);
+        pool.zfs(&["destroy", "rpool/local/root@blank"]);
+        let before = pool.dump();
+        let err = pool
+            .run(&target(old_roots, Keep::default()), NOW, false, None)
+            .err();
+        let msg = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg.contains("the snapshot rpool/local/root@blank does not exist"),
+            "{msg}"
+        );
+        assert!(msg.contains("zfs snapshot rpool/local/root@blank"), "{msg}");
+        assert_eq!(pool.mutations(), Vec::<String>::new());
+        assert_eq!(pool.dump(), before);
+    }
+}
+
+#[test]
+fn keep_previous_runs_the_documented_sequence() {
+    if !python_available() {
+        return;
+    }
+    let created = NOW - DAY;
+    let pool = Pool::new(created);
+    let name = keep::timestamp_name(created);
+    pool.run(
+        &target(Some("rpool/local/old_roots"), Keep::default()),
+        NOW,
+        false,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let old = format!("rpool/local/old_roots/{name}");
+    assert_eq!(
+        pool.mutations(),
+        [
+            "create -o canmount=off -o mountpoint=none rpool/local/old_roots".to_owned(),
+            "clone -o tabula:role=new-root -o com.sun:auto-snapshot=false -o mountpoint=legacy rpool/local/root@blank rpool/local/root.tabula-new".to_owned(),
+            format!("rename rpool/local/root {old}"),
+            "rename rpool/local/root.tabula-new rpool/local/root".to_owned(),
+            format!("set canmount=noauto {old}"),
+            "promote rpool/local/root".to_owned(),
+            "inherit tabula:role rpool/local/root".to_owned(),
+        ]
+    );
+    let dump = pool.dump();
+    assert!(dump.contains(&format!("{old} origin=rpool/local/root@blank props=canmount=noauto,com.sun:auto-snapshot=false,encryption=aes-256-gcm,mountpoint=legacy")), "{dump}");
+    assert!(dump.contains("rpool/local/root origin=- props=com.sun:auto-snapshot=false,mountpoint=legacy rolled_back=0"), "{dump}");
+    assert!(dump.contains("rpool/local/root@blank"), "{dump}");
+}
+
+/// The state after a finished rotation: the root owns its snapshot, is not a
+/// clone, carries no mark, no temporary dataset is left, and the old roots
+/// are `want` (in order).
+fn assert_settled(pool: &Pool, want: &[String]) {
+    let dump = pool.dump();
+    assert!(
+        dump.contains(
+            "rpool/local/root origin=- props=com.sun:auto-snapshot=false,mountpoint=legacy "
+        ),
+        "{dump}"
+    );
+    assert!(
+        dump.lines().any(|l| l == "rpool/local/root@blank"),
+        "{dump}"
+    );
+    assert!(!dump.contains("tabula-new"), "{dump}");
+    assert!(!dump.contains("tabula:role"), "{dump}");
+    let old: Vec<String> = dump
+        .lines()
+        .filter_map(|l| l.strip_prefix("rpool/local/old_roots/"))
+        .filter_map(|l| l.split_once(' ').map(|(n, _)| n.to_owned()))
+        .collect();
+    assert_eq!(old, want, "{dump}");
+}
+
+#[test]
+fn rotations_accumulate_and_are_pruned() {
+    if !python_available() {
+        return;
+    }
+    // Ten boots, a day apart; keep 30 days but at most 4.
+    let pool = Pool::new(NOW - 20 * DAY);
+    let keep_policy = Keep {
+        days: Some(30),
+        min: 1,
+        max: Some(4),
+    };
+    for boot in 1..=10 {
+        // Each boot's rotation creates the next root at `booted`.
+        let booted = NOW - 20 * DAY + boot * DAY;
+        pool.set_clock(booted - 60);
+        pool.run(
+            &target(Some("rpool/local/old_roots"), keep_policy),
+            booted,
+            false,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("boot {boot}: {e}"));
+    }
+    let dump = pool.dump();
+    let olds: Vec<&str> = dump
+        .lines()
+        .filter(|l| l.starts_with("rpool/local/old_roots/"))
+        .collect();
+    let want: Vec<String> = (6..=9)
+        .map(|b| keep::timestamp_name(NOW - 20 * DAY + b * DAY))
+        .collect();
+    let got: Vec<&str> = olds
+        .iter()
+        .filter_map(|l| l.split(' ').next())
+        .filter_map(|n| n.rsplit('/').next())
+        .collect();
+    assert_eq!(got, want, "{dump}");
+    let last = pool.mutations();
+    assert!(
+        last.iter()
+            .any(|c| c.starts_with("destroy -r rpool/local/old_roots/")),
+        "{last:?}"
+    );
+    assert!(!last.iter().any(|c| c.starts_with("create")), "{last:?}");
+}
+
+#[test]
+fn a_power_cut_at_every_step_is_recovered() {
+    if !python_available() {
+        return;
+    }
+    let created = NOW - 3 * DAY;
+    let name = keep::timestamp_name(created);
+    let old_roots = Some("rpool/local/old_roots");
+    // Seven pool changes make a first rotation (see the sequence test).
+    for cut in 0..7 {
+        let pool = Pool::new(created);
+        let err = pool.run(&target(old_roots, Keep::default()), NOW, false, Some(cut));
+        assert!(
+            err.is_err(),
+            "cut after {cut} changes, yet the run succeeded"
+        );
+        pool.run(&target(old_roots, Keep::default()), NOW, false, None)
+            .unwrap_or_else(|e| {
+                panic!("run after a cut after {cut} changes: {e}\n{}", pool.dump())
+            });
+        assert_settled(&pool, std::slice::from_ref(&name));
+        // And the run after that is an ordinary rotation.
+        pool.set_clock(NOW - DAY);
+        pool.run(&target(old_roots, Keep::default()), NOW, false, None)
+            .unwrap_or_else(|e| panic!("second rotation after cut {cut}: {e}\n{}", pool.dump()));
+        let dump = pool.dump();
+        assert_eq!(
+            dump.lines()
+                .filter(|l| l.starts_with("rpool/local/old_roots/"))
+                .count(),
+            2,
+            "{dump}"
+        );
+    }
+}
+
+#[test]
+fn refusals_change_nothing() {
+    if !python_available() {
+        return;
+    }
+    let keep_previous = target(Some("rpool/local/old_roots"), Keep::default());
+    type Setup = fn(&Pool);
+    let cases: &[(&str, Setup, &str)] = &[
+        (
+            "foreign temp",
+            |p| {
+                p.zfs(&["create", "rpool/local/root.tabula-new"]);
+            },
+            "rpool/local/root.tabula-new exists but was not made by tabula",
+        ),
+        (
+            "child dataset",
+            |p| {
+                p.zfs(&["create", "rpool/local/root/var"]);
+            },
+            "rpool/local/root has child datasets (rpool/local/root/var)",
+        ),
+        (
+            "no root",
+            |p| {
+                p.zfs(&["destroy", "-r", "rpool/local/root"]);
+            },
+            "the root dataset rpool/local/root does not exist and no unfinished rotation",
+        ),
+    ];
+    for (what, setup, want) in cases {
+        let pool = Pool::new(NOW - DAY);
+        setup(&pool);
+        let before = pool.dump();
+        let msg = pool
+            .run(&keep_previous, NOW, false, None)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains(want), "{what}: {msg}");
+        assert_eq!(pool.mutations(), Vec::<String>::new(), "{what}");
+        assert_eq!(pool.dump(), before, "{what}");
+    }
+}
+
+#[test]
+fn a_missing_zfs_program_is_named() {
+    let t = ZfsTarget {
+        zfs_command: "/nonexistent/zfs".into(),
+        ..target(None, Keep::default())
+    };
+    let msg = run(
+        &t,
+        &Ctx {
+            now: NOW,
+            dry_run: false,
+        },
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        msg.starts_with("cannot run \"/nonexistent/zfs\": "),
+        "{msg}"
+    );
+    assert!(msg.contains("set zfsCommand"), "{msg}");
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    if !python_available() {
+        return;
+    }
+    for old_roots in [None, Some("rpool/local/old_roots")] {
+        let pool = Pool::new(NOW - DAY);
+        let before = pool.dump();
+        pool.run(&target(old_roots, Keep::default()), NOW, true, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pool.mutations(), Vec::<String>::new());
+        assert_eq!(pool.dump(), before);
+    }
+}
+
+#[test]
+fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() {
+    if !python_available() {
+        return;
+    }
+    let pool = Pool::new(NOW - 90 * DAY);
+    let t = target(
+        Some("rpool/local/old_roots"),
+        Keep {
+            days: Some(30),
+            min: 0,
+            max: None,
+        },
+    );
+    pool.run(&t, NOW - 89 * DAY, false, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let old = format!(
+        "rpool/local/old_roots/{}",
+        keep::timestamp_name(NOW - 90 * DAY)
+    );
+    pool.zfs(&["snapshot", &format!("{old}@mine")]);
+    pool.zfs(&["clone", &format!("{old}@mine"), "rpool/safe/rescued"]);
+    pool.set_clock(NOW - DAY);
+    let msg = pool
+        .run(&t, NOW, false, None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains(&format!("`zfs destroy -r {old}` failed")),
+        "{msg}"
+    );
+    assert!(msg.contains("dependent clones"), "{msg}");
+    assert!(pool.dump().contains("rpool/safe/rescued"));
+}
