@@ -1,0 +1,2 @@
+//! tabula's systemd generator: mount units for persisted paths and overlays.
+pub mod escape;

@@ -1,0 +1,172 @@
+#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
+//! `escape::path_unit_name` against the real `systemd-escape` on a random
+//! corpus of paths: spaces, unicode, leading dots, dashes, backslashes,
+//! control characters, long components and very long paths.
+
+use std::process::Command;
+
+use tabula_generator::escape::path_unit_name;
+
+/// A small deterministic generator (xorshift64*), so a failure reproduces.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const PIECES: &[&str] = &[
+    "a", "Z", "0", "9", "-", "_", ".", ":", " ", "\\", "x", "é", "ß", "日本", "🦀", "@", "%", "+",
+    ",", "=", "~", "'", "\"", "$", "*", "?", "[", "]", "\t", "\u{7f}", "\u{1}", "var", "lib",
+    "home", "..a", ".ssh", "--", "\\x2d",
+];
+
+fn component(rng: &mut Rng) -> String {
+    loop {
+        let max = if rng.below(20) == 0 { 60 } else { 8 };
+        let n = 1 + rng.below(max);
+        let s: String = (0..n).map(|_| PIECES[rng.below(PIECES.len())]).collect();
+        // systemd-escape wants a normalised path with components of at
+        // most NAME_MAX bytes.
+        if s != "." && s != ".." && s.len() <= 255 {
+            return s;
+        }
+    }
+}
+
+fn corpus(count: usize) -> Vec<String> {
+    let mut rng = Rng(0x7ab1_1a5e_ed00_0001);
+    let mut paths = vec!["/".to_owned()];
+    while paths.len() < count {
+        let max = if rng.below(10) == 0 { 30 } else { 5 };
+        let depth = 1 + rng.below(max);
+        let path: String = (0..depth)
+            .map(|_| format!("/{}", component(&mut rng)))
+            .collect();
+        if path.len() < 4000 {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+#[test]
+fn equals_systemd_escape_on_10000_random_paths() {
+    if Command::new("systemd-escape")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: systemd-escape is not installed (apt-get install systemd); the escaping is NOT checked against systemd"
+        );
+        return;
+    }
+    let paths = corpus(12_000);
+    let mut long = 0;
+    let mut checked = 0;
+    for batch in paths.chunks(500) {
+        let out = Command::new("systemd-escape")
+            .args(["--path", "--suffix=mount", "--"])
+            .args(batch)
+            .output()
+            .expect("run systemd-escape");
+        assert!(
+            out.status.success(),
+            "systemd-escape failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).expect("systemd-escape prints ASCII");
+        let lines: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(lines.len(), batch.len());
+        for (path, expected) in batch.iter().zip(lines) {
+            let ours = path_unit_name(path, "mount");
+            if expected.len() < 256 {
+                assert_eq!(ours, expected, "path {path:?}");
+                checked += 1;
+            } else {
+                // systemd-escape before v254 prints over-long names as they
+                // are; PID 1 hashes them (checked by systemd-analyze verify
+                // in the golden tests). The untruncated part must agree.
+                assert_eq!(ours.len(), 255, "path {path:?}");
+                assert_eq!(&ours[..232], &expected[..232], "path {path:?}");
+                long += 1;
+            }
+        }
+    }
+    eprintln!("{checked} names equal to systemd-escape, {long} over-long names hashed");
+    assert!(checked >= 10_000, "only {checked} names compared");
+    assert!(long > 50, "corpus lacks long paths: {long}");
+}
+
+/// systemd-escape of systemd 252 does not hash over-long names, PID 1 does:
+/// `systemd-analyze verify` loads a mount unit named by us and refuses it
+/// ("Where= setting doesn't match unit name") unless the hashed name is right.
+#[test]
+fn hashed_names_are_accepted_by_systemd_analyze_verify() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: systemd-analyze is not installed; hashed unit names are NOT checked against systemd"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Characters a unit file cannot carry verbatim are replaced, and `:`
+    // (systemd-analyze 252 fails on unit *file names* with a colon: "Couldn't
+    // process aliases"); the rest (unicode, dashes, dots, quotes) stays.
+    let long: Vec<String> = corpus(12_000)
+        .into_iter()
+        .map(|p| {
+            p.chars()
+                .map(|c| {
+                    if c.is_control() || c.is_whitespace() || matches!(c, '\\' | '%' | ':') {
+                        'q'
+                    } else {
+                        c
+                    }
+                })
+                .collect::<String>()
+        })
+        .filter(|p| path_unit_name(p, "mount").len() == 255 && p.len() > 250)
+        .take(40)
+        .collect();
+    assert!(long.len() >= 20, "too few long paths: {}", long.len());
+    let mut names = Vec::new();
+    for path in &long {
+        let name = path_unit_name(path, "mount");
+        assert!(name.contains('_'), "{name} is not hashed");
+        std::fs::write(
+            dir.path().join(&name),
+            format!("[Mount]\nWhat=tmpfs\nWhere={path}\nType=tmpfs\n"),
+        )
+        .expect("write unit");
+        names.push(format!("./{name}"));
+    }
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&names)
+        .current_dir(dir.path())
+        .output()
+        .expect("run systemd-analyze");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !err.contains("doesn't match"),
+        "systemd disagrees ({}): {err}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    eprintln!(
+        "{} hashed names accepted by systemd-analyze verify",
+        names.len()
+    );
+}
