@@ -89,6 +89,7 @@ do_kernel() {
     kver=$abi-amd64
     dir=$cache/kernel/$kver
     tmp=$(mktemp -d)
+    chmod 0755 "$tmp" # apt's _apt user downloads into it
     (cd "$tmp" && apt-get download -qq "linux-image-$kver")
     rm -rf "$dir"
     mkdir -p "$dir"
@@ -104,11 +105,12 @@ do_kernel() {
 }
 
 do_rootfs() {
-    rm -f "$cache/rootfs.tar.tmp"
+    # mmdebstrap picks the output format from the extension: keep ".tar".
+    rm -rf "$cache/rootfs.tmp.tar" "$cache/rootfs.tar"
     mmdebstrap --quiet --mode=root --variant=minbase \
         --include=systemd,systemd-sysv,udev,kmod \
-        bookworm "$cache/rootfs.tar.tmp" http://deb.debian.org/debian
-    mv "$cache/rootfs.tar.tmp" "$cache/rootfs.tar"
+        bookworm "$cache/rootfs.tmp.tar" http://deb.debian.org/debian
+    mv "$cache/rootfs.tmp.tar" "$cache/rootfs.tar"
 }
 
 do_zfs() {

@@ -1,0 +1,312 @@
+//! What scenarios share: a per-scenario work directory, disk images, the
+//! kernel command line of each filesystem, booting with a payload, and
+//! host-side checks of Btrfs images.
+
+use crate::env::Env;
+use crate::image::{self, Mount};
+use crate::initrd::{self, Flavour, Item, Payload};
+use crate::qemu::{self, Boot, Hook, Vm};
+use crate::unit::Needs;
+use crate::{Context, Result, bail, sh};
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The outcome of a scenario that did not fail.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every check held.
+    Pass,
+    /// Not run, and why (printed loudly).
+    Skip(String),
+}
+
+/// The root filesystem of a boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fs {
+    /// Label `tabula` on /dev/vda: `@root`, `@usr`, `@persist`, ...
+    Btrfs,
+    /// Pool `rpool` on /dev/vda1: `rpool/local/{root,usr}`, `rpool/safe/persist`.
+    Zfs,
+}
+
+/// What happens after stage 1's rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Full boot into systemd; the script runs in stage 2.
+    Full,
+    /// Scripted initrd only: roll back, then power off (crash tests).
+    RotateOnly,
+    /// Scripted initrd: run the script in stage 1 instead of booting.
+    InitrdScript,
+}
+
+/// Which rollback stage 1 performs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollback {
+    /// tabula-rollback with this config.
+    Tabula(String),
+    /// No rollback at all, the config still goes to stage 2 (baseline).
+    None(Option<String>),
+    /// The common shell script (scripted flavour), with this config for stage 2.
+    Shell(String, Option<String>),
+}
+
+/// One boot of a scenario.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Initrd flavour.
+    pub flavour: Flavour,
+    /// Root filesystem.
+    pub fs: Fs,
+    /// What stage 1 does.
+    pub rollback: Rollback,
+    /// Guest script (bash in stage 2, busybox sh in stage 1).
+    pub script: String,
+    /// Full boot, rotate only, or an initrd script.
+    pub mode: Mode,
+    /// Disks after the first.
+    pub extra_disks: Vec<PathBuf>,
+    /// Extra files for the new root (e.g. /etc/passwd additions).
+    pub root_files: Vec<(String, Item)>,
+    /// Extra kernel parameters.
+    pub cmdline: String,
+    /// Wall-clock limit.
+    pub timeout: Duration,
+}
+
+impl Spec {
+    /// A full boot with tabula-rollback and this config, running `script`.
+    pub fn new(flavour: Flavour, fs: Fs, config: &str, script: &str) -> Spec {
+        Spec {
+            flavour,
+            fs,
+            rollback: Rollback::Tabula(config.to_owned()),
+            script: script.to_owned(),
+            mode: Mode::Full,
+            extra_disks: Vec::new(),
+            root_files: Vec::new(),
+            cmdline: String::new(),
+            timeout: Duration::from_secs(240),
+        }
+    }
+}
+
+/// Shell helpers prepended to every stage-2 script.
+pub const PRELUDE: &str = r#"
+mark() { echo "@@TABULA $*"; }
+st() { stat -c '%U:%G:%a' "$1" 2>/dev/null || echo missing; }
+"#;
+
+/// The per-scenario context.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The environment.
+    pub env: &'a Env,
+    /// Scenario name.
+    pub name: String,
+    /// Work directory (recreated).
+    pub dir: PathBuf,
+    boots: Cell<u32>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A fresh work directory for the scenario.
+    pub fn new(env: &'a Env, name: &str) -> Result<Ctx<'a>> {
+        let dir = env.work.join(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).ctx(dir.display())?;
+        }
+        std::fs::create_dir_all(&dir).ctx(dir.display())?;
+        Ok(Ctx {
+            env,
+            name: name.to_owned(),
+            dir,
+            boots: Cell::new(0),
+        })
+    }
+
+    /// A fresh copy of the Btrfs base image; `prep` fills in its subvolumes
+    /// through a host mount of the top level.
+    pub fn btrfs_image(
+        &self,
+        file: &str,
+        prep: impl FnOnce(&Mount) -> Result<()>,
+    ) -> Result<PathBuf> {
+        let base = image::btrfs_base(self.env)?;
+        let img = self.dir.join(file);
+        qemu::copy_image(&base, &img)?;
+        let m = Mount::btrfs(&img)?;
+        prep(&m)?;
+        drop(m);
+        Ok(img)
+    }
+
+    /// A fresh copy of the ZFS base image.
+    pub fn zfs_image(&self, file: &str) -> Result<PathBuf> {
+        let base = image::zfs_base(self.env)?;
+        let img = self.dir.join(file);
+        qemu::copy_image(&base, &img)?;
+        Ok(img)
+    }
+
+    /// Boot `disk` (plus the spec's extra disks) as the spec says.
+    pub fn boot(&self, label: &str, disk: &Path, spec: &Spec) -> Result<Boot> {
+        self.boot_with(label, disk, spec, &mut |_| Hook::Continue)
+    }
+
+    /// [`Ctx::boot`] with a console-line hook (crash injection).
+    pub fn boot_with(
+        &self,
+        label: &str,
+        disk: &Path,
+        spec: &Spec,
+        hook: &mut dyn FnMut(&str) -> Hook,
+    ) -> Result<Boot> {
+        let n = self.boots.get() + 1;
+        self.boots.set(n);
+        let name = format!("{}.{:02}-{}-{}", self.name, n, spec.flavour.name(), label);
+        let mut payload = Payload::default();
+        let (stage1_config, stage2_config) = match &spec.rollback {
+            Rollback::Tabula(c) => (Some(c.clone()), Some(c.clone())),
+            Rollback::None(c) => (None, c.clone()),
+            Rollback::Shell(script, c) => {
+                payload.initrd_files.push((
+                    "/etc/tabula/rollback.sh".into(),
+                    Item::Text(script.clone(), 0o755),
+                ));
+                (None, c.clone())
+            }
+        };
+        payload.config = stage1_config;
+        payload.needs = match spec.fs {
+            Fs::Btrfs => vec![Needs::Device("/dev/vda".into())],
+            Fs::Zfs => vec![Needs::Pool("rpool".into())],
+        };
+        if payload.config.is_none() && spec.fs == Fs::Zfs {
+            // Without tabula the import unit still has to exist.
+            payload.needs = vec![Needs::Pool("rpool".into())];
+        }
+        let fstab = match spec.fs {
+            Fs::Btrfs => "/dev/vda /persist btrfs subvol=@persist 0 0\n",
+            Fs::Zfs => "rpool/safe/persist /persist zfs defaults 0 0\n",
+        };
+        payload
+            .root_files
+            .push(("/etc/fstab".into(), Item::Text(fstab.into(), 0o644)));
+        if let Some(c) = stage2_config {
+            payload
+                .root_files
+                .push(("/etc/tabula/config.json".into(), Item::Text(c, 0o644)));
+            if self.env.generator.is_file() {
+                payload.root_files.push((
+                    "/etc/systemd/system-generators/tabula-generator".into(),
+                    Item::Copy(self.env.generator.clone(), 0o755),
+                ));
+            } else {
+                eprintln!(
+                    "vm: WARNING: {} missing: stage 2 boots without tabula-generator (persisted paths will not be mounted)",
+                    self.env.generator.display()
+                );
+            }
+        }
+        payload.root_files.extend(spec.root_files.iter().cloned());
+        let initrd = self.dir.join(format!("{name}.initrd"));
+        initrd::assemble(self.env, spec.flavour, &payload, &initrd)?;
+        let mut append = match spec.fs {
+            Fs::Btrfs => "rw root=/dev/vda rootfstype=btrfs rootflags=subvol=@root \
+                          mount.usr=/dev/vda mount.usrfstype=btrfs mount.usrflags=subvol=@usr"
+                .to_owned(),
+            Fs::Zfs => "rw root=rpool/local/root rootfstype=zfs mount.usr=rpool/local/usr \
+                        mount.usrfstype=zfs tabula.pool=rpool"
+                .to_owned(),
+        };
+        match spec.mode {
+            Mode::Full => {}
+            Mode::RotateOnly => append.push_str(" tabula.harness=rotate"),
+            Mode::InitrdScript => append.push_str(" tabula.harness=script"),
+        }
+        match spec.rollback {
+            Rollback::None(_) => append.push_str(" tabula.harness.norollback"),
+            Rollback::Shell(..) => append.push_str(" tabula.harness.shellrollback"),
+            Rollback::Tabula(_) => {}
+        }
+        if !spec.cmdline.is_empty() {
+            append.push(' ');
+            append.push_str(&spec.cmdline);
+        }
+        if spec.mode != Mode::Full && spec.flavour != Flavour::Scripted {
+            bail!("{name}: rotate-only and initrd-script boots exist in the scripted flavour only");
+        }
+        let mut disks = vec![disk.to_path_buf()];
+        disks.extend(spec.extra_disks.iter().cloned());
+        let vm = Vm {
+            name,
+            initrd,
+            append,
+            disks,
+            script: Some(format!("{PRELUDE}\n{}", spec.script)),
+            timeout: spec.timeout,
+            mem_mb: 1024,
+        };
+        qemu::boot(self.env, &vm, hook)
+    }
+}
+
+/// A listing of a tree (type, owner, mode of every entry) and the checksum
+/// of every file: equal listings mean nothing was added, removed or changed.
+pub fn tree_digest(dir: &Path) -> Result<String> {
+    sh::bash(
+        r#"cd "$1"
+find . -printf '%p %y %U:%G %m\n' | LC_ALL=C sort
+find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum"#,
+        &[dir],
+    )
+}
+
+/// Sorted names in a directory.
+pub fn ls(dir: &Path) -> Result<Vec<String>> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .ctx(dir.display())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()
+        .ctx(dir.display())?;
+    v.sort();
+    Ok(v)
+}
+
+/// Whether `name` looks like an old-root name: `YYYY-MM-DDTHH:MM:SSZ[.N]`.
+pub fn is_timestamp_name(name: &str) -> bool {
+    let base = name.split_once(".").map_or(name, |(b, n)| {
+        if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() {
+            b
+        } else {
+            ""
+        }
+    });
+    let b = base.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Fail with a message naming `what` unless `got == want`.
+pub fn check_eq<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    got: T,
+    want: T,
+    boot: Option<&Boot>,
+) -> Result<()> {
+    if got != want {
+        match boot {
+            Some(b) => bail!("{what}: got {got:?}, expected {want:?}; {}", b.describe()),
+            None => bail!("{what}: got {got:?}, expected {want:?}"),
+        }
+    }
+    Ok(())
+}

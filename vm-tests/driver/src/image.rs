@@ -1,0 +1,180 @@
+//! Disk images: the guest OS tree, cached base images (Btrfs with `@usr`,
+//! a ZFS pool made inside a VM), per-scenario copies, host-side mounts.
+
+use crate::env::{Env, fresh};
+use crate::initrd::{self, Flavour, Payload};
+use crate::qemu::{self, Vm};
+use crate::{Context, Result, bail, sh};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The guest OS tree (`/usr` + skeleton + harness service), cached; returns
+/// its stamp file (the tree is `.cache/os-usr`), whose mtime is its age.
+pub fn os_tree(env: &Env) -> Result<PathBuf> {
+    let out = env.cache.join("os-usr");
+    let stamp = env.cache.join("os-usr.stamp");
+    let inputs = [
+        env.here.join("guest/build-os.sh"),
+        env.cache.join("stamps/rootfs"),
+        env.cache.join("stamps/zfs"),
+    ];
+    if !out.is_dir() || !fresh(&stamp, &inputs) {
+        let t = std::time::Instant::now();
+        sh::run(
+            "bash",
+            &[
+                env.here.join("guest/build-os.sh").as_os_str(),
+                env.cache.as_os_str(),
+                out.as_os_str(),
+            ],
+        )?;
+        std::fs::write(&stamp, "").ctx(stamp.display())?;
+        eprintln!(
+            "vm: built the guest OS tree in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(stamp)
+}
+
+/// A host-side mount of a filesystem image; unmounted on drop.
+#[derive(Debug)]
+pub struct Mount {
+    /// Mount point.
+    pub dir: PathBuf,
+}
+
+impl Mount {
+    /// Mount the top level (subvolid=5) of a Btrfs image through a loop device.
+    pub fn btrfs(img: &Path) -> Result<Mount> {
+        let dir = img.with_extension("mnt");
+        std::fs::create_dir_all(&dir).ctx(dir.display())?;
+        sh::run(
+            "mount",
+            &[
+                "-o",
+                "loop,subvolid=5",
+                &img.display().to_string(),
+                &dir.display().to_string(),
+            ],
+        )?;
+        Ok(Mount { dir })
+    }
+
+    /// A path inside the mount.
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = sh::run("umount", &[&self.dir]);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Create a Btrfs subvolume at `path` (host side, btrfs-progs).
+pub fn subvol(path: &Path) -> Result<()> {
+    sh::run(
+        "btrfs",
+        &["-q", "subvolume", "create", &path.display().to_string()],
+    )?;
+    Ok(())
+}
+
+/// The cached Btrfs base image: label `tabula`, `@usr` holding the OS tree.
+pub fn btrfs_base(env: &Env) -> Result<PathBuf> {
+    let os_stamp = os_tree(env)?;
+    let os = env.cache.join("os-usr");
+    let out = env.cache.join("images/btrfs-base.img");
+    if fresh(&out, &[os_stamp, env.here.join("guest/build-os.sh")]) {
+        return Ok(out);
+    }
+    let t = std::time::Instant::now();
+    std::fs::create_dir_all(env.cache.join("images")).ctx("images dir")?;
+    let tmp = out.with_extension("tmp.img");
+    let _ = std::fs::remove_file(&tmp);
+    sh::run("truncate", &["-s", "3G", &tmp.display().to_string()])?;
+    sh::run(
+        "mkfs.btrfs",
+        &["-q", "-L", "tabula", &tmp.display().to_string()],
+    )?;
+    {
+        let m = Mount::btrfs(&tmp)?;
+        subvol(&m.p("@usr"))?;
+        sh::bash(r#"cp -a "$1/." "$2/""#, &[&os, &m.p("@usr")])?;
+    }
+    std::fs::rename(&tmp, &out).ctx(out.display())?;
+    eprintln!(
+        "vm: built the Btrfs base image in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
+
+/// The datasets of the cached ZFS pool image (`rpool` on `/dev/vda1`).
+pub const ZFS_LAYOUT: &str = "\
+zpool create -f -o ashift=12 -o cachefile=none -O mountpoint=none -O atime=off \
+ -O compression=lz4 -O acltype=posixacl -O xattr=sa rpool /dev/vda1
+zfs create -o canmount=off rpool/local
+zfs create -o mountpoint=legacy rpool/local/root
+zfs snapshot rpool/local/root@blank
+zfs create -o mountpoint=legacy rpool/local/usr
+zfs create -o canmount=off -o mountpoint=none rpool/local/old_roots
+zfs create -o canmount=off rpool/safe
+zfs create -o mountpoint=legacy rpool/safe/persist
+";
+
+/// The cached ZFS base image, made inside a VM (the host kernel has no ZFS):
+/// a GPT disk with one partition holding `rpool` (see [`ZFS_LAYOUT`]),
+/// `rpool/local/usr` holding the OS tree.
+pub fn zfs_base(env: &Env) -> Result<PathBuf> {
+    let os_stamp = os_tree(env)?;
+    let os = env.cache.join("os-usr");
+    let out = env.cache.join("images/zfs-base.img");
+    if fresh(&out, &[os_stamp, env.here.join("guest/build-os.sh")]) {
+        return Ok(out);
+    }
+    if !env.zfs {
+        bail!("ZFS modules were not built: run vm-tests/setup.sh without --no-zfs");
+    }
+    let t = std::time::Instant::now();
+    std::fs::create_dir_all(env.cache.join("images")).ctx("images dir")?;
+    let tar = env.cache.join("images/os-usr.tar");
+    sh::bash(r#"tar -C "$1" -cf "$2" ."#, &[&os, &tar])?;
+    let tmp = out.with_extension("tmp.img");
+    let _ = std::fs::remove_file(&tmp);
+    sh::run("truncate", &["-s", "3G", &tmp.display().to_string()])?;
+    sh::bash(
+        r#"echo 'label: gpt' | sfdisk -q "$1" && echo ',,L' | sfdisk -q --append "$1""#,
+        &[&tmp],
+    )?;
+    let initrd_path = env.work.join("zfs-base.initrd");
+    initrd::assemble(env, Flavour::Scripted, &Payload::default(), &initrd_path)?;
+    let script = format!(
+        "set -e\n{ZFS_LAYOUT}mkdir -p /mnt\nmount -t zfs rpool/local/usr /mnt\n\
+         cd /mnt && tar -xf /dev/vdb && cd /\numount /mnt\nzfs list -o name,mountpoint,canmount\n\
+         zpool export rpool\n"
+    );
+    let vm = Vm {
+        name: "setup-zfs-base".into(),
+        initrd: initrd_path,
+        append: "tabula.harness=script".into(),
+        disks: vec![tmp.clone(), tar.clone()],
+        script: Some(script),
+        timeout: Duration::from_secs(600),
+        mem_mb: 1536,
+    };
+    let b = qemu::boot(env, &vm, &mut |_| qemu::Hook::Continue)?;
+    if b.get("script-exit") != Some("0") {
+        bail!("creating the ZFS pool image failed; {}", b.describe());
+    }
+    std::fs::rename(&tmp, &out).ctx(out.display())?;
+    let _ = std::fs::remove_file(&tar);
+    eprintln!(
+        "vm: built the ZFS base image in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
