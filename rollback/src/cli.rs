@@ -1,0 +1,214 @@
+//! The command line and the kernel command line.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+usage: tabula-rollback [--config PATH] [--dry-run]
+
+Rolls the root filesystem back, as configured in PATH (default
+/etc/tabula/config.json). Meant to run in the initrd, before the root is
+mounted.
+
+  --config PATH  read the configuration from PATH
+  --dry-run      print each action, one per line, and change nothing
+  --help         print this help and exit
+  --version      print the version and exit
+
+Kernel command line: tabula.rollback=0 skips the rollback,
+tabula.rollback=dry-run makes it a dry run.
+Exit status: 0 done (or skipped), 1 runtime failure, 2 usage or config error.";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Run { config: PathBuf, dry_run: bool },
+    Help,
+    Version,
+}
+
+/// Parses the arguments after the program name. `Err` is a one-line message
+/// for a usage error (exit 2).
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+    let mut config: Option<PathBuf> = None;
+    let mut dry_run = false;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else {
+            return Err(format!("unexpected argument {arg:?}; see --help"));
+        };
+        let value = match text {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--version" | "-V" => return Ok(Command::Version),
+            "--dry-run" => {
+                dry_run = true;
+                continue;
+            }
+            "--config" => match args.next() {
+                Some(v) => v,
+                None => return Err("--config needs a value: --config PATH".to_owned()),
+            },
+            _ => match text.strip_prefix("--config=") {
+                Some(v) => OsString::from(v),
+                None => return Err(format!("unexpected argument {text:?}; see --help")),
+            },
+        };
+        if config.is_some() {
+            return Err("--config given twice; expected it at most once".to_owned());
+        }
+        if value.is_empty() {
+            return Err("--config needs a non-empty PATH".to_owned());
+        }
+        config = Some(PathBuf::from(value));
+    }
+    Ok(Command::Run {
+        config: config.unwrap_or_else(|| PathBuf::from(tabula_config::DEFAULT_PATH)),
+        dry_run,
+    })
+}
+
+/// What the kernel command line says about tabula.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Nothing, or `tabula.rollback=1`.
+    Normal,
+    /// `tabula.rollback=0`: do nothing this boot.
+    Skip,
+    /// `tabula.rollback=dry-run`.
+    DryRun,
+}
+
+/// The kernel's own splitting of its command line: words separated by
+/// spaces, where double quotes group (and are removed).
+fn kernel_words(cmdline: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in cmdline.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(word);
+    }
+    words
+}
+
+/// Reads `tabula.rollback=` from a kernel command line (the last one wins,
+/// as for the kernel's own parameters). `Err` names a value it does not know.
+pub fn parse_cmdline(cmdline: &str) -> Result<Kernel, String> {
+    let mut result = Kernel::Normal;
+    for word in kernel_words(cmdline) {
+        let (key, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word.as_str(), None),
+        };
+        if key != "tabula.rollback" {
+            continue;
+        }
+        result = match value {
+            None | Some("1" | "yes" | "true" | "on") => Kernel::Normal,
+            Some("0" | "no" | "false" | "off") => Kernel::Skip,
+            Some("dry-run") => Kernel::DryRun,
+            Some(other) => {
+                return Err(format!(
+                    "kernel parameter tabula.rollback={other:?} is not understood; expected tabula.rollback=0 (skip), =1 or =dry-run"
+                ));
+            }
+        };
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Command, String> {
+        parse_args(list.iter().map(OsString::from))
+    }
+
+    fn run(config: &str, dry_run: bool) -> Result<Command, String> {
+        Ok(Command::Run {
+            config: PathBuf::from(config),
+            dry_run,
+        })
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(args(&[]), run("/etc/tabula/config.json", false));
+        assert_eq!(args(&["--dry-run"]), run("/etc/tabula/config.json", true));
+        assert_eq!(args(&["--config", "/x.json"]), run("/x.json", false));
+        assert_eq!(
+            args(&["--dry-run", "--config=/x.json"]),
+            run("/x.json", true)
+        );
+        assert_eq!(args(&["--config", "rel.json"]), run("rel.json", false));
+        assert_eq!(args(&["--help"]), Ok(Command::Help));
+        assert_eq!(args(&["--dry-run", "-h"]), Ok(Command::Help));
+        assert_eq!(args(&["--version"]), Ok(Command::Version));
+    }
+
+    #[test]
+    fn argument_errors() {
+        for (list, needle) in [
+            (&["--config"][..], "needs a value"),
+            (&["--config="][..], "non-empty"),
+            (&["--config", "a", "--config", "b"][..], "twice"),
+            (&["--dryrun"][..], "\"--dryrun\""),
+            (&["extra"][..], "\"extra\""),
+            (&["-c", "x"][..], "\"-c\""),
+        ] {
+            let Err(err) = args(list) else {
+                panic!("{list:?} must be refused")
+            };
+            assert!(err.contains(needle), "{list:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn kernel_command_line() {
+        assert_eq!(parse_cmdline(""), Ok(Kernel::Normal));
+        assert_eq!(
+            parse_cmdline("BOOT_IMAGE=/x root=fstab quiet\n"),
+            Ok(Kernel::Normal)
+        );
+        assert_eq!(parse_cmdline("quiet tabula.rollback=0"), Ok(Kernel::Skip));
+        assert_eq!(parse_cmdline("tabula.rollback=off"), Ok(Kernel::Skip));
+        assert_eq!(
+            parse_cmdline("tabula.rollback=dry-run quiet"),
+            Ok(Kernel::DryRun)
+        );
+        assert_eq!(
+            parse_cmdline("tabula.rollback=0 tabula.rollback=1"),
+            Ok(Kernel::Normal)
+        );
+        assert_eq!(parse_cmdline("tabula.rollback"), Ok(Kernel::Normal));
+        // Quoted values, and look-alikes that are other parameters.
+        assert_eq!(parse_cmdline("\"tabula.rollback=0\""), Ok(Kernel::Skip));
+        assert_eq!(
+            parse_cmdline("x=\"a tabula.rollback=0 b\" tabula.rollbacks=0 rd.tabula.rollback=0"),
+            Ok(Kernel::Normal)
+        );
+        let Err(err) = parse_cmdline("tabula.rollback=dryrun") else {
+            panic!("an unknown value must be refused")
+        };
+        assert!(err.contains("\"dryrun\""), "{err}");
+    }
+}

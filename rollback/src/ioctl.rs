@@ -1,0 +1,341 @@
+//! The Btrfs ioctls tabula needs, behind safe functions. This is the only
+//! module of the workspace with `unsafe` code: each block is one `ioctl(2)`
+//! on a borrowed, open file descriptor with a buffer this module owns, whose
+//! layout is checked against `<linux/btrfs.h>` by the size assertions below.
+//!
+//! | ioctl | used for |
+//! |---|---|
+//! | `BTRFS_IOC_SUBVOL_CREATE_V2` | the new, empty root |
+//! | `BTRFS_IOC_SNAP_CREATE_V2` | the new root as a writable snapshot of `blank` |
+//! | `BTRFS_IOC_SNAP_DESTROY_V2` | deleting an old root and its nested subvolumes |
+//! | `BTRFS_IOC_GET_SUBVOL_INFO` | a subvolume's id and creation time (otime, otransid) |
+//! | `BTRFS_IOC_GET_SUBVOL_ROOTREF` | the subvolumes directly inside a subvolume |
+//! | `BTRFS_IOC_INO_LOOKUP_USER` | where such a nested subvolume sits, relative to its parent |
+//!
+//! All of them exist since Linux 5.7 (SNAP_DESTROY_V2); NixOS's oldest
+//! supported kernel is newer.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+const BTRFS_IOCTL_MAGIC: u64 = 0x94;
+const BTRFS_VOL_NAME_MAX: usize = 255;
+const BTRFS_SUBVOL_NAME_MAX: usize = 4039;
+const BTRFS_INO_LOOKUP_USER_PATH_MAX: usize = 4080 - BTRFS_VOL_NAME_MAX - 1;
+const BTRFS_SUBVOL_RDONLY: u64 = 1 << 1;
+
+const fn ioc(dir: u64, nr: u64, size: usize) -> u64 {
+    (dir << 30) | ((size as u64) << 16) | (BTRFS_IOCTL_MAGIC << 8) | nr
+}
+const fn iow(nr: u64, size: usize) -> u64 {
+    ioc(1, nr, size)
+}
+const fn ior(nr: u64, size: usize) -> u64 {
+    ioc(2, nr, size)
+}
+const fn iowr(nr: u64, size: usize) -> u64 {
+    ioc(3, nr, size)
+}
+
+/// `struct btrfs_ioctl_vol_args_v2`.
+#[repr(C)]
+struct VolArgsV2 {
+    fd: i64,
+    transid: u64,
+    flags: u64,
+    unused: [u64; 4],
+    name: [u8; BTRFS_SUBVOL_NAME_MAX + 1],
+}
+
+/// `struct btrfs_ioctl_timespec`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Timespec {
+    sec: u64,
+    nsec: u32,
+}
+
+/// `struct btrfs_ioctl_get_subvol_info_args`.
+#[repr(C)]
+struct GetSubvolInfoArgs {
+    treeid: u64,
+    name: [u8; BTRFS_VOL_NAME_MAX + 1],
+    parent_id: u64,
+    dirid: u64,
+    generation: u64,
+    flags: u64,
+    uuid: [u8; 16],
+    parent_uuid: [u8; 16],
+    received_uuid: [u8; 16],
+    ctransid: u64,
+    otransid: u64,
+    stransid: u64,
+    rtransid: u64,
+    ctime: Timespec,
+    otime: Timespec,
+    stime: Timespec,
+    rtime: Timespec,
+    reserved: [u64; 8],
+}
+
+/// One `rootref` of `struct btrfs_ioctl_get_subvol_rootref_args`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RootRef {
+    treeid: u64,
+    dirid: u64,
+}
+
+/// `struct btrfs_ioctl_get_subvol_rootref_args`.
+#[repr(C)]
+struct GetSubvolRootrefArgs {
+    min_treeid: u64,
+    rootref: [RootRef; 255],
+    num_items: u8,
+    align: [u8; 7],
+}
+
+/// `struct btrfs_ioctl_ino_lookup_user_args`.
+#[repr(C)]
+struct InoLookupUserArgs {
+    dirid: u64,
+    treeid: u64,
+    name: [u8; BTRFS_VOL_NAME_MAX + 1],
+    path: [u8; BTRFS_INO_LOOKUP_USER_PATH_MAX],
+}
+
+// The layouts above, checked against <linux/btrfs.h> (offsets measured with
+// offsetof on x86_64; the kernel's structures are the same on every 64-bit
+// architecture tabula targets).
+const _: () = assert!(size_of::<VolArgsV2>() == 4096);
+const _: () = assert!(std::mem::offset_of!(VolArgsV2, name) == 56);
+const _: () = assert!(size_of::<Timespec>() == 16);
+const _: () = assert!(size_of::<GetSubvolInfoArgs>() == 504);
+const _: () = assert!(std::mem::offset_of!(GetSubvolInfoArgs, otransid) == 352);
+const _: () = assert!(std::mem::offset_of!(GetSubvolInfoArgs, otime) == 392);
+const _: () = assert!(size_of::<GetSubvolRootrefArgs>() == 4096);
+const _: () = assert!(std::mem::offset_of!(GetSubvolRootrefArgs, num_items) == 4088);
+const _: () = assert!(size_of::<InoLookupUserArgs>() == 4096);
+const _: () = assert!(std::mem::offset_of!(InoLookupUserArgs, path) == 272);
+
+const BTRFS_IOC_SNAP_CREATE_V2: u64 = iow(23, size_of::<VolArgsV2>());
+const BTRFS_IOC_SUBVOL_CREATE_V2: u64 = iow(24, size_of::<VolArgsV2>());
+const BTRFS_IOC_GET_SUBVOL_INFO: u64 = ior(60, size_of::<GetSubvolInfoArgs>());
+const BTRFS_IOC_GET_SUBVOL_ROOTREF: u64 = iowr(61, size_of::<GetSubvolRootrefArgs>());
+const BTRFS_IOC_INO_LOOKUP_USER: u64 = iowr(62, size_of::<InoLookupUserArgs>());
+const BTRFS_IOC_SNAP_DESTROY_V2: u64 = iow(63, size_of::<VolArgsV2>());
+const _: () = assert!(BTRFS_IOC_SNAP_CREATE_V2 == 0x5000_9417);
+const _: () = assert!(BTRFS_IOC_SUBVOL_CREATE_V2 == 0x5000_9418);
+const _: () = assert!(BTRFS_IOC_GET_SUBVOL_INFO == 0x81f8_943c);
+const _: () = assert!(BTRFS_IOC_GET_SUBVOL_ROOTREF == 0xd000_943d);
+const _: () = assert!(BTRFS_IOC_INO_LOOKUP_USER == 0xd000_943e);
+const _: () = assert!(BTRFS_IOC_SNAP_DESTROY_V2 == 0x5000_943f);
+
+fn vol_args(name: &CStr) -> io::Result<Box<VolArgsV2>> {
+    let bytes = name.to_bytes();
+    if bytes.is_empty() || bytes.len() > BTRFS_VOL_NAME_MAX || bytes.contains(&b'/') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a single subvolume name"),
+        ));
+    }
+    let mut args = Box::new(VolArgsV2 {
+        fd: 0,
+        transid: 0,
+        flags: 0,
+        unused: [0; 4],
+        name: [0; BTRFS_SUBVOL_NAME_MAX + 1],
+    });
+    args.name[..bytes.len()].copy_from_slice(bytes);
+    Ok(args)
+}
+
+fn check(ret: libc::c_int) -> io::Result<()> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Creates an empty subvolume `name` in the directory `dir`.
+pub fn subvol_create(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    let mut args = vol_args(name)?;
+    // SAFETY: `dir` is an open descriptor for the call's duration; `args` is
+    // an owned, initialised `btrfs_ioctl_vol_args_v2` (size checked above)
+    // with a NUL-terminated name, which the kernel only reads.
+    check(unsafe {
+        libc::ioctl(
+            dir.as_raw_fd(),
+            BTRFS_IOC_SUBVOL_CREATE_V2 as _,
+            &mut *args as *mut VolArgsV2,
+        )
+    })
+}
+
+/// Creates `name` in `dir` as a snapshot of the subvolume open at `source`,
+/// writable unless `readonly`.
+pub fn snap_create(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    source: BorrowedFd<'_>,
+    readonly: bool,
+) -> io::Result<()> {
+    let mut args = vol_args(name)?;
+    args.fd = i64::from(source.as_raw_fd());
+    if readonly {
+        args.flags = BTRFS_SUBVOL_RDONLY;
+    }
+    // SAFETY: as in `subvol_create`; `args.fd` names `source`, which stays
+    // open for the call's duration.
+    check(unsafe {
+        libc::ioctl(
+            dir.as_raw_fd(),
+            BTRFS_IOC_SNAP_CREATE_V2 as _,
+            &mut *args as *mut VolArgsV2,
+        )
+    })
+}
+
+/// Deletes the subvolume `name` directly in the directory `dir`. The kernel
+/// refuses (`ENOTEMPTY`) while subvolumes are nested inside it.
+pub fn snap_destroy(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    let mut args = vol_args(name)?;
+    // SAFETY: as in `subvol_create`; flags 0 selects the subvolume by name.
+    check(unsafe {
+        libc::ioctl(
+            dir.as_raw_fd(),
+            BTRFS_IOC_SNAP_DESTROY_V2 as _,
+            &mut *args as *mut VolArgsV2,
+        )
+    })
+}
+
+/// What tabula needs to know about a subvolume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubvolInfo {
+    /// The subvolume (tree) id.
+    pub id: u64,
+    /// The id of the subvolume that contains it.
+    pub parent_id: u64,
+    /// Transaction that created it: a clock that cannot be wrong.
+    pub otransid: u64,
+    /// Creation time, seconds since the epoch, as the clock said then.
+    pub otime: i64,
+}
+
+/// Describes the subvolume that contains the open file `fd`.
+pub fn subvol_info(fd: BorrowedFd<'_>) -> io::Result<SubvolInfo> {
+    let mut args = Box::new(GetSubvolInfoArgs {
+        treeid: 0,
+        name: [0; BTRFS_VOL_NAME_MAX + 1],
+        parent_id: 0,
+        dirid: 0,
+        generation: 0,
+        flags: 0,
+        uuid: [0; 16],
+        parent_uuid: [0; 16],
+        received_uuid: [0; 16],
+        ctransid: 0,
+        otransid: 0,
+        stransid: 0,
+        rtransid: 0,
+        ctime: Timespec { sec: 0, nsec: 0 },
+        otime: Timespec { sec: 0, nsec: 0 },
+        stime: Timespec { sec: 0, nsec: 0 },
+        rtime: Timespec { sec: 0, nsec: 0 },
+        reserved: [0; 8],
+    });
+    // SAFETY: `fd` is open for the call; `args` is an owned, initialised
+    // `btrfs_ioctl_get_subvol_info_args` (size checked above) that the kernel
+    // fills in.
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            BTRFS_IOC_GET_SUBVOL_INFO as _,
+            &mut *args as *mut GetSubvolInfoArgs,
+        )
+    })?;
+    Ok(SubvolInfo {
+        id: args.treeid,
+        parent_id: args.parent_id,
+        otransid: args.otransid,
+        otime: i64::try_from(args.otime.sec).unwrap_or(i64::MAX),
+    })
+}
+
+/// A subvolume directly inside another one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Child {
+    /// Its subvolume id.
+    pub id: u64,
+    /// The inode, in the parent subvolume, of the directory holding it.
+    pub dirid: u64,
+}
+
+/// The subvolumes directly inside the subvolume open at `fd` (which must be
+/// that subvolume's root directory).
+pub fn children(fd: BorrowedFd<'_>) -> io::Result<Vec<Child>> {
+    let mut found = Vec::new();
+    let mut args = Box::new(GetSubvolRootrefArgs {
+        min_treeid: 0,
+        rootref: [RootRef {
+            treeid: 0,
+            dirid: 0,
+        }; 255],
+        num_items: 0,
+        align: [0; 7],
+    });
+    loop {
+        // SAFETY: `fd` is open for the call; `args` is an owned, initialised
+        // `btrfs_ioctl_get_subvol_rootref_args` (size checked above). The
+        // kernel reads `min_treeid` and writes the refs, `num_items` and the
+        // next `min_treeid`.
+        let ret = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                BTRFS_IOC_GET_SUBVOL_ROOTREF as _,
+                &mut *args as *mut GetSubvolRootrefArgs,
+            )
+        };
+        let more = match check(ret) {
+            Ok(()) => false,
+            Err(e) if e.raw_os_error() == Some(libc::EOVERFLOW) => true,
+            Err(e) => return Err(e),
+        };
+        let n = usize::from(args.num_items).min(args.rootref.len());
+        found.extend(args.rootref[..n].iter().map(|r| Child {
+            id: r.treeid,
+            dirid: r.dirid,
+        }));
+        if !more {
+            return Ok(found);
+        }
+    }
+}
+
+/// Where the nested subvolume `child` sits inside the subvolume open at `fd`
+/// (its root directory): the directory path relative to `fd` (empty, or
+/// ending in `/`) and the child's name in that directory.
+pub fn child_path(fd: BorrowedFd<'_>, child: Child) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut args = Box::new(InoLookupUserArgs {
+        dirid: child.dirid,
+        treeid: child.id,
+        name: [0; BTRFS_VOL_NAME_MAX + 1],
+        path: [0; BTRFS_INO_LOOKUP_USER_PATH_MAX],
+    });
+    // SAFETY: `fd` is open for the call; `args` is an owned, initialised
+    // `btrfs_ioctl_ino_lookup_user_args` (size checked above); the kernel
+    // writes NUL-terminated strings into `name` and `path`.
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            BTRFS_IOC_INO_LOOKUP_USER as _,
+            &mut *args as *mut InoLookupUserArgs,
+        )
+    })?;
+    let until_nul = |b: &[u8]| b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())].to_vec();
+    Ok((until_nul(&args.path), until_nul(&args.name)))
+}

@@ -1,0 +1,175 @@
+//! `tabula-rollback`: rolls the root filesystem back in stage 1 (the
+//! initrd), before the root is mounted. `docs/rollback.md` is the manual;
+//! this is its implementation.
+//!
+//! [`run`] is the whole program with everything it reads from the outside
+//! world injectable (the configuration path comes from the arguments, the
+//! rest from [`Env`]), so that tests run it against a temporary root.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tabula_config::RollbackTarget;
+
+pub mod btrfs;
+pub mod cli;
+pub mod fault;
+mod ioctl;
+pub mod keep;
+pub mod kmsg;
+pub mod zfs;
+
+/// Exit status: done, or skipped by the kernel command line.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: a runtime failure; the initrd boots whatever root exists.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit status: a usage or configuration error, found before any device is
+/// touched.
+pub const EXIT_USAGE: u8 = 2;
+
+/// What the program reads from the world besides its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Env {
+    /// The kernel command line (`/proc/cmdline`).
+    pub cmdline: PathBuf,
+    /// The kernel log (`/dev/kmsg`); `None` logs to stderr.
+    pub kmsg: Option<PathBuf>,
+    /// Where the private mount points are made (`/run`).
+    pub run_dir: PathBuf,
+    /// The clock override (`TABULA_NOW`, seconds since the epoch; tests only).
+    pub now: Option<i64>,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env {
+            cmdline: PathBuf::from("/proc/cmdline"),
+            kmsg: Some(PathBuf::from("/dev/kmsg")),
+            run_dir: PathBuf::from("/run"),
+            now: None,
+        }
+    }
+}
+
+impl Env {
+    /// The environment of this process: the defaults, and `TABULA_NOW`.
+    /// Builds with the `fault-injection` feature (tests only) also read
+    /// `TABULA_CMDLINE`, `TABULA_KMSG` (empty: stderr) and `TABULA_RUN_DIR`.
+    pub fn from_process() -> Result<Env, String> {
+        let mut env = Env::default();
+        if let Some(now) = std::env::var_os("TABULA_NOW") {
+            let parsed = now.to_str().and_then(|s| s.parse::<i64>().ok());
+            env.now = Some(parsed.ok_or_else(|| {
+                format!(
+                    "TABULA_NOW={now:?} is not a number of seconds since 1970; it is a test hook, unset it"
+                )
+            })?);
+        }
+        #[cfg(feature = "fault-injection")]
+        {
+            if let Some(p) = std::env::var_os("TABULA_CMDLINE") {
+                env.cmdline = p.into();
+            }
+            if let Some(p) = std::env::var_os("TABULA_KMSG") {
+                env.kmsg = (!p.is_empty()).then(|| p.into());
+            }
+            if let Some(p) = std::env::var_os("TABULA_RUN_DIR") {
+                env.run_dir = p.into();
+            }
+        }
+        Ok(env)
+    }
+}
+
+/// The whole program: `args` are the arguments after the program name.
+/// Returns the exit status.
+pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
+    let (config_path, dry_run_arg) = match cli::parse_args(args) {
+        Ok(cli::Command::Run { config, dry_run }) => (config, dry_run),
+        Ok(cli::Command::Help) => {
+            let _ = writeln!(std::io::stdout(), "{}", cli::USAGE);
+            return EXIT_OK;
+        }
+        Ok(cli::Command::Version) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "tabula-rollback {}",
+                env!("CARGO_PKG_VERSION")
+            );
+            return EXIT_OK;
+        }
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "tabula-rollback: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    kmsg::init(env.kmsg.clone());
+
+    let kernel = match std::fs::read_to_string(&env.cmdline) {
+        Ok(text) => cli::parse_cmdline(&text),
+        Err(e) => {
+            log::warn!(
+                "cannot read {}: {e}; assuming no tabula.rollback= parameter",
+                env.cmdline.display()
+            );
+            Ok(cli::Kernel::Normal)
+        }
+    };
+    let dry_run = match kernel {
+        Ok(cli::Kernel::Skip) => {
+            log::info!("tabula.rollback=0 on the kernel command line: rollback skipped");
+            return EXIT_OK;
+        }
+        Ok(cli::Kernel::DryRun) => true,
+        Ok(cli::Kernel::Normal) => dry_run_arg,
+        Err(message) => {
+            log::error!("{message}; nothing done");
+            return EXIT_USAGE;
+        }
+    };
+
+    let config = match tabula_config::load(&config_path) {
+        Ok(config) => config,
+        Err(e) => {
+            log::error!("{e}; nothing done");
+            return EXIT_USAGE;
+        }
+    };
+    let now = env.now.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    });
+    if config.rollback.is_empty() {
+        log::info!("{}: no rollback configured", config_path.display());
+        return EXIT_OK;
+    }
+    if dry_run {
+        log::info!("dry run: printing the actions, changing nothing");
+    }
+    for (i, target) in config.rollback.iter().enumerate() {
+        let result = match target {
+            RollbackTarget::Btrfs(b) => {
+                log::info!("rollback[{i}]: Btrfs {} on {}", b.subvolume, b.device);
+                let ctx = btrfs::Ctx {
+                    now,
+                    dry_run,
+                    run_dir: env.run_dir.clone(),
+                };
+                btrfs::run(b, &ctx).map_err(|e| e.to_string())
+            }
+            RollbackTarget::Zfs(z) => {
+                log::info!("rollback[{i}]: ZFS {}@{}", z.dataset, z.snapshot);
+                zfs::run(z, &zfs::Ctx { now, dry_run }).map_err(|e| e.to_string())
+            }
+        };
+        if let Err(message) = result {
+            log::error!("rollback[{i}]: {message}; stopped, the root is left as it is now");
+            return EXIT_FAILURE;
+        }
+    }
+    log::info!("done");
+    EXIT_OK
+}
