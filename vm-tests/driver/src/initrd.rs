@@ -166,9 +166,9 @@ pub fn assemble(env: &Env, flavour: Flavour, payload: &Payload, out: &Path) -> R
     for (p, item) in &payload.root_files {
         put(&stage, &format!("/usr/lib/tabula-harness/payload{p}"), item)?;
     }
-    let cpio = out.with_extension("extra.cpio");
+    let cpio = out.with_extension("extra.cpio.gz");
     sh::bash(
-        r#"cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 >"$2"
+        r#"cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -1 >"$2"
 cat "$3" "$2" >"$4""#,
         &[
             stage.as_os_str(),

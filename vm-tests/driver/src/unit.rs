@@ -109,7 +109,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_the_repository_unit_with_device_dependency() -> Result<()> {
+    fn renders_the_repository_unit_with_pool_dependency() -> Result<()> {
         let json = include_str!("../../../nixos-module/rollback-unit.json");
         let r = render(
             json,
@@ -119,11 +119,16 @@ mod tests {
         assert!(r.text.contains("[Unit]\n"));
         assert!(r.text.contains("DefaultDependencies=no\n"));
         assert!(r.text.contains("Before=sysroot.mount"));
-        assert!(
+        let words = |key: &str| -> Vec<String> {
             r.text
-                .contains("After=local-fs-pre.target zfs-import-rpool.service\n")
-        );
-        assert!(r.text.contains("Requires=zfs-import-rpool.service\n"));
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.split(' ').map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        assert!(words("After=").contains(&"local-fs-pre.target".to_owned()));
+        assert!(words("After=").contains(&"zfs-import-rpool.service".to_owned()));
+        assert!(words("Requires=").contains(&"zfs-import-rpool.service".to_owned()));
         assert!(
             r.text
                 .contains("ExecStart=/usr/bin/tabula-rollback --config /etc/tabula/config.json\n")
