@@ -1,1 +1,29 @@
-fn main() {}
+//! `tabula-generator NORMAL_DIR [EARLY_DIR LATE_DIR]`: the systemd generator.
+//! `tabula-generator prepare [--initrd]`: the prepare step, run by the
+//! `tabula-prepare.service` the generator emits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tabula_generator::kmsg::{self, Sink};
+use tabula_generator::{Environment, config_path, initrd_release_path, own_path};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let status = if args.first().map(String::as_str) == Some("prepare") {
+        kmsg::init("tabula-prepare", Sink::Stderr, log::LevelFilter::Info);
+        tabula_generator::prepare::main(&args[1..])
+    } else {
+        kmsg::init("tabula-generator", Sink::Kmsg, log::LevelFilter::Info);
+        let config = config_path();
+        let env = Environment {
+            source_path: config.to_string_lossy().into_owned(),
+            config,
+            initrd_release: initrd_release_path(),
+            exe: own_path(),
+        };
+        let dirs: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
+        tabula_generator::run_generator(&dirs, &env)
+    };
+    ExitCode::from(status)
+}
