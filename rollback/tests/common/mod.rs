@@ -1,0 +1,396 @@
+//! Real Btrfs filesystems on loop devices, for the integration tests.
+//!
+//! Each [`Image`] is a fresh sparse file formatted with `mkfs.btrfs` and
+//! attached to a loop device; dropping it detaches everything. The tests
+//! need root, loop devices and btrfs-progs: [`skip_reason`] says which is
+//! missing, and every test prints it LOUDLY before returning.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hasher};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const DAY: i64 = 86_400;
+
+/// Why these tests cannot run here, if they cannot.
+pub fn skip_reason() -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("not running as root (run `sudo dev/test.sh`)".into());
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        return Some("no /dev/loop-control: loop devices are unavailable".into());
+    }
+    for tool in ["mkfs.btrfs", "btrfs", "losetup"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Some(format!(
+                "{tool} is not installed (apt-get install btrfs-progs util-linux)"
+            ));
+        }
+    }
+    let fs = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !fs.contains("btrfs") && !run_ok("modprobe", &["btrfs"]) {
+        return Some("the kernel has no btrfs (modprobe btrfs failed)".into());
+    }
+    None
+}
+
+/// Returns `true` (and says so on stderr) when the test must be skipped.
+#[must_use]
+pub fn skip(test: &str) -> bool {
+    match skip_reason() {
+        Some(why) => {
+            eprintln!("\n!!!!! SKIPPED {test}: {why} !!!!!\n");
+            true
+        }
+        None => false,
+    }
+}
+
+/// One test at a time touches the (process-global) logger.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn run_ok(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A Btrfs filesystem on a loop device, plus a scratch directory.
+pub struct Image {
+    pub dir: tempfile::TempDir,
+    pub device: String,
+    pub mnt: PathBuf,
+    mounted: bool,
+}
+
+impl Image {
+    pub fn new(size_mb: u64) -> Image {
+        let dir = tempfile::Builder::new()
+            .prefix("tabula-btrfs-")
+            .tempdir()
+            .expect("tempdir");
+        let img = dir.path().join("disk.img");
+        let f = std::fs::File::create(&img).expect("image");
+        f.set_len(size_mb << 20).expect("image size");
+        drop(f);
+        sh("mkfs.btrfs", &["-q", "-f", img.to_str().unwrap()]);
+        let device = sh("losetup", &["--find", "--show", img.to_str().unwrap()])
+            .trim()
+            .to_owned();
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        std::fs::create_dir(dir.path().join("run")).unwrap();
+        Image {
+            dir,
+            device,
+            mnt,
+            mounted: false,
+        }
+    }
+
+    /// The directory the rollback makes its mount points in.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        assert!(self.mounted, "mount the image first");
+        self.mnt.join(rel)
+    }
+
+    /// Mounts the top level read-write for the test to arrange or inspect.
+    pub fn mount(&mut self) {
+        if !self.mounted {
+            sh(
+                "mount",
+                &["-o", "subvolid=5", &self.device, self.mnt.to_str().unwrap()],
+            );
+            self.mounted = true;
+        }
+    }
+
+    pub fn mount_ro(&mut self) {
+        if !self.mounted {
+            sh(
+                "mount",
+                &[
+                    "-o",
+                    "ro,subvolid=5",
+                    &self.device,
+                    self.mnt.to_str().unwrap(),
+                ],
+            );
+            self.mounted = true;
+        }
+    }
+
+    pub fn umount(&mut self) {
+        if self.mounted {
+            sh("umount", &[self.mnt.to_str().unwrap()]);
+            self.mounted = false;
+        }
+        // Mounts an aborted run left behind.
+        for m in mounts_under(&self.run_dir()) {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+            let _ = std::fs::remove_dir(&m);
+        }
+    }
+
+    /// Commits the current transaction.
+    pub fn sync(&self) {
+        sh("btrfs", &["filesystem", "sync", self.mnt.to_str().unwrap()]);
+    }
+
+    pub fn subvol(&self, rel: &str) {
+        sh(
+            "btrfs",
+            &[
+                "-q",
+                "subvolume",
+                "create",
+                self.path(rel).to_str().unwrap(),
+            ],
+        );
+    }
+
+    pub fn snapshot(&self, from: &str, to: &str, readonly: bool) {
+        let (from, to) = (self.path(from), self.path(to));
+        let mut args = vec!["-q", "subvolume", "snapshot"];
+        if readonly {
+            args.push("-r");
+        }
+        args.extend([from.to_str().unwrap(), to.to_str().unwrap()]);
+        sh("btrfs", &args);
+    }
+
+    pub fn write(&self, rel: &str, content: &[u8]) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn mkdir(&self, rel: &str) {
+        std::fs::create_dir_all(self.path(rel)).unwrap();
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path(rel).symlink_metadata().is_ok()
+    }
+
+    pub fn is_subvol(&self, rel: &str) -> bool {
+        self.path(rel)
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_dir() && m.ino() == 256)
+    }
+
+    /// Every subvolume, by path from the top level.
+    pub fn subvolumes(&self) -> Vec<String> {
+        let out = sh("btrfs", &["subvolume", "list", self.mnt.to_str().unwrap()]);
+        let mut v: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.split_once(" path ").map(|(_, p)| p.to_owned()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The names in a directory, sorted.
+    pub fn ls(&self, rel: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.path(rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Path → (kind, size, mode, inode, content hash) of everything under `rel`.
+    pub fn tree(&self, rel: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        walk(&self.path(rel), "", &mut out);
+        out
+    }
+
+    /// The superblock generation: it moves with every committed change.
+    pub fn generation(&self) -> u64 {
+        assert!(!self.mounted);
+        let out = sh("btrfs", &["inspect-internal", "dump-super", &self.device]);
+        out.lines()
+            .find_map(|l| l.strip_prefix("generation"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("generation in dump-super")
+    }
+
+    /// A complete listing: every subvolume with its ids, uuids and
+    /// generations, and every file with its metadata and content hash.
+    pub fn full_listing(&mut self) -> String {
+        self.umount();
+        let generation = self.generation();
+        self.mount_ro();
+        let subvols = sh(
+            "btrfs",
+            &[
+                "subvolume",
+                "list",
+                "-a",
+                "-c",
+                "-g",
+                "-u",
+                "-q",
+                "-R",
+                self.mnt.to_str().unwrap(),
+            ],
+        );
+        let tree = self.tree("");
+        self.umount();
+        let mut s = format!("generation {generation}\n{subvols}");
+        for (k, v) in tree {
+            s.push_str(&format!("{k} {v}\n"));
+        }
+        s
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.mnt).status();
+        }
+        for m in mounts_under(&self.run_dir()) {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        }
+        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+    }
+}
+
+fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let md = e.path().symlink_metadata().unwrap();
+        let kind = if md.is_dir() {
+            "d"
+        } else if md.is_file() {
+            "f"
+        } else {
+            "o"
+        };
+        let hash = if md.is_file() {
+            hash_file(&e.path())
+        } else {
+            0
+        };
+        out.insert(
+            path.clone(),
+            format!(
+                "{kind} size={} mode={:o} ino={} mtime={}.{} hash={hash:016x}",
+                if md.is_dir() { 0 } else { md.size() },
+                md.mode(),
+                md.ino(),
+                md.mtime(),
+                md.mtime_nsec()
+            ),
+        );
+        if md.is_dir() {
+            walk(&e.path(), &path, out);
+        }
+    }
+}
+
+pub fn hash_file(p: &Path) -> u64 {
+    let mut h = DefaultHasher::new();
+    h.write(&std::fs::read(p).unwrap());
+    h.finish()
+}
+
+/// Mount points at or below `dir`, deepest first.
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = dir.to_string_lossy().into_owned();
+    let mut v: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&dir))
+        .map(PathBuf::from)
+        .collect();
+    v.sort();
+    v.reverse();
+    v
+}
+
+/// A configuration file for one Btrfs target.
+pub fn btrfs_config(dir: &Path, device: &str, extra: &str) -> PathBuf {
+    let p = dir.join("config.json");
+    let text = format!(
+        r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "{device}", "subvolume": "@root", "waitSeconds": 2{extra}}}]}}"#
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Fills `@persist` with files of varied sizes; returns their hashes.
+pub fn make_persist(img: &Image) -> BTreeMap<String, String> {
+    img.subvol("@persist");
+    for i in 0..20u64 {
+        img.write(
+            &format!("@persist/dir{}/file{i}", i % 4),
+            &noise(i, (i as usize + 1) * 3001),
+        );
+    }
+    img.tree("@persist")
+}
