@@ -1,0 +1,115 @@
+{
+  description = "tabula: boot-time root rollback (Btrfs, ZFS) and persistence for NixOS";
+
+  # nixpkgs 25.05 or later: the workspace is Rust 2024 (rustc >= 1.85).
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      inherit (nixpkgs) lib;
+
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+
+      # One file per NixOS VM test scenario, in step with the QEMU harness
+      # (vm-tests/README.md): the flake check `vm-<name>` runs vm-tests/nixos/<name>.nix.
+      vmScenarios = [
+        "btrfs-rotation-scripted"
+        "btrfs-rotation-systemd"
+        "zfs-rollback-scripted"
+        "zfs-rollback-systemd"
+        "zfs-keep-previous"
+        "persist-files-and-homes"
+        "overlay-present"
+        "overlay-absent"
+        "failure-policy"
+      ];
+    in
+    {
+      overlays.default = final: _prev: {
+        tabula = final.pkgsStatic.callPackage ./nixos-module/package.nix { };
+      };
+
+      packages = forAllSystems (pkgs: {
+        default = self.packages.${pkgs.stdenv.hostPlatform.system}.tabula;
+        tabula = pkgs.pkgsStatic.callPackage ./nixos-module/package.nix { };
+        # The option reference as CommonMark (also a check).
+        docs = (import ./nixos-module/docs.nix { inherit pkgs lib; }).optionsCommonMark;
+      });
+
+      nixosModules = {
+        default =
+          { lib, pkgs, ... }:
+          {
+            # deduplicated when imported twice (default and impermanence)
+            key = "github:tabula-nix/tabula#nixosModules.default";
+            _file = "${self}/flake.nix#nixosModules.default";
+            imports = [ ./nixos-module ];
+            tabula.package = lib.mkDefault (
+              self.packages.${pkgs.stdenv.hostPlatform.system}.default
+                or (pkgs.pkgsStatic.callPackage ./nixos-module/package.nix { })
+            );
+          };
+        impermanence = {
+          key = "github:tabula-nix/tabula#nixosModules.impermanence";
+          _file = "${self}/flake.nix#nixosModules.impermanence";
+          imports = [
+            self.nixosModules.default
+            ./nixos-module/impermanence.nix
+          ];
+        };
+      };
+
+      checks = forAllSystems (
+        pkgs:
+        let
+          system = pkgs.stdenv.hostPlatform.system;
+          package = self.packages.${system}.tabula;
+          # clippy and rustfmt on the build platform's toolchain: no musl needed
+          native = pkgs.callPackage ./nixos-module/package.nix { };
+        in
+        {
+          inherit package;
+
+          clippy = native.overrideAttrs (old: {
+            pname = "tabula-clippy";
+            nativeBuildInputs = old.nativeBuildInputs ++ [ pkgs.clippy ];
+            buildPhase = ''
+              runHook preBuild
+              cargo clippy --workspace --all-targets --offline -- -D warnings
+              runHook postBuild
+            '';
+            doCheck = false;
+            installPhase = "touch $out";
+            dontFixup = true;
+          });
+
+          rustfmt =
+            pkgs.runCommand "tabula-rustfmt"
+              {
+                nativeBuildInputs = [
+                  pkgs.cargo
+                  pkgs.rustfmt
+                ];
+              }
+              ''
+                cd ${native.src}
+                cargo fmt --all --check
+                touch $out
+              '';
+
+          option-docs = self.packages.${system}.docs;
+        }
+        // lib.listToAttrs (
+          map (name: {
+            name = "vm-${name}";
+            value = pkgs.testers.runNixOSTest (import (./vm-tests/nixos + "/${name}.nix") { inherit self; });
+          }) vmScenarios
+        )
+      );
+    };
+}

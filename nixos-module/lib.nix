@@ -1,0 +1,291 @@
+# Pure helpers of the tabula NixOS module: value checks that mirror the
+# config contract (docs/config.md), systemd unit-name escaping, and the
+# translation of nixos-module/rollback-unit.json into a NixOS unit definition.
+#
+# Nothing here reads `config`; the evaluation tests (tests/eval.nix) call these
+# functions directly as well as through the module.
+{ lib }:
+
+let
+  inherit (lib)
+    all
+    concatMap
+    concatStrings
+    concatStringsSep
+    elem
+    filter
+    hasPrefix
+    hasSuffix
+    head
+    length
+    mapAttrs
+    mapAttrsToList
+    optional
+    removeAttrs
+    splitString
+    stringToCharacters
+    tail
+    toLower
+    ;
+
+  # Printable ASCII, space included: everything else is refused in the
+  # strings that reach a unit name or the kernel's mount table.
+  printable = s: builtins.match "[ -~]*" s != null;
+  noControl = s: builtins.match "[^[:cntrl:]]*" s != null;
+
+  components = s: tail (splitString "/" s);
+  goodComponent = c: c != "" && c != "." && c != "..";
+in
+rec {
+  # --- values of the contract ------------------------------------------------
+
+  # An absolute, normalised path: "/" or "/a/b", no empty, "." or ".."
+  # component, no trailing "/", no control character.
+  isAbsolutePath =
+    s:
+    builtins.isString s
+    && hasPrefix "/" s
+    && noControl s
+    && (s == "/" || all goodComponent (components s));
+
+  # A Btrfs subvolume name relative to the top level: "@root", "nixos/root".
+  isSubvolumeName =
+    s:
+    builtins.isString s
+    && s != ""
+    && !hasPrefix "/" s
+    && noControl s
+    && all goodComponent (splitString "/" s);
+
+  # A ZFS dataset name "pool/child/...": components of A-Z a-z 0-9 _ - . :
+  isDatasetName =
+    s:
+    builtins.isString s
+    && all (c: builtins.match "[A-Za-z0-9_.:-]+" c != null && c != "." && c != "..") (
+      splitString "/" s
+    );
+
+  # A ZFS snapshot name, without the "@".
+  isSnapshotName = s: builtins.isString s && builtins.match "[A-Za-z0-9_.:-]+" s != null;
+
+  # A permission mode as the contract wants it: 3 or 4 octal digits.
+  isMode = s: builtins.isString s && builtins.match "[0-7]{3,4}" s != null;
+
+  # The pool of a dataset: its first component.
+  poolOf = dataset: head (splitString "/" dataset);
+
+  # --- systemd unit names -----------------------------------------------------
+
+  # `systemd-escape --path`: the unit name stem of an absolute path. Same
+  # algorithm as systemd's unit_name_path_escape(): "/" alone is "-";
+  # otherwise the leading and trailing "/" are dropped, every other "/" becomes
+  # "-", [A-Za-z0-9:_.] stay as they are except a leading ".", and every other
+  # byte becomes "\xNN" (lower-case hex). Non-ASCII paths are refused: Nix
+  # cannot index their bytes portably, and a wrong unit name here would make
+  # the rollback wait for a device that never appears. Tested against the
+  # host's systemd-escape in tests/run.sh.
+  escapeSystemdPath =
+    path:
+    let
+      trimmed = lib.removeSuffix "/" (lib.removePrefix "/" path);
+      chars = stringToCharacters trimmed;
+      hex = c: "\\x" + lib.fixedWidthString 2 "0" (toLower (lib.toHexString (lib.strings.charToInt c)));
+      keep = c: builtins.match "[A-Za-z0-9:_.]" c != null;
+      escapeAt =
+        i: c:
+        if c == "/" then
+          "-"
+        else if c == "." && i == 0 then
+          hex c
+        else if keep c then
+          c
+        else
+          hex c;
+    in
+    if !isAbsolutePath path then
+      throw "tabula: cannot name the systemd unit of `${path}`: not an absolute, normalised path"
+    else if !printable path then
+      throw "tabula: cannot name the systemd unit of `${path}`: only printable ASCII paths are supported here; use a /dev/disk/by-uuid/... or /dev/disk/by-partuuid/... path"
+    else if path == "/" then
+      "-"
+    else
+      concatStrings (lib.imap0 escapeAt chars);
+
+  deviceUnit = device: "${escapeSystemdPath device}.device";
+  mountUnit = where: "${escapeSystemdPath where}.mount";
+
+  # --- the one definition of the initrd unit -----------------------------------
+
+  # rollback-unit.json, without its comment.
+  rollbackUnitJSON = removeAttrs (builtins.fromJSON (builtins.readFile ./rollback-unit.json)) [
+    "_comment"
+  ];
+
+  # The directives of [Unit] that NixOS models as list options of a unit
+  # (systemd-unit-options.nix); every other [Unit] directive goes to
+  # unitConfig unchanged.
+  unitListOptions = {
+    After = "after";
+    Before = "before";
+    Wants = "wants";
+    Requires = "requires";
+    Requisite = "requisite";
+    BindsTo = "bindsTo";
+    PartOf = "partOf";
+    Conflicts = "conflicts";
+  };
+
+  # A NixOS service definition (boot.initrd.systemd.services.<name>) from a
+  # unit in the JSON shape of rollback-unit.json:
+  #   unit       the parsed JSON ({ Unit, Service, Install })
+  #   substitute { "@name@" = value; } replaced in every [Service] string
+  #   extraDeps  unit names added to After= and Requires=
+  #   required   Install.WantedBy becomes requiredBy instead of wantedBy
+  serviceFromUnitJSON =
+    {
+      unit,
+      substitute ? { },
+      extraDeps ? [ ],
+      required ? false,
+    }:
+    let
+      unitSection = unit.Unit or { };
+      serviceSection = unit.Service or { };
+      installSection = unit.Install or { };
+      asList = v: if builtins.isList v then v else [ v ];
+      subst =
+        v:
+        if builtins.isString v then
+          builtins.replaceStrings (builtins.attrNames substitute) (builtins.attrValues substitute) v
+        else if builtins.isList v then
+          map subst v
+        else
+          v;
+      listed = filter (k: unitListOptions ? ${k}) (builtins.attrNames unitSection);
+      unknownInstall = filter (k: k != "WantedBy") (builtins.attrNames installSection);
+      plainUnit = removeAttrs unitSection (
+        listed
+        ++ [
+          "Description"
+          "Documentation"
+        ]
+      );
+      fromLists = builtins.listToAttrs (
+        map (k: {
+          name = unitListOptions.${k};
+          value = asList unitSection.${k};
+        }) listed
+      );
+      service = mapAttrs (_: subst) serviceSection;
+      unsubstituted = filter (s: builtins.match ".*@[A-Za-z]+@.*" s != null) (
+        filter builtins.isString (lib.flatten (builtins.attrValues service))
+      );
+    in
+    assert lib.assertMsg (unknownInstall == [ ])
+      "tabula: rollback-unit.json: [Install] ${concatStringsSep ", " unknownInstall} is not supported; only WantedBy";
+    assert lib.assertMsg (unsubstituted == [ ])
+      "tabula: rollback-unit.json: placeholder left in [Service]: ${concatStringsSep " " unsubstituted}";
+    fromLists
+    // {
+      after = (fromLists.after or [ ]) ++ extraDeps;
+      requires = (fromLists.requires or [ ]) ++ extraDeps;
+      unitConfig = plainUnit;
+      serviceConfig = service;
+    }
+    // lib.optionalAttrs (unitSection ? Description) { description = unitSection.Description; }
+    // lib.optionalAttrs (unitSection ? Documentation) {
+      documentation = asList unitSection.Documentation;
+    }
+    // (
+      if required then
+        { requiredBy = asList (installSection.WantedBy or [ ]); }
+      else
+        { wantedBy = asList (installSection.WantedBy or [ ]); }
+    );
+
+  # --- persistence helpers -------------------------------------------------------
+
+  # "/a/b/c" -> [ "/a" "/a/b" ]
+  parentsOf =
+    path:
+    let
+      cs = components path;
+    in
+    lib.genList (i: "/" + concatStringsSep "/" (lib.take (i + 1) cs)) (length cs - 1);
+
+  # Whether `inner` is `outer` or below it.
+  isWithin = outer: inner: outer == "/" || inner == outer || hasPrefix "${outer}/" inner;
+
+  # Values that occur more than once, each once, in first-seen order.
+  duplicates =
+    list:
+    let
+      step =
+        acc: x:
+        if elem x acc.seen then
+          acc // { dups = acc.dups ++ optional (!elem x acc.dups) x; }
+        else
+          acc // { seen = acc.seen ++ [ x ]; };
+    in
+    (builtins.foldl' step {
+      seen = [ ];
+      dups = [ ];
+    } list).dups;
+
+  # Pairs [outer inner] of distinct paths where inner lies below outer.
+  nestedPairs =
+    paths:
+    let
+      unique = lib.unique paths;
+    in
+    concatMap (
+      outer:
+      map (inner: [
+        outer
+        inner
+      ]) (filter (inner: inner != outer && isWithin outer inner) unique)
+    ) unique;
+
+  # chmod-style symbolic modes ("u=rwx,g=rx,o=") to the octal string the
+  # contract wants, for impermanence's `mode`. Clauses apply in order to a
+  # start of 0000; only [ugoa] who, =/+/- and r/w/x are understood (special
+  # bits and X have no meaning for a directory created from nothing).
+  # Octal input passes through.
+  modeToOctal =
+    mode:
+    let
+      bitsOf = {
+        r = 4;
+        w = 2;
+        x = 1;
+      };
+      shift = {
+        u = 64;
+        g = 8;
+        o = 1;
+      };
+      bad = throw "tabula: mode `${mode}` is neither octal (\"0750\") nor a symbolic mode of the form \"u=rwx,g=rx,o=\"";
+      clause =
+        acc: c:
+        let
+          m = builtins.match "([ugoa]*)([=+-])([rwx]*)" c;
+          whoS = builtins.elemAt m 0;
+          op = builtins.elemAt m 1;
+          who = if whoS == "" || lib.hasInfix "a" whoS then [ "u" "g" "o" ] else lib.unique (stringToCharacters whoS);
+          perm = lib.foldl' (n: p: n + bitsOf.${p}) 0 (lib.unique (stringToCharacters (builtins.elemAt m 2)));
+          mask = lib.foldl' (n: w: n + perm * shift.${w}) 0 who;
+          full = lib.foldl' (n: w: n + 7 * shift.${w}) 0 who;
+        in
+        if m == null then
+          bad
+        else if op == "=" then
+          (lib.bitAnd acc (lib.bitXor 511 full)) + mask
+        else if op == "+" then
+          lib.bitOr acc mask
+        else
+          lib.bitAnd acc (lib.bitXor 511 mask);
+      value = builtins.foldl' clause 0 (splitString "," mode);
+      octal = n: "0${toString (n / 64)}${toString (lib.mod (n / 8) 8)}${toString (lib.mod n 8)}";
+    in
+    if isMode mode then mode else octal value;
+}

@@ -1,0 +1,704 @@
+# Module evaluation tests: the tabula module (and the impermanence
+# compatibility module) evaluated with nixpkgs' lib.evalModules next to stub
+# declarations of the NixOS options it touches (stubs.nix), for the layouts of
+# the user's seeds. Each case checks the rendered JSON against a golden file
+# (expected/<case>.json), the initrd wiring of its flavour, the generator
+# wiring, and the assertions and warnings that must (or must not) fire.
+#
+#   nix-instantiate --eval --strict --json tests/eval.nix --arg lib 'import <nixpkgs/lib>'
+#
+# returns [ { name; ok; detail; } ], one per check; run.sh prints them.
+{ lib }:
+
+let
+  tabulaLib = import ../lib.nix { inherit lib; };
+
+  package = {
+    type = "derivation";
+    name = "tabula-0.1.0";
+    outPath = "/nix/store/00000000000000000000000000000000-tabula-0.1.0";
+  };
+  rollbackBin = "${package.outPath}/bin/tabula-rollback";
+  generatorBin = "${package.outPath}/bin/tabula-generator";
+
+  # pkgs.formats.json without a store: the value is kept for inspection.
+  pkgs = {
+    formats.json = _: {
+      generate = name: value: {
+        type = "derivation";
+        inherit name value;
+        outPath = "/nix/store/11111111111111111111111111111111-${name}";
+      };
+    };
+    callPackage = _: _: throw "tests set tabula.package";
+  };
+
+  # nixos/lib/utils.nix pathsNeededForBoot, as of nixpkgs 24.11.
+  utils.pathsNeededForBoot = [
+    "/"
+    "/nix"
+    "/nix/store"
+    "/var"
+    "/var/log"
+    "/var/lib"
+    "/var/lib/nixos"
+    "/etc"
+    "/usr"
+  ];
+
+  eval =
+    modules:
+    lib.evalModules {
+      modules = [
+        ./stubs.nix
+        ../default.nix
+        {
+          _module.args = { inherit pkgs utils; };
+          tabula.package = package;
+        }
+      ]
+      ++ modules;
+    };
+
+  failedAssertions = config: map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+
+  golden =
+    name:
+    let
+      file = ./expected + "/${name}.json";
+    in
+    if builtins.pathExists file then builtins.fromJSON (builtins.readFile file) else null;
+
+  # --- the user's layouts ------------------------------------------------------
+
+  # seed 001: Btrfs, flat @subvolumes, @old_roots, 30 days.
+  btrfsLayout =
+    { lib, ... }:
+    let
+      device = "/dev/disk/by-label/nixos";
+      sub = name: extra: {
+        inherit device;
+        fsType = "btrfs";
+        options = [
+          "subvol=${name}"
+          "compress=zstd:3"
+          "noatime"
+        ]
+        ++ extra;
+      };
+    in
+    {
+      fileSystems."/" = sub "@root" [ ];
+      fileSystems."/nix" = sub "@nix" [ ];
+      fileSystems."/persist" = sub "@persist" [ ] // {
+        neededForBoot = true;
+      };
+      fileSystems."/var/log" = sub "@log" [ ] // {
+        neededForBoot = true;
+      };
+      fileSystems."/boot" = {
+        device = "/dev/disk/by-label/ESP";
+        fsType = "vfat";
+      };
+      tabula.enable = true;
+      tabula.rollback.targets = [
+        {
+          type = "btrfs";
+          inherit device;
+          mountOptions = [ "compress=zstd:3" ];
+        }
+      ];
+      tabula.persist."/persist" = {
+        hideMounts = true;
+        directories = [
+          "/var/lib/nixos"
+          "/etc/nixos"
+          {
+            path = "/var/lib/bluetooth";
+            mode = "0700";
+          }
+        ];
+        files = [ "/etc/ssh/ssh_host_ed25519_key" ];
+      };
+    };
+
+  # seeds 000 and 003: ZFS, rpool/local (erased) and rpool/safe (kept), @blank.
+  zfsLayout =
+    { ... }:
+    {
+      fileSystems."/" = {
+        device = "rpool/local/root";
+        fsType = "zfs";
+      };
+      fileSystems."/nix" = {
+        device = "rpool/local/nix";
+        fsType = "zfs";
+      };
+      fileSystems."/persist" = {
+        device = "rpool/safe/persist";
+        fsType = "zfs";
+        neededForBoot = true;
+      };
+      fileSystems."/home" = {
+        device = "rpool/safe/home";
+        fsType = "zfs";
+      };
+      tabula.enable = true;
+      tabula.rollback.targets = [
+        {
+          type = "zfs";
+          dataset = "rpool/local/root";
+        }
+      ];
+      tabula.persist."/persist".directories = [
+        "/var/lib/nixos"
+        "/etc/ssh"
+        "/var/lib/bluetooth"
+        "/var/lib/systemd/coredump"
+      ];
+    };
+
+  # nixpkgs' zfs.nix imports the root pools from postResumeCommands at the
+  # default priority; tabula's mkAfter must land after it.
+  nixpkgsZfsImport = {
+    boot.initrd.postResumeCommands = ''
+      echo -n "importing root ZFS pool \"rpool\"..."   # nixpkgs zfs.nix
+    '';
+  };
+
+  systemdInitrd = {
+    boot.initrd.systemd.enable = true;
+  };
+
+  # --- checks ------------------------------------------------------------------
+
+  check = name: ok: detail: { inherit name ok detail; };
+  checkEq =
+    name: actual: expected:
+    check name (actual == expected) "expected ${builtins.toJSON expected}, got ${builtins.toJSON actual}";
+  checkHas =
+    name: list: x:
+    check name (builtins.elem x list) "expected ${builtins.toJSON x} in ${builtins.toJSON list}";
+  checkInfix =
+    name: needle: haystack:
+    check name (lib.hasInfix needle haystack) "expected ${builtins.toJSON needle} in ${builtins.toJSON haystack}";
+  checkNoAssertions =
+    name: config:
+    let
+      failed = failedAssertions config;
+    in
+    check "${name}: no assertion fails" (failed == [ ]) (lib.concatStringsSep "\n" failed);
+  checkGolden =
+    name: config:
+    checkEq "${name}: rendered config.json equals expected/${name}.json" config.tabula.settings (
+      golden name
+    );
+  checkAssertion =
+    name: modules: needle:
+    let
+      r = builtins.tryEval (failedAssertions (eval modules).config);
+      matching = lib.filter (lib.hasInfix needle) r.value;
+    in
+    check "assertion: ${name}" (r.success && matching != [ ]) (
+      if !r.success then
+        "the evaluation threw instead"
+      else
+        "no failing assertion contains ${builtins.toJSON needle}; failing: ${builtins.toJSON r.value}"
+    );
+  checkWarning =
+    name: modules: needle: expected:
+    let
+      ws = (eval modules).config.warnings;
+      found = lib.any (lib.hasInfix needle) ws;
+    in
+    check "warning: ${name}" (found == expected) "warnings: ${builtins.toJSON ws}";
+  # The module system must refuse the value (type check): the evaluation throws.
+  checkRefused =
+    name: modules:
+    let
+      r = builtins.tryEval (builtins.deepSeq (removeAttrs (eval modules).config.tabula [ "package" ]) true);
+    in
+    check "refused: ${name}" (!r.success) "the value was accepted";
+
+  scriptedChecks =
+    name: config:
+    let
+      i = config.boot.initrd;
+    in
+    [
+      (checkInfix "${name}: extra-utils copies the static binary" "copy_bin_and_libs ${rollbackBin}" i.extraUtilsCommands)
+      (checkInfix "${name}: extra-utils tests the copied binary" "$out/bin/tabula-rollback" i.extraUtilsCommandsTest)
+      (checkEq "${name}: config.json in the initrd" i.extraFiles."/etc/tabula/config.json".source.value config.tabula.settings)
+      (checkInfix "${name}: postResumeCommands runs the rollback" "tabula-rollback --config /etc/tabula/config.json" i.postResumeCommands)
+      (checkEq "${name}: no initrd service in the scripted flavour" (i.systemd.services ? tabula-rollback) false)
+      (checkEq "${name}: nothing in postDeviceCommands (before resume)" i.postDeviceCommands "")
+    ];
+
+  systemdChecks =
+    name: config: dep:
+    let
+      i = config.boot.initrd;
+      s = i.systemd.services.tabula-rollback;
+    in
+    [
+      (checkEq "${name}: DefaultDependencies=no" s.unitConfig.DefaultDependencies "no")
+      (checkEq "${name}: Type=oneshot" s.serviceConfig.Type "oneshot")
+      (checkEq "${name}: ExecStart runs the store path with the config" s.serviceConfig.ExecStart "${rollbackBin} --config /etc/tabula/config.json")
+      (checkHas "${name}: After= the target's dependency" s.after dep)
+      (checkHas "${name}: Requires= the target's dependency" s.requires dep)
+      (checkHas "${name}: After=local-fs-pre.target (resume)" s.after "local-fs-pre.target")
+      (checkHas "${name}: After=systemd-hibernate-resume.service" s.after "systemd-hibernate-resume.service")
+      (checkHas "${name}: Wants=local-fs-pre.target" s.wants "local-fs-pre.target")
+      (checkHas "${name}: Before=sysroot.mount" s.before "sysroot.mount")
+      (checkEq "${name}: not ordered before its own dependency" (builtins.elem dep s.before) false)
+      (checkEq "${name}: wanted by initrd.target" s.wantedBy [ "initrd.target" ])
+      (checkEq "${name}: not required by anything (onFailure = continue)" s.requiredBy [ ])
+      (checkHas "${name}: the binary is a store path of the initrd" i.systemd.storePaths rollbackBin)
+      (checkEq "${name}: config.json in the initrd" i.systemd.contents."/etc/tabula/config.json".source.value config.tabula.settings)
+      (checkEq "${name}: scripted-only hooks stay empty (systemd initrd asserts it)" [
+        i.postResumeCommands
+        i.postDeviceCommands
+        i.extraUtilsCommands
+        i.extraUtilsCommandsTest
+      ] [ "" "" "" "" ])
+    ];
+
+  stage2Checks = name: config: [
+    (checkEq "${name}: generator in stage 2" config.systemd.generators.tabula generatorBin)
+    (checkEq "${name}: /etc/tabula/config.json" config.environment.etc."tabula/config.json".source.value config.tabula.settings)
+  ];
+
+  # --- cases -------------------------------------------------------------------
+
+  btrfsScripted = (eval [ btrfsLayout ]).config;
+  btrfsSystemd = (eval [ btrfsLayout systemdInitrd ]).config;
+  zfsScripted = (eval [ zfsLayout nixpkgsZfsImport ]).config;
+  zfsSystemd = (eval [ zfsLayout systemdInitrd ]).config;
+
+  zfsKeepPrevious =
+    (eval [
+      zfsLayout
+      systemdInitrd
+      {
+        tabula.rollback.targets = lib.mkForce [
+          {
+            type = "zfs";
+            dataset = "rpool/local/root";
+            snapshot = "blank";
+            oldRoots = "rpool/local/old_roots";
+            keep = {
+              days = 14;
+              min = 2;
+              max = 20;
+            };
+          }
+        ];
+      }
+    ]).config;
+
+  blockSystemd = (eval [ btrfsLayout systemdInitrd { tabula.rollback.onFailure = "block"; } ]).config;
+  blockScripted = (eval [ btrfsLayout { tabula.rollback.onFailure = "block"; } ]).config;
+
+  # persisted files and homes, machine-id from the initrd (systemd initrd)
+  persistFilesHomes =
+    (eval [
+      btrfsLayout
+      systemdInitrd
+      {
+        users.users.alice = {
+          isNormalUser = true;
+          uid = 1000;
+        };
+        users.users.bob = {
+          isNormalUser = true;
+          uid = 1001;
+          home = "/srv/bob";
+        };
+        tabula.persist."/persist" = {
+          files = [
+            {
+              path = "/etc/machine-id";
+              inInitrd = true;
+            }
+            {
+              path = "/etc/ssh/ssh_host_rsa_key";
+              mode = "0600";
+              inInitrd = true;
+            }
+          ];
+          users.alice = {
+            directories = [
+              "Documents"
+              {
+                path = ".ssh";
+                mode = "0700";
+              }
+              {
+                path = ".local/share/keyrings";
+                mode = "0700";
+              }
+            ];
+            files = [ ".bash_history" ];
+          };
+          users.bob.directories = [
+            {
+              path = "projects";
+              user = "bob";
+              group = 100;
+            }
+          ];
+        };
+      }
+    ]).config;
+
+  # seed 004: the SSD overlay store, no rollback at all
+  overlayLayout =
+    (eval [
+      {
+        fileSystems."/" = {
+          device = "/dev/disk/by-label/NIXOS_SD";
+          fsType = "ext4";
+        };
+        fileSystems."/mnt/nix-ssd" = {
+          device = "/dev/disk/by-label/NIX_SSD";
+          fsType = "btrfs";
+          options = [
+            "compress=zstd"
+            "noatime"
+            "nofail"
+            "x-systemd.device-timeout=10s"
+          ];
+        };
+        tabula.enable = true;
+        tabula.overlays."/nix/store" = {
+          upper = "/mnt/nix-ssd/upper";
+          work = "/mnt/nix-ssd/work";
+          whenMounted = "/mnt/nix-ssd";
+          before = [
+            "nix-daemon.service"
+            "nix-daemon.socket"
+          ];
+        };
+      }
+    ]).config;
+
+  # impermanence's own README example, through the compatibility module
+  compat =
+    (lib.evalModules {
+      modules = [
+        ./stubs.nix
+        ../impermanence.nix
+        {
+          _module.args = { inherit pkgs utils; };
+          tabula.package = package;
+          fileSystems."/" = {
+            device = "none";
+            fsType = "tmpfs";
+          };
+          fileSystems."/persistent" = {
+            device = "/dev/disk/by-label/persist";
+            fsType = "ext4";
+            neededForBoot = true;
+          };
+          fileSystems."/state" = {
+            device = "/dev/disk/by-label/state";
+            fsType = "ext4";
+            neededForBoot = true;
+          };
+          users.users.talyz = {
+            isNormalUser = true;
+            uid = 1000;
+          };
+          environment.persistence."/persistent" = {
+            hideMounts = true;
+            directories = [
+              "/var/log"
+              "/var/lib/bluetooth"
+              "/var/lib/nixos"
+              "/var/lib/systemd/coredump"
+              "/etc/NetworkManager/system-connections"
+              {
+                directory = "/var/lib/colord";
+                user = "colord";
+                group = "colord";
+                mode = "u=rwx,g=rx,o=";
+              }
+            ];
+            files = [
+              "/etc/machine-id"
+              {
+                file = "/var/keys/secret_file";
+                parentDirectory = {
+                  mode = "u=rwx,g=,o=";
+                };
+              }
+            ];
+            users.talyz = {
+              directories = [
+                "Downloads"
+                "Music"
+                {
+                  directory = ".gnupg";
+                  mode = "0700";
+                }
+                {
+                  directory = ".ssh";
+                  mode = "0700";
+                }
+              ];
+              files = [ ".screenrc" ];
+            };
+          };
+          # a second location with its own path, and a disabled one
+          environment.persistence.state = {
+            persistentStoragePath = "/state";
+            allowTrash = true;
+            directories = [ "/var/lib/libvirt" ];
+          };
+          environment.persistence."/old" = {
+            enable = false;
+            directories = [ "/var/lib/old" ];
+          };
+        }
+      ];
+    }).config;
+
+  compatDisabled =
+    (lib.evalModules {
+      modules = [
+        ./stubs.nix
+        ../impermanence.nix
+        {
+          _module.args = { inherit pkgs utils; };
+          tabula.package = package;
+        }
+      ];
+    }).config;
+
+  # --- assertion cases: a layout plus one mistake ----------------------------------
+
+  btrfsWith = extra: [ btrfsLayout ] ++ extra;
+  zfsWith = extra: [ zfsLayout ] ++ extra;
+
+  indexOf =
+    needle: haystack:
+    let
+      parts = lib.splitString needle haystack;
+    in
+    if lib.length parts < 2 then -1 else lib.stringLength (lib.head parts);
+in
+lib.flatten [
+  # Btrfs, scripted initrd (seed 001)
+  (checkNoAssertions "btrfs-scripted" btrfsScripted)
+  (checkGolden "btrfs-scripted" btrfsScripted)
+  (scriptedChecks "btrfs-scripted" btrfsScripted)
+  (stage2Checks "btrfs-scripted" btrfsScripted)
+  (checkInfix "btrfs-scripted: onFailure = continue does not call fail" "booting the root as it is" btrfsScripted.boot.initrd.postResumeCommands)
+
+  # Btrfs, systemd initrd
+  (checkNoAssertions "btrfs-systemd" btrfsSystemd)
+  (checkEq "btrfs-systemd: same config as scripted" btrfsSystemd.tabula.settings btrfsScripted.tabula.settings)
+  (systemdChecks "btrfs-systemd" btrfsSystemd "dev-disk-by\\x2dlabel-nixos.device")
+  (stage2Checks "btrfs-systemd" btrfsSystemd)
+  (checkEq "btrfs-systemd: no generator in the initrd without inInitrd entries" (
+    btrfsSystemd.boot.initrd.systemd.contents ? "/etc/systemd/system-generators/tabula"
+  ) false)
+
+  # ZFS @blank, scripted initrd (seeds 000, 003)
+  (checkNoAssertions "zfs-scripted" zfsScripted)
+  (checkGolden "zfs-scripted" zfsScripted)
+  (scriptedChecks "zfs-scripted" zfsScripted)
+  (check "zfs-scripted: rollback after nixpkgs' pool import in postResumeCommands" (
+    let
+      cmds = zfsScripted.boot.initrd.postResumeCommands;
+      importAt = indexOf "importing root ZFS pool" cmds;
+      rollbackAt = indexOf "tabula-rollback --config" cmds;
+    in
+    importAt >= 0 && rollbackAt > importAt
+  ) zfsScripted.boot.initrd.postResumeCommands)
+
+  # ZFS @blank, systemd initrd
+  (checkNoAssertions "zfs-systemd" zfsSystemd)
+  (systemdChecks "zfs-systemd" zfsSystemd "zfs-import-rpool.service")
+  (checkEq "zfs-systemd: no device unit for a ZFS target" (lib.filter (lib.hasSuffix ".device") zfsSystemd.boot.initrd.systemd.services.tabula-rollback.after) [ ])
+
+  # ZFS keep-previous
+  (checkNoAssertions "zfs-keep-previous" zfsKeepPrevious)
+  (checkGolden "zfs-keep-previous" zfsKeepPrevious)
+
+  # failure policy
+  (checkEq "failure-policy: block makes initrd.target require the rollback" blockSystemd.boot.initrd.systemd.services.tabula-rollback.requiredBy [ "initrd.target" ])
+  (checkEq "failure-policy: block drops WantedBy" blockSystemd.boot.initrd.systemd.services.tabula-rollback.wantedBy [ ])
+  (checkInfix "failure-policy: block calls stage 1's fail in the scripted initrd" "fail\n" blockScripted.boot.initrd.postResumeCommands)
+  (checkEq "failure-policy: the rendered config does not depend on it" blockSystemd.tabula.settings btrfsScripted.tabula.settings)
+
+  # persisted files and homes, machine-id in the initrd
+  (checkNoAssertions "persist-files-and-homes" persistFilesHomes)
+  (checkGolden "persist-files-and-homes" persistFilesHomes)
+  (checkEq "persist-files-and-homes: generator in the initrd" persistFilesHomes.boot.initrd.systemd.contents."/etc/systemd/system-generators/tabula".source generatorBin)
+  (checkHas "persist-files-and-homes: generator is a store path of the initrd" persistFilesHomes.boot.initrd.systemd.storePaths generatorBin)
+  (stage2Checks "persist-files-and-homes" persistFilesHomes)
+
+  # overlay store (seed 004), no rollback
+  (checkNoAssertions "overlay" overlayLayout)
+  (checkGolden "overlay" overlayLayout)
+  (stage2Checks "overlay" overlayLayout)
+  (checkEq "overlay: no initrd wiring without rollback targets" [
+    overlayLayout.boot.initrd.extraUtilsCommands
+    overlayLayout.boot.initrd.postResumeCommands
+    (overlayLayout.boot.initrd.extraFiles ? "/etc/tabula/config.json")
+  ] [ "" "" false ])
+
+  # impermanence compatibility
+  (checkNoAssertions "compat-impermanence" compat)
+  (checkGolden "compat-impermanence" compat)
+  (stage2Checks "compat-impermanence" compat)
+  (checkEq "compat-impermanence: tabula enabled by environment.persistence" compat.tabula.enable true)
+  (checkEq "compat-impermanence: nothing enabled without environment.persistence" compatDisabled.tabula.enable false)
+  (check "compat-impermanence: unmapped options are warned about" (
+    lib.any (lib.hasInfix "parentDirectory") compat.warnings
+  ) (builtins.toJSON compat.warnings))
+
+  # assertions that must fire
+  (checkAssertion "btrfs target that fileSystems.\"/\" does not mount" (btrfsWith [
+    { fileSystems."/".options = lib.mkForce [ "subvol=@" ]; }
+  ]) "none of them is the root filesystem")
+  (checkAssertion "btrfs target named by another path of the same disk" (btrfsWith [
+    { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-uuid/0f3c"; } ]; }
+  ]) "no fileSystems entry mounts it")
+  (checkAssertion "zfs target that is not the root dataset" (zfsWith [
+    { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/nix"; } ]; }
+  ]) "none of them is the root filesystem")
+  (checkAssertion "rolled-back filesystem not needed for boot" (zfsWith [
+    {
+      fileSystems."/scratch" = {
+        device = "rpool/local/scratch";
+        fsType = "zfs";
+      };
+      tabula.rollback.targets = [ { type = "zfs"; dataset = "rpool/local/scratch"; } ];
+    }
+  ]) "fileSystems.\"/scratch\".neededForBoot = true")
+  (checkAssertion "storage not needed for boot" (btrfsWith [
+    { fileSystems."/persist".neededForBoot = lib.mkForce false; }
+  ]) "set fileSystems.\"/persist\".neededForBoot = true")
+  (checkAssertion "storage on the erased root" (btrfsWith [
+    { tabula.persist."/data".directories = [ "/srv" ]; }
+  ]) "/data has no fileSystems entry of its own")
+  (checkAssertion "a path persisted twice" (btrfsWith [
+    {
+      fileSystems."/persist2" = {
+        device = "/dev/disk/by-label/nixos";
+        fsType = "btrfs";
+        options = [ "subvol=@persist2" ];
+        neededForBoot = true;
+      };
+      tabula.persist."/persist2".directories = [ "/etc/nixos" ];
+    }
+  ]) "persisted more than once: /etc/nixos")
+  (checkAssertion "a path persisted inside another" (btrfsWith [
+    { tabula.persist."/persist".directories = [ "/var/lib/nixos/extra" ]; }
+  ]) "/var/lib/nixos/extra is inside /var/lib/nixos")
+  (checkAssertion "a home file persisted twice" (btrfsWith [
+    {
+      users.users.alice.isNormalUser = true;
+      tabula.persist."/persist".users.alice.files = [ ".zsh_history" ".zsh_history" ];
+    }
+  ]) "persisted more than once: /home/alice/.zsh_history")
+  (checkAssertion "a persisted path under the storage" (btrfsWith [
+    { tabula.persist."/persist".directories = [ "/persist/cache" ]; }
+  ]) "a persisted path lies inside a storage: /persist/cache")
+  (checkAssertion "inInitrd with the scripted initrd" (btrfsWith [
+    { tabula.persist."/persist".files = [ { path = "/etc/machine-id"; inInitrd = true; } ]; }
+  ]) "set boot.initrd.systemd.enable = true")
+  (checkAssertion "a zfs option on a btrfs target" (btrfsWith [
+    { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; dataset = "rpool/x"; } ]; }
+  ]) "dataset belong to the other kind")
+  (checkAssertion "a btrfs option on a zfs target" (zfsWith [
+    { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; blank = "@blank"; } ]; }
+  ]) "blank belong to the other kind")
+  (checkAssertion "subvol= in a target's mountOptions" (btrfsWith [
+    { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; mountOptions = [ "noatime" "subvol=@" ]; } ]; }
+  ]) "must not contain subvol=")
+  (checkAssertion "oldRoots equal to the root subvolume" (btrfsWith [
+    { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; oldRoots = "@root/old"; } ]; }
+  ]) "none inside another")
+  (checkAssertion "zfs oldRoots in another pool" (zfsWith [
+    { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; oldRoots = "tank/old_roots"; } ]; }
+  ]) "must be a dataset of the same pool")
+  (checkAssertion "zfs oldRoots inside the dataset" (zfsWith [
+    { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; oldRoots = "rpool/local/root/old"; } ]; }
+  ]) "neither inside nor above the dataset")
+  (checkAssertion "a target listed twice" (zfsWith [
+    { tabula.rollback.targets = [ { type = "zfs"; dataset = "rpool/local/root"; } ]; }
+  ]) "a filesystem is listed twice")
+  (checkAssertion "btrfs target without a device" (btrfsWith [
+    { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; } ]; }
+  ]) "`device` is required")
+
+  # warnings
+  (checkWarning "/var/lib/nixos not persisted, users without uid" (zfsWith [
+    {
+      tabula.persist."/persist".directories = lib.mkForce [ "/etc/ssh" ];
+      users.users.alice.isNormalUser = true;
+    }
+  ]) "/var/lib/nixos is neither persisted nor mounted" true)
+  (checkWarning "no /var/lib/nixos warning when it is persisted" (zfsWith [
+    { users.users.alice.isNormalUser = true; }
+  ]) "/var/lib/nixos" false)
+  (checkWarning "zfs-auto-snapshot with a rolled-back dataset" (zfsWith [
+    { services.zfs.autoSnapshot.enable = true; }
+  ]) "services.zfs.autoSnapshot is enabled" true)
+  (checkWarning "snapshot warning silenced" (zfsWith [
+    {
+      services.zfs.autoSnapshot.enable = true;
+      tabula.rollback.warnSnapshotTools = false;
+    }
+  ]) "services.zfs.autoSnapshot" false)
+
+  # values the types refuse before anything is rendered
+  (checkRefused "relative persisted path" (btrfsWith [ { tabula.persist."/persist".directories = [ "var/log" ]; } ]))
+  (checkRefused "persisted path with .." (btrfsWith [ { tabula.persist."/persist".directories = [ "/var/../etc" ]; } ]))
+  (checkRefused "persisted path with a newline" (btrfsWith [ { tabula.persist."/persist".files = [ "/etc/a\nb" ]; } ]))
+  (checkRefused "trailing slash" (btrfsWith [ { tabula.persist."/persist".directories = [ "/var/log/" ]; } ]))
+  (checkRefused "home entry with a leading /" (btrfsWith [ { tabula.persist."/persist".users.alice.directories = [ "/Documents" ]; } ]))
+  (checkRefused "subvolume with .." (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda2"; subvolume = "../x"; } ]; } ]))
+  (checkRefused "dataset with an empty component" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool//root"; } ]; } ]))
+  (checkRefused "snapshot with @" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; snapshot = "@blank"; } ]; } ]))
+  (checkRefused "symbolic mode in the native option" (btrfsWith [ { tabula.persist."/persist".directories = [ { path = "/srv"; mode = "u=rwx"; } ]; } ]))
+  (checkRefused "keep.days negative" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda2"; keep.days = -1; } ]; } ]))
+  (checkRefused "waitSeconds above an hour" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda2"; waitSeconds = 3601; } ]; } ]))
+  (checkRefused "unknown onFailure" (btrfsWith [ { tabula.rollback.onFailure = "panic"; } ]))
+  (checkRefused "device path with a newline (unit injection)" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda\nExecStart=/bin/sh"; } ]; } ]))
+  (checkRefused "unit name with a space (directive injection)" (btrfsWith [ { tabula.overlays."/nix/store" = { upper = "/u"; work = "/w"; before = [ "a.service b.service" ]; }; } ]))
+
+  # pure helpers
+  (checkEq "lib: symbolic modes" (map tabulaLib.modeToOctal [ "u=rwx,g=rx,o=" "u=rwx,g=,o=" "a=rx,u+w" "0700" "u=rw,go=r" "a=rwx,o-w" ]) [ "0750" "0700" "0755" "0700" "0644" "0775" ])
+  (checkEq "lib: parents" (tabulaLib.parentsOf "/var/lib/nixos") [ "/var" "/var/lib" ])
+  (checkEq "lib: no nesting between siblings with a common prefix" (tabulaLib.nestedPairs [ "/var/lib" "/var/library" ]) [ ])
+  (checkEq "lib: rollback-unit.json keys all reach the service" (
+    let
+      s = tabulaLib.serviceFromUnitJSON {
+        unit = tabulaLib.rollbackUnitJSON;
+        substitute."@tabulaRollback@" = "/x";
+      };
+    in
+    {
+      inherit (s) description documentation wants before conflicts;
+      after = s.after;
+      unit = s.unitConfig;
+      service = builtins.attrNames s.serviceConfig;
+    }
+  ) {
+    description = tabulaLib.rollbackUnitJSON.Unit.Description;
+    documentation = tabulaLib.rollbackUnitJSON.Unit.Documentation;
+    wants = tabulaLib.rollbackUnitJSON.Unit.Wants;
+    before = tabulaLib.rollbackUnitJSON.Unit.Before;
+    conflicts = tabulaLib.rollbackUnitJSON.Unit.Conflicts;
+    after = tabulaLib.rollbackUnitJSON.Unit.After;
+    unit.DefaultDependencies = "no";
+    service = builtins.attrNames tabulaLib.rollbackUnitJSON.Service;
+  })
+  (check "lib: a non-ASCII device path is refused, not misnamed" (
+    !(builtins.tryEval (tabulaLib.escapeSystemdPath (builtins.fromJSON "\"/dev/disk/by-label/caf\\u00e9\""))).success
+  ) "accepted")
+]

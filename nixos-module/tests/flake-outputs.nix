@@ -1,0 +1,189 @@
+# The flake's outputs, evaluated against a stub nixpkgs (no store, no
+# network): the module wiring, the list of checks, the VM-test scenario list
+# and the configuration of every VM-test specialisation (its assertions, and
+# its rendered config.json, which run.sh hands to the Rust config crate).
+#
+#   nix-instantiate --eval --strict --json tests/flake-outputs.nix --arg lib ... --arg repo ./.
+{ lib, repo }:
+
+let
+  repoPath = /. + repo;
+  flake = import (repoPath + "/flake.nix");
+
+  fakeDrv = name: {
+    type = "derivation";
+    inherit name;
+    outPath = "/nix/store/22222222222222222222222222222222-${name}";
+  };
+  stubPkgs = system: rec {
+    stdenv.hostPlatform.system = system;
+    pkgsStatic.callPackage = _: _: fakeDrv "tabula-static";
+    callPackage = _: _: fakeDrv "tabula-native";
+    formats.json = _: {
+      generate = name: value: fakeDrv name // { inherit value; };
+    };
+    # the checks' builders are never forced here: only their names are read
+    runCommand = name: _: _: fakeDrv name;
+    testers.runNixOSTest = t: fakeDrv "vm-test";
+    nixosOptionsDoc = _: { optionsCommonMark = fakeDrv "options.md"; };
+  };
+  nixpkgs = {
+    inherit lib;
+    legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] stubPkgs;
+  };
+
+  self = flake.outputs { inherit self nixpkgs; } // {
+    outPath = repo;
+  };
+
+  pkgs = stubPkgs "x86_64-linux";
+  utils.pathsNeededForBoot = [
+    "/"
+    "/nix"
+    "/nix/store"
+    "/var"
+    "/var/log"
+    "/var/lib"
+    "/var/lib/nixos"
+    "/etc"
+    "/usr"
+  ];
+
+  base = [
+    ./stubs.nix
+    { _module.args = { inherit pkgs utils; }; }
+  ];
+
+  check = name: ok: detail: { inherit name ok detail; };
+
+  # --- VM tests ------------------------------------------------------------------
+
+  scenarioFiles = lib.sort lib.lessThan (
+    map (lib.removeSuffix ".nix") (
+      lib.filter (n: lib.hasSuffix ".nix" n && n != "common.nix") (
+        lib.attrNames (builtins.readDir (repoPath + "/vm-tests/nixos"))
+      )
+    )
+  );
+  vmChecks = map (lib.removePrefix "vm-") (
+    lib.filter (lib.hasPrefix "vm-") (lib.attrNames self.checks.x86_64-linux)
+  );
+
+  # What the NixOS test framework provides that the scenarios set.
+  vmStubs =
+    { config, lib, ... }:
+    {
+      options.virtualisation.fileSystems = lib.mkOption {
+        type = lib.types.attrsOf lib.types.anything;
+        default = { };
+      };
+      options.systemd.services = lib.mkOption {
+        type = lib.types.attrsOf lib.types.anything;
+        default = { };
+      };
+      config.fileSystems = config.virtualisation.fileSystems;
+    };
+
+  # Every boot entry of every scenario, evaluated like NixOS would.
+  specialisations = lib.concatMap (
+    scenario:
+    let
+      test = import (repoPath + "/vm-tests/nixos/${scenario}.nix") { inherit self; };
+      node = test.nodes.machine {
+        inherit lib pkgs;
+        config = { };
+      };
+    in
+    lib.mapAttrsToList (name: spec: {
+      name = "${scenario}/${name}";
+      inherit test;
+      config =
+        (lib.evalModules {
+          modules = base ++ [
+            vmStubs
+            self.nixosModules.default
+            {
+              boot.initrd.systemd.enable = node.boot.initrd.systemd.enable;
+              users.users = node.users.users;
+            }
+            spec.configuration
+          ];
+        }).config;
+    }) node.specialisation
+  ) scenarioFiles;
+
+  # --- the modules through the flake ---------------------------------------------
+
+  viaFlake =
+    (lib.evalModules {
+      modules = base ++ [
+        self.nixosModules.default
+        { tabula.enable = true; }
+      ];
+    }).config;
+  bothModules = builtins.tryEval (
+    (lib.evalModules {
+      modules = base ++ [
+        self.nixosModules.default
+        self.nixosModules.impermanence
+        { environment.persistence."/persist".directories = [ "/var/log" ]; }
+      ];
+    }).config.tabula.settings.persist
+  );
+in
+{
+  results = [
+    (check "flake: outputs" (
+      lib.all (a: self ? ${a}) [
+        "packages"
+        "nixosModules"
+        "overlays"
+        "checks"
+      ]
+    ) (builtins.toJSON (lib.attrNames self)))
+    (check "flake: packages.<system>.default for both systems" (
+      lib.all (s: self.packages.${s}.default.name == "tabula-static") [
+        "x86_64-linux"
+        "aarch64-linux"
+      ]
+    ) "")
+    (check "flake: checks list the package, clippy, rustfmt, option docs" (
+      lib.all (c: self.checks.x86_64-linux ? ${c}) [
+        "package"
+        "clippy"
+        "rustfmt"
+        "option-docs"
+      ]
+    ) (builtins.toJSON (lib.attrNames self.checks.x86_64-linux)))
+    (check "flake: one vm-<scenario> check per vm-tests/nixos file, and no other" (
+      lib.sort lib.lessThan vmChecks == scenarioFiles
+    ) "checks: ${builtins.toJSON vmChecks}, files: ${builtins.toJSON scenarioFiles}")
+    (check "flake: nixosModules.default sets tabula.package from the flake" (
+      viaFlake.tabula.package.name == "tabula-static"
+    ) viaFlake.tabula.package.name)
+    (check "flake: nixosModules.impermanence and .default imported together" (
+      bothModules.success && bothModules.value != [ ]
+    ) "duplicate declarations or nothing mapped")
+    (check "flake: overlays.default provides tabula" (
+      (self.overlays.default pkgs { }).tabula.name == "tabula-static"
+    ) "")
+  ]
+  ++ map (
+    s:
+    let
+      failed = map (a: a.message) (lib.filter (a: !a.assertion) s.config.assertions);
+    in
+    check "vm-tests/nixos/${s.name}: no assertion fails" (failed == [ ]) (lib.concatStringsSep "\n" failed)
+  ) specialisations
+  ++ map (
+    scenario:
+    check "vm-tests/nixos/${scenario}: the test is named tabula-${scenario}" (
+      (import (repoPath + "/vm-tests/nixos/${scenario}.nix") { inherit self; }).name == "tabula-${scenario}"
+    ) ""
+  ) scenarioFiles;
+
+  # name -> rendered config.json of every VM-test boot entry
+  configs = lib.listToAttrs (map (s: lib.nameValuePair s.name s.config.tabula.settings) specialisations);
+
+  scenarios = scenarioFiles;
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Offline checks of the Nix side of tabula, runnable without a Nix store or
+# network (Debian's nix-bin is enough):
+#
+#   1. `nix-instantiate --parse` on every .nix file of the repository;
+#   2. the module evaluation tests (tests/eval.nix) with nixpkgs' lib;
+#   3. escapeSystemdPath (lib.nix) against the host's systemd-escape;
+#   4. the flake's outputs, the VM-test scenario list (against the QEMU
+#      harness's) and every VM-test boot entry, evaluated with a stub nixpkgs;
+#   5. every config.json rendered above, checked by the Rust config crate.
+#
+# nixpkgs' lib comes from NIXPKGS_LIB (a directory holding lib/default.nix,
+# or lib itself). Without it, a copy is extracted from the fetched mirror of
+# nix-community/nixpkgs.lib (TABULA_NIXPKGS_LIB_MIRROR, default
+# /work/.mirror/nix-community+nixpkgs.lib/repo) into tests/.cache/; when
+# neither exists the evaluation checks are skipped, loudly.
+#
+# Ends with "N passed, N failed"; exits 1 if anything failed.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+module=$(dirname "$here")
+repo=$(dirname "$module")
+cache=$here/.cache
+
+passed=0
+failed=0
+skipped=0
+pass() { passed=$((passed + 1)); printf 'ok    %s\n' "$*"; }
+fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$*"; }
+skip() { skipped=$((skipped + 1)); printf 'SKIPPED: %s\n' "$*" >&2; }
+finish() {
+  [ "$skipped" -gt 0 ] && printf '%s check group(s) SKIPPED, see the SKIPPED lines above\n' "$skipped" >&2
+  printf '%s passed, %s failed\n' "$passed" "$failed"
+  [ "$failed" -eq 0 ]
+  exit
+}
+
+# --- nix-instantiate -----------------------------------------------------------
+if ! command -v nix-instantiate >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's nix-bin for nix-instantiate" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nix-bin >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nix-bin >/dev/null 2>&1; }
+  fi
+fi
+if ! command -v nix-instantiate >/dev/null; then
+  fail "nix-instantiate is not installed (apt-get install nix-bin); nothing could be checked"
+  finish
+fi
+# Evaluation only: no store, no daemon, no channels.
+export NIX_REMOTE=${NIX_REMOTE:-} NIX_PATH= NIX_CONFIG=${NIX_CONFIG:-}
+export NIX_STATE_DIR=$cache/nix-state NIX_LOG_DIR=$cache/nix-log
+mkdir -p "$NIX_STATE_DIR" "$NIX_LOG_DIR"
+nixi() { nix-instantiate --readonly-mode "$@"; }
+
+# --- 1. every .nix file parses ---------------------------------------------------
+mapfile -t nix_files < <(cd "$repo" && find . -name '*.nix' -not -path './.git/*' -not -path './target/*' \
+  -not -path '*/.cache/*' -not -path './vm-tests/.cache/*' | sort)
+for f in "${nix_files[@]}"; do
+  if out=$(nixi --parse "$repo/$f" 2>&1 >/dev/null); then pass "parses: ${f#./}"
+  else fail "parses: ${f#./}: $out"; fi
+done
+
+# --- nixpkgs lib -------------------------------------------------------------------
+lib_dir=
+if [ -n "${NIXPKGS_LIB:-}" ]; then
+  if [ -f "$NIXPKGS_LIB/lib/default.nix" ]; then lib_dir=$NIXPKGS_LIB/lib
+  elif [ -f "$NIXPKGS_LIB/default.nix" ]; then lib_dir=$NIXPKGS_LIB
+  else fail "NIXPKGS_LIB=$NIXPKGS_LIB holds neither lib/default.nix nor default.nix"; finish; fi
+else
+  mirror=${TABULA_NIXPKGS_LIB_MIRROR:-/work/.mirror/nix-community+nixpkgs.lib/repo}
+  extracted=$cache/nixpkgs-lib
+  if [ -d "$mirror" ] && rev=$(git --git-dir="$mirror" rev-parse HEAD 2>/dev/null); then
+    if [ "$(cat "$extracted/REV" 2>/dev/null)" != "$rev" ]; then
+      rm -rf "$extracted" && mkdir -p "$extracted" &&
+        git --git-dir="$mirror" archive "$rev" lib | tar -x -C "$extracted" &&
+        echo "$rev" >"$extracted/REV"
+    fi
+    [ -f "$extracted/lib/default.nix" ] && lib_dir=$extracted/lib
+  fi
+fi
+if [ -z "$lib_dir" ]; then
+  skip "module evaluation tests: no nixpkgs lib. Set NIXPKGS_LIB to a nixpkgs checkout (or nix-community/nixpkgs.lib), or fetch nix-community/nixpkgs.lib to ${mirror:-/work/.mirror}"
+  finish
+fi
+echo "nixpkgs lib: $lib_dir ($(nixi --eval -E "(import $lib_dir).version" 2>/dev/null))"
+
+# [ { name; ok; detail; } ] (or { results = [...]; }) on stdin -> pass/fail lines
+report_results() {
+  local ok name detail
+  while IFS=$'\t' read -r ok name detail; do
+    if [ "$ok" = 1 ]; then pass "$name"; else fail "$name: $detail"; fi
+  done < <(python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+for c in doc["results"] if isinstance(doc, dict) else doc:
+    print("1" if c["ok"] else "0", c["name"], c["detail"].replace("\t", " ").replace("\n", "\\n"), sep="\t")
+')
+}
+
+# --- 2. module evaluation tests ----------------------------------------------------
+if json=$(nixi --eval --strict --json "$here/eval.nix" --arg lib "import $lib_dir" 2>"$cache/eval.err"); then
+  report_results <<<"$json"
+else
+  fail "module evaluation tests did not evaluate: $(tail -n 20 "$cache/eval.err")"
+fi
+
+# --- 3. escapeSystemdPath == systemd-escape --path -------------------------------------
+if command -v systemd-escape >/dev/null; then
+  corpus=$cache/escape-corpus.json
+  python3 - "$corpus" <<'EOF'
+import json, random, sys
+rnd = random.Random(20261122)
+alphabet = "abcXYZ019_:.-@ \\!\"#$%&'()*+,;<=>?[]^`{|}~"
+paths = ["/", "/dev/disk/by-label/nixos", "/dev/disk/by-label/NIX_SSD", "/dev/mapper/crypt-root",
+         "/dev/disk/by-partlabel/disk-main-root", "/dev/disk/by-id/nvme-Samsung_SSD_980_1TB_S64ANS0T-part2",
+         "/.hidden/x", "/a/.b", "/-dash", "/mnt/nix-ssd", "/nix/store", "/home/alice/.ssh"]
+while len(paths) < 2000:
+    comps = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 12))) for _ in range(rnd.randint(1, 5))]
+    if any(c in (".", "..") for c in comps):
+        continue
+    paths.append("/" + "/".join(comps))
+json.dump(paths, open(sys.argv[1], "w"))
+EOF
+  mapfile -d '' -t paths < <(python3 -c 'import json,sys; sys.stdout.write("\0".join(json.load(open(sys.argv[1]))) + "\0")' "$corpus")
+  nixi --eval --strict --json -E "let lib = import $lib_dir; t = import $module/lib.nix { inherit lib; }; in map t.escapeSystemdPath (builtins.fromJSON (builtins.readFile $corpus))" \
+    >"$cache/escape-ours.json" 2>"$cache/escape-ours.err"
+  systemd-escape --path -- "${paths[@]}" >"$cache/escape-theirs.txt" 2>&1
+  verdict=$(python3 - "$corpus" "$cache/escape-ours.json" "$cache/escape-theirs.txt" "$cache/escape-ours.err" <<'EOF'
+import json, sys
+paths = json.load(open(sys.argv[1]))
+try:
+    ours = json.load(open(sys.argv[2]))
+except ValueError:
+    print("our escaping did not evaluate:", open(sys.argv[4]).read()[-300:]); sys.exit()
+theirs = open(sys.argv[3]).read().split()  # one line, space-separated; escaped names hold no space
+bad = [(p, o, t) for p, o, t in zip(paths, ours, theirs) if o != t]
+if len(ours) != len(paths) or len(theirs) != len(paths):
+    print("length mismatch: %d paths, %d ours, %d from systemd-escape" % (len(paths), len(ours), len(theirs)))
+elif bad:
+    print("%d differ, e.g. %r: ours %r, systemd-escape %r" % ((len(bad),) + bad[0]))
+else:
+    print("same")
+EOF
+)
+  if [ "$verdict" = same ]; then pass "escapeSystemdPath equals systemd-escape --path on ${#paths[@]} paths"
+  else fail "escapeSystemdPath vs systemd-escape: $verdict"; fi
+else
+  skip "escapeSystemdPath vs systemd-escape: systemd-escape is not installed (apt-get install systemd)"
+fi
+
+# --- 4. the flake, evaluated with a stub nixpkgs -------------------------------------
+rendered=$cache/rendered
+rm -rf "$rendered" && mkdir -p "$rendered"
+if json=$(nixi --eval --strict --json "$here/flake-outputs.nix" --arg lib "import $lib_dir" --arg repo "$repo" 2>"$cache/flake.err"); then
+  report_results <<<"$json"
+  # every VM-test boot entry's config.json, for step 5
+  python3 -c '
+import json, sys
+for name, settings in json.load(sys.stdin)["configs"].items():
+    with open("%s/vm-%s.json" % (sys.argv[1], name.replace("/", "--")), "w") as f:
+        json.dump(settings, f, indent=2)
+' "$rendered" <<<"$json"
+  # the QEMU harness runs the same scenarios (vm-tests/driver/src/scenarios/mod.rs)
+  harness=$repo/vm-tests/driver/src/scenarios/mod.rs
+  if [ -f "$harness" ]; then
+    mapfile -t ours < <(python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["scenarios"]))' <<<"$json")
+    mapfile -t theirs < <(grep -oE 'name: "[a-z0-9-]+"' "$harness" | sed 's/name: "\(.*\)"/\1/')
+    missing=()
+    for t in "${theirs[@]}"; do
+      case "$t" in btrfs-rotation-*|zfs-rollback-*|zfs-keep-previous|persist-files-and-homes|overlay-*|failure-policy)
+        printf '%s\n' "${ours[@]}" | grep -qx -- "$t" || missing+=("$t") ;;
+      esac
+    done
+    if [ ${#missing[@]} -eq 0 ]; then pass "every mirrored QEMU harness scenario has a NixOS VM test of the same name"
+    else fail "QEMU harness scenarios without a NixOS VM test of the same name: ${missing[*]}"; fi
+    notyet=()
+    for o in "${ours[@]}"; do printf '%s\n' "${theirs[@]}" | grep -qx -- "$o" || notyet+=("$o"); done
+    [ ${#notyet[@]} -eq 0 ] || echo "note: NixOS VM tests the QEMU harness does not run (yet): ${notyet[*]}" >&2
+  else
+    skip "scenario lists in step: no QEMU harness scenario list at ${harness#"$repo"/}"
+  fi
+else
+  fail "flake checks did not evaluate: $(tail -n 20 "$cache/flake.err")"
+fi
+
+# --- 5. the rendered files pass the Rust contract -------------------------------------
+if command -v cargo >/dev/null; then
+  bad=$cache/refused.json
+  printf '{"version":1,"rollback":[{"type":"btrfs","device":"dev/sda","subvolume":"@root","oldRoots":null}]}\n' >"$bad"
+  files=("$here"/expected/*.json "$rendered"/*.json)
+  if out=$(cd "$repo" && cargo run -q --locked -p tabula-config --example check -- "${files[@]}" 2>&1); then
+    pass "tabula-config accepts every rendered config.json (${#files[@]}: expected/*.json and every VM-test boot entry)"
+  else fail "tabula-config refuses a rendered config: $out"; fi
+  if out=$(cd "$repo" && cargo run -q --locked -p tabula-config --example check -- "$bad" 2>&1); then
+    fail "tabula-config's check accepted a relative device path: $out"
+  else pass "tabula-config's check refuses a bad file (so the check above can fail)"; fi
+else
+  skip "rendered configs vs tabula-config: cargo is not installed"
+fi
+
+finish

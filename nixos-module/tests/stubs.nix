@@ -1,0 +1,219 @@
+# Minimal declarations of the NixOS options the tabula module reads or sets,
+# with the types nixpkgs gives them (nixos/modules/system/boot/stage-1.nix,
+# systemd/initrd.nix, system/boot/systemd.nix, tasks/filesystems.nix,
+# config/users-groups.nix, system/etc/etc.nix, misc/assertions.nix). A
+# misspelt option or a value of the wrong type in the module fails the
+# evaluation here as it would in NixOS. Only what tabula touches is declared.
+{ lib, ... }:
+
+let
+  inherit (lib) mkOption types;
+
+  unitOption = types.oneOf [
+    types.bool
+    types.int
+    types.str
+    (types.listOf types.str)
+  ];
+  unitNames = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+  };
+
+  # boot.initrd.systemd.services.<name>: the unit options tabula may use
+  # (nixos/lib/systemd-unit-options.nix), nothing else.
+  serviceModule = {
+    options = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+      };
+      description = mkOption {
+        type = types.singleLineStr;
+        default = "";
+      };
+      documentation = unitNames;
+      after = unitNames;
+      before = unitNames;
+      wants = unitNames;
+      requires = unitNames;
+      requisite = unitNames;
+      bindsTo = unitNames;
+      partOf = unitNames;
+      conflicts = unitNames;
+      wantedBy = unitNames;
+      requiredBy = unitNames;
+      unitConfig = mkOption {
+        type = types.attrsOf unitOption;
+        default = { };
+      };
+      serviceConfig = mkOption {
+        type = types.attrsOf unitOption;
+        default = { };
+      };
+    };
+  };
+
+  # The real type of these is utils.systemdUtils.types.initrdStorePath:
+  # strings or packages (or { source; ... }).
+  storePath = types.either types.str types.package;
+in
+{
+  options = {
+    assertions = mkOption {
+      type = types.listOf types.unspecified;
+      default = [ ];
+    };
+    warnings = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+    };
+
+    environment.etc = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options.source = mkOption { type = types.path; };
+        }
+      );
+      default = { };
+    };
+
+    fileSystems = mkOption {
+      type = types.attrsOf (
+        types.submodule (
+          { name, ... }:
+          {
+            options = {
+              mountPoint = mkOption {
+                type = types.str;
+                default = name;
+              };
+              device = mkOption {
+                type = types.nullOr types.str;
+                default = null;
+              };
+              label = mkOption {
+                type = types.nullOr types.str;
+                default = null;
+              };
+              fsType = mkOption {
+                type = types.str;
+                default = "auto";
+              };
+              options = mkOption {
+                type = types.nonEmptyListOf types.str;
+                default = [ "defaults" ];
+              };
+              neededForBoot = mkOption {
+                type = types.bool;
+                default = false;
+              };
+            };
+          }
+        )
+      );
+      default = { };
+    };
+
+    users.users = mkOption {
+      type = types.attrsOf (
+        types.submodule (
+          { name, ... }:
+          {
+            options = {
+              home = mkOption {
+                type = types.str;
+                default = "/var/empty";
+              };
+              uid = mkOption {
+                type = types.nullOr types.int;
+                default = null;
+              };
+              isNormalUser = mkOption {
+                type = types.bool;
+                default = false;
+              };
+            };
+            config.home = lib.mkIf (name != "root") (lib.mkDefault "/home/${name}");
+          }
+        )
+      );
+      default = { };
+    };
+    users.groups = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options.gid = mkOption {
+            type = types.nullOr types.int;
+            default = null;
+          };
+        }
+      );
+      default = { };
+    };
+
+    boot.initrd = {
+      extraUtilsCommands = mkOption {
+        type = types.lines;
+        default = "";
+      };
+      extraUtilsCommandsTest = mkOption {
+        type = types.lines;
+        default = "";
+      };
+      postDeviceCommands = mkOption {
+        type = types.lines;
+        default = "";
+      };
+      postResumeCommands = mkOption {
+        type = types.lines;
+        default = "";
+      };
+      extraFiles = mkOption {
+        type = types.attrsOf (
+          types.submodule {
+            options.source = mkOption { type = types.package; };
+          }
+        );
+        default = { };
+      };
+
+      systemd = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        services = mkOption {
+          type = types.attrsOf (types.submodule serviceModule);
+          default = { };
+        };
+        storePaths = mkOption {
+          type = types.listOf storePath;
+          default = [ ];
+        };
+        extraBin = mkOption {
+          type = types.attrsOf types.path;
+          default = { };
+        };
+        contents = mkOption {
+          type = types.attrsOf (
+            types.submodule {
+              options.source = mkOption { type = types.path; };
+            }
+          );
+          default = { };
+        };
+      };
+    };
+
+    systemd.generators = mkOption {
+      type = types.attrsOf types.path;
+      default = { };
+    };
+
+    services.zfs.autoSnapshot.enable = mkOption {
+      type = types.bool;
+      default = false;
+    };
+  };
+}

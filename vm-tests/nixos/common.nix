@@ -1,0 +1,224 @@
+# Shared node configuration and test-script helpers of the NixOS VM tests
+# (pkgs.testers.runNixOSTest; run with `nix flake check` or
+# `nix build .#checks.x86_64-linux.vm-<scenario>`). The same scenarios run on
+# machines without Nix in the QEMU harness (vm-tests/driver); the names match.
+#
+# Every scenario boots the same way, the way nixpkgs' own tests boot from a
+# disk they prepare (nixos/tests/zfs.nix, systemd-initrd-luks-password.nix):
+#
+#   1. boot the default configuration (ext4 root on /dev/vda, Nix store from
+#      the host), lay out /dev/vdb like the user's disks (seed 001 for Btrfs,
+#      seeds 000/003 for ZFS), and make the `tabula` specialisation, whose
+#      root is that layout, the default boot entry;
+#   2. boot it: tabula rolls back in stage 1 and mounts persisted paths back;
+#   3. write to / and to persisted paths, reboot, and check.
+{ self }:
+
+let
+  layouts = {
+    # seed 001: flat Btrfs layout, @root rotated into @old_roots
+    btrfs =
+      { lib, ... }:
+      let
+        device = "/dev/disk/by-label/tabula";
+        subvol = name: {
+          inherit device;
+          fsType = "btrfs";
+          options = [
+            "subvol=${name}"
+            "compress=zstd"
+            "noatime"
+          ];
+        };
+      in
+      {
+        virtualisation.fileSystems."/" = lib.mkForce (subvol "@root");
+        virtualisation.fileSystems."/persist" = subvol "@persist" // {
+          neededForBoot = true;
+        };
+        tabula.rollback.targets = [
+          {
+            type = "btrfs";
+            inherit device;
+            subvolume = "@root";
+            oldRoots = "@old_roots";
+          }
+        ];
+      };
+
+    # seeds 000 and 003: rpool/local is erased, rpool/safe is kept
+    zfs =
+      { lib, ... }:
+      {
+        virtualisation.fileSystems."/" = lib.mkForce {
+          device = "rpool/local/root";
+          fsType = "zfs";
+        };
+        virtualisation.fileSystems."/persist" = {
+          device = "rpool/safe/persist";
+          fsType = "zfs";
+          neededForBoot = true;
+        };
+        tabula.rollback.targets = [
+          {
+            type = "zfs";
+            dataset = "rpool/local/root";
+            snapshot = "blank";
+          }
+        ];
+      };
+
+    # the default ext4 root, nothing rolled back (overlay scenarios)
+    none = { };
+  };
+in
+{
+  # The one machine of a scenario.
+  #   flavour  "scripted" or "systemd" (initrd)
+  #   layout   "btrfs", "zfs" or "none"
+  #   tabula   module: the scenario's own tabula settings, in the specialisation
+  #   variants name -> module: more boot entries `tabula-<name>`, each the
+  #            scenario's specialisation plus that module
+  #   disks    extra empty disks after /dev/vdb, in MiB
+  node =
+    {
+      flavour,
+      layout,
+      tabula ? { },
+      variants ? { },
+      disks ? [ ],
+    }:
+    { lib, pkgs, ... }:
+    let
+      specialisation = extra: {
+        imports = [
+          layouts.${layout}
+          tabula
+          extra
+        ];
+        tabula.enable = true;
+        tabula.persist = lib.mkIf (layout != "none") {
+          "/persist".directories = [
+            "/var/lib/nixos"
+            {
+              path = "/var/lib/kept";
+              user = "alice";
+              group = "users";
+              mode = "0750";
+            }
+          ];
+        };
+      };
+    in
+    {
+      imports = [ self.nixosModules.default ];
+
+      virtualisation = {
+        emptyDiskImages = [ 1024 ] ++ disks;
+        useBootLoader = true;
+        useEFIBoot = true;
+        # the roots the specialisation boots hold no store of their own
+        mountHostNixStore = true;
+        memorySize = 1536;
+      };
+      boot.loader.systemd-boot.enable = true;
+      boot.loader.timeout = 0;
+      boot.loader.efi.canTouchEfiVariables = true;
+
+      boot.initrd.systemd.enable = flavour == "systemd";
+      boot.initrd.systemd.emergencyAccess = flavour == "systemd";
+      boot.supportedFilesystems = [ "btrfs" ] ++ lib.optional (layout == "zfs") "zfs";
+      networking.hostId = "7ab1a7ab";
+      # /dev/disk/by-id is not populated in the test VMs (as in nixos/tests/zfs.nix)
+      boot.zfs.devNodes = "/dev/disk/by-uuid";
+      boot.zfs.forceImportRoot = false;
+
+      environment.systemPackages = [ pkgs.btrfs-progs ];
+
+      # fixed ids: persisted owners must mean the same user at every boot
+      users.users.alice = {
+        isNormalUser = true;
+        uid = 1000;
+      };
+
+      specialisation = {
+        tabula.configuration = specialisation { };
+      }
+      // lib.mapAttrs' (
+        name: extra: lib.nameValuePair "tabula-${name}" { configuration = specialisation extra; }
+      ) variants;
+    };
+
+  # Python helpers shared by every test script.
+  helpers = ''
+    import re
+
+    TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ(\.\d+)?$")
+
+
+    def prepare_btrfs(m):
+        """Seed 001's layout on /dev/vdb: @root, @persist, @old_roots."""
+        m.succeed(
+            "mkfs.btrfs -q -f -L tabula /dev/vdb",
+            "mkdir -p /mnt && mount /dev/vdb /mnt",
+            "btrfs subvolume create /mnt/@root",
+            "btrfs subvolume create /mnt/@persist",
+            "btrfs subvolume create /mnt/@old_roots",
+            "umount /mnt",
+        )
+
+
+    def prepare_zfs(m, snapshot="blank", old_roots=False):
+        """Seeds 000/003: rpool/local/root@blank (erased), rpool/safe/persist."""
+        m.succeed(
+            "zpool create -f -O mountpoint=none -O compression=lz4 rpool /dev/vdb",
+            "zfs create -o mountpoint=none rpool/local",
+            "zfs create -o mountpoint=legacy rpool/local/root",
+            "zfs create -o mountpoint=none rpool/safe",
+            "zfs create -o mountpoint=legacy rpool/safe/persist",
+        )
+        if old_roots:
+            m.succeed("zfs create -o mountpoint=none rpool/local/old_roots")
+        if snapshot:
+            m.succeed(f"zfs snapshot rpool/local/root@{snapshot}")
+        m.succeed("zpool export rpool")
+
+
+    def boot_specialisation(m, name="tabula"):
+        m.succeed(f"bootctl set-default nixos-generation-1-specialisation-{name}.conf", "sync")
+        m.shutdown()
+        m.start()
+        m.wait_for_unit("multi-user.target")
+
+
+    def reboot(m):
+        m.shutdown()
+        m.start()
+        m.wait_for_unit("multi-user.target")
+
+
+    def rollback_log(m):
+        """What tabula-rollback logged this boot (via /dev/kmsg, both flavours)."""
+        return m.succeed("journalctl -b -o cat -t tabula-rollback --no-pager")
+
+
+    def write_state(m):
+        """Something on the erased root, something persisted."""
+        m.succeed(
+            "echo erased > /etc/tabula-erased",
+            "echo kept > /var/lib/kept/data",
+            "chown alice:users /var/lib/kept/data",
+            "sync",
+        )
+
+
+    def check_state(m):
+        m.fail("test -e /etc/tabula-erased")
+        m.succeed(
+            "test \"$(cat /var/lib/kept/data)\" = kept",
+            "test \"$(stat -c %U:%G:%a /var/lib/kept)\" = alice:users:750",
+            "test \"$(stat -c %U:%G /var/lib/kept/data)\" = alice:users",
+            "findmnt -no SOURCE /var/lib/kept | grep -q /var/lib/kept",
+        )
+  '';
+}
