@@ -1,4 +1,591 @@
-//! The prepare step (to be filled in).
-pub fn main(_args: &[String]) -> u8 {
-    1
+//! The prepare step: before the bind mounts, create every missing source,
+//! target and parent with its owner and mode, and correct the owner and mode
+//! of existing sources and targets.
+//!
+//! It is symlink-safe: every path is walked one component at a time from a
+//! directory file descriptor with `O_NOFOLLOW`, never by name from `/`, and
+//! owners and modes are changed through the descriptor of the object that
+//! was checked. A user who plants a symlink anywhere in their persisted tree,
+//! or swaps a directory for one between our check and our change, makes
+//! this entry fail; nothing outside the tree is ever opened, created, chowned
+//! or chmodded. Regular files with more than one hard link are not chowned
+//! (a hard link to someone else's file is the other classic trick).
+//!
+//! For each entry prepared, an empty file named after its mount unit is
+//! created in [`crate::units::PREPARED_DIR`]; the mount unit asserts it, so
+//! an entry that could not be prepared safely is never mounted.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write as _;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use log::{error, info};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
+use rustix::io::Errno;
+use tabula_config::Id;
+use tabula_config::names::is_within;
+
+use crate::plan::{Bind, Group, Kind, Plan, Stage};
+
+/// Content of a persisted `/etc/machine-id` created by tabula: systemd
+/// treats it as "no id yet" and the first boot as a first boot.
+pub const MACHINE_ID_UNINITIALIZED: &str = "uninitialized\n";
+
+/// Everything the prepare step reads or writes besides the plan.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The filesystem root every absolute path is resolved under: `/`, or
+    /// a temporary directory in tests.
+    pub root: PathBuf,
+    /// Where the per-entry markers go.
+    pub prepared_dir: PathBuf,
+    pub passwd: PathBuf,
+    pub group: PathBuf,
+}
+
+impl Options {
+    pub fn system() -> Self {
+        Options {
+            root: PathBuf::from("/"),
+            prepared_dir: PathBuf::from(crate::units::PREPARED_DIR),
+            passwd: PathBuf::from("/etc/passwd"),
+            group: PathBuf::from("/etc/group"),
+        }
+    }
+}
+
+/// Users and groups, read from passwd and group files (static binaries have
+/// no NSS; NixOS writes both files at activation).
+#[derive(Debug, Default, Clone)]
+pub struct UserDb {
+    users: HashMap<String, (u32, u32)>,
+    groups: HashMap<String, u32>,
+    passwd: PathBuf,
+    group: PathBuf,
+}
+
+impl UserDb {
+    pub fn load(passwd: &Path, group: &Path) -> Self {
+        let mut db = UserDb {
+            passwd: passwd.to_owned(),
+            group: group.to_owned(),
+            ..UserDb::default()
+        };
+        for line in std::fs::read_to_string(passwd).unwrap_or_default().lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if let (Some(name), Some(uid), Some(gid)) = (f.first(), f.get(2), f.get(3)) {
+                if let (Ok(uid), Ok(gid)) = (uid.parse(), gid.parse()) {
+                    db.users.entry((*name).to_owned()).or_insert((uid, gid));
+                }
+            }
+        }
+        for line in std::fs::read_to_string(group).unwrap_or_default().lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if let (Some(name), Some(gid)) = (f.first(), f.get(2)) {
+                if let Ok(gid) = gid.parse() {
+                    db.groups.entry((*name).to_owned()).or_insert(gid);
+                }
+            }
+        }
+        db
+    }
+
+    fn user(&self, id: &Id) -> Result<(u32, u32), String> {
+        match id {
+            Id::Numeric(uid) => Ok((*uid, *uid)),
+            Id::Name(name) => self.users.get(name).copied().ok_or_else(|| {
+                format!(
+                    "user {name:?} is not in {}; create it before tabula-prepare.service runs (it runs after systemd-sysusers.service and userborn.service), or give a numeric id",
+                    self.passwd.display()
+                )
+            }),
+        }
+    }
+
+    fn uid(&self, id: &Id) -> Result<u32, String> {
+        self.user(id).map(|(uid, _)| uid)
+    }
+
+    fn gid(&self, group: &Group) -> Result<u32, String> {
+        match group {
+            Group::Id(Id::Numeric(gid)) => Ok(*gid),
+            Group::Id(Id::Name(name)) => self.groups.get(name).copied().ok_or_else(|| {
+                format!(
+                    "group {name:?} is not in {}; create it before tabula-prepare.service runs, or give a numeric id",
+                    self.group.display()
+                )
+            }),
+            Group::PrimaryOf(Id::Numeric(uid)) => Ok(*uid),
+            Group::PrimaryOf(user) => self.user(user).map(|(_, gid)| gid),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} {:04o}", self.uid, self.gid, self.mode)
+    }
+}
+
+const ROOT_DIR: Owner = Owner {
+    uid: 0,
+    gid: 0,
+    mode: 0o755,
+};
+
+/// What happened to one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    Prepared,
+    AlreadyMounted,
+}
+
+/// Called with each absolute path after its component was opened and
+/// before anything is changed through it; tests use it to swap things.
+pub type Hook<'a> = &'a dyn Fn(&str);
+
+struct Walker<'a> {
+    hook: Option<Hook<'a>>,
+}
+
+fn errno_text(e: Errno, path: &str) -> String {
+    match e {
+        Errno::LOOP => format!(
+            "{path} is a symbolic link; tabula never follows symlinks in persisted paths, remove it"
+        ),
+        Errno::NOTDIR => format!("{path} is not a directory; expected a directory"),
+        Errno::NOENT => format!("{path} does not exist"),
+        e => format!("{path}: {e}"),
+    }
+}
+
+/// Like [`errno_text`], but `O_DIRECTORY | O_NOFOLLOW` on a symlink gives
+/// `ENOTDIR`: look at what `name` is to say it right.
+fn open_error(parent: impl AsFd, name: &str, e: Errno, path: &str) -> String {
+    if e == Errno::NOTDIR {
+        if let Ok(st) = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+                return errno_text(Errno::LOOP, path);
+            }
+        }
+    }
+    errno_text(e, path)
+}
+
+fn mode(bits: u32) -> Mode {
+    Mode::from_raw_mode(bits)
+}
+
+fn open_dir(parent: impl AsFd, name: &str) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Sets owner and mode through `fd` where they differ. Regular files with
+/// several links are not chowned.
+fn fix(fd: impl AsFd, want: Owner, path: &str) -> Result<(), String> {
+    let st = rustix::fs::fstat(&fd).map_err(|e| errno_text(e, path))?;
+    let file_type = FileType::from_raw_mode(st.st_mode);
+    if st.st_uid != want.uid || st.st_gid != want.gid {
+        if file_type == FileType::RegularFile && st.st_nlink > 1 {
+            return Err(format!(
+                "{path} has {} hard links; tabula does not change the owner of a file linked elsewhere, replace it by a copy",
+                st.st_nlink
+            ));
+        }
+        rustix::fs::fchown(
+            &fd,
+            Some(rustix::fs::Uid::from_raw(want.uid)),
+            Some(rustix::fs::Gid::from_raw(want.gid)),
+        )
+        .map_err(|e| {
+            format!(
+                "cannot set the owner of {path} to {}:{}: {e}",
+                want.uid, want.gid
+            )
+        })?;
+        info!(
+            "{path}: owner {}:{} corrected to {}:{}",
+            st.st_uid, st.st_gid, want.uid, want.gid
+        );
+    }
+    // chown clears set-id bits, so the mode is set (or checked) after it.
+    let st2 = rustix::fs::fstat(&fd).map_err(|e| errno_text(e, path))?;
+    if st2.st_mode & 0o7777 != want.mode {
+        rustix::fs::fchmod(&fd, mode(want.mode))
+            .map_err(|e| format!("cannot set the mode of {path} to {:04o}: {e}", want.mode))?;
+        if st.st_mode & 0o7777 != want.mode {
+            info!(
+                "{path}: mode {:04o} corrected to {:04o}",
+                st.st_mode & 0o7777,
+                want.mode
+            );
+        }
+    }
+    Ok(())
+}
+
+fn join(base: &str, name: &str) -> String {
+    if base == "/" {
+        format!("/{name}")
+    } else {
+        format!("{base}/{name}")
+    }
+}
+
+impl Walker<'_> {
+    fn hook(&self, path: &str) {
+        if let Some(h) = self.hook {
+            h(path);
+        }
+    }
+
+    /// Opens the existing directory `path` (absolute) below `root`, without
+    /// following any symlink.
+    fn open_existing(&self, root: &OwnedFd, path: &str) -> Result<OwnedFd, String> {
+        let mut fd = rustix::io::dup(root).map_err(|e| format!("/: {e}"))?;
+        let mut at = String::from("/");
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            at = join(&at, comp);
+            fd = open_dir(&fd, comp).map_err(|e| open_error(&fd, comp, e, &at))?;
+            self.hook(&at);
+        }
+        Ok(fd)
+    }
+
+    /// Walks from `fd` (the directory `base`) down to the parent of `path`,
+    /// creating missing directories with `parent_owner(prefix)`; returns the
+    /// parent's descriptor.
+    fn walk_parents(
+        &self,
+        mut fd: OwnedFd,
+        base: &str,
+        path: &str,
+        parent_owner: &dyn Fn(&str) -> Owner,
+    ) -> Result<(OwnedFd, String), String> {
+        let rest = path
+            .strip_prefix(base)
+            .map(|r| r.trim_start_matches('/'))
+            .ok_or_else(|| format!("{path} is not under {base}"))?;
+        let comps: Vec<&str> = rest.split('/').filter(|c| !c.is_empty()).collect();
+        let Some((last, parents)) = comps.split_last() else {
+            return Err(format!("{path} has no name under {base}"));
+        };
+        let mut at = base.to_owned();
+        for comp in parents {
+            at = join(&at, comp);
+            fd = self.ensure_dir(&fd, comp, &at, parent_owner(&at), false)?;
+        }
+        Ok((fd, (*last).to_owned()))
+    }
+
+    /// Opens or creates the directory `name` in `parent`; a created one gets
+    /// `want`, an existing one is corrected to `want` only if `fix_existing`.
+    fn ensure_dir(
+        &self,
+        parent: &OwnedFd,
+        name: &str,
+        path: &str,
+        want: Owner,
+        fix_existing: bool,
+    ) -> Result<OwnedFd, String> {
+        match open_dir(parent, name) {
+            Ok(fd) => {
+                self.hook(path);
+                if fix_existing {
+                    fix(&fd, want, path)?;
+                }
+                Ok(fd)
+            }
+            Err(Errno::NOENT) => {
+                // Created closed (0700, root) and opened without following:
+                // if something replaces it in between, the open fails.
+                match rustix::fs::mkdirat(parent, name, mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(format!("cannot create {path}: {e}")),
+                }
+                let fd = open_dir(parent, name).map_err(|e| open_error(parent, name, e, path))?;
+                self.hook(path);
+                fix(&fd, want, path)?;
+                info!("created {path} ({want})");
+                Ok(fd)
+            }
+            Err(e) => Err(open_error(parent, name, e, path)),
+        }
+    }
+
+    /// Opens or creates the regular file `name` in `parent` with `want`.
+    fn ensure_file(
+        &self,
+        parent: &OwnedFd,
+        name: &str,
+        path: &str,
+        want: Owner,
+        content: &str,
+    ) -> Result<(), String> {
+        let probe = rustix::fs::openat(
+            parent,
+            name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        match probe {
+            Ok(p) => {
+                let st = rustix::fs::fstat(&p).map_err(|e| errno_text(e, path))?;
+                match FileType::from_raw_mode(st.st_mode) {
+                    FileType::RegularFile => {}
+                    FileType::Symlink => return Err(errno_text(Errno::LOOP, path)),
+                    _ => return Err(format!("{path} is not a regular file; expected a file")),
+                }
+                // Opening a regular file has no side effect; the identity
+                // check catches a swap between the probe and this open.
+                let fd = rustix::fs::openat(
+                    parent,
+                    name,
+                    OFlags::RDONLY
+                        | OFlags::NOFOLLOW
+                        | OFlags::NONBLOCK
+                        | OFlags::NOCTTY
+                        | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| errno_text(e, path))?;
+                let st2 = rustix::fs::fstat(&fd).map_err(|e| errno_text(e, path))?;
+                if (st.st_dev, st.st_ino) != (st2.st_dev, st2.st_ino) {
+                    return Err(format!(
+                        "{path} changed while it was being checked; run again"
+                    ));
+                }
+                self.hook(path);
+                fix(&fd, want, path)
+            }
+            Err(Errno::NOENT) => {
+                let fd = rustix::fs::openat(
+                    parent,
+                    name,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    mode(0o600),
+                )
+                .map_err(|e| format!("cannot create {path}: {e}"))?;
+                if !content.is_empty() {
+                    let mut f =
+                        std::fs::File::from(fd.try_clone().map_err(|e| format!("{path}: {e}"))?);
+                    f.write_all(content.as_bytes())
+                        .map_err(|e| format!("cannot write {path}: {e}"))?;
+                }
+                self.hook(path);
+                fix(&fd, want, path)?;
+                info!("created {path} ({want})");
+                Ok(())
+            }
+            Err(e) => Err(errno_text(e, path)),
+        }
+    }
+}
+
+fn mount_id(fd: impl AsFd, name: &str) -> Option<u64> {
+    let flags = if name.is_empty() {
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW
+    } else {
+        AtFlags::SYMLINK_NOFOLLOW
+    };
+    rustix::fs::statx(fd, name, flags, StatxFlags::MNT_ID)
+        .ok()
+        .filter(|st| st.stx_mask & StatxFlags::MNT_ID.bits() != 0)
+        .map(|st| st.stx_mnt_id)
+}
+
+/// Prepares one entry. `root` is the descriptor of [`Options::root`].
+pub fn prepare_bind(
+    b: &Bind,
+    db: &UserDb,
+    root: &OwnedFd,
+    hook: Option<Hook<'_>>,
+) -> Result<Done, String> {
+    let walker = Walker { hook };
+    let want = Owner {
+        uid: db.uid(&b.user)?,
+        gid: db.gid(&b.group)?,
+        mode: b.mode,
+    };
+    // The home's owner, for created parents inside it.
+    let home_owner = match &b.home {
+        Some(h) => Some(Owner {
+            uid: db.uid(&h.user)?,
+            gid: db.gid(&Group::PrimaryOf(h.user.clone()))?,
+            mode: 0o755,
+        }),
+        None => None,
+    };
+    // `target` = stage prefix + `path`; the source side mirrors it.
+    let prefix = &b.target[..b.target.len() - b.path.len()];
+    let target_home = b.home.as_ref().map(|h| h.path.clone());
+    let source_home = b.home.as_ref().map(|h| {
+        let unprefixed = h.path.strip_prefix(prefix).unwrap_or(&h.path);
+        format!("{}{unprefixed}", b.storage)
+    });
+    let owner_for = |home: &Option<String>| {
+        let home = home.clone();
+        move |at: &str| -> Owner {
+            match (&home, home_owner) {
+                (Some(h), Some(o)) if at == h => Owner { mode: 0o700, ..o },
+                (Some(h), Some(o)) if is_within(at, h) => o,
+                _ => ROOT_DIR,
+            }
+        }
+    };
+
+    // The target side first: if it is already a mount point (the initrd
+    // mounted it), there is nothing to do.
+    let root_dup = rustix::io::dup(root).map_err(|e| format!("/: {e}"))?;
+    let (tparent, tname) =
+        walker.walk_parents(root_dup, "/", &b.target, &owner_for(&target_home))?;
+    if let (Some(parent_id), Some(id)) = (mount_id(&tparent, ""), mount_id(&tparent, &tname)) {
+        if parent_id != id {
+            return Ok(Done::AlreadyMounted);
+        }
+    }
+
+    // The storage must exist (it is a mounted filesystem): creating it would
+    // persist into the erased root.
+    let storage = walker
+        .open_existing(root, &b.storage)
+        .map_err(|e| format!("the storage {}: {e}; is it mounted?", b.storage))?;
+    let (sparent, sname) =
+        walker.walk_parents(storage, &b.storage, &b.source, &owner_for(&source_home))?;
+    match b.kind {
+        Kind::Directory => {
+            walker.ensure_dir(&sparent, &sname, &b.source, want, true)?;
+            walker.ensure_dir(&tparent, &tname, &b.target, want, true)?;
+        }
+        Kind::File => {
+            let content = if b.is_machine_id() {
+                MACHINE_ID_UNINITIALIZED
+            } else {
+                ""
+            };
+            walker.ensure_file(&sparent, &sname, &b.source, want, content)?;
+            walker.ensure_file(&tparent, &tname, &b.target, want, "")?;
+        }
+    }
+    // What systemd will mount is named by path: check, now that everything
+    // is in place, that neither path has a symlink anywhere (a swap during
+    // this run leaves one), so that the mount cannot be redirected.
+    let quiet = Walker { hook: None };
+    for path in [&b.source, &b.target] {
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let parent_fd = quiet.open_existing(root, if parent.is_empty() { "/" } else { parent })?;
+        let st = rustix::fs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| errno_text(e, path))?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+            return Err(errno_text(Errno::LOOP, path));
+        }
+    }
+    Ok(Done::Prepared)
+}
+
+/// Prepares every entry of `plan`; returns the entries that failed.
+pub fn prepare_all(plan: &Plan, opts: &Options, hook: Option<Hook<'_>>) -> Vec<(String, String)> {
+    let db = UserDb::load(&opts.passwd, &opts.group);
+    let root = match rustix::fs::open(
+        &opts.root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            return plan
+                .binds
+                .iter()
+                .map(|b| {
+                    (
+                        b.label.clone(),
+                        format!("cannot open {}: {e}", opts.root.display()),
+                    )
+                })
+                .collect();
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&opts.prepared_dir) {
+        return plan
+            .binds
+            .iter()
+            .map(|b| {
+                (
+                    b.label.clone(),
+                    format!("cannot create {}: {e}", opts.prepared_dir.display()),
+                )
+            })
+            .collect();
+    }
+    let mut failed = Vec::new();
+    for b in &plan.binds {
+        match prepare_bind(b, &db, &root, hook) {
+            Ok(done) => {
+                if done == Done::AlreadyMounted {
+                    info!("{} is already mounted; left as it is", b.target);
+                }
+                let marker = opts.prepared_dir.join(&b.unit);
+                if let Err(e) = std::fs::write(&marker, "") {
+                    failed.push((
+                        b.label.clone(),
+                        format!("cannot write {}: {e}", marker.display()),
+                    ));
+                }
+            }
+            Err(e) => failed.push((b.label.clone(), e)),
+        }
+    }
+    failed
+}
+
+/// `tabula-generator prepare [--initrd]`.
+pub fn main(args: &[String]) -> u8 {
+    let stage = match args {
+        [] => Stage::System,
+        [flag] if flag == "--initrd" => Stage::Initrd,
+        _ => {
+            error!("usage: tabula-generator prepare [--initrd]");
+            return crate::EXIT_CONFIG;
+        }
+    };
+    let config = match tabula_config::load(&crate::config_path()) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("{e}; nothing prepared, nothing will be mounted");
+            return crate::EXIT_CONFIG;
+        }
+    };
+    let plan = crate::plan::plan(&config, stage);
+    let failed = prepare_all(&plan, &Options::system(), None);
+    for (label, why) in &failed {
+        error!("{label}: {why}; it is NOT mounted, writes to it go to the erased root");
+    }
+    info!(
+        "{} of {} persisted paths prepared",
+        plan.binds.len() - failed.len(),
+        plan.binds.len()
+    );
+    if failed.is_empty() {
+        crate::EXIT_OK
+    } else {
+        crate::EXIT_FAILURE
+    }
 }

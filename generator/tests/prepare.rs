@@ -1,0 +1,334 @@
+#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
+//! The prepare step for real, as root, in a temporary root: owners and modes
+//! of every created parent, correction of wrong owners and modes, and a
+//! non-root user's tree full of planted symlinks (and a directory swapped
+//! for a symlink between check and use) that must not make it touch
+//! anything outside.
+
+use std::cell::RefCell;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use tabula_config::parse;
+use tabula_generator::plan::{Stage, plan};
+use tabula_generator::prepare::{Options, prepare_all};
+
+const ALICE: u32 = 4242;
+const USERS: u32 = 4100;
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    opts: Options,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("persist")).expect("mkdir");
+    fs::create_dir_all(root.join("outside")).expect("mkdir");
+    let passwd = dir.path().join("passwd");
+    let group = dir.path().join("group");
+    fs::write(
+        &passwd,
+        format!("root:x:0:0::/root:/bin/sh\nalice:x:{ALICE}:{USERS}::/home/alice:/bin/sh\n"),
+    )
+    .expect("write");
+    fs::write(
+        &group,
+        format!("root:x:0:\nusers:x:{USERS}:\nwheel:x:10:\n"),
+    )
+    .expect("write");
+    let opts = Options {
+        root: root.clone(),
+        prepared_dir: dir.path().join("run/tabula/prepared"),
+        passwd,
+        group,
+    };
+    Fixture {
+        _dir: dir,
+        root,
+        opts,
+    }
+}
+
+fn owner_mode(p: &Path) -> (u32, u32, u32) {
+    let m = fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+/// Everything observable about a tree outside the persisted ones.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, u32, u32, u32, u64, Option<PathBuf>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let m = fs::symlink_metadata(&d).expect("stat");
+        let link = fs::read_link(&d).ok();
+        out.push((d.clone(), m.uid(), m.gid(), m.mode(), m.len(), link));
+        if m.is_dir() {
+            for e in fs::read_dir(&d).expect("readdir") {
+                stack.push(e.expect("entry").path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const CONFIG: &str = r#"{
+  "version": 1,
+  "persist": [ { "storage": "/persist",
+    "directories": [ "/var/log", { "path": "/var/lib/private", "mode": "0700" },
+                     { "path": "/srv/wheel", "user": 4242, "group": "wheel", "mode": "2770" } ],
+    "files": [ { "path": "/etc/ssh/ssh_host_ed25519_key", "mode": "0600" }, "/etc/machine-id" ],
+    "users": { "alice": {
+      "directories": [ "Documents", { "path": ".ssh", "mode": "0700" }, ".local/share/direnv" ],
+      "files": [ ".bash_history", ".config/app/settings.json" ] } } } ]
+}"#;
+
+#[test]
+fn creates_everything_with_owners_and_modes() {
+    if !is_root() {
+        eprintln!("SKIPPED LOUDLY: the prepare tests need root (chown); run cargo test as root");
+        return;
+    }
+    let f = fixture();
+    // An existing source with the wrong owner and mode, an existing target
+    // likewise: the entry itself is corrected, its contents are not.
+    fs::create_dir_all(f.root.join("persist/var/log/inner")).expect("mkdir");
+    rustix::fs::chown(
+        f.root.join("persist/var/log"),
+        Some(rustix::fs::Uid::from_raw(1234)),
+        Some(rustix::fs::Gid::from_raw(1234)),
+    )
+    .expect("chown");
+    fs::set_permissions(
+        f.root.join("persist/var/log"),
+        fs::Permissions::from_mode(0o777),
+    )
+    .expect("chmod");
+    fs::set_permissions(
+        f.root.join("persist/var/log/inner"),
+        fs::Permissions::from_mode(0o777),
+    )
+    .expect("chmod");
+
+    let config = parse(CONFIG, Path::new("test.json")).expect("config");
+    let p = plan(&config, Stage::System);
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    let failed = prepare_all(&p, &f.opts, None);
+    assert!(failed.is_empty(), "{failed:?}");
+
+    let r = &f.root;
+    let root_dir = (0, 0, 0o755);
+    let alice_dir = (ALICE, USERS, 0o755);
+    let expect = [
+        // system parents and entries
+        ("var", root_dir),
+        ("var/log", root_dir),
+        ("var/lib", root_dir),
+        ("var/lib/private", (0, 0, 0o700)),
+        ("srv/wheel", (ALICE, 10, 0o2770)),
+        ("persist/var", root_dir),
+        ("persist/var/log", root_dir),
+        ("persist/var/log/inner", (0, 0, 0o777)),
+        ("persist/var/lib/private", (0, 0, 0o700)),
+        ("persist/srv/wheel", (ALICE, 10, 0o2770)),
+        ("etc/ssh", root_dir),
+        ("etc/ssh/ssh_host_ed25519_key", (0, 0, 0o600)),
+        ("persist/etc/ssh/ssh_host_ed25519_key", (0, 0, 0o600)),
+        ("etc/machine-id", (0, 0, 0o644)),
+        ("persist/etc/machine-id", (0, 0, 0o644)),
+        // the home, its parent and everything below
+        ("home", root_dir),
+        ("home/alice", (ALICE, USERS, 0o700)),
+        ("home/alice/Documents", alice_dir),
+        ("home/alice/.ssh", (ALICE, USERS, 0o700)),
+        ("home/alice/.local", alice_dir),
+        ("home/alice/.local/share", alice_dir),
+        ("home/alice/.local/share/direnv", alice_dir),
+        ("home/alice/.bash_history", (ALICE, USERS, 0o644)),
+        ("home/alice/.config/app", alice_dir),
+        (
+            "home/alice/.config/app/settings.json",
+            (ALICE, USERS, 0o644),
+        ),
+        ("persist/home", root_dir),
+        ("persist/home/alice", (ALICE, USERS, 0o700)),
+        ("persist/home/alice/.local/share", alice_dir),
+        ("persist/home/alice/.ssh", (ALICE, USERS, 0o700)),
+        ("persist/home/alice/.bash_history", (ALICE, USERS, 0o644)),
+        ("persist/home/alice/.config", alice_dir),
+    ];
+    for (path, want) in expect {
+        assert_eq!(owner_mode(&r.join(path)), want, "{path}");
+    }
+    assert_eq!(
+        fs::read_to_string(r.join("persist/etc/machine-id")).expect("read"),
+        "uninitialized\n"
+    );
+    assert_eq!(fs::read(r.join("etc/machine-id")).expect("read").len(), 0);
+    for b in &p.binds {
+        assert!(
+            f.opts.prepared_dir.join(&b.unit).exists(),
+            "no marker for {}",
+            b.unit
+        );
+    }
+    // Idempotent: a second run changes nothing and fails nothing.
+    let before = snapshot(r);
+    assert!(prepare_all(&p, &f.opts, None).is_empty());
+    assert_eq!(before, snapshot(r));
+}
+
+#[test]
+fn planted_symlinks_touch_nothing_outside() {
+    if !is_root() {
+        eprintln!("SKIPPED LOUDLY: the prepare tests need root (chown); run cargo test as root");
+        return;
+    }
+    let f = fixture();
+    let r = &f.root;
+    let outside = r.join("outside");
+    fs::create_dir_all(outside.join("secret-dir")).expect("mkdir");
+    fs::write(outside.join("shadow"), "root:secret\n").expect("write");
+    fs::create_dir_all(outside.join("etc")).expect("mkdir");
+    fs::set_permissions(
+        outside.join("secret-dir"),
+        fs::Permissions::from_mode(0o700),
+    )
+    .expect("chmod");
+    fs::set_permissions(outside.join("shadow"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    // alice's persisted tree exists and is hers; she planted symlinks in it.
+    let home = r.join("persist/home/alice");
+    fs::create_dir_all(&home).expect("mkdir");
+    fs::create_dir_all(r.join("home/alice")).expect("mkdir");
+    for d in [&home, &r.join("home/alice")] {
+        rustix::fs::chown(
+            d,
+            Some(rustix::fs::Uid::from_raw(ALICE)),
+            Some(rustix::fs::Gid::from_raw(USERS)),
+        )
+        .expect("chown");
+    }
+    symlink(outside.join("secret-dir"), home.join(".ssh")).expect("symlink"); // the entry itself
+    symlink(outside.join("etc"), home.join(".local")).expect("symlink"); // a parent
+    symlink(outside.join("shadow"), home.join(".bash_history")).expect("symlink"); // a file
+    symlink("../../outside/secret-dir", r.join("home/alice/Documents")).expect("symlink"); // a target
+    // A hard link to a file that is not hers.
+    fs::hard_link(outside.join("shadow"), home.join(".netrc")).expect("link");
+    let before = snapshot(&outside);
+
+    let config = parse(
+        r#"{ "version": 1, "persist": [ { "storage": "/persist", "users": { "alice": {
+            "directories": [ ".ssh", ".local/share/direnv", "Documents", "Music" ],
+            "files": [ ".bash_history", ".netrc" ] } } } ] }"#,
+        Path::new("test.json"),
+    )
+    .expect("config");
+    let p = plan(&config, Stage::System);
+    let failed = prepare_all(&p, &f.opts, None);
+    let labels: Vec<&str> = failed.iter().map(|(l, _)| l.as_str()).collect();
+    eprintln!("{failed:#?}");
+    // Everything but Music fails, each with its reason.
+    assert_eq!(failed.len(), 5, "{failed:?}");
+    assert!(
+        !labels.iter().any(|l| l.ends_with("directories[3]")),
+        "Music failed: {failed:?}"
+    );
+    for (_, why) in &failed {
+        assert!(
+            why.contains("symbolic link") || why.contains("hard links"),
+            "unexpected reason: {why}"
+        );
+    }
+    // Failed entries get no marker: their mounts are never attempted.
+    let markers: Vec<String> = fs::read_dir(&f.opts.prepared_dir)
+        .expect("markers")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(markers, ["home-alice-Music.mount"]);
+    assert_eq!(before, snapshot(&outside), "something outside was touched");
+}
+
+#[test]
+fn directory_swapped_for_a_symlink_between_check_and_use() {
+    if !is_root() {
+        eprintln!("SKIPPED LOUDLY: the prepare tests need root (chown); run cargo test as root");
+        return;
+    }
+    let f = fixture();
+    let r = f.root.clone();
+    let outside = r.join("outside");
+    fs::create_dir_all(outside.join("target")).expect("mkdir");
+    let home = r.join("persist/home/alice");
+    fs::create_dir_all(home.join(".config")).expect("mkdir");
+    fs::create_dir_all(home.join("Projects")).expect("mkdir");
+    for d in [&home, &home.join(".config"), &home.join("Projects")] {
+        rustix::fs::chown(
+            d,
+            Some(rustix::fs::Uid::from_raw(ALICE)),
+            Some(rustix::fs::Gid::from_raw(USERS)),
+        )
+        .expect("chown");
+    }
+    fs::set_permissions(home.join("Projects"), fs::Permissions::from_mode(0o777)).expect("chmod");
+    let before = snapshot(&outside);
+
+    // The moment a directory of alice's has been opened (checked) and before
+    // anything is changed through it, it is renamed away and a symlink to
+    // the outside takes its place, as a racing user would do.
+    let swapped = RefCell::new(Vec::new());
+    let hook = |path: &str| {
+        for name in [
+            "/persist/home/alice/.config",
+            "/persist/home/alice/Projects",
+        ] {
+            if path == name && !swapped.borrow().contains(&name.to_owned()) {
+                let real = r.join(name.trim_start_matches('/'));
+                fs::rename(&real, real.with_extension("moved")).expect("rename");
+                symlink(outside.join("target"), &real).expect("symlink");
+                swapped.borrow_mut().push(name.to_owned());
+            }
+        }
+    };
+    let config = parse(
+        r#"{ "version": 1, "persist": [ { "storage": "/persist", "users": { "alice": {
+            "directories": [ ".config/app", { "path": "Projects", "mode": "0700" } ] } } } ] }"#,
+        Path::new("test.json"),
+    )
+    .expect("config");
+    let p = plan(&config, Stage::System);
+    let failed = prepare_all(&p, &f.opts, Some(&hook));
+    assert_eq!(swapped.borrow().len(), 2, "the swap did not happen");
+    eprintln!("after the swaps: {failed:?}");
+    // Both entries fail: the paths systemd would mount now contain a
+    // symlink. No marker, so no mount.
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed.iter().all(|(_, why)| why.contains("symbolic link")),
+        "{failed:?}"
+    );
+    assert!(
+        fs::read_dir(&f.opts.prepared_dir)
+            .expect("dir")
+            .next()
+            .is_none()
+    );
+    // Whatever happened inside alice's tree, the outside is untouched: the
+    // work went on through the descriptors of her real (moved) directories.
+    assert_eq!(before, snapshot(&outside), "something outside was touched");
+    assert!(
+        home.join(".config.moved/app").is_dir(),
+        "created through the held descriptor"
+    );
+    assert_eq!(
+        owner_mode(&home.join("Projects.moved")),
+        (ALICE, USERS, 0o700)
+    );
+}
