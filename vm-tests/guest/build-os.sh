@@ -63,6 +63,15 @@ if [[ -r $f ]]; then
     rc=$?
 fi
 echo "@@TABULA script-exit=$rc"
+if [[ $rc != 0 ]]; then
+    echo "--- diagnostics (script failed): failed units, tabula journal lines, mounts"
+    systemctl --no-pager --failed
+    for u in $(systemctl --no-legend --plain --failed | cut -d" " -f1); do journalctl -b --no-pager -o cat -u "$u" | tail -15; done
+    journalctl -b --no-pager -o short-monotonic | grep -iE 'tabula|persist|generator' | tail -60
+    if systemctl -q is-failed tabula-prepare.service; then echo "--- re-running tabula-generator prepare:"; /etc/systemd/system-generators/tabula-generator prepare; echo "prepare exit=$?"; fi
+    findmnt -rno TARGET,SOURCE,FSTYPE
+    ls -la /etc/systemd/system-generators /run/systemd/generator 2>&1 | head -40
+fi
 systemctl poweroff --no-block
 SH
 chmod 0755 "$root/usr/lib/tabula-harness/stage2"
