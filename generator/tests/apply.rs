@@ -1,0 +1,203 @@
+#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
+//! The emitted units applied for real: the generator binary writes units for
+//! paths under a temporary directory, the prepare step runs, and every
+//! mount unit's What/Where/Type/Options is mounted as systemd would
+//! (`mount -t TYPE -o OPTIONS WHAT WHERE`) inside a private mount namespace
+//! (`unshare -m`). Then: the binds land (a file written through the target
+//! is in the persisted copy, a persisted file is the target's inode), and
+//! the overlay with `:`, `,` and `\` in its directories shows all layers.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use tabula_generator::plan::{Stage, plan};
+use tabula_generator::prepare::{Options, prepare_all};
+
+fn skip(why: &str) -> bool {
+    eprintln!("SKIPPED LOUDLY: {why}; the emitted mounts are NOT applied");
+    true
+}
+
+/// `Key=value` lines of a unit file, with `%%` undone.
+fn settings(unit: &str) -> Vec<(String, String)> {
+    unit.lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('['))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.replace("%%", "%")))
+        .collect()
+}
+
+fn get<'a>(s: &'a [(String, String)], key: &str) -> &'a str {
+    s.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {key}= in unit"))
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn emitted_mounts_land_in_a_private_namespace() {
+    if !rustix::process::geteuid().is_root() && skip("needs root") {
+        return;
+    }
+    if Command::new("unshare").arg("--version").output().is_err() && skip("unshare is missing") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = dir.path().to_str().expect("utf-8 temp dir").to_owned();
+    for l in ["l:1", "l,2", "l\\3", "up per", "wo%rk", "persist"] {
+        fs::create_dir_all(dir.path().join(l)).expect("mkdir");
+    }
+    fs::write(dir.path().join("l:1/a"), "a").expect("write");
+    fs::write(dir.path().join("l,2/b"), "b").expect("write");
+    fs::write(dir.path().join("l\\3/c"), "c").expect("write");
+    fs::create_dir_all(
+        dir.path()
+            .join("persist")
+            .join(t.trim_start_matches('/'))
+            .join("root/etc"),
+    )
+    .expect("mkdir");
+    let persisted_key = dir
+        .path()
+        .join("persist")
+        .join(t.trim_start_matches('/'))
+        .join("root/etc/key");
+    fs::write(&persisted_key, "secret").expect("write");
+    let config = format!(
+        r#"{{ "version": 1,
+  "persist": [ {{ "storage": "{t}/persist", "hideMounts": true, "mountOptions": ["nodev"],
+    "directories": [ "{t}/root/var/lib/app", "{t}/root/srv/with space" ],
+    "files": [ "{t}/root/etc/key" ],
+    "users": {{ "root": {{ "home": "{t}/root/home/admin", "directories": [ "Documents" ] }} }} }} ],
+  "overlays": [ {{ "where": "{t}/root/merged", "lower": ["{t}/l:1", "{t}/l,2", "{t}/l\\3"],
+    "upper": "{t}/up per", "work": "{t}/wo%rk" }} ] }}"#
+    );
+    let config_path = dir.path().join("config.json");
+    fs::write(&config_path, &config).expect("write");
+    let units = dir.path().join("units");
+    fs::create_dir(&units).expect("mkdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
+        .arg(&units)
+        .env("TABULA_CONFIG", &config_path)
+        .env(
+            "TABULA_INITRD_RELEASE",
+            dir.path().join("no-initrd-release"),
+        )
+        .output()
+        .expect("run generator");
+    assert!(
+        out.status.success(),
+        "generator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Prepare as the unit would, with markers in the temp dir.
+    let parsed = tabula_config::load(&config_path).expect("config");
+    let p = plan(&parsed, Stage::System);
+    let passwd = dir.path().join("passwd");
+    fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").expect("write");
+    let opts = Options {
+        root: "/".into(),
+        prepared_dir: dir.path().join("prepared"),
+        passwd: passwd.clone(),
+        group: passwd,
+    };
+    let failed = prepare_all(&p, &opts, None);
+    assert!(failed.is_empty(), "{failed:?}");
+
+    let mut mounts = Vec::new();
+    for e in fs::read_dir(&units).expect("units") {
+        let e = e.expect("entry");
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".mount") || e.file_type().expect("type").is_symlink() {
+            continue;
+        }
+        let s = settings(&fs::read_to_string(e.path()).expect("read"));
+        if get(&s, "Type") == "none" {
+            let marker = get(&s, "AssertPathExists")
+                .rsplit('/')
+                .next()
+                .expect("marker");
+            assert!(
+                opts.prepared_dir.join(marker).exists(),
+                "no marker for {name}"
+            );
+        }
+        mounts.push((
+            get(&s, "Where").to_owned(),
+            get(&s, "What").to_owned(),
+            get(&s, "Type").to_owned(),
+            get(&s, "Options").to_owned(),
+        ));
+    }
+    mounts.sort();
+    assert_eq!(mounts.len(), 5, "{mounts:?}");
+    let mut script = String::from("set -e\n");
+    for (wh, what, ty, opts) in &mounts {
+        // systemd creates a missing mount point (DirectoryMode=0755).
+        script.push_str(&format!("[ -e {0} ] || mkdir -p -- {0}\n", shell_quote(wh)));
+        script.push_str(&format!(
+            "mount -t {} -o {} -- {} {}\n",
+            shell_quote(ty),
+            shell_quote(opts),
+            shell_quote(what),
+            shell_quote(wh)
+        ));
+    }
+    script.push_str(&format!(
+        "echo through-the-mount > {t}/root/var/lib/app/written\n\
+         echo spaced > {}\n\
+         echo doc > {t}/root/home/admin/Documents/doc\n\
+         cat {t}/root/etc/key; echo\n\
+         ls {}\n\
+         findmnt -rno TARGET,OPTIONS | grep -F {} | sort\n",
+        shell_quote(&format!("{t}/root/srv/with space/f")),
+        shell_quote(&format!("{t}/root/merged")),
+        shell_quote(&t),
+    ));
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "mounting failed:\n{script}\n{stderr}");
+    eprintln!("{stdout}");
+    assert!(
+        stdout.contains("secret"),
+        "the persisted file is not at the target: {stdout}"
+    );
+    for layer in ["a", "b", "c"] {
+        assert!(
+            stdout.lines().any(|l| l == layer),
+            "overlay lacks {layer}: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("x-gvfs-hide") || stdout.contains("nodev"),
+        "{stdout}"
+    );
+    // Outside the namespace: the writes went to the persisted copies, and
+    // the targets on the "erased root" stayed empty.
+    let persist = dir.path().join("persist").join(t.trim_start_matches('/'));
+    assert_eq!(
+        fs::read_to_string(persist.join("root/var/lib/app/written")).expect("persisted"),
+        "through-the-mount\n"
+    );
+    assert!(persist.join("root/srv/with space/f").exists());
+    assert!(persist.join("root/home/admin/Documents/doc").exists());
+    assert!(!Path::new(&format!("{t}/root/var/lib/app/written")).exists());
+    // The mount point systemd would create exists, empty: the overlay was
+    // only in the namespace.
+    assert_eq!(
+        fs::read_dir(format!("{t}/root/merged"))
+            .expect("dir")
+            .count(),
+        0
+    );
+}
