@@ -54,9 +54,11 @@ pub enum Sink {
     Stderr,
 }
 
-/// Installs the logger.
+/// Installs the logger. `TABULA_LOG=stderr` sends the generator's lines to
+/// stderr too (tests, running it by hand).
 pub fn init(tag: &'static str, sink: Sink, level: log::LevelFilter) {
-    let file = if sink == Sink::Stderr {
+    let forced = std::env::var_os("TABULA_LOG").is_some_and(|v| v == "stderr");
+    let file = if sink == Sink::Stderr || forced {
         None
     } else {
         OpenOptions::new()

@@ -1,0 +1,132 @@
+#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
+//! The binary as systemd runs it: arguments, exit codes, one line per
+//! problem, nothing emitted for an unusable configuration, the rest emitted
+//! around rejected entries, initrd detection.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(config: &str, dirs: &[&Path], initrd: bool) -> (Output, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("config.json");
+    fs::write(&cfg, config).expect("write");
+    let release = tmp.path().join("initrd-release");
+    if initrd {
+        fs::write(&release, "ID=nixos\n").expect("write");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
+        .args(dirs)
+        .env("TABULA_CONFIG", &cfg)
+        .env("TABULA_INITRD_RELEASE", &release)
+        .env("TABULA_LOG", "stderr")
+        .output()
+        .expect("run");
+    (out, tmp)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+const GOOD: &str = r#"{"version":1,"persist":[{"storage":"/persist","directories":["/var/log"],
+  "files":[{"path":"/etc/machine-id","inInitrd":true}]}]}"#;
+
+#[test]
+fn one_or_three_directories() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let (o, _t) = run(GOOD, &[out.path()], false);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(listing(out.path()).contains(&"var-log.mount".to_owned()));
+    let (a, b, c) = (
+        tempfile::tempdir().expect("t"),
+        tempfile::tempdir().expect("t"),
+        tempfile::tempdir().expect("t"),
+    );
+    let (o, _t) = run(GOOD, &[a.path(), b.path(), c.path()], false);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(listing(a.path()).contains(&"var-log.mount".to_owned()));
+    assert!(listing(b.path()).is_empty() && listing(c.path()).is_empty());
+    let (o, _t) = run(GOOD, &[a.path(), b.path()], false);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("one or three"), "{}", stderr(&o));
+    let (o, _t) = run(GOOD, &[Path::new("relative")], false);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn unusable_configuration_emits_nothing() {
+    for (config, needle) in [
+        ("{ not json", "is not valid JSON"),
+        (r#"{"version":2}"#, "understands only version 1"),
+        (
+            r#"{"version":1,"persist":[{"storage":"/p","directorys":[]}]}"#,
+            "unknown field",
+        ),
+    ] {
+        let out = tempfile::tempdir().expect("tempdir");
+        let (o, _t) = run(config, &[out.path()], false);
+        assert_eq!(o.status.code(), Some(2), "{config}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+        assert!(err.contains(needle) && err.contains("config.json"), "{err}");
+        assert!(
+            listing(out.path()).is_empty(),
+            "something emitted for {config}"
+        );
+    }
+}
+
+#[test]
+fn rejected_entries_are_named_and_the_rest_is_emitted() {
+    let config = r#"{"version":1,"persist":[{"storage":"/persist",
+      "directories":["/var/log","var/rel","/var/log","/var/log/sub","/persist/x","/a/../b","/c\u0007"],
+      "files":["/var/log"]}]}"#;
+    let out = tempfile::tempdir().expect("tempdir");
+    let (o, _t) = run(config, &[out.path()], false);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    for needle in [
+        r#"directories[1] ("var/rel"): is not absolute"#,
+        r#"directories[2] ("/var/log"): is listed twice"#,
+        r#"directories[3] ("/var/log/sub"): is inside "/var/log""#,
+        r#"directories[4] ("/persist/x"): is inside the storage"#,
+        r#"directories[5] ("/a/../b"): has a `..` component"#,
+        r#"directories[6] ("/c\u{7}"): contains the control character"#,
+        r#"files[0] ("/var/log"): is listed as a file and"#,
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in\n{err}");
+    }
+    assert_eq!(
+        listing(out.path()),
+        [
+            "local-fs.target.wants",
+            "tabula-prepare.service",
+            "var-log.mount"
+        ]
+    );
+}
+
+#[test]
+fn initrd_emits_only_in_initrd_entries_under_sysroot() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let (o, _t) = run(GOOD, &[out.path()], true);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        listing(out.path()),
+        [
+            "initrd-fs.target.wants",
+            "sysroot-etc-machine\\x2did.mount",
+            "tabula-prepare.service"
+        ]
+    );
+}
