@@ -210,6 +210,7 @@ let
   nested = filter (pair: !elem (lib.head pair) duplicatePaths) (tabulaLib.nestedPairs persistedPaths);
   underStorage = filter (p: any (s: isWithin s.storage p.path) storages) persisted;
   inInitrdEntries = filter (p: p.inInitrd) persisted;
+  alsoMounted = filter (p: any (fs: fs.mountPoint == p.path) fileSystems) persisted;
 
   # The fileSystems entry a path lives on: the longest mount point above it.
   mountOfPath =
@@ -280,6 +281,12 @@ in
           message = "tabula.persist: a persisted path lies inside a storage: ${
             concatMapStringsSep ", " (p: p.path) underStorage
           }. Entries name paths on the running system; their source is storage + path.";
+        }
+        {
+          assertion = alsoMounted == [ ];
+          message = "tabula.persist: ${
+            concatMapStringsSep ", " (p: p.path) alsoMounted
+          } is also a fileSystems mount point; a filesystem of its own already survives the rollback, so do not persist it as well.";
         }
         {
           assertion = storageProblems == [ ];

@@ -604,6 +604,9 @@ lib.flatten [
       tabula.persist."/persist".users.alice.files = [ ".zsh_history" ".zsh_history" ];
     }
   ]) "persisted more than once: /home/alice/.zsh_history")
+  (checkAssertion "a persisted path that is also a mount point" (btrfsWith [
+    { tabula.persist."/persist".directories = [ "/var/log" ]; }
+  ]) "/var/log is also a fileSystems mount point")
   (checkAssertion "a persisted path under the storage" (btrfsWith [
     { tabula.persist."/persist".directories = [ "/persist/cache" ]; }
   ]) "a persisted path lies inside a storage: /persist/cache")

@@ -112,6 +112,21 @@ let
     }) node.specialisation
   ) scenarioFiles;
 
+  # --- examples/, with disko's fileSystems derived by disko-stub.nix --------------
+
+  exampleFiles = lib.filter (lib.hasSuffix ".nix") (lib.attrNames (builtins.readDir (repoPath + "/examples")));
+  examples = map (file: {
+    name = "examples/${file}";
+    config =
+      (lib.evalModules {
+        modules = base ++ [
+          ./disko-stub.nix
+          self.nixosModules.default
+          (repoPath + "/examples/${file}")
+        ];
+      }).config;
+  }) exampleFiles;
+
   # --- the modules through the flake ---------------------------------------------
 
   viaFlake =
@@ -176,6 +191,18 @@ in
     check "vm-tests/nixos/${s.name}: no assertion fails" (failed == [ ]) (lib.concatStringsSep "\n" failed)
   ) specialisations
   ++ map (
+    e:
+    let
+      failed = map (a: a.message) (lib.filter (a: !a.assertion) e.config.assertions);
+    in
+    check "${e.name}: no assertion fails, no warning" (failed == [ ] && e.config.warnings == [ ]) (
+      lib.concatStringsSep "\n" (failed ++ e.config.warnings)
+    )
+  ) examples
+  ++ [
+    (check "examples: one per seed layout (btrfs, zfs, overlay)" (lib.length examples == 3) (builtins.toJSON exampleFiles))
+  ]
+  ++ map (
     scenario:
     check "vm-tests/nixos/${scenario}: the test is named tabula-${scenario}" (
       (import (repoPath + "/vm-tests/nixos/${scenario}.nix") { inherit self; }).name == "tabula-${scenario}"
@@ -183,7 +210,9 @@ in
   ) scenarioFiles;
 
   # name -> rendered config.json of every VM-test boot entry
-  configs = lib.listToAttrs (map (s: lib.nameValuePair s.name s.config.tabula.settings) specialisations);
+  configs = lib.listToAttrs (
+    map (s: lib.nameValuePair s.name s.config.tabula.settings) (specialisations ++ examples)
+  );
 
   scenarios = scenarioFiles;
 }

@@ -159,7 +159,7 @@ if json=$(nixi --eval --strict --json "$here/flake-outputs.nix" --arg lib "impor
   python3 -c '
 import json, sys
 for name, settings in json.load(sys.stdin)["configs"].items():
-    with open("%s/vm-%s.json" % (sys.argv[1], name.replace("/", "--")), "w") as f:
+    with open("%s/%s.json" % (sys.argv[1], name.replace("/", "--")), "w") as f:
         json.dump(settings, f, indent=2)
 ' "$rendered" <<<"$json"
   # the QEMU harness runs the same scenarios (vm-tests/driver/src/scenarios/mod.rs)
