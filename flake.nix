@@ -97,6 +97,7 @@
                 ];
               }
               ''
+                export CARGO_HOME=$TMPDIR/cargo
                 cd ${native.src}
                 cargo fmt --all --check
                 touch $out

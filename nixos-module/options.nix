@@ -333,8 +333,8 @@ in
 
     package = mkOption {
       type = types.package;
-      default = pkgs.callPackage ./package.nix { };
-      defaultText = literalExpression "pkgs.callPackage ./package.nix { } (the flake sets its own package)";
+      default = pkgs.pkgsStatic.callPackage ./package.nix { };
+      defaultText = literalExpression "pkgs.pkgsStatic.callPackage ./package.nix { } (the flake module sets the flake's package)";
       description = "The package providing `tabula-rollback` and `tabula-generator` (static binaries).";
     };
 

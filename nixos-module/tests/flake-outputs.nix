@@ -127,6 +127,25 @@ let
       }).config;
   }) exampleFiles;
 
+  # --- package.nix: the source it hands to cargo ------------------------------------
+  # (lib.fileset needs Nix >= 2.14, newer than Debian's nix-bin: the file set is
+  # checked as the list of paths it is built from)
+
+  packageArgs = import (repoPath + "/nixos-module/package.nix") {
+    lib = lib // {
+      fileset = {
+        unions = paths: paths;
+        toSource = { root, fileset }: { inherit root fileset; };
+      };
+    };
+    rustPlatform.buildRustPackage = args: args;
+    python3 = null;
+  };
+  cargoToml = lib.importTOML (repoPath + "/Cargo.toml");
+  srcPaths = map toString packageArgs.src.fileset;
+  inSrc = path: lib.any (p: p == path || lib.hasPrefix "${p}/" path) srcPaths;
+  missingMembers = lib.filter (m: !inSrc "${toString repoPath}/${m}") cargoToml.workspace.members;
+
   # --- the modules through the flake ---------------------------------------------
 
   viaFlake =
@@ -179,6 +198,19 @@ in
     (check "flake: nixosModules.impermanence and .default imported together" (
       bothModules.success && bothModules.value != [ ]
     ) "duplicate declarations or nothing mapped")
+    (check "package.nix: every workspace member is in the source (cargo loads them all)" (missingMembers == [ ]) (
+      "missing: ${builtins.toJSON missingMembers}"
+    ))
+    (check "package.nix: every path of the source exists" (lib.all builtins.pathExists packageArgs.src.fileset) (
+      builtins.toJSON srcPaths
+    ))
+    (check "package.nix: version from Cargo.toml, binaries built" (
+      packageArgs.version == cargoToml.workspace.package.version
+      && packageArgs.cargoBuildFlags == [
+        "--package=tabula-rollback"
+        "--package=tabula-generator"
+      ]
+    ) packageArgs.version)
     (check "flake: overlays.default provides tabula" (
       (self.overlays.default pkgs { }).tabula.name == "tabula-static"
     ) "")
