@@ -98,7 +98,11 @@
   tabula.persist."/persist" = {
     hideMounts = true;
     directories = [
-      "/var/lib/nixos"
+      # read by NixOS activation, which runs before stage-2 mounts
+      {
+        path = "/var/lib/nixos";
+        inInitrd = true;
+      }
       "/var/lib/systemd/coredump"
       "/var/lib/containers"
       "/var/lib/caddy"

@@ -96,7 +96,11 @@
   # seed 000's systemDataLinks; /home is a dataset of its own
   tabula.persist."/persist" = {
     directories = [
-      "/var/lib/nixos"
+      # read by NixOS activation, which runs before stage-2 mounts
+      {
+        path = "/var/lib/nixos";
+        inInitrd = true;
+      }
       "/var/lib/bluetooth"
       "/var/lib/systemd/coredump"
       "/var/lib/cups"

@@ -211,6 +211,9 @@ let
   underStorage = filter (p: any (s: isWithin s.storage p.path) storages) persisted;
   inInitrdEntries = filter (p: p.inInitrd) persisted;
   alsoMounted = filter (p: any (fs: fs.mountPoint == p.path) fileSystems) persisted;
+  # NixOS activation reads and writes these before stage 2 mounts anything
+  # (nixpkgs' pathsNeededForBoot): /var/lib/nixos holds the uid/gid maps.
+  neededBeforeStage2 = filter (p: !p.inInitrd && elem p.path pathsNeededForBoot) persisted;
 
   # The fileSystems entry a path lives on: the longest mount point above it.
   mountOfPath =
@@ -307,6 +310,17 @@ in
           without a fixed uid/gid get new ids at every boot, and files they own in
           persisted paths change owner. Persist "/var/lib/nixos", or fix the ids of:
             ${concatStringsSep " " (usersWithoutUid ++ map (g: "group:${g}") groupsWithoutGid)}''
+      ++ optional (neededBeforeStage2 != [ ]) ''
+        tabula: ${concatMapStringsSep ", " (p: p.path) neededBeforeStage2} ${
+          if length neededBeforeStage2 == 1 then "is" else "are"
+        } used by NixOS activation,
+        which runs before stage 2 mounts persisted paths: activation would see
+        the erased root's copy (for /var/lib/nixos: new uids and gids). ${
+          if config.boot.initrd.systemd.enable then
+            "Set inInitrd = true on ${if length neededBeforeStage2 == 1 then "it" else "them"}: the systemd initrd mounts it before activation."
+          else
+            "Use the systemd initrd (boot.initrd.systemd.enable = true) and inInitrd = true, or a fileSystems entry of its own."
+        }''
       ++ optional (cfg.rollback.warnSnapshotTools && zfsTargets != [ ] && snapshotTools != [ ]) ''
         tabula: ${concatStringsSep ", " snapshotTools} is enabled and tabula rolls back
         ${concatMapStringsSep ", " (t: "${t.dataset}@${t.snapshot}") zfsTargets} at every boot: `zfs rollback -r`

@@ -647,7 +647,23 @@ lib.flatten [
   ]) "/var/lib/nixos is neither persisted nor mounted" true)
   (checkWarning "no /var/lib/nixos warning when it is persisted" (zfsWith [
     { users.users.alice.isNormalUser = true; }
-  ]) "/var/lib/nixos" false)
+  ]) "is neither persisted nor mounted" false)
+  (checkWarning "/var/lib/nixos persisted after activation (scripted initrd)" [ zfsLayout ]
+    "/var/lib/nixos is used by NixOS activation" true)
+  (checkWarning "/var/lib/nixos persisted after activation (systemd initrd, without inInitrd)" [ zfsLayout systemdInitrd ]
+    "Set inInitrd = true on it" true)
+  (checkWarning "/var/lib/nixos from the initrd: no activation warning" [
+    zfsLayout
+    systemdInitrd
+    {
+      tabula.persist."/persist".directories = lib.mkForce [
+        {
+          path = "/var/lib/nixos";
+          inInitrd = true;
+        }
+      ];
+    }
+  ] "used by NixOS activation" false)
   (checkWarning "zfs-auto-snapshot with a rolled-back dataset" (zfsWith [
     { services.zfs.autoSnapshot.enable = true; }
   ]) "services.zfs.autoSnapshot is enabled" true)

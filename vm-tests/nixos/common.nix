@@ -99,7 +99,11 @@ in
         tabula.enable = true;
         tabula.persist = lib.mkIf (layout != "none") {
           "/persist".directories = [
-            "/var/lib/nixos"
+            # the systemd initrd mounts it before activation reads it
+            {
+              path = "/var/lib/nixos";
+              inInitrd = flavour == "systemd";
+            }
             {
               path = "/var/lib/kept";
               user = "alice";
