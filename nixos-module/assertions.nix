@@ -315,17 +315,27 @@ in
           if length neededBeforeStage2 == 1 then "is" else "are"
         } used by NixOS activation,
         which runs before stage 2 mounts persisted paths: activation would see
-        the erased root's copy (for /var/lib/nixos: new uids and gids). ${
+        the erased root's copy${
+          lib.optionalString (lib.any (p: p.path == "/var/lib/nixos") neededBeforeStage2) " (for /var/lib/nixos: new uids and gids)"
+        }. ${
           if config.boot.initrd.systemd.enable then
             "Set inInitrd = true on ${if length neededBeforeStage2 == 1 then "it" else "them"}: the systemd initrd mounts it before activation."
           else
             "Use the systemd initrd (boot.initrd.systemd.enable = true) and inInitrd = true, or a fileSystems entry of its own."
         }''
       ++ optional (cfg.rollback.warnSnapshotTools && zfsTargets != [ ] && snapshotTools != [ ]) ''
-        tabula: ${concatStringsSep ", " snapshotTools} is enabled and tabula rolls back
-        ${concatMapStringsSep ", " (t: "${t.dataset}@${t.snapshot}") zfsTargets} at every boot: `zfs rollback -r`
-        destroys every snapshot of the dataset taken after that snapshot. Exclude
-        the dataset from the tool (e.g. zfs set com.sun:auto-snapshot=false), then
-        set tabula.rollback.warnSnapshotTools = false.'';
+        tabula: ${concatStringsSep ", " snapshotTools} is enabled, and tabula rolls back ${
+          concatMapStringsSep ", " (t: "${t.dataset}@${t.snapshot}") zfsTargets
+        } at every boot.
+        Snapshots the tool takes of ${
+          if length zfsTargets == 1 then "that dataset" else "those datasets"
+        } after @${(lib.head zfsTargets).snapshot} are ${
+          if lib.all (t: t.oldRoots == null) zfsTargets then
+            "destroyed by `zfs rollback -r` at the next boot"
+          else
+            "destroyed with the previous root when it is pruned (or by `zfs rollback -r` where oldRoots is null)"
+        }.
+        Exclude the dataset from the tool (zfs set com.sun:auto-snapshot=false, or the
+        tool's own setting), then set tabula.rollback.warnSnapshotTools = false.'';
   };
 }
