@@ -41,11 +41,17 @@ let
     name = "octalMode";
     description = "octal mode string such as `\"0700\"`";
   };
-  userOrGroup = types.either types.ints.unsigned (
-    types.strMatching "[^:/, [:cntrl:]-][^:/, [:cntrl:]]*"
-  );
-  unitName = types.strMatching "[A-Za-z0-9:_.@\\\\-]+";
-  mountOption = types.strMatching "[^,[:cntrl:]]+";
+  userOrGroup =
+    types.either types.ints.unsigned (types.strMatching "[^:/, [:cntrl:]-][^:/, [:cntrl:]]*")
+    // {
+      description = "user or group name (resolved at boot), or numeric id";
+    };
+  unitName = types.strMatching "[A-Za-z0-9:_.@\\\\-]+" // {
+    description = "systemd unit name";
+  };
+  mountOption = types.strMatching "[^,[:cntrl:]]+" // {
+    description = "mount option (no `,`)";
+  };
 
   # --- rollback ----------------------------------------------------------------
 

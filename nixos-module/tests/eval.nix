@@ -690,6 +690,31 @@ lib.flatten [
   (checkRefused "device path with a newline (unit injection)" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda\nExecStart=/bin/sh"; } ]; } ]))
   (checkRefused "unit name with a space (directive injection)" (btrfsWith [ { tabula.overlays."/nix/store" = { upper = "/u"; work = "/w"; before = [ "a.service b.service" ]; }; } ]))
 
+  # option documentation (what nixosOptionsDoc renders)
+  (
+    let
+      docs = lib.filter (o: o.visible && !o.internal && lib.hasPrefix "tabula." o.name) (
+        lib.optionAttrSetToDocList
+          (lib.evalModules {
+            modules = [
+              ../options.nix
+              {
+                _module.check = false;
+                _module.args.pkgs = { };
+              }
+            ];
+          }).options
+      );
+      undocumented = map (o: o.name) (lib.filter (o: (o.description or "") == "") docs);
+    in
+    [
+      (check "option docs: every option has a description" (docs != [ ] && undocumented == [ ]) (builtins.toJSON undocumented))
+      (check "option docs: every type, default and example renders" (
+        (builtins.tryEval (builtins.deepSeq (map (o: [ o.type o.default or null o.example or null ]) docs) true)).success
+      ) "")
+    ]
+  )
+
   # pure helpers
   (checkEq "lib: symbolic modes" (map tabulaLib.modeToOctal [ "u=rwx,g=rx,o=" "u=rwx,g=,o=" "a=rx,u+w" "0700" "u=rw,go=r" "a=rwx,o-w" ]) [ "0750" "0700" "0755" "0700" "0644" "0775" ])
   (checkEq "lib: parents" (tabulaLib.parentsOf "/var/lib/nixos") [ "/var" "/var/lib" ])
