@@ -7,7 +7,9 @@
 #   3. escapeSystemdPath (lib.nix) against the host's systemd-escape;
 #   4. the flake's outputs, the VM-test scenario list (against the QEMU
 #      harness's) and every VM-test boot entry, evaluated with a stub nixpkgs;
-#   5. every config.json rendered above, checked by the Rust config crate.
+#   5. every config.json rendered above, checked by the Rust config crate;
+#   6. and turned into units by tabula-generator (stage 2 and initrd), which
+#      `systemd-analyze verify` accepts.
 #
 # nixpkgs' lib comes from NIXPKGS_LIB (a directory holding lib/default.nix,
 # or lib itself). Without it, a copy is extracted from the fetched mirror of
@@ -198,6 +200,38 @@ if command -v cargo >/dev/null; then
   else pass "tabula-config's check refuses a bad file (so the check above can fail)"; fi
 else
   skip "rendered configs vs tabula-config: cargo is not installed"
+fi
+
+# --- 6. the generator turns every rendered file into units systemd accepts -------------
+if command -v cargo >/dev/null && (cd "$repo" && cargo build -q --locked -p tabula-generator 2>"$cache/generator-build.err"); then
+  generator=$(cd "$repo" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tabula-generator
+  have_verify=1
+  command -v systemd-analyze >/dev/null || { have_verify=0; skip "systemd-analyze verify of the emitted units: systemd-analyze is not installed"; }
+  for f in "$here"/expected/*.json "$rendered"/*.json; do
+    for stage in stage2 initrd; do
+      out=$(mktemp -d "$cache/generator.XXXXXX")
+      mkdir -p "$out/normal" "$out/early" "$out/late"
+      : >"$out/initrd-release"
+      release=$out/no-initrd-release
+      [ "$stage" = initrd ] && release=$out/initrd-release
+      name="generator ($stage) accepts $(basename "$f")"
+      if TABULA_CONFIG=$f TABULA_INITRD_RELEASE=$release TABULA_GENERATOR_EXE=$generator \
+        "$generator" "$out/normal" "$out/early" "$out/late" 2>"$out/stderr"; then
+        mapfile -t units < <(find "$out/normal" "$out/early" "$out/late" -maxdepth 1 -type f \( -name '*.mount' -o -name '*.service' \))
+        if [ "$have_verify" = 1 ] && [ ${#units[@]} -gt 0 ]; then
+          if verify=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "${units[@]}" 2>&1) && [ -z "$verify" ]; then
+            pass "$name; systemd-analyze verify: ${#units[@]} units clean"
+          else fail "$name, but systemd-analyze verify says: $(printf '%s' "$verify" | head -n 5 | tr '\n' ' ')"; fi
+        else pass "$name (${#units[@]} units)"; fi
+      else
+        fail "generator ($stage) refuses $(basename "$f"): $(tr '\n' ' ' <"$out/stderr") (exit status $?)"
+      fi
+      rm -rf "$out"
+    done
+  done
+else
+  skip "rendered configs through the generator: cargo is missing or tabula-generator does not build ($(tail -n 3 "$cache/generator-build.err" 2>/dev/null | tr '\n' ' '))"
 fi
 
 finish
