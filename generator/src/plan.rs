@@ -6,6 +6,7 @@
 //! (see `docs/generator.md`, "Bad input", for why partial output is the
 //! lesser harm).
 
+use std::collections::HashMap;
 use std::fmt;
 
 use tabula_config::names::{check_absolute_path, check_relative_path, is_within};
@@ -210,6 +211,19 @@ fn prefixed(stage: Stage, path: &str) -> String {
     }
 }
 
+/// `/a/b/c`, `/a/b`, `/a` (the root is never a persisted path).
+fn ancestors_and_self(path: &str) -> impl Iterator<Item = &str> {
+    let mut next = Some(path);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match current.rfind('/') {
+            Some(0) | None => None,
+            Some(i) => Some(&current[..i]),
+        };
+        Some(current)
+    })
+}
+
 struct Candidate {
     bind: Bind,
 }
@@ -227,8 +241,14 @@ pub fn plan(config: &Config, stage: Stage) -> Plan {
     let mut binds: Vec<Bind> = Vec::new();
     let mut storages: Vec<String> = config.persist.iter().map(|p| p.storage.clone()).collect();
     storages.dedup();
+    // Accepted paths → index in `binds`; a candidate's ancestors (and
+    // itself) are looked up here, O(depth) instead of O(entries).
+    let mut accepted: HashMap<String, usize> = HashMap::new();
     for Candidate { bind } in candidates {
-        if let Some(prev) = binds.iter().rev().find(|b| is_within(&bind.path, &b.path)) {
+        let clash = ancestors_and_self(&bind.path)
+            .find_map(|p| accepted.get(p))
+            .map(|&i| &binds[i]);
+        if let Some(prev) = clash {
             let message = if prev.path == bind.path {
                 if prev.kind == bind.kind {
                     format!("is listed twice; the first, {}, is kept", prev.label)
@@ -259,6 +279,7 @@ pub fn plan(config: &Config, stage: Stage) -> Plan {
             ));
             continue;
         }
+        accepted.insert(bind.path.clone(), binds.len());
         binds.push(bind);
     }
     if stage == Stage::Initrd {

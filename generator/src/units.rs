@@ -79,7 +79,14 @@ pub fn render(plan: &Plan, ctx: &Context<'_>) -> Tree {
     }
     for bind in &plan.binds {
         tree.insert(bind.unit.clone(), Node::File(bind_unit(bind, ctx, target)));
-        link(&mut tree, &format!("{target}.wants"), &bind.unit);
+    }
+    if !plan.binds.is_empty() {
+        // One drop-in instead of one `.wants/` symlink per mount: the same
+        // dependency, half the files to create at every boot.
+        tree.insert(
+            format!("{target}.d/50-tabula.conf"),
+            Node::File(wants_dropin(plan, ctx)),
+        );
     }
     if ctx.stage == Stage::System && plan.binds.iter().any(Bind::is_machine_id) {
         tree.insert(
@@ -180,6 +187,25 @@ fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> String {
     out
 }
 
+fn wants_dropin(plan: &Plan, ctx: &Context<'_>) -> String {
+    let mut out = String::with_capacity(64 + plan.binds.len() * 40);
+    out.push_str(HEADER);
+    out.push_str("\n# The persisted paths, each a mount unit of this directory.\n[Unit]\n");
+    let _ = writeln!(out, "Documentation={DOCUMENTATION}");
+    let _ = writeln!(out, "SourcePath={}", unit_value(ctx.config_path));
+    for chunk in plan.binds.chunks(8) {
+        out.push_str("Wants=");
+        for (i, b) in chunk.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(&b.unit);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn machine_id_dropin(ctx: &Context<'_>) -> String {
     let mut out = String::new();
     out.push_str(HEADER);
@@ -273,10 +299,13 @@ fn overlay_unit(overlay: &OverlayMount, ctx: &Context<'_>) -> String {
 
 /// Writes `tree` under `dir`, which exists (systemd creates it).
 pub fn write_tree(tree: &Tree, dir: &Path) -> io::Result<()> {
+    let mut made = std::collections::BTreeSet::new();
     for (rel, node) in tree {
         let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+        if let Some((sub, _)) = rel.rsplit_once('/') {
+            if made.insert(sub.to_owned()) {
+                std::fs::create_dir_all(dir.join(sub))?;
+            }
         }
         match node {
             Node::File(content) => std::fs::write(&path, content)?,

@@ -109,7 +109,7 @@ fn rejected_entries_are_named_and_the_rest_is_emitted() {
     assert_eq!(
         listing(out.path()),
         [
-            "local-fs.target.wants",
+            "local-fs.target.d",
             "tabula-prepare.service",
             "var-log.mount"
         ]
@@ -124,7 +124,7 @@ fn initrd_emits_only_in_initrd_entries_under_sysroot() {
     assert_eq!(
         listing(out.path()),
         [
-            "initrd-fs.target.wants",
+            "initrd-fs.target.d",
             "sysroot-etc-machine\\x2did.mount",
             "tabula-prepare.service"
         ]
