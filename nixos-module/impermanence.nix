@@ -13,6 +13,7 @@
 {
   config,
   lib,
+  utils,
   ...
 }:
 
@@ -179,6 +180,16 @@ let
     };
 
   mapDir = e: { path = e.directory; } // perms e;
+  # impermanence mounts the directories NixOS needs for boot (nixpkgs'
+  # pathsNeededForBoot: /var/lib/nixos, /var/log, ...) from the initrd, before
+  # activation; tabula does the same with inInitrd when the initrd runs
+  # systemd (with the scripted initrd it cannot, and says so in a warning).
+  mapSystemDir =
+    e:
+    mapDir e
+    // lib.optionalAttrs (config.boot.initrd.systemd.enable && lib.elem e.directory (utils.pathsNeededForBoot or [ ])) {
+      inInitrd = true;
+    };
   mapFile = e: { path = e.file; };
 
   storageOf = l: e: if e.persistentStoragePath == null then l.persistentStoragePath else e.persistentStoragePath;
@@ -225,7 +236,7 @@ let
     {
       hideMounts = lib.any (l: l.hideMounts) own;
       mountOptions = optional (lib.any (l: l.allowTrash) own) "x-gvfs-trash";
-      directories = map (t: mapDir t.e) (pick (tagged "directories"));
+      directories = map (t: mapSystemDir t.e) (pick (tagged "directories"));
       files = map (t: mapFile t.e) (pick (tagged "files"));
       users = lib.recursiveUpdate (usersOf "directories" mapDir) (usersOf "files" mapFile);
     };

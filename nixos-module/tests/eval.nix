@@ -463,6 +463,28 @@ let
       ];
     }).config;
 
+  compatSystemd =
+    (lib.evalModules {
+      modules = [
+        ./stubs.nix
+        ../impermanence.nix
+        {
+          _module.args = { inherit pkgs utils; };
+          tabula.package = package;
+          boot.initrd.systemd.enable = true;
+          fileSystems."/persistent" = {
+            device = "/dev/disk/by-label/persist";
+            fsType = "ext4";
+            neededForBoot = true;
+          };
+          environment.persistence."/persistent".directories = [
+            "/var/lib/nixos"
+            "/var/lib/bluetooth"
+          ];
+        }
+      ];
+    }).config;
+
   compatDisabled =
     (lib.evalModules {
       modules = [
@@ -555,6 +577,13 @@ lib.flatten [
   (stage2Checks "compat-impermanence" compat)
   (checkEq "compat-impermanence: tabula enabled by environment.persistence" compat.tabula.enable true)
   (checkEq "compat-impermanence: nothing enabled without environment.persistence" compatDisabled.tabula.enable false)
+  (checkEq "compat-impermanence: boot-needed directories come from the systemd initrd, as impermanence mounts them" (lib.head compatSystemd.tabula.settings.persist).directories [
+    {
+      path = "/var/lib/nixos";
+      inInitrd = true;
+    }
+    "/var/lib/bluetooth"
+  ])
   (check "compat-impermanence: unmapped options are warned about" (
     lib.any (lib.hasInfix "parentDirectory") compat.warnings
   ) (builtins.toJSON compat.warnings))
