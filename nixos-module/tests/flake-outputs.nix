@@ -247,4 +247,9 @@ in
   );
 
   scenarios = scenarioFiles;
+
+  # name -> the Python test script the NixOS test driver runs
+  testScripts = lib.genAttrs scenarioFiles (
+    scenario: (import (repoPath + "/vm-tests/nixos/${scenario}.nix") { inherit self; }).testScript
+  );
 }

@@ -164,6 +164,29 @@ for name, settings in json.load(sys.stdin)["configs"].items():
     with open("%s/%s.json" % (sys.argv[1], name.replace("/", "--")), "w") as f:
         json.dump(settings, f, indent=2)
 ' "$rendered" <<<"$json"
+  # the VM tests' Python: syntax, and no name the test driver does not define
+  if verdicts=$(python3 -c '
+import ast, builtins, json, sys
+driver = {"machine", "machines", "subtest", "start_all", "driver", "log", "serial_stdout_off", "serial_stdout_on", "retry", "polling_condition"}
+for name, script in json.load(sys.stdin)["testScripts"].items():
+    try:
+        tree = ast.parse(script, name)
+    except SyntaxError as e:
+        print("0\t%s\tline %s: %s" % (name, e.lineno, e.msg)); continue
+    bound = set(dir(builtins)) | driver
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)): bound.add(node.name)
+        elif isinstance(node, ast.arg): bound.add(node.arg)
+        elif isinstance(node, ast.alias): bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)): bound.add(node.id)
+    unbound = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in bound})
+    print("%d\t%s\t%s" % (not unbound, name, "undefined: " + ", ".join(unbound) if unbound else ""))
+' <<<"$json"); then
+    while IFS=$'\t' read -r ok name detail; do
+      if [ "$ok" = 1 ]; then pass "vm-tests/nixos/$name: test script parses, every name defined"
+      else fail "vm-tests/nixos/$name: test script: $detail"; fi
+    done <<<"$verdicts"
+  else fail "could not check the VM test scripts"; fi
   # the QEMU harness runs the same scenarios (vm-tests/driver/src/scenarios/mod.rs)
   harness=$repo/vm-tests/driver/src/scenarios/mod.rs
   if [ -f "$harness" ]; then
