@@ -112,7 +112,6 @@ rec {
       concatStrings (lib.imap0 escapeAt chars);
 
   deviceUnit = device: "${escapeSystemdPath device}.device";
-  mountUnit = where: "${escapeSystemdPath where}.mount";
 
   # --- the one definition of the initrd unit -----------------------------------
 
