@@ -20,6 +20,8 @@
       vmScenarios = [
         "btrfs-rotation-scripted"
         "btrfs-rotation-systemd"
+        "btrfs-retention"
+        "btrfs-blank-template"
         "zfs-rollback-scripted"
         "zfs-rollback-systemd"
         "zfs-keep-previous"
