@@ -210,6 +210,73 @@ else
   fail "flake checks did not evaluate: $(tail -n 20 "$cache/flake.err")"
 fi
 
+# --- 5a. every rendered object has exactly the keys docs/config.md documents ----------
+if verdict=$(python3 - "$repo/docs/config.md" "$here"/expected/*.json "$rendered"/*.json <<'EOF'
+import json, re, sys
+doc = open(sys.argv[1]).read()
+tables, heading, current = {}, None, None
+for line in doc.splitlines():
+    if line.startswith("## "):
+        heading, current = line[3:].strip(), None
+        continue
+    m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
+    if m and heading:
+        if current is None:
+            current = []
+            tables.setdefault(heading, []).append(current)
+        current.extend(re.findall(r"`([^`]+)`", m.group(1)))
+    elif not line.startswith("|"):
+        current = None
+def table(prefix, index=0):
+    for h, ts in tables.items():
+        if h.startswith(prefix):
+            return set(ts[index])
+    sys.exit("docs/config.md has no table under a heading starting with %r" % prefix)
+want = {
+    "top": table("Top level"),
+    "btrfs": table('`rollback[]`, `"type": "btrfs"`'),
+    "zfs": table('`rollback[]`, `"type": "zfs"`'),
+    "keep": table("Keep policy"),
+    "storage": table("`persist[]`", 0),
+    "entry": table("`persist[]`", 1),
+    "user": table("`persist[]`", 2),
+    "overlay": table("`overlays[]`"),
+}
+problems, objects = [], 0
+def same(what, obj, where):
+    global objects
+    objects += 1
+    if set(obj) != want[what]:
+        problems.append("%s: %s keys %s, documented %s" % (where, what, sorted(obj), sorted(want[what])))
+for path in sys.argv[2:]:
+    c = json.load(open(path))
+    name = path.rsplit("/", 1)[1]
+    same("top", c, name)
+    for i, t in enumerate(c["rollback"]):
+        same(t["type"], t, "%s rollback[%d]" % (name, i))
+        same("keep", t["keep"], "%s rollback[%d].keep" % (name, i))
+    for i, s in enumerate(c["persist"]):
+        same("storage", s, "%s persist[%d]" % (name, i))
+        entries = s["directories"] + s["files"]
+        for u, v in s["users"].items():
+            same("user", v, "%s persist[%d].users.%s" % (name, i, u))
+            entries += v["directories"] + v["files"]
+        for e in entries:
+            if isinstance(e, dict):
+                objects += 1
+                if "path" not in e or not set(e) <= want["entry"]:
+                    problems.append("%s persist[%d]: entry keys %s, documented %s" % (name, i, sorted(e), sorted(want["entry"])))
+    for i, o in enumerate(c["overlays"]):
+        same("overlay", o, "%s overlays[%d]" % (name, i))
+print("; ".join(problems[:5]) if problems else "same %d" % objects)
+EOF
+); then
+  case "$verdict" in
+    same*) pass "every rendered object has exactly the keys docs/config.md documents (${verdict#same } objects)" ;;
+    *) fail "rendered keys differ from docs/config.md: $verdict" ;;
+  esac
+else fail "could not compare with docs/config.md: $verdict"; fi
+
 # --- 5. the rendered files pass the Rust contract -------------------------------------
 if command -v cargo >/dev/null; then
   bad=$cache/refused.json
