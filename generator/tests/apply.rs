@@ -71,7 +71,7 @@ fn emitted_mounts_land_in_a_private_namespace() {
     let config = format!(
         r#"{{ "version": 1,
   "persist": [ {{ "storage": "{t}/persist", "hideMounts": true, "mountOptions": ["nodev"],
-    "directories": [ "{t}/root/var/lib/app", "{t}/root/srv/with space" ],
+    "directories": [ "{t}/root/var/lib/app", "{t}/root/srv/with space", "{t}/root/srv/50%" ],
     "files": [ "{t}/root/etc/key" ],
     "users": {{ "root": {{ "home": "{t}/root/home/admin", "directories": [ "Documents" ] }} }} }} ],
   "overlays": [ {{ "where": "{t}/root/merged", "lower": ["{t}/l:1", "{t}/l,2", "{t}/l\\3"],
@@ -111,6 +111,7 @@ fn emitted_mounts_land_in_a_private_namespace() {
     assert!(failed.is_empty(), "{failed:?}");
 
     let mut mounts = Vec::new();
+    let mut checked_by_systemd = 0;
     for e in fs::read_dir(&units).expect("units") {
         let e = e.expect("entry");
         let name = e.file_name().to_string_lossy().into_owned();
@@ -127,6 +128,30 @@ fn emitted_mounts_land_in_a_private_namespace() {
                 opts.prepared_dir.join(marker).exists(),
                 "no marker for {name}"
             );
+            // And systemd reads the assertion, as written, as that very file
+            // (no unescaping of `\x2d`, `%%` undone): only the directory is
+            // swapped for the test's.
+            let raw = fs::read_to_string(e.path()).expect("read");
+            let line = raw
+                .lines()
+                .find(|l| l.starts_with("AssertPathExists="))
+                .expect("assert line")
+                .replacen(
+                    tabula_generator::units::PREPARED_DIR,
+                    &opts.prepared_dir.to_string_lossy(),
+                    1,
+                );
+            if let Ok(o) = Command::new("systemd-analyze")
+                .args(["condition", &line])
+                .output()
+            {
+                assert!(
+                    o.status.success(),
+                    "systemd does not find the marker of {name}: {}",
+                    String::from_utf8_lossy(&o.stdout)
+                );
+                checked_by_systemd += 1;
+            }
         }
         mounts.push((
             get(&s, "Where").to_owned(),
@@ -136,7 +161,12 @@ fn emitted_mounts_land_in_a_private_namespace() {
         ));
     }
     mounts.sort();
-    assert_eq!(mounts.len(), 5, "{mounts:?}");
+    assert_eq!(mounts.len(), 6, "{mounts:?}");
+    if checked_by_systemd == 0 {
+        eprintln!(
+            "NOT CHECKED LOUDLY: systemd-analyze is missing; the markers were not checked against systemd's reading of AssertPathExists="
+        );
+    }
     let mut script = String::from("set -e\n");
     for (wh, what, ty, opts) in &mounts {
         // systemd creates a missing mount point (DirectoryMode=0755).
@@ -153,6 +183,7 @@ fn emitted_mounts_land_in_a_private_namespace() {
         "echo through-the-mount > {t}/root/var/lib/app/written\n\
          echo spaced > {}\n\
          echo doc > {t}/root/home/admin/Documents/doc\n\
+         echo pct > {t}/root/srv/50%/p\n\
          cat {t}/root/etc/key; echo\n\
          ls {}\n\
          findmnt -rno TARGET,OPTIONS | grep -F {} | sort\n",
@@ -191,6 +222,7 @@ fn emitted_mounts_land_in_a_private_namespace() {
     );
     assert!(persist.join("root/srv/with space/f").exists());
     assert!(persist.join("root/home/admin/Documents/doc").exists());
+    assert!(persist.join("root/srv/50%/p").exists());
     assert!(!Path::new(&format!("{t}/root/var/lib/app/written")).exists());
     // The mount point systemd would create exists, empty: the overlay was
     // only in the namespace.
