@@ -328,6 +328,23 @@ fn kind_of(st: &rustix::fs::Stat) -> Kind {
     }
 }
 
+/// The names of the subvolumes directly in the directory `dir`, from the
+/// filesystem's root references: no subvolume is opened, so the old roots
+/// that stay are never read from disk.
+fn subvolumes_in(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
+    let ino = rustix::fs::fstat(dir)?.st_ino;
+    let mut names = Vec::new();
+    for child in ioctl::children(dir)? {
+        if child.dirid == ino {
+            let (path, name) = ioctl::child_path(dir, child)?;
+            if path.is_empty() {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
 fn cstr(name: &str) -> Result<CString> {
     CString::new(name).map_err(|_| Error(format!("{name:?} contains a NUL byte")))
 }
@@ -662,6 +679,8 @@ impl Rotation<'_> {
     ) -> Result<()> {
         let mut names = Vec::new();
         if let Some(dir) = &old.fd {
+            let subvolumes = subvolumes_in(dir.as_fd())
+                .map_err(|e| self.io_err("list the subvolumes in", &old.path, e))?;
             let entries =
                 rustix::fs::Dir::read_from(dir).map_err(|e| self.io_err("list", &old.path, e))?;
             for entry in entries {
@@ -675,7 +694,12 @@ impl Rotation<'_> {
                     log::warn!("{shown} has a name that is not UTF-8: left alone");
                     continue;
                 };
-                match self.kind(dir.as_fd(), name, &shown)? {
+                let kind = if subvolumes.iter().any(|s| s.as_slice() == raw) {
+                    Kind::Subvolume
+                } else {
+                    self.kind(dir.as_fd(), name, &shown)?
+                };
+                match kind {
                     Kind::Subvolume => names.push(name.to_owned()),
                     Kind::Missing => {}
                     other => log::warn!(

@@ -275,8 +275,8 @@ pub struct Child {
     pub dirid: u64,
 }
 
-/// The subvolumes directly inside the subvolume open at `fd` (which must be
-/// that subvolume's root directory).
+/// The subvolumes directly inside the subvolume that contains the open
+/// file `fd`, wherever in it they sit (see [`Child::dirid`]).
 pub fn children(fd: BorrowedFd<'_>) -> io::Result<Vec<Child>> {
     let mut found = Vec::new();
     let mut args = Box::new(GetSubvolRootrefArgs {
@@ -316,9 +316,10 @@ pub fn children(fd: BorrowedFd<'_>) -> io::Result<Vec<Child>> {
     }
 }
 
-/// Where the nested subvolume `child` sits inside the subvolume open at `fd`
-/// (its root directory): the directory path relative to `fd` (empty, or
-/// ending in `/`) and the child's name in that directory.
+/// Where the nested subvolume `child` sits, relative to the directory open
+/// at `fd` (in the parent subvolume, at or above the child's directory;
+/// the kernel refuses with `EACCES` otherwise): the directory path (empty,
+/// or ending in `/`) and the child's name in that directory.
 pub fn child_path(fd: BorrowedFd<'_>, child: Child) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let mut args = Box::new(InoLookupUserArgs {
         dirid: child.dirid,

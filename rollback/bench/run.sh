@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Benchmark: tabula-rollback against the common bash + btrfs-progs + find
+# script (common-script.sh), side by side on the same loop image, and
+# tabula-rollback with a root of 10k files against a root of 1M files.
+# Prints figures; asserts nothing. Needs root, btrfs-progs, python3.
+#
+#   rollback/bench/run.sh [TRIALS]        (default 5)
+#   BENCH_BIG_FILES=20000 rollback/bench/run.sh 1    (a quick smoke run)
+#
+# Each trial starts from the same state, prepared untimed: @root (a
+# snapshot of a template with N files), 40 old roots aged 1, 3, … 79 days
+# (25 of them older than 30 days), each a snapshot of the 10k-file template
+# with subvolumes nested three deep inside, the filesystem unmounted, the
+# page cache dropped (as at boot). The timed part is one whole run of the
+# tool: mount, move the root to the old roots, prune, create the new root,
+# unmount.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+trials=${1:-5}
+big=${BENCH_BIG_FILES:-1000000}
+[ "$(id -u)" = 0 ] || { echo "run.sh: needs root (loop devices, mount)" >&2; exit 2; }
+
+cargo build --release --locked --target x86_64-unknown-linux-musl -p tabula-rollback >&2
+bin=$PWD/target/x86_64-unknown-linux-musl/release/tabula-rollback
+script=$PWD/rollback/bench/common-script.sh
+
+work=$(mktemp -d /tmp/tabula-bench.XXXXXX)
+mnt=$work/mnt
+dev=
+cleanup() {
+  mountpoint -q "$mnt" && umount "$mnt"
+  [ -n "$dev" ] && losetup -d "$dev"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$mnt" "$work/run"
+truncate -s 8G "$work/disk.img"
+mkfs.btrfs -q -f "$work/disk.img"
+dev=$(losetup --find --show "$work/disk.img")
+echo "image: $work/disk.img on $dev; binary: $bin ($(stat -c %s "$bin") bytes)" >&2
+
+mount -o subvolid=5 "$dev" "$mnt"
+make_files() { # make_files DIR COUNT: COUNT files of 100 bytes in dirs of 1000
+  python3 - "$1" "$2" <<'PY'
+import os, sys
+root, count = sys.argv[1], int(sys.argv[2])
+data = b"x" * 100
+for i in range(count):
+    d = os.path.join(root, "usr", "d%04d" % (i // 1000))
+    if i % 1000 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%d" % i), "wb") as f:
+        f.write(data)
+PY
+}
+for n in 10000 "$big"; do
+  btrfs -q subvolume create "$mnt/@tmpl-$n"
+  t0=$(date +%s)
+  make_files "$mnt/@tmpl-$n" "$n"
+  echo "template with $n files made in $(( $(date +%s) - t0 )) s" >&2
+done
+sync
+umount "$mnt"
+
+cat > "$work/config.json" <<JSON
+{"version": 1, "rollback": [{"type": "btrfs", "device": "$dev", "subvolume": "@root",
+  "oldRoots": "@old_roots", "keep": {"days": 30, "min": 1, "max": null}}]}
+JSON
+
+prepare() { # prepare FILES: the starting state, untimed
+  local files=$1 now age name base
+  mount -o subvolid=5 "$dev" "$mnt"
+  if [ -e "$mnt/@old_roots" ]; then
+    # Leftovers of the previous trial, nested subvolumes first.
+    btrfs subvolume list "$mnt" | awk '{ $1=$2=$3=$4=$5=$6=$7=$8=""; sub(/^ +/, ""); print }' \
+      | grep -E '^@old_roots/|^@root$' | awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2- \
+      | while read -r p; do btrfs -q subvolume delete "$mnt/$p"; done
+    rmdir "$mnt/@old_roots"
+  fi
+  [ -e "$mnt/@root" ] && btrfs -q subvolume delete "$mnt/@root"
+  btrfs subvolume sync "$mnt" >/dev/null
+  btrfs -q subvolume snapshot "$mnt/@tmpl-$files" "$mnt/@root"
+  mkdir "$mnt/@old_roots"
+  now=$(date +%s)
+  for i in $(seq 0 39); do
+    age=$(( i * 2 + 1 ))
+    name=$(date -u -d "@$(( now - age * 86400 ))" +%Y-%m-%dT%H:%M:%SZ)
+    base=$mnt/@old_roots/$name
+    btrfs -q subvolume snapshot "$mnt/@tmpl-10000" "$base"
+    mkdir -p "$base/var/lib/docker/btrfs/subvolumes"
+    btrfs -q subvolume create "$base/var/lib/docker/btrfs/subvolumes/a"
+    btrfs -q subvolume create "$base/var/lib/docker/btrfs/subvolumes/a/b"
+    btrfs -q subvolume create "$base/var/lib/docker/btrfs/subvolumes/a/b/c"
+    echo data > "$base/var/lib/docker/btrfs/subvolumes/a/b/c/file"
+    touch -d "@$(( now - age * 86400 ))" "$base"
+  done
+  sync
+  umount "$mnt"
+  sync
+  echo 3 > /proc/sys/vm/drop_caches
+}
+
+check() { # check: the outcome both tools must reach
+  mount -o ro,subvolid=5 "$dev" "$mnt"
+  local old subs
+  old=$(find "$mnt/@old_roots" -mindepth 1 -maxdepth 1 | wc -l)
+  subs=$(btrfs subvolume list "$mnt" | grep -c ' path @old_roots/' || true)
+  umount "$mnt"
+  # 15 young roots (4 subvolumes each) + the previous root
+  [ "$old" = 16 ] && [ "$subs" = 61 ] || { echo "unexpected outcome: $old old roots, $subs subvolumes" >&2; exit 1; }
+}
+
+ms() { echo $(( ($2 - $1) / 1000000 )); }
+timed() { # timed CMD...: prints milliseconds
+  local t0 t1
+  t0=$(date +%s%N)
+  "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
+  t1=$(date +%s%N)
+  ms "$t0" "$t1"
+}
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+declare -A res
+for t in $(seq 1 "$trials"); do
+  for files in 10000 "$big"; do
+    prepare "$files"
+    r=$(timed "$bin" --config "$work/config.json"); check
+    res[tabula-$files]+="$r "
+    prepare "$files"
+    r=$(timed "$script" "$dev" "$work/script-mnt"); check
+    res[script-$files]+="$r "
+    echo "trial $t, root of $files files: tabula ${res[tabula-$files]##* }... script done" >&2
+  done
+done
+
+echo
+echo "rotate + prune 40 old roots (25 expired, nested 3 deep) + create, one loop image,"
+echo "median of $trials trials (all values in ms), page cache dropped before each run:"
+printf '%-28s %10s %10s %8s   %s\n' "root" "tabula" "script" "ratio" "tabula runs / script runs"
+for files in 10000 "$big"; do
+  a=$(tr ' ' '\n' <<<"${res[tabula-$files]}" | grep . | median)
+  b=$(tr ' ' '\n' <<<"${res[script-$files]}" | grep . | median)
+  printf '%-28s %10s %10s %7s×   %s/ %s\n' "$files files" "$a" "$b" \
+    "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", b / (a > 0 ? a : 1) }')" \
+    "${res[tabula-$files]}" "${res[script-$files]}"
+done
+a=$(tr ' ' '\n' <<<"${res[tabula-10000]}" | grep . | median)
+b=$(tr ' ' '\n' <<<"${res[tabula-$big]}" | grep . | median)
+echo "tabula, root of $big files vs 10000 files: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / (a > 0 ? a : 1) }')×"
+echo "static binary: $(stat -c %s "$bin") bytes ($(( $(stat -c %s "$bin") / 1024 )) KiB)"
