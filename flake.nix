@@ -106,7 +106,39 @@
               '';
 
           option-docs = self.packages.${system}.docs;
+
+          # The offline module tests of nixos-module/tests/run.sh, with this
+          # nixpkgs' lib: the evaluation fails, naming the check, if one fails.
+          module-eval =
+            let
+              results = import ./nixos-module/tests/eval.nix { inherit lib; };
+              failed = lib.filter (r: !r.ok) results;
+            in
+            if failed == [ ] then
+              pkgs.writeText "tabula-module-eval" "${toString (lib.length results)} checks passed\n"
+            else
+              throw "tabula module evaluation tests failed:\n${
+                lib.concatMapStringsSep "\n" (r: "${r.name}: ${r.detail}") failed
+              }";
         }
+        # The module in a real NixOS evaluation (nixpkgs' own option types), one
+        # per root layout and initrd flavour; evaluated, not built.
+        // lib.mapAttrs' (
+          name: module:
+          lib.nameValuePair "nixos-eval-${name}" (
+            pkgs.writeText "tabula-nixos-eval-${name}" (
+              builtins.unsafeDiscardStringContext
+                (lib.nixosSystem {
+                  modules = [
+                    { nixpkgs.hostPlatform = system; }
+                    self.nixosModules.default
+                    ./nixos-module/tests/nixos-eval-base.nix
+                    module
+                  ];
+                }).config.system.build.toplevel.drvPath
+            )
+          )
+        ) (import ./nixos-module/tests/nixos-eval-cases.nix)
         // lib.listToAttrs (
           map (name: {
             name = "vm-${name}";

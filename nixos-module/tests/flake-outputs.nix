@@ -24,6 +24,7 @@ let
     };
     # the checks' builders are never forced here: only their names are read
     runCommand = name: _: _: fakeDrv name;
+    writeText = name: _: fakeDrv name;
     testers.runNixOSTest = t: fakeDrv "vm-test";
     nixosOptionsDoc = _: { optionsCommonMark = fakeDrv "options.md"; };
   };
@@ -181,17 +182,25 @@ in
         "aarch64-linux"
       ]
     ) "")
-    (check "flake: checks list the package, clippy, rustfmt, option docs" (
+    (check "flake: checks list the package, clippy, rustfmt, option docs, the module tests, real NixOS evaluations" (
       lib.all (c: self.checks.x86_64-linux ? ${c}) [
         "package"
         "clippy"
         "rustfmt"
         "option-docs"
+        "module-eval"
+        "nixos-eval-btrfs-scripted"
+        "nixos-eval-btrfs-systemd"
+        "nixos-eval-zfs-scripted"
+        "nixos-eval-zfs-systemd"
       ]
     ) (builtins.toJSON (lib.attrNames self.checks.x86_64-linux)))
     (check "flake: one vm-<scenario> check per vm-tests/nixos file, and no other" (
       lib.sort lib.lessThan vmChecks == scenarioFiles
     ) "checks: ${builtins.toJSON vmChecks}, files: ${builtins.toJSON scenarioFiles}")
+    (check "flake: module-eval runs tests/eval.nix and passes" (
+      self.checks.x86_64-linux.module-eval.name == "tabula-module-eval"
+    ) "")
     (check "flake: nixosModules.default sets tabula.package from the flake" (
       viaFlake.tabula.package.name == "tabula-static"
     ) viaFlake.tabula.package.name)

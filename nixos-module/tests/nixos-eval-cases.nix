@@ -1,0 +1,81 @@
+# The `nixos-eval-*` flake checks: the module in a real NixOS evaluation, for
+# each root layout and initrd flavour (the same layouts as tests/eval.nix).
+let
+  btrfs = {
+    fileSystems."/" = {
+      device = "/dev/disk/by-label/nixos";
+      fsType = "btrfs";
+      options = [ "subvol=@root" ];
+    };
+    fileSystems."/persist" = {
+      device = "/dev/disk/by-label/nixos";
+      fsType = "btrfs";
+      options = [ "subvol=@persist" ];
+      neededForBoot = true;
+    };
+    tabula.enable = true;
+    tabula.rollback.targets = [
+      {
+        type = "btrfs";
+        device = "/dev/disk/by-label/nixos";
+      }
+    ];
+  };
+  zfs = {
+    boot.supportedFilesystems = [ "zfs" ];
+    fileSystems."/" = {
+      device = "rpool/local/root";
+      fsType = "zfs";
+    };
+    fileSystems."/persist" = {
+      device = "rpool/safe/persist";
+      fsType = "zfs";
+      neededForBoot = true;
+    };
+    tabula.enable = true;
+    tabula.rollback.targets = [
+      {
+        type = "zfs";
+        dataset = "rpool/local/root";
+        oldRoots = "rpool/local/old_roots";
+      }
+    ];
+  };
+  systemd = {
+    boot.initrd.systemd.enable = true;
+    tabula.persist."/persist" = {
+      directories = [
+        {
+          path = "/var/lib/nixos";
+          inInitrd = true;
+        }
+      ];
+      files = [
+        {
+          path = "/etc/machine-id";
+          inInitrd = true;
+        }
+      ];
+      users.alice.directories = [ "Documents" ];
+    };
+  };
+  scripted.tabula.persist."/persist".directories = [ "/srv" ];
+in
+{
+  btrfs-scripted.imports = [
+    btrfs
+    scripted
+  ];
+  btrfs-systemd.imports = [
+    btrfs
+    systemd
+  ];
+  zfs-scripted.imports = [
+    zfs
+    scripted
+  ];
+  zfs-systemd.imports = [
+    zfs
+    systemd
+  ];
+}
