@@ -92,9 +92,16 @@ impl UserDb {
         db
     }
 
+    /// uid and primary gid. A numeric uid not in the database has no known
+    /// primary group; its gid is taken equal to the uid.
     fn user(&self, id: &Id) -> Result<(u32, u32), String> {
         match id {
-            Id::Numeric(uid) => Ok((*uid, *uid)),
+            Id::Numeric(uid) => Ok(self
+                .users
+                .values()
+                .find(|(u, _)| u == uid)
+                .copied()
+                .unwrap_or((*uid, *uid))),
             Id::Name(name) => self.users.get(name).copied().ok_or_else(|| {
                 format!(
                     "user {name:?} is not in {}; create it before tabula-prepare.service runs (it runs after systemd-sysusers.service and userborn.service), or give a numeric id",
@@ -194,9 +201,10 @@ fn open_dir(parent: impl AsFd, name: &str) -> Result<OwnedFd, Errno> {
     )
 }
 
-/// Sets owner and mode through `fd` where they differ. Regular files with
-/// several links are not chowned.
-fn fix(fd: impl AsFd, want: Owner, path: &str) -> Result<(), String> {
+/// Sets owner and mode through `fd` where they differ, saying so when
+/// `report` (an existing entry corrected, not one just created). Regular
+/// files with several links are not chowned.
+fn fix(fd: impl AsFd, want: Owner, path: &str, report: bool) -> Result<(), String> {
     let st = rustix::fs::fstat(&fd).map_err(|e| errno_text(e, path))?;
     let file_type = FileType::from_raw_mode(st.st_mode);
     if st.st_uid != want.uid || st.st_gid != want.gid {
@@ -217,17 +225,19 @@ fn fix(fd: impl AsFd, want: Owner, path: &str) -> Result<(), String> {
                 want.uid, want.gid
             )
         })?;
-        info!(
-            "{path}: owner {}:{} corrected to {}:{}",
-            st.st_uid, st.st_gid, want.uid, want.gid
-        );
+        if report {
+            info!(
+                "{path}: owner {}:{} corrected to {}:{}",
+                st.st_uid, st.st_gid, want.uid, want.gid
+            );
+        }
     }
     // chown clears set-id bits, so the mode is set (or checked) after it.
     let st2 = rustix::fs::fstat(&fd).map_err(|e| errno_text(e, path))?;
     if st2.st_mode & 0o7777 != want.mode {
         rustix::fs::fchmod(&fd, mode(want.mode))
             .map_err(|e| format!("cannot set the mode of {path} to {:04o}: {e}", want.mode))?;
-        if st.st_mode & 0o7777 != want.mode {
+        if report && st.st_mode & 0o7777 != want.mode {
             info!(
                 "{path}: mode {:04o} corrected to {:04o}",
                 st.st_mode & 0o7777,
@@ -306,7 +316,7 @@ impl Walker<'_> {
             Ok(fd) => {
                 self.hook(path);
                 if fix_existing {
-                    fix(&fd, want, path)?;
+                    fix(&fd, want, path, true)?;
                 }
                 Ok(fd)
             }
@@ -319,7 +329,7 @@ impl Walker<'_> {
                 }
                 let fd = open_dir(parent, name).map_err(|e| open_error(parent, name, e, path))?;
                 self.hook(path);
-                fix(&fd, want, path)?;
+                fix(&fd, want, path, false)?;
                 info!("created {path} ({want})");
                 Ok(fd)
             }
@@ -370,7 +380,7 @@ impl Walker<'_> {
                     ));
                 }
                 self.hook(path);
-                fix(&fd, want, path)
+                fix(&fd, want, path, true)
             }
             Err(Errno::NOENT) => {
                 let fd = rustix::fs::openat(
@@ -391,7 +401,7 @@ impl Walker<'_> {
                         .map_err(|e| format!("cannot write {path}: {e}"))?;
                 }
                 self.hook(path);
-                fix(&fd, want, path)?;
+                fix(&fd, want, path, false)?;
                 info!("created {path} ({want})");
                 Ok(())
             }
