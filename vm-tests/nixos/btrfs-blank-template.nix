@@ -51,6 +51,7 @@ in
 
     with subtest("@blank itself is untouched"):
         machine.succeed(
+            "mkdir -p /mnt",
             "mount -o subvolid=5 /dev/disk/by-label/tabula /mnt",
             "grep -qx template /mnt/@blank/etc/from-blank",
             "test ! -e /mnt/@blank/etc/tabula-erased",

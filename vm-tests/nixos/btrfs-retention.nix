@@ -58,7 +58,7 @@ in
     boot_specialisation(machine)
 
     with subtest("pruned by age and count; pinned and plain entries left alone"):
-        machine.succeed("mount -o subvolid=5 /dev/disk/by-label/tabula /mnt")
+        machine.succeed("mkdir -p /mnt", "mount -o subvolid=5 /dev/disk/by-label/tabula /mnt")
         left = set(machine.succeed("ls /mnt/@old_roots").split())
         timestamps = sorted((n for n in left if TIMESTAMP.match(n)), reverse=True)
         assert "keep-me-forever" in left, f"a pinned old root was pruned: {sorted(left)}"

@@ -45,7 +45,7 @@ in
 
     machine.succeed(
         "mkfs.btrfs -q -f -L ssd /dev/vdb",
-        "mount /dev/vdb /mnt && mkdir /mnt/upper /mnt/work && umount /mnt",
+        "mkdir -p /mnt && mount /dev/vdb /mnt && mkdir /mnt/upper /mnt/work && umount /mnt",
     )
     boot_specialisation(machine)
 
