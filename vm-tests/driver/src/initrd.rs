@@ -200,7 +200,7 @@ fn zfs_import_units(stage: &Path, pool: &str) -> Result<()> {
             0o644,
         ),
     )?;
-    for m in ["sysroot.mount", "sysroot-usr.mount"] {
+    for m in ["sysroot.mount", "sysusr-usr.mount", "sysroot-usr.mount"] {
         put(
             stage,
             &format!("/etc/systemd/system/{m}.d/zfs-import.conf"),

@@ -140,22 +140,7 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<Outcome> {
                 Some("0"),
                 Some(b),
             )?,
-            Flavour::Systemd => {
-                let (Some(Ok(a)), Some(Ok(s))) = (
-                    b.get("unit-finished-line").map(str::parse::<u32>),
-                    b.get("sysroot-mounted-line").map(str::parse::<u32>),
-                ) else {
-                    bail!(
-                        "systemd initrd: tabula-rollback.service did not finish or /sysroot was not mounted; {}",
-                        b.describe()
-                    );
-                };
-                ensure!(
-                    a < s,
-                    "systemd initrd: tabula-rollback.service finished after /sysroot was mounted; {}",
-                    b.describe()
-                );
-            }
+            Flavour::Systemd => check_unit_order(b)?,
         }
     }
 
@@ -209,4 +194,24 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<Outcome> {
         None,
     )?;
     Ok(Outcome::Pass)
+}
+
+/// systemd initrd: tabula-rollback.service finished before /sysroot was
+/// mounted (journal line order, from the REPORT markers).
+pub fn check_unit_order(b: &crate::qemu::Boot) -> Result<()> {
+    let (Some(Ok(a)), Some(Ok(s))) = (
+        b.get("unit-finished-line").map(str::parse::<u32>),
+        b.get("sysroot-mounted-line").map(str::parse::<u32>),
+    ) else {
+        bail!(
+            "systemd initrd: tabula-rollback.service did not finish or /sysroot was not mounted; {}",
+            b.describe()
+        );
+    };
+    ensure!(
+        a < s,
+        "systemd initrd: tabula-rollback.service finished after /sysroot was mounted; {}",
+        b.describe()
+    );
+    Ok(())
 }

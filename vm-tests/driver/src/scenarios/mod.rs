@@ -2,6 +2,7 @@
 
 pub mod btrfs_rotation;
 pub mod smoke;
+pub mod zfs_rollback;
 
 use crate::harness::Outcome;
 use crate::initrd::Flavour;
@@ -46,6 +47,18 @@ pub fn all() -> Vec<Scenario> {
             proves: "systemd initrd: the same, with tabula-rollback.service ordered before sysroot.mount",
             zfs: false,
             run: |e| btrfs_rotation::run(e, Flavour::Systemd),
+        },
+        Scenario {
+            name: "zfs-rollback-scripted",
+            proves: "scripted stage 1: zpool import, rollback to @blank, persisted dataset intact",
+            zfs: true,
+            run: |e| zfs_rollback::run(e, Flavour::Scripted),
+        },
+        Scenario {
+            name: "zfs-rollback-systemd",
+            proves: "systemd initrd: the same, tabula-rollback.service after zfs-import-rpool.service",
+            zfs: true,
+            run: |e| zfs_rollback::run(e, Flavour::Systemd),
         },
     ]
 }

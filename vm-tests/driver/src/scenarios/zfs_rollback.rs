@@ -1,0 +1,73 @@
+//! zfs-rollback (both flavours): `rpool/local/root` is rolled back to
+//! `@blank` at every boot after the pool import; persisted data on
+//! `rpool/safe/persist` survives with owners and modes; the root dataset
+//! keeps the properties that make it mount as before.
+
+use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq};
+use crate::initrd::Flavour;
+use crate::scenarios::btrfs_rotation::REPORT;
+use crate::{Env, Result};
+
+/// Roll back to @blank, discard the previous root.
+pub const CONFIG: &str = r#"{
+  "version": 1,
+  "rollback": [
+    { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank", "oldRoots": null }
+  ],
+  "persist": [
+    { "storage": "/persist",
+      "directories": [ "/var/log",
+        { "path": "/var/lib/tabula-test", "user": "nobody", "group": "nogroup", "mode": "0750" } ],
+      "files": [ { "path": "/etc/tabula-test.conf", "mode": "0600" } ] }
+  ]
+}"#;
+
+/// What boot 1 writes (to / and to persisted paths).
+pub const WRITE: &str = "set -e\nreport\necho erased >/tabula-written-on-root\n\
+    echo kept >/var/lib/tabula-test/data\nchown nobody:nogroup /var/lib/tabula-test/data\n\
+    chmod 0640 /var/lib/tabula-test/data\necho secret >/etc/tabula-test.conf\nsync\n";
+
+/// ZFS state as markers.
+pub const ZFS_REPORT: &str = r#"
+zreport() {
+  mark "root-props=$(zfs get -H -o value mountpoint,canmount rpool/local/root | paste -sd,)"
+  mark "snapshots=$(zfs list -H -t snapshot -o name | paste -sd,)"
+  mark "old-roots=$(zfs list -H -o name -d 1 rpool/local/old_roots | tail -n +2 | sed 's#.*/##' | paste -sd,)"
+  mark "root-origin=$(zfs get -H -o value origin rpool/local/root)"
+}
+"#;
+
+/// Run in one flavour.
+pub fn run(env: &Env, flavour: Flavour) -> Result<Outcome> {
+    let ctx = Ctx::new(env, &format!("zfs-rollback-{}", flavour.name()))?;
+    let img = ctx.zfs_image("disk.img")?;
+    let b1 = ctx.boot(
+        "write",
+        &img,
+        &Spec::new(flavour, Fs::Zfs, CONFIG, &format!("{REPORT}{ZFS_REPORT}\nzreport\n{WRITE}")),
+    )?;
+    b1.expect_script_ok()?;
+    check_eq("boot 1: persisted directory mounted", b1.get("persist-mounted"), Some("yes"), Some(&b1))?;
+    let b2 = ctx.boot(
+        "check",
+        &img,
+        &Spec::new(flavour, Fs::Zfs, CONFIG, &format!("{REPORT}{ZFS_REPORT}\nreport\nzreport\n")),
+    )?;
+    b2.expect_script_ok()?;
+    check_eq("boot 2: file written to / before the reboot", b2.get("root-file"), Some("absent"), Some(&b2))?;
+    check_eq("boot 2: persisted data", b2.get("data"), Some("kept"), Some(&b2))?;
+    check_eq("boot 2: persisted file content", b2.get("secret"), Some("secret"), Some(&b2))?;
+    check_eq("boot 2: persisted data owner:group:mode", b2.get("data-stat"), Some("nobody:nogroup:640"), Some(&b2))?;
+    check_eq("boot 2: persisted directory owner:group:mode", b2.get("dir-stat"), Some("nobody:nogroup:750"), Some(&b2))?;
+    check_eq("boot 2: root dataset mountpoint,canmount", b2.get("root-props"), Some("legacy,on"), Some(&b2))?;
+    check_eq("boot 2: snapshots", b2.get("snapshots"), Some("rpool/local/root@blank"), Some(&b2))?;
+    check_eq("boot 2: old roots (oldRoots: null discards them)", b2.get("old-roots"), Some(""), Some(&b2))?;
+    for b in [&b1, &b2] {
+        if flavour == Flavour::Scripted {
+            check_eq("stage 1: tabula-rollback exit status", b.get("rollback-exit"), Some("0"), Some(b))?;
+        } else {
+            crate::scenarios::btrfs_rotation::check_unit_order(b)?;
+        }
+    }
+    Ok(Outcome::Pass)
+}
