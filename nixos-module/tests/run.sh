@@ -51,7 +51,7 @@ if ! command -v nix-instantiate >/dev/null; then
   finish
 fi
 # Evaluation only: no store, no daemon, no channels.
-export NIX_REMOTE=${NIX_REMOTE:-} NIX_PATH= NIX_CONFIG=${NIX_CONFIG:-}
+export NIX_REMOTE="${NIX_REMOTE:-}" NIX_PATH='' NIX_CONFIG="${NIX_CONFIG:-}"
 export NIX_STATE_DIR=$cache/nix-state NIX_LOG_DIR=$cache/nix-log
 mkdir -p "$NIX_STATE_DIR" "$NIX_LOG_DIR"
 nixi() { nix-instantiate --readonly-mode "$@"; }
