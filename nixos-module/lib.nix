@@ -111,7 +111,17 @@ rec {
     else
       concatStrings (lib.imap0 escapeAt chars);
 
-  deviceUnit = device: "${escapeSystemdPath device}.device";
+  # systemd shortens unit names over 255 bytes with a hash (unit_name_hash_long);
+  # a device path that long is refused here rather than misnamed.
+  deviceUnit =
+    device:
+    let
+      name = "${escapeSystemdPath device}.device";
+    in
+    if lib.stringLength name > 255 then
+      throw "tabula: the device unit name of `${device}` would be longer than 255 bytes; use a shorter path (/dev/disk/by-uuid/...)"
+    else
+      name;
 
   # --- the one definition of the initrd unit -----------------------------------
 

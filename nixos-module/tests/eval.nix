@@ -771,6 +771,9 @@ lib.flatten [
     unit.DefaultDependencies = "no";
     service = builtins.attrNames tabulaLib.rollbackUnitJSON.Service;
   })
+  (check "lib: an over-long device unit name is refused, not misnamed" (
+    !(builtins.tryEval (tabulaLib.deviceUnit ("/dev/disk/by-id/" + lib.concatStrings (lib.replicate 30 "a-b-c-d-e-")))).success
+  ) "accepted")
   (check "lib: a non-ASCII device path is refused, not misnamed" (
     !(builtins.tryEval (tabulaLib.escapeSystemdPath (builtins.fromJSON "\"/dev/disk/by-label/caf\\u00e9\""))).success
   ) "accepted")
