@@ -24,6 +24,7 @@ in
         assert "@root" in rollback_log(machine), "tabula-rollback logged nothing about @root"
         # ran as the initrd unit built from rollback-unit.json, before the root was mounted
         machine.succeed("journalctl -b -o cat -u tabula-rollback.service | grep -q '^Finished'")
+        assert_finished_before(machine, "tabula-rollback.service", "sysroot.mount")
 
     with subtest("write to the root and to a persisted directory, reboot"):
         write_state(machine)

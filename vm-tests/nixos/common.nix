@@ -206,6 +206,21 @@ in
         return m.succeed("journalctl -b -o cat -t tabula-rollback --no-pager")
 
 
+    def journal_time(m, unit, text=""):
+        """Monotonic time of the first journal line of `unit` (containing `text`)."""
+        line = m.succeed(
+            f"journalctl -b -o short-monotonic --no-pager -u '{unit}' | grep -m1 -F -- '{text}'"
+        )
+        return float(line.split("]", 1)[0].strip("[ "))
+
+
+    def assert_finished_before(m, first, second):
+        """`first` finished before `second` started (the systemd initrd's ordering)."""
+        done = journal_time(m, first, "Mounted" if first.endswith(".mount") else "Finished")
+        started = journal_time(m, second)
+        assert done <= started, f"{first} finished at {done}, after {second} started at {started}"
+
+
     def write_state(m):
         """Something on the erased root, something persisted."""
         m.succeed(

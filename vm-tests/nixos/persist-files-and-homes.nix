@@ -58,6 +58,9 @@ in
     first = machine_id()
     assert len(first) == 32, f"no machine id: {first!r}"
 
+    with subtest("machine-id was mounted in the initrd, before stage 2"):
+        assert_finished_before(machine, "sysroot-etc-machine\\x2did.mount", "initrd-switch-root.service")
+
     with subtest("files are bind mounts of the persisted file, not symlinks"):
         for f in ["/etc/machine-id", "/etc/kept.conf", "/home/alice/.bash_history"]:
             machine.succeed(f"test ! -L {f}", f"findmnt -no TARGET {f}")

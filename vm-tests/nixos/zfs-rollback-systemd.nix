@@ -23,11 +23,9 @@ in
     with subtest("the root is rpool/local/root"):
         machine.succeed("findmnt -no SOURCE,FSTYPE / | grep -qx 'rpool/local/root *zfs'")
         assert "rpool/local/root@blank" in rollback_log(machine), "tabula-rollback logged nothing about the rollback"
-        # the unit waited for the pool import: its start came after the import finished
-        machine.succeed(
-            "journalctl -b -o cat -u zfs-import-rpool.service | grep -q '^Finished'",
-            "journalctl -b -o cat -u tabula-rollback.service | grep -q '^Finished'",
-        )
+        # after the pool import, before the root is mounted
+        assert_finished_before(machine, "zfs-import-rpool.service", "tabula-rollback.service")
+        assert_finished_before(machine, "tabula-rollback.service", "sysroot.mount")
 
     with subtest("write to the root and to a persisted directory, reboot"):
         write_state(machine)
