@@ -153,7 +153,7 @@ fn exec_word(exe: &str) -> String {
 }
 
 fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(768);
     let what = match b.kind {
         Kind::Directory => "directory",
         Kind::File => "file",
