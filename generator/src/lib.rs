@@ -57,6 +57,18 @@ pub fn generate(env: &Environment) -> Result<Outcome, String> {
         Stage::System
     };
     let plan = plan(&config, stage);
+    if stage == Stage::System {
+        if let Some(b) = plan
+            .binds
+            .iter()
+            .find(|b| b.is_machine_id() && !b.in_initrd)
+        {
+            warn!(
+                "{}: /etc/machine-id is persisted without \"inInitrd\": true; systemd reads it before any stage-2 mount, so this boot runs with a different id than the persisted one. Set inInitrd (with a systemd initrd)",
+                b.label
+            );
+        }
+    }
     if let Some(why) = escape::unit_value_problem(&env.exe)
         .or_else(|| (!env.exe.starts_with('/')).then_some("is not an absolute path"))
     {

@@ -20,6 +20,17 @@ pub const DOCUMENTATION: &str = "https://github.com/tabula-nix/tabula/blob/main/
 /// The oneshot service that creates and fixes sources and targets.
 pub const PREPARE_UNIT: &str = "tabula-prepare.service";
 
+/// Its initrd twin: a different name, so that nothing of the initrd's run
+/// can be mistaken for the booted system's.
+pub const PREPARE_UNIT_INITRD: &str = "tabula-prepare-initrd.service";
+
+fn prepare_unit_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::System => PREPARE_UNIT,
+        Stage::Initrd => PREPARE_UNIT_INITRD,
+    }
+}
+
 /// Where the prepare step leaves one empty file per entry it prepared,
 /// named after the entry's mount unit; the mount asserts it exists.
 pub const PREPARED_DIR: &str = "/run/tabula/prepared";
@@ -73,7 +84,7 @@ pub fn render(plan: &Plan, ctx: &Context<'_>) -> Tree {
     };
     if !plan.binds.is_empty() {
         tree.insert(
-            PREPARE_UNIT.to_owned(),
+            prepare_unit_name(ctx.stage).to_owned(),
             Node::File(prepare_unit(plan, ctx, target)),
         );
     }
@@ -130,7 +141,8 @@ fn prepare_unit(plan: &Plan, ctx: &Context<'_>, target: &str) -> String {
             out.push_str("After=local-fs-pre.target systemd-remount-fs.service systemd-sysusers.service userborn.service\n");
         }
         Stage::Initrd => {
-            let _ = writeln!(out, "Before={target}");
+            out.push_str("Conflicts=initrd-switch-root.target\n");
+            let _ = writeln!(out, "Before=initrd-switch-root.target {target}");
             out.push_str("After=initrd-root-fs.target\n");
         }
     }
@@ -169,8 +181,9 @@ fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> String {
     } else {
         let _ = writeln!(out, "Before={target}");
     }
-    let _ = writeln!(out, "Wants={PREPARE_UNIT}");
-    let _ = writeln!(out, "After={PREPARE_UNIT}");
+    let prepare = prepare_unit_name(ctx.stage);
+    let _ = writeln!(out, "Wants={prepare}");
+    let _ = writeln!(out, "After={prepare}");
     let _ = writeln!(out, "RequiresMountsFor={}", unit_word(&b.storage));
     let _ = writeln!(
         out,

@@ -126,7 +126,24 @@ fn initrd_emits_only_in_initrd_entries_under_sysroot() {
         [
             "initrd-fs.target.d",
             "sysroot-etc-machine\\x2did.mount",
-            "tabula-prepare.service"
+            "tabula-prepare-initrd.service"
         ]
+    );
+}
+
+#[test]
+fn machine_id_outside_the_initrd_is_warned_about() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let (o, _t) = run(
+        r#"{"version":1,"persist":[{"storage":"/persist","files":["/etc/machine-id"]}]}"#,
+        &[out.path()],
+        false,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o)
+            .contains(r#"persist[0].files[0]: /etc/machine-id is persisted without "inInitrd""#),
+        "{}",
+        stderr(&o)
     );
 }
