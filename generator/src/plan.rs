@@ -269,6 +269,16 @@ pub fn plan(config: &Config, stage: Stage) -> Plan {
             problems.push(problem(&bind.label, &bind.path, message));
             continue;
         }
+        if let Some(storage) = storages.iter().find(|s| is_within(&bind.path, s)) {
+            problems.push(problem(
+                &bind.label,
+                &bind.path,
+                format!(
+                    "is inside the storage {storage:?} of another entry; it is persistent already"
+                ),
+            ));
+            continue;
+        }
         if let Some(storage) = storages.iter().find(|s| is_within(s, &bind.path)) {
             problems.push(problem(
                 &bind.label,
