@@ -185,6 +185,22 @@ fn systemd_analyze_verify_every_case() {
         if units.is_empty() {
             continue;
         }
+        // The target our drop-in extends, copied next to it so that verify
+        // loads the drop-in: the whole transaction it pulls in (our mounts,
+        // the prepare service, the host's own units) is checked, cycles
+        // included.
+        let mut units = units;
+        for target in ["local-fs.target", "initrd-fs.target"] {
+            let host = Path::new("/lib/systemd/system").join(target);
+            if outcome
+                .tree
+                .contains_key(&format!("{target}.d/50-tabula.conf"))
+                && host.exists()
+            {
+                fs::copy(&host, dir.path().join(target)).expect("copy target");
+                units.push(format!("./{target}"));
+            }
+        }
         // systemd-analyze 252 cannot verify unit *files* whose name has a
         // colon ("Couldn't process aliases"); such names are checked by the
         // escape tests instead.
