@@ -238,3 +238,116 @@ fn systemd_analyze_verify_every_case() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(checked > 20, "only {checked} units verified");
 }
+
+/// systemd's own reading of what we wrote: `systemd-analyze verify` at
+/// debug level dumps each loaded unit; for every mount of every case the
+/// dumped `Where:`, `What:`, `Options:` and `AssertPathExists:` must be
+/// exactly the configured paths (no `%` specifier expanded, no quote or
+/// backslash eaten, nothing cut).
+#[test]
+fn systemd_reads_back_what_we_mean() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED LOUDLY: systemd-analyze is not installed; systemd's reading of the units is NOT checked"
+        );
+        return;
+    }
+    let exe = env!("CARGO_BIN_EXE_tabula-generator");
+    let mut compared = 0;
+    for case in cases() {
+        let env = env_for(&case, exe);
+        let Ok(config) = tabula_config::load(&env.config) else {
+            continue;
+        };
+        let Ok(outcome) = generate(&env) else {
+            continue;
+        };
+        let stage = if env.initrd_release.exists() {
+            tabula_generator::Stage::Initrd
+        } else {
+            tabula_generator::Stage::System
+        };
+        let plan = tabula_generator::plan(&config, stage);
+        let mut expected: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for b in &plan.binds {
+            let mut options = vec!["bind".to_owned()];
+            options.extend(b.options.iter().cloned());
+            expected.insert(
+                b.unit.clone(),
+                vec![
+                    ("Where".into(), b.target.clone()),
+                    ("What".into(), b.source.clone()),
+                    ("Options".into(), options.join(",")),
+                    (
+                        "AssertPathExists".into(),
+                        format!(
+                            "{}/{} untested",
+                            tabula_generator::units::PREPARED_DIR,
+                            b.unit
+                        ),
+                    ),
+                ],
+            );
+        }
+        for o in &plan.overlays {
+            expected.insert(
+                o.unit.clone(),
+                vec![
+                    ("Where".into(), o.config.where_.clone()),
+                    ("What".into(), "overlay".into()),
+                ],
+            );
+        }
+        expected.retain(|unit, _| !unit.contains(':'));
+        if expected.is_empty() {
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        tabula_generator::units::write_tree(&outcome.tree, dir.path()).expect("write");
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .args(expected.keys().map(|u| format!("./{u}")))
+            .env("SYSTEMD_LOG_LEVEL", "debug")
+            .current_dir(dir.path())
+            .output()
+            .expect("run systemd-analyze");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        let mut dumped: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            if let Some(name) = line.trim().strip_prefix("-> Unit ") {
+                current = Some(name.trim_end_matches(':').to_owned());
+                continue;
+            }
+            let Some(unit) = &current else { continue };
+            if let Some((key, value)) = line.trim_start().split_once(": ") {
+                if ["Where", "What", "Options", "AssertPathExists"].contains(&key) {
+                    dumped
+                        .entry(unit.clone())
+                        .or_default()
+                        .push((key.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        for (unit, want) in &expected {
+            let got = dumped
+                .get(unit)
+                .unwrap_or_else(|| panic!("{}: systemd did not dump {unit}", case.display()));
+            for kv in want {
+                assert!(
+                    got.contains(kv),
+                    "{}: {unit}: systemd reads {got:?}, expected {kv:?}",
+                    case.display()
+                );
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("{compared} settings read back by systemd as configured");
+    assert!(compared > 100, "only {compared} settings compared");
+}
