@@ -23,28 +23,39 @@ const LONG_NAME_HASH_KEY: [u8; 16] = [
 /// become `-`, and every byte that is not an ASCII letter, digit, `:`, `_` or
 /// a non-leading `.` becomes `\xNN`.
 pub fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 8);
+    push_escaped_path(&mut out, path);
+    out
+}
+
+fn push_escaped_path(out: &mut String, path: &str) {
     let trimmed = path.trim_matches('/');
     if trimmed.is_empty() {
-        return "-".to_owned();
+        out.push('-');
+        return;
     }
-    let mut out = String::with_capacity(trimmed.len() + 8);
     for (i, &b) in trimmed.as_bytes().iter().enumerate() {
         match b {
             b'/' => out.push('-'),
             b'.' if i > 0 => out.push('.'),
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b':' | b'_' => out.push(char::from(b)),
             _ => {
-                let _ = write!(out, "\\x{b:02x}");
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\x");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
             }
         }
     }
-    out
 }
 
 /// The name of the unit of type `suffix` (`"mount"`) for `path`, exactly as
 /// systemd derives it, including the hashed form of over-long names.
 pub fn path_unit_name(path: &str, suffix: &str) -> String {
-    let name = format!("{}.{suffix}", escape_path(path));
+    let mut name = String::with_capacity(path.len() + suffix.len() + 16);
+    push_escaped_path(&mut name, path);
+    name.push('.');
+    name.push_str(suffix);
     if name.len() < UNIT_NAME_MAX {
         return name;
     }

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 
 use tabula_config::names::{check_absolute_path, check_relative_path, is_within};
 use tabula_config::{Config, Entry, Id, Overlay, Persist};
@@ -82,8 +83,8 @@ pub struct Bind {
     pub mode: u32,
     pub in_initrd: bool,
     pub home: Option<Home>,
-    /// Mount options after `bind`.
-    pub options: Vec<String>,
+    /// Mount options after `bind` (shared by every entry of a storage).
+    pub options: Rc<[String]>,
     /// The mount unit's name.
     pub unit: String,
 }
@@ -224,8 +225,9 @@ fn ancestors_and_self(path: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Boxed: sorting moves candidates around, and a `Bind` is large.
 struct Candidate {
-    bind: Bind,
+    bind: Box<Bind>,
 }
 
 /// Builds the plan for `stage`.
@@ -290,7 +292,7 @@ pub fn plan(config: &Config, stage: Stage) -> Plan {
             continue;
         }
         accepted.insert(bind.path.clone(), binds.len());
-        binds.push(bind);
+        binds.push(*bind);
     }
     if stage == Stage::Initrd {
         binds.retain(|b| b.in_initrd);
@@ -352,7 +354,7 @@ fn collect_persist(
     let ctx = Ctx {
         storage,
         stage,
-        options: &options,
+        options: Rc::from(options),
     };
     for (kind, key, list) in [
         (Kind::Directory, "directories", &persist.directories),
@@ -361,7 +363,9 @@ fn collect_persist(
         for (j, entry) in list.iter().enumerate() {
             let label = format!("{at}.{key}[{j}]");
             match ctx.entry(kind, &label, entry, None) {
-                Ok(bind) => out.push(Candidate { bind }),
+                Ok(bind) => out.push(Candidate {
+                    bind: Box::new(bind),
+                }),
                 Err(p) => problems.push(p),
             }
         }
@@ -404,7 +408,9 @@ fn collect_persist(
             for (j, entry) in list.iter().enumerate() {
                 let label = format!("{uat}.{key}[{j}]");
                 match ctx.entry(kind, &label, entry, Some((&user_id, &home))) {
-                    Ok(bind) => out.push(Candidate { bind }),
+                    Ok(bind) => out.push(Candidate {
+                        bind: Box::new(bind),
+                    }),
                     Err(p) => problems.push(p),
                 }
             }
@@ -415,7 +421,7 @@ fn collect_persist(
 struct Ctx<'a> {
     storage: &'a str,
     stage: Stage,
-    options: &'a [String],
+    options: Rc<[String]>,
 }
 
 impl Ctx<'_> {
@@ -498,7 +504,7 @@ impl Ctx<'_> {
                 user: u.clone(),
                 path: prefixed(self.stage, home),
             }),
-            options: self.options.to_vec(),
+            options: Rc::clone(&self.options),
         })
     }
 }

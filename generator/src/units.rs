@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 
 use crate::escape::{overlay_dir, path_unit_name, unit_value, unit_word};
-use crate::plan::{Bind, Kind, OverlayMount, Plan, Stage};
+use crate::plan::{Bind, OverlayMount, Plan, Stage};
 
 /// First lines of every file written. Constant: no path, version or time,
 /// so that output only changes when the configuration does.
@@ -164,39 +164,57 @@ fn exec_word(exe: &str) -> String {
     unit_word(exe)
 }
 
+/// Appends `s` as a unit-file value (see [`unit_value`]) without an
+/// intermediate string: this runs once per setting per mount at every boot.
+fn push_value(out: &mut String, s: &str) {
+    if s.contains('%') {
+        out.push_str(&unit_value(s));
+    } else {
+        out.push_str(s);
+    }
+}
+
 fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> String {
     let mut out = String::with_capacity(768);
-    let what = match b.kind {
-        Kind::Directory => "directory",
-        Kind::File => "file",
-    };
-    unit_header(
-        &mut out,
-        &format!("Persisted {what} {} from {}", b.path, b.storage),
-        ctx,
-    );
+    out.push_str(HEADER);
+    out.push_str("\n[Unit]\nDescription=Persisted ");
+    out.push_str(b.kind.noun());
+    out.push(' ');
+    push_value(&mut out, &b.path);
+    out.push_str(" from ");
+    push_value(&mut out, &b.storage);
+    out.push_str("\nDocumentation=");
+    out.push_str(DOCUMENTATION);
+    out.push_str("\nSourcePath=");
+    push_value(&mut out, ctx.config_path);
+    out.push_str("\nDefaultDependencies=no\n");
     if ctx.stage == Stage::System {
-        out.push_str("Conflicts=umount.target\n");
-        let _ = writeln!(out, "Before=umount.target {target}");
+        out.push_str("Conflicts=umount.target\nBefore=umount.target ");
     } else {
-        let _ = writeln!(out, "Before={target}");
+        out.push_str("Before=");
     }
+    out.push_str(target);
     let prepare = prepare_unit_name(ctx.stage);
-    let _ = writeln!(out, "Wants={prepare}");
-    let _ = writeln!(out, "After={prepare}");
-    let _ = writeln!(out, "RequiresMountsFor={}", unit_word(&b.storage));
-    let _ = writeln!(
-        out,
-        "AssertPathExists={PREPARED_DIR}/{}",
-        unit_value(&b.unit)
-    );
-    out.push_str("\n[Mount]\n");
-    let _ = writeln!(out, "What={}", unit_value(&b.source));
-    let _ = writeln!(out, "Where={}", unit_value(&b.target));
-    out.push_str("Type=none\n");
-    let mut options = vec!["bind".to_owned()];
-    options.extend(b.options.iter().cloned());
-    let _ = writeln!(out, "Options={}", unit_value(&options.join(",")));
+    out.push_str("\nWants=");
+    out.push_str(prepare);
+    out.push_str("\nAfter=");
+    out.push_str(prepare);
+    out.push_str("\nRequiresMountsFor=");
+    out.push_str(&unit_word(&b.storage));
+    out.push_str("\nAssertPathExists=");
+    out.push_str(PREPARED_DIR);
+    out.push('/');
+    push_value(&mut out, &b.unit);
+    out.push_str("\n\n[Mount]\nWhat=");
+    push_value(&mut out, &b.source);
+    out.push_str("\nWhere=");
+    push_value(&mut out, &b.target);
+    out.push_str("\nType=none\nOptions=bind");
+    for opt in b.options.iter() {
+        out.push(',');
+        push_value(&mut out, opt);
+    }
+    out.push('\n');
     out
 }
 
