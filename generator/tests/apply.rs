@@ -233,3 +233,63 @@ fn emitted_mounts_land_in_a_private_namespace() {
         0
     );
 }
+
+/// `tabula-generator prepare` itself, as the service runs it, in a private
+/// mount namespace (with its own /run): an entry whose target is already a
+/// mount point (as when the initrd mounted it) is left alone and still gets
+/// its marker; the others are prepared; the exit status and the journal
+/// lines say what happened.
+#[test]
+fn prepare_subcommand_leaves_mounted_targets_alone() {
+    if !rustix::process::geteuid().is_root() && skip("needs root") {
+        return;
+    }
+    if Command::new("unshare").arg("--version").output().is_err() && skip("unshare is missing") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = dir.path().to_str().expect("utf-8 temp dir").to_owned();
+    fs::create_dir_all(dir.path().join("persist")).expect("mkdir");
+    fs::create_dir_all(dir.path().join("elsewhere")).expect("mkdir");
+    fs::create_dir_all(dir.path().join("root/etc")).expect("mkdir");
+    fs::write(
+        dir.path().join("elsewhere/machine-id"),
+        "0123456789abcdef0123456789abcdef\n",
+    )
+    .expect("write");
+    fs::write(dir.path().join("root/etc/machine-id"), "").expect("write");
+    let config = format!(
+        r#"{{ "version": 1, "persist": [ {{ "storage": "{t}/persist",
+            "files": [ {{ "path": "{t}/root/etc/machine-id", "inInitrd": true }} ],
+            "directories": [ "{t}/root/var/lib/app" ] }} ] }}"#
+    );
+    let config_path = dir.path().join("config.json");
+    fs::write(&config_path, config).expect("write");
+    let exe = env!("CARGO_BIN_EXE_tabula-generator");
+    let script = format!(
+        "set -e\n\
+         mount -t tmpfs tmpfs /run\n\
+         mount --bind {t}/elsewhere/machine-id {t}/root/etc/machine-id\n\
+         TABULA_CONFIG={t}/config.json {exe} prepare; echo \"exit=$?\"\n\
+         ls /run/tabula/prepared\n"
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("exit=0"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("root/etc/machine-id is already mounted"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("root-etc-machine\\x2did.mount"), "{stdout}");
+    assert!(stdout.contains("root-var-lib-app.mount"), "{stdout}");
+    // The already-mounted entry was not prepared: no persisted copy made.
+    let persist = dir.path().join("persist").join(t.trim_start_matches('/'));
+    assert!(!persist.join("root/etc/machine-id").exists());
+    assert!(persist.join("root/var/lib/app").is_dir());
+    assert!(Path::new(&format!("{t}/root/var/lib/app")).is_dir());
+}

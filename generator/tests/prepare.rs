@@ -332,3 +332,55 @@ fn directory_swapped_for_a_symlink_between_check_and_use() {
         (ALICE, USERS, 0o700)
     );
 }
+
+#[test]
+fn initrd_prepares_in_initrd_entries_under_sysroot() {
+    if !is_root() {
+        eprintln!("SKIPPED LOUDLY: the prepare tests need root (chown); run cargo test as root");
+        return;
+    }
+    let f = fixture();
+    fs::create_dir_all(f.root.join("sysroot/persist")).expect("mkdir");
+    let config = parse(
+        r#"{ "version": 1, "persist": [ { "storage": "/persist",
+            "directories": [ "/var/log", { "path": "/var/lib/nixos", "inInitrd": true } ],
+            "files": [ { "path": "/etc/machine-id", "inInitrd": true, "mode": "0444" },
+                       { "path": "/etc/ssh/ssh_host_ed25519_key", "inInitrd": true, "mode": "0600" } ] } ] }"#,
+        Path::new("test.json"),
+    )
+    .expect("config");
+    let p = plan(&config, Stage::Initrd);
+    assert_eq!(p.binds.len(), 3);
+    let failed = prepare_all(&p, &f.opts, None);
+    assert!(failed.is_empty(), "{failed:?}");
+    let r = &f.root;
+    assert_eq!(
+        fs::read_to_string(r.join("sysroot/persist/etc/machine-id")).expect("read"),
+        "uninitialized\n"
+    );
+    assert_eq!(
+        owner_mode(&r.join("sysroot/persist/etc/machine-id")),
+        (0, 0, 0o444)
+    );
+    assert_eq!(owner_mode(&r.join("sysroot/etc/machine-id")), (0, 0, 0o444));
+    assert_eq!(
+        owner_mode(&r.join("sysroot/etc/ssh/ssh_host_ed25519_key")),
+        (0, 0, 0o600)
+    );
+    assert_eq!(owner_mode(&r.join("sysroot/var/lib/nixos")), (0, 0, 0o755));
+    assert!(
+        !r.join("sysroot/var/log").exists(),
+        "a stage-2 entry was prepared in the initrd"
+    );
+    assert!(
+        !r.join("etc").exists(),
+        "something was made outside /sysroot"
+    );
+    for unit in [
+        "sysroot-etc-machine\\x2did.mount",
+        "sysroot-etc-ssh-ssh_host_ed25519_key.mount",
+        "sysroot-var-lib-nixos.mount",
+    ] {
+        assert!(f.opts.prepared_dir.join(unit).exists(), "no marker {unit}");
+    }
+}
