@@ -198,11 +198,35 @@ fn check_unit_name(name: &str) -> Result<(), String> {
 }
 
 fn join(base: &str, rel: &str) -> String {
-    if base == "/" {
-        format!("/{rel}")
-    } else {
-        format!("{base}/{rel}")
+    let base = base.trim_end_matches('/');
+    let mut out = String::with_capacity(base.len() + 1 + rel.len());
+    out.push_str(base);
+    out.push('/');
+    out.push_str(rel);
+    out
+}
+
+/// `prefix` followed by `index` and `]`: labels are built for every entry,
+/// so without the formatting machinery.
+fn indexed_label(prefix: &str, index: usize) -> String {
+    let mut out = String::with_capacity(prefix.len() + 8);
+    out.push_str(prefix);
+    let mut digits = [0u8; 20];
+    let mut n = index;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+    out.push(']');
+    out
 }
 
 fn prefixed(stage: Stage, path: &str) -> String {
@@ -360,8 +384,9 @@ fn collect_persist(
         (Kind::Directory, "directories", &persist.directories),
         (Kind::File, "files", &persist.files),
     ] {
+        let prefix = format!("{at}.{key}[");
         for (j, entry) in list.iter().enumerate() {
-            let label = format!("{at}.{key}[{j}]");
+            let label = indexed_label(&prefix, j);
             match ctx.entry(kind, &label, entry, None) {
                 Ok(bind) => out.push(Candidate {
                     bind: Box::new(bind),
@@ -405,8 +430,9 @@ fn collect_persist(
             (Kind::Directory, "directories", &user.directories),
             (Kind::File, "files", &user.files),
         ] {
+            let prefix = format!("{uat}.{key}[");
             for (j, entry) in list.iter().enumerate() {
-                let label = format!("{uat}.{key}[{j}]");
+                let label = indexed_label(&prefix, j);
                 match ctx.entry(kind, &label, entry, Some((&user_id, &home))) {
                     Ok(bind) => out.push(Candidate {
                         bind: Box::new(bind),
