@@ -101,9 +101,8 @@ for m in "${mods[@]}"; do
 done
 cp "$kdir/lib/modules/$kver/modules.order" "$kdir/lib/modules/$kver/modules.builtin"* "$stage/lib/modules/$kver/"
 depmod -b "$stage" "$kver"
-if ((have_zfs)) && [[ $flavour == systemd ]]; then
-    echo zfs >>"$stage/etc/modules-load.d/tabula-harness.conf"
-fi
+# zfs is loaded only by ZFS boots: the per-boot archive adds
+# /etc/modules-load.d/tabula-zfs.conf (systemd) or sets tabula.pool (scripted).
 
 install -m 0755 "$here/../guest/activate" "$stage/usr/lib/tabula-harness/activate"
 

@@ -19,6 +19,9 @@ pub struct Env {
     pub vmlinuz: PathBuf,
     /// `tabula-rollback` (static musl build).
     pub rollback: PathBuf,
+    /// `tabula-rollback` built with the `fault-injection` feature
+    /// (`--target-dir target/fault-injection`), for crash-injection.
+    pub rollback_fault: PathBuf,
     /// `tabula-generator` (static musl build).
     pub generator: PathBuf,
     /// Whether the ZFS modules were built by setup.
@@ -65,6 +68,11 @@ impl Env {
         };
         let rollback = bin("tabula-rollback", "TABULA_ROLLBACK_BIN");
         let generator = bin("tabula-generator", "TABULA_GENERATOR_BIN");
+        let rollback_fault = std::env::var_os("TABULA_ROLLBACK_FAULT_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                repo.join("target/fault-injection/x86_64-unknown-linux-musl/release/tabula-rollback")
+            });
         let work = cache.join("work");
         let logs = cache.join("logs");
         std::fs::create_dir_all(&work).ctx(work.display())?;
@@ -76,6 +84,7 @@ impl Env {
             kver,
             vmlinuz,
             rollback,
+            rollback_fault,
             generator,
             zfs,
             work,

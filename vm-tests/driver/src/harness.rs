@@ -73,6 +73,8 @@ pub struct Spec {
     pub cmdline: String,
     /// Wall-clock limit.
     pub timeout: Duration,
+    /// Another tabula-rollback build (fault injection).
+    pub rollback_bin: Option<PathBuf>,
 }
 
 impl Spec {
@@ -88,6 +90,7 @@ impl Spec {
             root_files: Vec::new(),
             cmdline: String::new(),
             timeout: Duration::from_secs(240),
+            rollback_bin: None,
         }
     }
 }
@@ -179,6 +182,7 @@ impl<'a> Ctx<'a> {
             }
         };
         payload.config = stage1_config;
+        payload.rollback_bin = spec.rollback_bin.clone();
         payload.needs = match spec.fs {
             Fs::Btrfs => vec![Needs::Device("/dev/vda".into())],
             Fs::Zfs => vec![Needs::Pool("rpool".into())],

@@ -82,6 +82,8 @@ pub struct Payload {
     /// The tabula config (`/etc/tabula/config.json` in the initrd and on the
     /// new root), or `None` for a boot without tabula.
     pub config: Option<String>,
+    /// The tabula-rollback binary, when not the normal release build.
+    pub rollback_bin: Option<PathBuf>,
     /// Initrd dependencies of the rollback unit (systemd flavour).
     pub needs: Vec<Needs>,
     /// Extra files in the initrd (absolute paths).
@@ -119,11 +121,12 @@ pub fn assemble(env: &Env, flavour: Flavour, payload: &Payload, out: &Path) -> R
     }
     fs::create_dir_all(&stage).ctx(stage.display())?;
     if let Some(cfg) = &payload.config {
-        Env::require_bin(&env.rollback)?;
+        let bin = payload.rollback_bin.as_ref().unwrap_or(&env.rollback);
+        Env::require_bin(bin)?;
         put(
             &stage,
             "/usr/bin/tabula-rollback",
-            &Item::Copy(env.rollback.clone(), 0o755),
+            &Item::Copy(bin.clone(), 0o755),
         )?;
         put(
             &stage,
@@ -157,6 +160,11 @@ pub fn assemble(env: &Env, flavour: Flavour, payload: &Payload, out: &Path) -> R
         for n in &payload.needs {
             if let Needs::Pool(pool) = n {
                 zfs_import_units(&stage, pool)?;
+                put(
+                    &stage,
+                    "/etc/modules-load.d/tabula-zfs.conf",
+                    &Item::Text("zfs\n".into(), 0o644),
+                )?;
             }
         }
     }

@@ -215,8 +215,9 @@ pub fn boot(env: &Env, vm: &Vm, hook: &mut dyn FnMut(&str) -> Hook) -> Result<Bo
                 if let Some(i) = line.find(MARK) {
                     marks.push(line[i + MARK.len()..].trim().to_owned());
                 }
-                if kill_at.is_none() {
-                    if let Hook::KillAfter(d) = hook(&line) {
+                // The hook sees every line; only its first kill request counts.
+                if let Hook::KillAfter(d) = hook(&line) {
+                    if kill_at.is_none() {
                         kill_at = Some(Instant::now() + d);
                     }
                 }

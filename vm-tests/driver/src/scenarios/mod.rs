@@ -1,6 +1,7 @@
 //! The scenarios, one file each; the NixOS VM tests mirror them one for one.
 
 pub mod btrfs_rotation;
+pub mod crash_injection;
 pub mod smoke;
 pub mod zfs_rollback;
 
@@ -59,6 +60,12 @@ pub fn all() -> Vec<Scenario> {
             proves: "systemd initrd: the same, tabula-rollback.service after zfs-import-rpool.service",
             zfs: true,
             run: |e| zfs_rollback::run(e, Flavour::Systemd),
+        },
+        Scenario {
+            name: "crash-injection",
+            proves: "power cuts at random instants of a rotation: next boot succeeds, one root, @persist unchanged",
+            zfs: false,
+            run: crash_injection::run,
         },
     ]
 }
