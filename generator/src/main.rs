@@ -2,6 +2,7 @@
 //! `tabula-generator prepare [--initrd]`: the prepare step, run by the
 //! `tabula-prepare.service` the generator emits.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,10 +10,15 @@ use tabula_generator::kmsg::{self, Sink};
 use tabula_generator::{Environment, config_path, initrd_release_path, own_path};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let status = if args.first().map(String::as_str) == Some("prepare") {
+    // args_os: a path that is not UTF-8 must not panic.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let status = if args.first().is_some_and(|a| a == "prepare") {
         kmsg::init("tabula-prepare", Sink::Stderr, log::LevelFilter::Info);
-        tabula_generator::prepare::main(&args[1..])
+        let rest: Vec<String> = args[1..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        tabula_generator::prepare::main(&rest)
     } else {
         kmsg::init("tabula-generator", Sink::Kmsg, log::LevelFilter::Info);
         let config = config_path();
