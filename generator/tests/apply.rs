@@ -88,6 +88,7 @@ fn emitted_mounts_land_in_a_private_namespace() {
             "TABULA_INITRD_RELEASE",
             dir.path().join("no-initrd-release"),
         )
+        .env("TABULA_LOG", "stderr")
         .output()
         .expect("run generator");
     assert!(
