@@ -106,6 +106,7 @@ pub fn run(target: &BtrfsTarget, ctx: &Ctx) -> Result<()> {
         ctx,
         top: fd.as_fd(),
         dev: &target.device,
+        mount_dir: &top.dir,
     };
     let result = rotation.run();
     drop(fd);
@@ -163,12 +164,7 @@ impl TopLevel {
     fn mount(target: &BtrfsTarget, ctx: &Ctx) -> Result<(TopLevel, OwnedFd)> {
         let dev = &target.device;
         let dir = make_private_dir(&ctx.run_dir)?;
-        let mut data = String::from("subvolid=5");
-        for opt in &target.mount_options {
-            data.push(',');
-            data.push_str(opt);
-        }
-        let mut flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        let (mut flags, data) = mount_options(&target.mount_options);
         if ctx.dry_run {
             flags |= MountFlags::RDONLY;
         }
@@ -253,6 +249,40 @@ impl Drop for TopLevel {
     }
 }
 
+/// Splits `mountOptions` as mount(8) does: the generic options become mount
+/// flags (the kernel's Btrfs option parser refuses `noatime`), the options
+/// only userspace understands (`defaults`, `nofail`, `x-systemd.*` …) are
+/// dropped, the rest is passed to Btrfs after `subvolid=5`. The mount is
+/// always `nosuid,nodev,noexec`: nothing is run from it.
+fn mount_options(options: &[String]) -> (MountFlags, String) {
+    let mut flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    let mut data = String::from("subvolid=5");
+    for opt in options {
+        let flag = match opt.as_str() {
+            "noatime" => MountFlags::NOATIME,
+            "nodiratime" => MountFlags::NODIRATIME,
+            "relatime" => MountFlags::RELATIME,
+            "strictatime" => MountFlags::STRICTATIME,
+            "lazytime" => MountFlags::LAZYTIME,
+            "sync" => MountFlags::SYNCHRONOUS,
+            "dirsync" => MountFlags::DIRSYNC,
+            "defaults" | "rw" | "async" | "atime" | "diratime" | "norelatime" | "nolazytime"
+            | "auto" | "noauto" | "nofail" | "user" | "nouser" | "users" | "owner" | "group"
+            | "_netdev" | "suid" | "nosuid" | "dev" | "nodev" | "exec" | "noexec" => {
+                MountFlags::empty()
+            }
+            o if o.starts_with("x-") || o.starts_with("comment=") => MountFlags::empty(),
+            o => {
+                data.push(',');
+                data.push_str(o);
+                continue;
+            }
+        };
+        flags |= flag;
+    }
+    (flags, data)
+}
+
 /// Makes a new directory `tabula-rollback.<pid>.<n>`, mode 0700, in `run_dir`.
 fn make_private_dir(run_dir: &Path) -> Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
@@ -274,6 +304,30 @@ fn make_private_dir(run_dir: &Path) -> Result<PathBuf> {
         "cannot make a mount point in {}: 100 names taken; remove the stale tabula-rollback.* directories",
         run_dir.display()
     )))
+}
+
+/// Undoes the octal escapes of `/proc/self/mountinfo` (`\\040` for a space).
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) => {
+                let value = d.iter().fold(0u32, |v, b| v * 8 + u32::from(b - b'0'));
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What a name in a directory is.
@@ -374,6 +428,8 @@ struct Rotation<'a> {
     ctx: &'a Ctx,
     top: BorrowedFd<'a>,
     dev: &'a str,
+    /// Where the top level is mounted.
+    mount_dir: &'a Path,
 }
 
 impl Rotation<'_> {
@@ -444,6 +500,9 @@ impl Rotation<'_> {
                 "{root_path} is {}; tabula moves and deletes only subvolumes: convert it (btrfs subvolume create, copy, swap) or fix `subvolume`",
                 root.describe()
             )));
+        }
+        if root == Kind::Subvolume {
+            self.check_not_mounted(parent, root_name, root_path)?;
         }
         let leftover = self.kind(parent, &new_name, &new_path)?;
         if !matches!(leftover, Kind::Subvolume | Kind::Missing) {
@@ -541,6 +600,38 @@ impl Rotation<'_> {
             rustix::fs::syncfs(self.top).map_err(|e| self.io_err("commit", self.dev, e))?;
         }
         Ok(())
+    }
+
+    /// Refuses a root that is mounted (tabula run by hand on a booted
+    /// system): it would move the running system's root away. A Btrfs mount
+    /// whose mount point has the subvolume's device number (each subvolume
+    /// has its own) shows it, or a part of it. A dry run only warns.
+    fn check_not_mounted(&self, dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<()> {
+        let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| self.io_err("look at", shown, e))?;
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let Some(mountpoint) = info.lines().find_map(|line| {
+            // `id parent major:minor root mountpoint options… - type source …`
+            let mountpoint = unescape_mountinfo(line.split(' ').nth(4)?);
+            let (_, after) = line.split_once(" - ")?;
+            let same = after.starts_with("btrfs ")
+                && !Path::new(&mountpoint).starts_with(self.mount_dir)
+                && rustix::fs::stat(mountpoint.as_str()).is_ok_and(|m| m.st_dev == st.st_dev);
+            same.then_some(mountpoint)
+        }) else {
+            return Ok(());
+        };
+        let why = format!(
+            "{shown} is mounted at {mountpoint}: it is a root in use, and tabula-rollback runs in the initrd, before the root is mounted"
+        );
+        if self.ctx.dry_run {
+            log::warn!("{why}; a real run refuses to rotate it");
+            Ok(())
+        } else {
+            Err(self.err(format_args!(
+                "{why}; refusing to move it (use --dry-run to see what a boot would do)"
+            )))
+        }
     }
 
     /// Creates the new root `name` in `dir`: empty, or a snapshot of blank.
@@ -824,6 +915,42 @@ mod tests {
         assert_eq!(split_parent("nixos/a/root"), ("nixos/a", "root"));
         assert_eq!(join("", "x"), "x");
         assert_eq!(join("@old_roots", "x"), "@old_roots/x");
+    }
+
+    #[test]
+    fn mount_option_split() {
+        let opts =
+            |list: &[&str]| mount_options(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let base = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        assert_eq!(opts(&[]), (base, "subvolid=5".to_owned()));
+        assert_eq!(
+            opts(&[
+                "compress=zstd:3",
+                "noatime",
+                "ssd",
+                "space_cache=v2",
+                "discard=async",
+                "x-systemd.device-timeout=0",
+                "defaults",
+                "lazytime",
+            ]),
+            (
+                base | MountFlags::NOATIME | MountFlags::LAZYTIME,
+                "subvolid=5,compress=zstd:3,ssd,space_cache=v2,discard=async".to_owned()
+            )
+        );
+        assert_eq!(
+            opts(&["degraded", "device=/dev/vdb"]).1,
+            "subvolid=5,degraded,device=/dev/vdb"
+        );
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/mnt/a\\040b\\011c"), "/mnt/a b\tc");
+        assert_eq!(unescape_mountinfo("/x\\04"), "/x\\04");
+        assert_eq!(unescape_mountinfo("/"), "/");
+        assert_eq!(unescape_mountinfo("\\777"), "?");
     }
 
     #[test]

@@ -13,10 +13,11 @@
 //! per open file (10 lines per 5 s unless `printk.devkmsg=on`), and a
 //! rotation that prunes 40 old roots must not lose the lines that say so.
 //! When the kernel log cannot be written (no `/dev/kmsg` in a container, not
-//! root) the line goes to stderr instead.
+//! root) the line goes to stderr instead; when stderr is a terminal (someone
+//! runs the program by hand) it goes there as well.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -91,7 +92,7 @@ impl Log for KmsgLogger {
                 .append(true)
                 .open(&path)
                 .and_then(|mut f| f.write_all(line.as_bytes()));
-            if written.is_ok() {
+            if written.is_ok() && !std::io::stderr().is_terminal() {
                 return;
             }
         }

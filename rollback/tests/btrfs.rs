@@ -554,3 +554,105 @@ fn clock_at_1970_prunes_nothing_and_2099_keeps_min() {
     assert!(left.contains(&root_name), "{left:?}");
     assert!(names.iter().all(|n| !left.contains(n)), "{left:?}");
 }
+
+/// The seed's layout: `@old_roots` is a subvolume of its own (moves cross
+/// subvolumes), and a root below a directory, with a blank beside it.
+#[test]
+fn old_roots_subvolume_and_nested_paths() {
+    if skip("old_roots_subvolume_and_nested_paths") {
+        return;
+    }
+    let _g = serial();
+    let t = now();
+    let mut img = Image::new(256);
+    img.mount();
+    for s in ["@nix", "@log", "@containers", "@caddy", "@snapshots"] {
+        img.subvol(s);
+        img.write(&format!("{s}/data"), s.as_bytes());
+    }
+    let persist = make_persist(&img);
+    img.subvol("@old_roots");
+    img.mkdir("sys");
+    img.subvol("sys/blank-src");
+    img.write("sys/blank-src/etc/marker", b"blank");
+    img.snapshot("sys/blank-src", "sys/@blank", true);
+    img.subvol("sys/@root");
+    img.write("sys/@root/etc/junk", b"junk");
+    img.subvol("sys/@root/var-lib-containers");
+    let old = timestamp_name(t - 45 * DAY);
+    img.subvol(&format!("@old_roots/{old}"));
+    img.subvol(&format!("@old_roots/{old}/nested"));
+    img.mkdir(&format!("@old_roots/{}", timestamp_name(t - 90 * DAY)));
+    let others: Vec<_> = ["@nix", "@log", "@containers", "@caddy", "@snapshots"]
+        .iter()
+        .map(|s| img.tree(s))
+        .collect();
+    let name = otime_name(&img, "sys/@root");
+    img.umount();
+
+    let p = img.dir.path().join("seed.json");
+    std::fs::write(
+        &p,
+        format!(
+            r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "{}", "mountOptions": ["compress=zstd:3", "noatime"], "subvolume": "sys/@root", "blank": "sys/@blank", "oldRoots": "@old_roots", "keep": {{"days": 30, "min": 1, "max": null}}}}], "persist": [], "overlays": []}}"#,
+            img.device
+        ),
+    )
+    .unwrap();
+    let (code, log) = rollback(&img, &p, &[], "", t);
+    assert_eq!(code, EXIT_OK);
+    assert!(log.contains("(btrfs, subvolid=5,compress=zstd:3)"), "{log}");
+    img.mount();
+    assert_eq!(img.ls("sys"), ["@blank", "@root", "blank-src"]);
+    assert_eq!(img.ls("sys/@root/etc"), ["marker"]);
+    let mut want = vec![name.clone(), timestamp_name(t - 90 * DAY)];
+    want.sort();
+    assert_eq!(img.ls("@old_roots"), want);
+    assert!(img.is_subvol(&format!("@old_roots/{name}/var-lib-containers")));
+    assert_eq!(img.tree("@persist"), persist);
+    for (s, tree) in ["@nix", "@log", "@containers", "@caddy", "@snapshots"]
+        .iter()
+        .zip(&others)
+    {
+        assert_eq!(&img.tree(s), tree, "{s}");
+    }
+}
+
+/// Run by hand on a booted system, the rollback would move the running root
+/// away: a mounted root is refused (a dry run only warns).
+#[test]
+fn mounted_root_is_refused() {
+    if skip("mounted_root_is_refused") {
+        return;
+    }
+    let _g = serial();
+    let mut img = Image::new(256);
+    img.mount();
+    img.subvol("@root");
+    img.mkdir("@root/var/lib");
+    let live = img.dir.path().join("live");
+    std::fs::create_dir(&live).unwrap();
+    // Part of the root is enough (a bind mount of /var/lib, say).
+    common::sh(
+        "mount",
+        &[
+            "--bind",
+            img.path("@root/var/lib").to_str().unwrap(),
+            live.to_str().unwrap(),
+        ],
+    );
+    img.umount();
+    let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
+    let (code, log) = rollback(&img, &cfg, &[], "", now());
+    let (dry_code, dry_log) = rollback(&img, &cfg, &["--dry-run"], "", now());
+    common::sh("umount", &[live.to_str().unwrap()]);
+    assert_eq!(code, EXIT_FAILURE);
+    assert!(
+        log.contains(&format!("@root is mounted at {}", live.display())),
+        "{log}"
+    );
+    assert_eq!(dry_code, EXIT_OK);
+    assert!(dry_log.contains("a real run refuses"), "{dry_log}");
+    img.mount();
+    assert_eq!(img.ls(""), ["@root"]);
+}
