@@ -6,28 +6,16 @@
 let
   common = import ./common.nix { inherit self; };
 in
-{
-  name = "tabula-btrfs-blank-template";
+common.scenario {
+  name = "btrfs-blank-template";
 
-  nodes.machine = common.node {
+  machine = common.node {
     flavour = "systemd";
     layout = "btrfs";
-    tabula =
-      { lib, ... }:
-      {
-        tabula.rollback.targets = lib.mkForce [
-          {
-            type = "btrfs";
-            device = "/dev/disk/by-label/tabula";
-            subvolume = "@root";
-            blank = "@blank";
-            oldRoots = "@old_roots";
-          }
-        ];
-      };
+    target.blank = "@blank";
   };
 
-  testScript = common.helpers + ''
+  script = ''
     machine.start()
     machine.wait_for_unit("multi-user.target")
     prepare_btrfs(machine)

@@ -6,30 +6,20 @@
 let
   common = import ./common.nix { inherit self; };
 in
-{
-  name = "tabula-btrfs-retention";
+common.scenario {
+  name = "btrfs-retention";
 
-  nodes.machine = common.node {
+  machine = common.node {
     flavour = "scripted";
     layout = "btrfs";
-    tabula =
-      { lib, ... }:
-      {
-        tabula.rollback.targets = lib.mkForce [
-          {
-            type = "btrfs";
-            device = "/dev/disk/by-label/tabula";
-            keep = {
-              days = 30;
-              min = 2;
-              max = 10;
-            };
-          }
-        ];
-      };
+    target.keep = {
+      days = 30;
+      min = 2;
+      max = 10;
+    };
   };
 
-  testScript = common.helpers + ''
+  script = ''
     import datetime
 
     machine.start()

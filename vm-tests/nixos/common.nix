@@ -15,67 +15,73 @@
 { self }:
 
 let
+  # What a layout brings: its fileSystems, and the rollback target that erases
+  # its root (`null`: nothing is rolled back).
   layouts = {
     # seed 001: flat Btrfs layout, @root rotated into @old_roots
-    btrfs =
-      { lib, ... }:
-      let
-        device = "/dev/disk/by-label/tabula";
-        subvol = name: {
-          inherit device;
-          fsType = "btrfs";
-          options = [
-            "subvol=${name}"
-            "compress=zstd"
-            "noatime"
-          ];
-        };
-      in
-      {
-        virtualisation.fileSystems."/" = lib.mkForce (subvol "@root");
-        virtualisation.fileSystems."/persist" = subvol "@persist" // {
-          neededForBoot = true;
-        };
-        tabula.rollback.targets = [
-          {
-            type = "btrfs";
+    btrfs = rec {
+      device = "/dev/disk/by-label/tabula";
+      module =
+        { lib, ... }:
+        let
+          subvol = name: {
             inherit device;
-            subvolume = "@root";
-            oldRoots = "@old_roots";
-          }
-        ];
+            fsType = "btrfs";
+            options = [
+              "subvol=${name}"
+              "compress=zstd"
+              "noatime"
+            ];
+          };
+        in
+        {
+          virtualisation.fileSystems."/" = lib.mkForce (subvol "@root");
+          virtualisation.fileSystems."/persist" = subvol "@persist" // {
+            neededForBoot = true;
+          };
+        };
+      target = {
+        type = "btrfs";
+        inherit device;
+        subvolume = "@root";
+        oldRoots = "@old_roots";
       };
+    };
 
     # seeds 000 and 003: rpool/local is erased, rpool/safe is kept
-    zfs =
-      { lib, ... }:
-      {
-        virtualisation.fileSystems."/" = lib.mkForce {
-          device = "rpool/local/root";
-          fsType = "zfs";
+    zfs = {
+      module =
+        { lib, ... }:
+        {
+          virtualisation.fileSystems."/" = lib.mkForce {
+            device = "rpool/local/root";
+            fsType = "zfs";
+          };
+          virtualisation.fileSystems."/persist" = {
+            device = "rpool/safe/persist";
+            fsType = "zfs";
+            neededForBoot = true;
+          };
         };
-        virtualisation.fileSystems."/persist" = {
-          device = "rpool/safe/persist";
-          fsType = "zfs";
-          neededForBoot = true;
-        };
-        tabula.rollback.targets = [
-          {
-            type = "zfs";
-            dataset = "rpool/local/root";
-            snapshot = "blank";
-          }
-        ];
+      target = {
+        type = "zfs";
+        dataset = "rpool/local/root";
+        snapshot = "blank";
       };
+    };
 
     # the default ext4 root, nothing rolled back (overlay scenarios)
-    none = { };
+    none = {
+      module = { };
+      target = null;
+    };
   };
-in
-{
+
   # The one machine of a scenario.
   #   flavour  "scripted" or "systemd" (initrd)
   #   layout   "btrfs", "zfs" or "none"
+  #   target   what the scenario changes in the layout's rollback target
+  #            (attributes set over it; unset ones keep the layout's values)
   #   tabula   module: the scenario's own tabula settings, in the specialisation
   #   variants name -> module: more boot entries `tabula-<name>`, each the
   #            scenario's specialisation plus that module
@@ -84,19 +90,23 @@ in
     {
       flavour,
       layout,
+      target ? { },
       tabula ? { },
       variants ? { },
       disks ? [ ],
     }:
     { lib, pkgs, ... }:
     let
+      inherit (layouts.${layout}) module;
+      rollbackTarget = layouts.${layout}.target;
       specialisation = extra: {
         imports = [
-          layouts.${layout}
+          module
           tabula
           extra
         ];
         tabula.enable = true;
+        tabula.rollback.targets = lib.optional (rollbackTarget != null) (rollbackTarget // target);
         tabula.persist = lib.mkIf (layout != "none") {
           "/persist".directories = [
             # the systemd initrd mounts it before activation reads it
@@ -114,6 +124,7 @@ in
         };
       };
     in
+    assert layout != "none" || target == { };
     {
       imports = [ self.nixosModules.default ];
 
@@ -240,4 +251,165 @@ in
             "findmnt -no SOURCE /var/lib/kept | grep -q /var/lib/kept",
         )
   '';
+
+  # The test of one scenario: named `tabula-<name>` like its file (and the
+  # QEMU harness scenario), one machine, the helpers, then its script.
+  scenario =
+    {
+      name,
+      machine,
+      script,
+    }:
+    {
+      name = "tabula-${name}";
+      nodes.machine = machine;
+      testScript = helpers + script;
+    };
+
+  # Script lines that only one initrd flavour runs (whole subtests, at the
+  # top level of the script).
+  onlyWith = want: flavour: script: if flavour == want then script else "";
+
+  # btrfs-rotation-<flavour>: / is erased at every boot, persisted data keeps
+  # its owner and mode, and the previous root is kept under @old_roots with
+  # its creation time as name.
+  btrfsRotation =
+    flavour:
+    scenario {
+      name = "btrfs-rotation-${flavour}";
+      machine = node {
+        inherit flavour;
+        layout = "btrfs";
+      };
+      script = ''
+        machine.start()
+        machine.wait_for_unit("multi-user.target")
+        prepare_btrfs(machine)
+        boot_specialisation(machine)
+
+        with subtest("the root is the fresh @root"):
+            machine.succeed("findmnt -no FSTYPE,OPTIONS / | grep -E '^btrfs .*subvol=/@root(,|$)'")
+            assert "@root" in rollback_log(machine), "tabula-rollback logged nothing about @root"
+
+      ''
+      + onlyWith "systemd" flavour ''
+        with subtest("ran as the initrd unit built from rollback-unit.json, before the root was mounted"):
+            machine.succeed("journalctl -b -o cat -u tabula-rollback.service | grep -q '^Finished'")
+            assert_finished_before(machine, "tabula-rollback.service", "sysroot.mount")
+
+      ''
+      + ''
+        with subtest("write to the root and to a persisted directory, reboot"):
+            write_state(machine)
+            reboot(machine)
+
+        with subtest("the root is clean, persisted data intact"):
+            check_state(machine)
+
+        with subtest("the previous root is under @old_roots, named by its creation time"):
+            machine.succeed("mkdir -p /mnt && mount -o subvolid=5 /dev/disk/by-label/tabula /mnt")
+            names = machine.succeed("ls /mnt/@old_roots").split()
+            assert len(names) == 2, f"expected the two previous roots, found {names}"
+            assert all(TIMESTAMP.match(n) for n in names), f"old roots not named by time: {names}"
+            machine.succeed("grep -qx erased /mnt/@old_roots/*/etc/tabula-erased")
+            machine.succeed("umount /mnt")
+      '';
+    };
+
+  # zfs-rollback-<flavour>: rpool/local/root goes back to @blank at every boot
+  # (zfs rollback -r), after the pool import and before the root is mounted;
+  # rpool/safe/persist keeps what is persisted.
+  zfsRollback =
+    flavour:
+    scenario {
+      name = "zfs-rollback-${flavour}";
+      machine = node {
+        inherit flavour;
+        layout = "zfs";
+      };
+      script = ''
+        machine.start()
+        machine.wait_for_unit("multi-user.target")
+        prepare_zfs(machine)
+        boot_specialisation(machine)
+
+        with subtest("the root is rpool/local/root"):
+            machine.succeed("findmnt -no SOURCE,FSTYPE / | grep -qx 'rpool/local/root *zfs'")
+            assert "rpool/local/root@blank" in rollback_log(machine), "tabula-rollback logged nothing about the rollback"
+
+      ''
+      + onlyWith "systemd" flavour ''
+        with subtest("after the pool import, before the root is mounted"):
+            assert_finished_before(machine, "zfs-import-rpool.service", "tabula-rollback.service")
+            assert_finished_before(machine, "tabula-rollback.service", "sysroot.mount")
+
+      ''
+      + ''
+        with subtest("write to the root and to a persisted directory, reboot"):
+            write_state(machine)
+            machine.succeed("zfs snapshot rpool/local/root@later")
+            reboot(machine)
+
+        with subtest("the root is back at @blank, persisted data intact"):
+            check_state(machine)
+            snapshots = machine.succeed("zfs list -H -o name -t snapshot rpool/local/root").split()
+            assert snapshots == ["rpool/local/root@blank"], f"rollback -r keeps only @blank, found {snapshots}"
+      '';
+    };
+
+  # overlay-<present|absent>: seed 004's SSD overlay, with the "SSD" (/dev/vdb)
+  # present or not; the rest of the script is the scenario's. The overlay
+  # sits on /opt/store rather than /nix/store: the test VM's store is already
+  # an overlay of the host's store, and the unit the generator emits is the
+  # same for any path.
+  overlayStore =
+    ssd: script:
+    scenario {
+      name = "overlay-${ssd}";
+      machine = node {
+        flavour = "systemd";
+        layout = "none";
+        tabula = {
+          # the "SSD", /dev/vdb: may be missing at boot, so nofail and a short timeout
+          virtualisation.fileSystems."/mnt/ssd" = {
+            device = "/dev/disk/by-label/ssd";
+            fsType = "btrfs";
+            options = [
+              "nofail"
+              "x-systemd.device-timeout=5s"
+            ];
+          };
+          tabula.overlays."/opt/store" = {
+            upper = "/mnt/ssd/upper";
+            work = "/mnt/ssd/work";
+            whenMounted = "/mnt/ssd";
+            before = [ "store-reader.service" ];
+          };
+          # stands for nix-daemon: ordered after the overlay, and wanting it
+          systemd.services.store-reader = {
+            wantedBy = [ "multi-user.target" ];
+            serviceConfig.Type = "oneshot";
+            serviceConfig.RemainAfterExit = true;
+            script = "ls /opt/store > /run/store-listing";
+          };
+        };
+      };
+      script = ''
+        machine.start()
+        machine.wait_for_unit("multi-user.target")
+        machine.succeed("mkdir -p /opt/store && echo lower > /opt/store/from-lower")
+
+      ''
+      + script;
+    };
+in
+{
+  inherit
+    node
+    helpers
+    scenario
+    btrfsRotation
+    zfsRollback
+    overlayStore
+    ;
 }

@@ -7,27 +7,17 @@
 let
   common = import ./common.nix { inherit self; };
 in
-{
-  name = "tabula-failure-policy";
+common.scenario {
+  name = "failure-policy";
 
-  nodes.machine = common.node {
+  machine = common.node {
     flavour = "systemd";
     layout = "zfs";
-    tabula =
-      { lib, ... }:
-      {
-        tabula.rollback.targets = lib.mkForce [
-          {
-            type = "zfs";
-            dataset = "rpool/local/root";
-            snapshot = "missing";
-          }
-        ];
-      };
+    target.snapshot = "missing";
     variants.block.tabula.rollback.onFailure = "block";
   };
 
-  testScript = common.helpers + ''
+  script = ''
     machine.start()
     machine.wait_for_unit("multi-user.target")
     prepare_zfs(machine, snapshot=None)

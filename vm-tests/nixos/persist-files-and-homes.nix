@@ -12,10 +12,10 @@
 let
   common = import ./common.nix { inherit self; };
 in
-{
-  name = "tabula-persist-files-and-homes";
+common.scenario {
+  name = "persist-files-and-homes";
 
-  nodes.machine = common.node {
+  machine = common.node {
     flavour = "systemd";
     layout = "btrfs";
     tabula = {
@@ -46,7 +46,7 @@ in
     };
   };
 
-  testScript = common.helpers + ''
+  script = ''
     machine.start()
     machine.wait_for_unit("multi-user.target")
     prepare_btrfs(machine)

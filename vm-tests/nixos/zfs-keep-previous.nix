@@ -5,32 +5,23 @@
 let
   common = import ./common.nix { inherit self; };
 in
-{
-  name = "tabula-zfs-keep-previous";
+common.scenario {
+  name = "zfs-keep-previous";
 
-  nodes.machine = common.node {
+  machine = common.node {
     flavour = "systemd";
     layout = "zfs";
-    tabula =
-      { lib, ... }:
-      {
-        tabula.rollback.targets = lib.mkForce [
-          {
-            type = "zfs";
-            dataset = "rpool/local/root";
-            snapshot = "blank";
-            oldRoots = "rpool/local/old_roots";
-            keep = {
-              days = 30;
-              min = 1;
-              max = 5;
-            };
-          }
-        ];
+    target = {
+      oldRoots = "rpool/local/old_roots";
+      keep = {
+        days = 30;
+        min = 1;
+        max = 5;
       };
+    };
   };
 
-  testScript = common.helpers + ''
+  script = ''
     machine.start()
     machine.wait_for_unit("multi-user.target")
     prepare_zfs(machine, old_roots=True)
