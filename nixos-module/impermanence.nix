@@ -76,43 +76,34 @@ let
     };
   };
 
-  dirType = types.coercedTo types.str (directory: { inherit directory; }) (
-    types.submodule {
-      options = {
-        directory = mkOption {
-          type = types.str;
-          description = "The directory.";
-        };
-      }
-      // permOptions
-      // entryCommon;
-    }
-  );
+  dirType = tabulaLib.entryType {
+    key = "directory";
+    pathType = types.str;
+    description = "The directory.";
+    options = permOptions // entryCommon;
+  };
 
-  fileType = types.coercedTo types.str (file: { inherit file; }) (
-    types.submodule {
-      options = {
-        file = mkOption {
-          type = types.str;
-          description = "The file.";
-        };
-        parentDirectory = mkOption {
-          type = types.nullOr (types.submodule { options = permOptions; });
-          default = null;
-          description = "Owner and mode of the file's created parents (not mapped).";
-        };
-        method = mkOption {
-          type = types.enum [
-            "auto"
-            "symlink"
-          ];
-          default = "auto";
-          description = "impermanence's linking method; tabula always bind-mounts (`symlink` is not mapped).";
-        };
-      }
-      // entryCommon;
+  fileType = tabulaLib.entryType {
+    key = "file";
+    pathType = types.str;
+    description = "The file.";
+    options = {
+      parentDirectory = mkOption {
+        type = types.nullOr (types.submodule { options = permOptions; });
+        default = null;
+        description = "Owner and mode of the file's created parents (not mapped).";
+      };
+      method = mkOption {
+        type = types.enum [
+          "auto"
+          "symlink"
+        ];
+        default = "auto";
+        description = "impermanence's linking method; tabula always bind-mounts (`symlink` is not mapped).";
+      };
     }
-  );
+    // entryCommon;
+  };
 
   listsOptions = {
     directories = mkOption {

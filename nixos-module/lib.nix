@@ -214,6 +214,30 @@ rec {
 
   # --- persistence helpers -------------------------------------------------------
 
+  # The type of one persisted entry, shared by tabula's options and the
+  # impermanence compatibility module: a path string, or an attribute set
+  # holding the path under `key` (tabula: `path`; impermanence: `directory`
+  # or `file`) next to `options`.
+  entryType =
+    {
+      key,
+      pathType,
+      description,
+      options,
+    }:
+    lib.types.coercedTo lib.types.str (path: { ${key} = path; }) (
+      lib.types.submodule {
+        options = {
+          ${key} = lib.mkOption {
+            type = pathType;
+            inherit description;
+          };
+        }
+        // options;
+      }
+    );
+
+
   # "/a/b/c" -> [ "/a" "/a/b" ]
   parentsOf =
     path:

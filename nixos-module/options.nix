@@ -175,46 +175,44 @@ let
 
   # An entry: a path string, or { path, user, group, mode, inInitrd }. Unset
   # fields are left to the generator's defaults (docs/config.md).
-  entryModule =
-    pathType:
-    { ... }:
-    {
-      options = {
-        path = mkOption {
-          type = pathType;
-          description = "The persisted path.";
-        };
-        user = mkOption {
-          type = types.nullOr userOrGroup;
-          default = null;
-          description = "Owner of the source, the target and created parents (default: `root`, or the user for `users.<name>` entries).";
-        };
-        group = mkOption {
-          type = types.nullOr userOrGroup;
-          default = null;
-          description = "Group (default: `root`, or the user's primary group for `users.<name>` entries).";
-        };
-        mode = mkOption {
-          type = types.nullOr octalMode;
-          default = null;
-          description = "Mode (default `0755` for directories, `0644` for files).";
-        };
-        inInitrd = mkOption {
-          type = types.bool;
-          default = false;
-          description = ''
-            Mount it from the systemd initrd, under `/sysroot`, so it exists
-            when stage 2 starts (`/etc/machine-id`, SSH host keys). Needs
-            `boot.initrd.systemd.enable`.
-          '';
-        };
-      };
+  entryOptions = {
+    user = mkOption {
+      type = types.nullOr userOrGroup;
+      default = null;
+      description = "Owner of the source, the target and created parents (default: `root`, or the user for `users.<name>` entries).";
     };
+    group = mkOption {
+      type = types.nullOr userOrGroup;
+      default = null;
+      description = "Group (default: `root`, or the user's primary group for `users.<name>` entries).";
+    };
+    mode = mkOption {
+      type = types.nullOr octalMode;
+      default = null;
+      description = "Mode (default `0755` for directories, `0644` for files).";
+    };
+    inInitrd = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Mount it from the systemd initrd, under `/sysroot`, so it exists
+        when stage 2 starts (`/etc/machine-id`, SSH host keys). Needs
+        `boot.initrd.systemd.enable`.
+      '';
+    };
+  };
 
   entries =
     pathType: description:
     mkOption {
-      type = types.listOf (types.coercedTo types.str (path: { inherit path; }) (types.submodule (entryModule pathType)));
+      type = types.listOf (
+        tabulaLib.entryType {
+          key = "path";
+          inherit pathType;
+          description = "The persisted path.";
+          options = entryOptions;
+        }
+      );
       default = [ ];
       inherit description;
     };
