@@ -25,6 +25,10 @@ rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl 
     rustup target add x86_64-unknown-linux-musl
 cargo build -q --release --locked --target x86_64-unknown-linux-musl \
     -p tabula-rollback -p tabula-generator
+# crash-injection's fault-injection build, in its own target directory so
+# that it never replaces the release binary the other scenarios boot.
+cargo build -q --release --locked --target x86_64-unknown-linux-musl \
+    --target-dir target/fault-injection -p tabula-rollback --features fault-injection
 cargo build -q --release --locked -p tabula-vm-tests --bin tabula-vm
 t_build=$((SECONDS - t1))
 

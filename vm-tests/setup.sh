@@ -74,10 +74,15 @@ do_apt() {
     # qemu-utils may be installed from backports at a newer version than
     # qemu-system-x86 accepts: pin the bookworm one (see DEVELOPERS notes).
     local qv
+    local qemu=(qemu-system-x86 qemu-utils)
     qv=$(apt-cache madison qemu-utils | awk -F' [|] ' '$3 ~ / bookworm\/main / {print $2; exit}')
-    [[ -n $qv ]] || die "no bookworm qemu-utils version in apt (is this Debian 12?)"
+    if [[ -n $qv ]]; then
+        qemu=(qemu-system-x86 "qemu-utils=$qv")
+    else
+        log "no bookworm qemu-utils in apt (not Debian 12?): installing the distribution's qemu"
+    fi
     apt-get install -y -qq --no-install-recommends --allow-downgrades \
-        qemu-system-x86 "qemu-utils=$qv" busybox-static btrfs-progs mmdebstrap \
+        "${qemu[@]}" busybox-static btrfs-progs mmdebstrap \
         kmod zstd cpio fdisk e2fsprogs systemd >/dev/null
     command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing after install"
 }

@@ -106,6 +106,13 @@ depmod -b "$stage" "$kver"
 
 install -m 0755 "$here/../guest/activate" "$stage/usr/lib/tabula-harness/activate"
 
+# btrfs-progs in the scripted initrd: only for the boot-time benchmark's
+# baseline (the common shell script); tabula-rollback itself needs none.
+if [[ $flavour == scripted ]]; then
+    copy_bin "$(command -v btrfs)"
+    [[ -e $stage/lib64/ld-linux-x86-64.so.2 ]] || { mkdir -p "$stage/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$stage/lib64/"; }
+fi
+
 if ((have_zfs)); then
     copy_bin "$(command -v zpool)" "$(command -v zfs)" /sbin/mount.zfs
     if [[ $flavour == scripted ]]; then

@@ -71,7 +71,9 @@ impl Env {
         let rollback_fault = std::env::var_os("TABULA_ROLLBACK_FAULT_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
-                repo.join("target/fault-injection/x86_64-unknown-linux-musl/release/tabula-rollback")
+                repo.join(
+                    "target/fault-injection/x86_64-unknown-linux-musl/release/tabula-rollback",
+                )
             });
         let work = cache.join("work");
         let logs = cache.join("logs");

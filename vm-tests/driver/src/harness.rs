@@ -69,6 +69,8 @@ pub struct Spec {
     pub extra_disks: Vec<PathBuf>,
     /// Extra files for the new root (e.g. /etc/passwd additions).
     pub root_files: Vec<(String, Item)>,
+    /// Extra files in the initrd.
+    pub initrd_files: Vec<(String, Item)>,
     /// Extra kernel parameters.
     pub cmdline: String,
     /// Wall-clock limit.
@@ -88,6 +90,7 @@ impl Spec {
             mode: Mode::Full,
             extra_disks: Vec::new(),
             root_files: Vec::new(),
+            initrd_files: Vec::new(),
             cmdline: String::new(),
             timeout: Duration::from_secs(240),
             rollback_bin: None,
@@ -214,7 +217,14 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
+        // Later entries win: the spec's files replace the defaults above.
+        payload
+            .root_files
+            .retain(|(p, _)| !spec.root_files.iter().any(|(q, _)| q == p));
         payload.root_files.extend(spec.root_files.iter().cloned());
+        payload
+            .initrd_files
+            .extend(spec.initrd_files.iter().cloned());
         let initrd = self.dir.join(format!("{name}.initrd"));
         initrd::assemble(self.env, spec.flavour, &payload, &initrd)?;
         let mut append = match spec.fs {

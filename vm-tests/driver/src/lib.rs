@@ -1,6 +1,7 @@
 //! tabula's QEMU boot harness: real kernels, both initrd flavours, Btrfs and
 //! ZFS, crash injection. See vm-tests/README.md.
 
+pub mod demo;
 pub mod env;
 mod error;
 pub mod harness;

@@ -3,6 +3,7 @@
 //!   tabula-vm list                 names and what each proves
 //!   tabula-vm run [NAME...]        run all (or the named) scenarios
 //!   tabula-vm prepare              build initrds and base images only
+//!   tabula-vm demo [scripted|systemd]  boot the Btrfs demo twice, tell the story
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -30,8 +31,27 @@ fn main() -> ExitCode {
             }
         },
         "run" => run(rest),
+        "demo" => {
+            let flavour = match rest.first().map(String::as_str) {
+                Some("scripted") => initrd::Flavour::Scripted,
+                None | Some("systemd") => initrd::Flavour::Systemd,
+                Some(other) => {
+                    eprintln!("tabula-vm demo: unknown flavour {other:?} (scripted or systemd)");
+                    return ExitCode::from(2);
+                }
+            };
+            match Env::discover().and_then(|env| tabula_vm_tests::demo::run(&env, flavour)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tabula-vm demo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: tabula-vm list | prepare | run [SCENARIO...]");
+            eprintln!(
+                "usage: tabula-vm list | prepare | run [SCENARIO...] | demo [scripted|systemd]"
+            );
             ExitCode::from(2)
         }
     }

@@ -42,7 +42,8 @@ fn uptime_ms(b: &crate::qemu::Boot, key: &str) -> Option<u64> {
         if !first.starts_with(key) {
             return None;
         }
-        w.find_map(|x| x.strip_prefix("uptime_ms=")).and_then(|v| v.parse().ok())
+        w.find_map(|x| x.strip_prefix("uptime_ms="))
+            .and_then(|v| v.parse().ok())
     })
 }
 
@@ -94,25 +95,44 @@ fn check_disk(img: &std::path::Path, persist_before: &str, root_empty: bool) -> 
     check_eq(
         "top level of the disk (exactly one root, no leftover temporary name)",
         ls(&m.dir)?,
-        vec!["@old_roots".into(), "@persist".into(), "@root".into(), "@usr".into()],
+        vec![
+            "@old_roots".into(),
+            "@persist".into(),
+            "@root".into(),
+            "@usr".into(),
+        ],
         None,
     )?;
     let old = ls(&m.p("@old_roots"))?;
-    ensure!(old.iter().all(|n| is_timestamp_name(n)), "@old_roots holds unexpected names: {old:?}");
-    ensure!((1..=3).contains(&old.len()), "keep max 3 / min 1 violated: @old_roots = {old:?}");
+    ensure!(
+        old.iter().all(|n| is_timestamp_name(n)),
+        "@old_roots holds unexpected names: {old:?}"
+    );
+    ensure!(
+        (1..=3).contains(&old.len()),
+        "keep max 3 / min 1 violated: @old_roots = {old:?}"
+    );
     if root_empty {
         ensure!(ls(&m.p("@root"))?.is_empty(), "the new @root is not empty");
     }
     // Every subvolume must be one of ours or inside an old root.
-    let list_all = sh::run("btrfs", &["subvolume", "list", &m.dir.display().to_string()])?;
+    let list_all = sh::run(
+        "btrfs",
+        &["subvolume", "list", &m.dir.display().to_string()],
+    )?;
     for line in list_all.lines() {
         let path = line.rsplit(" path ").next().unwrap_or_default();
         let ok = ["@root", "@usr", "@persist", "@old_roots"].contains(&path)
-            || old.iter().any(|o| path == format!("@old_roots/{o}") || path.starts_with(&format!("@old_roots/{o}/")));
+            || old.iter().any(|o| {
+                path == format!("@old_roots/{o}") || path.starts_with(&format!("@old_roots/{o}/"))
+            });
         ensure!(ok, "stray subvolume after the rollback: {path}");
     }
     let after = tree_digest(&m.p("@persist"))?;
-    ensure!(after == persist_before, "@persist changed across the power cut");
+    ensure!(
+        after == persist_before,
+        "@persist changed across the power cut"
+    );
     Ok(old.len())
 }
 
@@ -145,12 +165,23 @@ pub fn run(env: &Env) -> Result<Outcome> {
 
     // A clean run measures the window to aim at.
     let b = ctx.boot("measure", &img, &rotate)?;
-    check_eq("clean rotation exit status", b.get("rollback-exit"), Some("0"), Some(&b))?;
-    let (Some(s), Some(e)) = (uptime_ms(&b, "rollback-start"), uptime_ms(&b, "rollback-exit=")) else {
+    check_eq(
+        "clean rotation exit status",
+        b.get("rollback-exit"),
+        Some("0"),
+        Some(&b),
+    )?;
+    let (Some(s), Some(e)) = (
+        uptime_ms(&b, "rollback-start"),
+        uptime_ms(&b, "rollback-exit="),
+    ) else {
         bail!("no rollback timing markers; {}", b.describe());
     };
     let window = ((e.saturating_sub(s)) * 6 / 5).max(100);
-    eprintln!("crash-injection: a clean rotation (prune of 3 nested old roots) took ~{} ms; killing within {window} ms of its start", e - s);
+    eprintln!(
+        "crash-injection: a clean rotation (prune of 3 nested old roots) took ~{} ms; killing within {window} ms of its start",
+        e - s
+    );
     check_disk(&img, &persist_before, true)?;
 
     // Deterministic: stop right after each step of the state machine, both
@@ -184,7 +215,11 @@ pub fn run(env: &Env) -> Result<Outcome> {
                 spec.cmdline = format!("tabula.harness.fault={step}");
                 // Only the last stop of a sequence is a power cut.
                 let cut_here = cut && j + 1 == seq.len();
-                label = format!("{}-{}", if cut_here { "cut" } else { "abort" }, step.replace(':', "_"));
+                label = format!(
+                    "{}-{}",
+                    if cut_here { "cut" } else { "abort" },
+                    step.replace(':', "_")
+                );
                 let b = ctx.boot_with(&label, &img, &spec, &mut |line| {
                     if cut_here && line.contains("fault injection: aborting") {
                         Hook::KillAfter(Duration::ZERO)
@@ -197,17 +232,29 @@ pub fn run(env: &Env) -> Result<Outcome> {
             reached += usize::from(hit_last);
             let r = ctx.boot(&format!("recover-{label}"), &img, &rotate)?;
             if r.get("rollback-exit") != Some("0") {
-                bail!("after {label}: the next rollback failed ({:?}); {}", r.get("rollback-exit"), r.describe());
+                bail!(
+                    "after {label}: the next rollback failed ({:?}); {}",
+                    r.get("rollback-exit"),
+                    r.describe()
+                );
             }
-            let n = check_disk(&img, &persist_before, true).ctx(format!("after {label} and a recovery boot"))?;
+            let n = check_disk(&img, &persist_before, true)
+                .ctx(format!("after {label} and a recovery boot"))?;
             eprintln!(
                 "crash-injection: {:40} {} -> recovered, one root, {n} old roots, @persist unchanged",
                 seq.join(" then ") + if cut { " (power cut)" } else { " (abort)" },
-                if hit_last { "stopped there" } else { "STEP NOT REACHED" }
+                if hit_last {
+                    "stopped there"
+                } else {
+                    "STEP NOT REACHED"
+                }
             );
         }
     }
-    ensure!(reached == 2 * stops.len(), "only {reached} of the fault-injection stops were reached: the harness is not exercising the state machine");
+    ensure!(
+        reached == 2 * stops.len(),
+        "only {reached} of the fault-injection stops were reached: the harness is not exercising the state machine"
+    );
 
     // Random instants: power cuts anywhere in the rotation.
     let mut killed_after: Vec<String> = Vec::new();
@@ -230,19 +277,34 @@ pub fn run(env: &Env) -> Result<Outcome> {
             Hook::Continue
         })?;
         let what = match b.end {
-            End::Killed if b.get("rollback-exit").is_some() => format!("after tabula-rollback finished (+{} ms)", delay.as_millis()),
+            End::Killed if b.get("rollback-exit").is_some() => {
+                format!("after tabula-rollback finished (+{} ms)", delay.as_millis())
+            }
             End::Killed => format!("after \"{last_step}\" (+{} ms)", delay.as_millis()),
-            End::Exited(_) => format!("not killed: the boot ended first (+{} ms)", delay.as_millis()),
-            End::TimedOut => bail!("cut {i}: the boot timed out before the kill; {}", b.describe()),
+            End::Exited(_) => format!(
+                "not killed: the boot ended first (+{} ms)",
+                delay.as_millis()
+            ),
+            End::TimedOut => bail!(
+                "cut {i}: the boot timed out before the kill; {}",
+                b.describe()
+            ),
         };
         eprintln!("crash-injection: cut {i:2}: power cut {what}");
         killed_after.push(what);
         let r = ctx.boot(&format!("recover{i:02}"), &img, &rotate)?;
         if r.get("rollback-exit") != Some("0") {
-            bail!("cut {i}: the rollback after the power cut failed ({:?}); {}", r.get("rollback-exit"), r.describe());
+            bail!(
+                "cut {i}: the rollback after the power cut failed ({:?}); {}",
+                r.get("rollback-exit"),
+                r.describe()
+            );
         }
-        let n = check_disk(&img, &persist_before, true).ctx(format!("after cut {i} and a recovery boot"))?;
-        eprintln!("crash-injection: cut {i:2}: recovered, one root, {n} old roots, @persist unchanged");
+        let n = check_disk(&img, &persist_before, true)
+            .ctx(format!("after cut {i} and a recovery boot"))?;
+        eprintln!(
+            "crash-injection: cut {i:2}: recovered, one root, {n} old roots, @persist unchanged"
+        );
     }
     // And the machine still boots all the way.
     let full = Spec::new(Flavour::Scripted, Fs::Btrfs, CONFIG, "mark booted=yes\n");

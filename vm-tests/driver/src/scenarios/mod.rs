@@ -1,8 +1,15 @@
 //! The scenarios, one file each; the NixOS VM tests mirror them one for one.
 
+pub mod boot_time;
+pub mod btrfs_blank_template;
+pub mod btrfs_retention;
 pub mod btrfs_rotation;
 pub mod crash_injection;
+pub mod failure_policy;
+pub mod overlay;
+pub mod persist_homes;
 pub mod smoke;
+pub mod zfs_keep_previous;
 pub mod zfs_rollback;
 
 use crate::harness::Outcome;
@@ -62,10 +69,64 @@ pub fn all() -> Vec<Scenario> {
             run: |e| zfs_rollback::run(e, Flavour::Systemd),
         },
         Scenario {
+            name: "zfs-keep-previous",
+            proves: "oldRoots on ZFS: previous root renamed under old_roots with its files, @blank cloned and promoted",
+            zfs: true,
+            run: zfs_keep_previous::run,
+        },
+        Scenario {
+            name: "btrfs-retention",
+            proves: "keep days/min/max over 10 old roots with nested subvolumes; pinned name and plain directory untouched",
+            zfs: false,
+            run: btrfs_retention::run,
+        },
+        Scenario {
+            name: "btrfs-blank-template",
+            proves: "blank set: the new root is a snapshot of the template, which never changes",
+            zfs: false,
+            run: btrfs_blank_template::run,
+        },
+        Scenario {
+            name: "persist-files-and-homes",
+            proves: "files created-then-bound, a user's home with user-owned parents, machine-id stable via inInitrd",
+            zfs: false,
+            run: persist_homes::run,
+        },
+        Scenario {
+            name: "overlay-present",
+            proves: "overlay with its upper layer on the SSD disk: mounted, writes land on the SSD",
+            zfs: false,
+            run: overlay::run_present,
+        },
+        Scenario {
+            name: "overlay-absent",
+            proves: "SSD disk detached: the boot succeeds on the lower layer, the journal says why in one line",
+            zfs: false,
+            run: overlay::run_absent,
+        },
+        Scenario {
+            name: "failure-policy-btrfs",
+            proves: "missing blank / device, both flavours: rollback fails loudly, boot continues, nothing deleted",
+            zfs: false,
+            run: failure_policy::run_btrfs,
+        },
+        Scenario {
+            name: "failure-policy-zfs",
+            proves: "missing snapshot: rollback fails loudly, boot continues, no dataset destroyed",
+            zfs: true,
+            run: failure_policy::run_zfs,
+        },
+        Scenario {
             name: "crash-injection",
             proves: "power cuts at random instants of a rotation: next boot succeeds, one root, @persist unchanged",
             zfs: false,
             run: crash_injection::run,
+        },
+        Scenario {
+            name: "boot-time",
+            proves: "benchmark (figures, no timing assertion): stage 1 without tabula, with it, with the shell script",
+            zfs: false,
+            run: boot_time::run,
         },
     ]
 }

@@ -44,27 +44,87 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<Outcome> {
     let b1 = ctx.boot(
         "write",
         &img,
-        &Spec::new(flavour, Fs::Zfs, CONFIG, &format!("{REPORT}{ZFS_REPORT}\nzreport\n{WRITE}")),
+        &Spec::new(
+            flavour,
+            Fs::Zfs,
+            CONFIG,
+            &format!("{REPORT}{ZFS_REPORT}\nzreport\n{WRITE}"),
+        ),
     )?;
     b1.expect_script_ok()?;
-    check_eq("boot 1: persisted directory mounted", b1.get("persist-mounted"), Some("yes"), Some(&b1))?;
+    check_eq(
+        "boot 1: persisted directory mounted",
+        b1.get("persist-mounted"),
+        Some("yes"),
+        Some(&b1),
+    )?;
     let b2 = ctx.boot(
         "check",
         &img,
-        &Spec::new(flavour, Fs::Zfs, CONFIG, &format!("{REPORT}{ZFS_REPORT}\nreport\nzreport\n")),
+        &Spec::new(
+            flavour,
+            Fs::Zfs,
+            CONFIG,
+            &format!("{REPORT}{ZFS_REPORT}\nreport\nzreport\n"),
+        ),
     )?;
     b2.expect_script_ok()?;
-    check_eq("boot 2: file written to / before the reboot", b2.get("root-file"), Some("absent"), Some(&b2))?;
-    check_eq("boot 2: persisted data", b2.get("data"), Some("kept"), Some(&b2))?;
-    check_eq("boot 2: persisted file content", b2.get("secret"), Some("secret"), Some(&b2))?;
-    check_eq("boot 2: persisted data owner:group:mode", b2.get("data-stat"), Some("nobody:nogroup:640"), Some(&b2))?;
-    check_eq("boot 2: persisted directory owner:group:mode", b2.get("dir-stat"), Some("nobody:nogroup:750"), Some(&b2))?;
-    check_eq("boot 2: root dataset mountpoint,canmount", b2.get("root-props"), Some("legacy,on"), Some(&b2))?;
-    check_eq("boot 2: snapshots", b2.get("snapshots"), Some("rpool/local/root@blank"), Some(&b2))?;
-    check_eq("boot 2: old roots (oldRoots: null discards them)", b2.get("old-roots"), Some(""), Some(&b2))?;
+    check_eq(
+        "boot 2: file written to / before the reboot",
+        b2.get("root-file"),
+        Some("absent"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: persisted data",
+        b2.get("data"),
+        Some("kept"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: persisted file content",
+        b2.get("secret"),
+        Some("secret"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: persisted data owner:group:mode",
+        b2.get("data-stat"),
+        Some("nobody:nogroup:640"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: persisted directory owner:group:mode",
+        b2.get("dir-stat"),
+        Some("nobody:nogroup:750"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: root dataset mountpoint,canmount",
+        b2.get("root-props"),
+        Some("legacy,on"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: snapshots",
+        b2.get("snapshots"),
+        Some("rpool/local/root@blank"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: old roots (oldRoots: null discards them)",
+        b2.get("old-roots"),
+        Some(""),
+        Some(&b2),
+    )?;
     for b in [&b1, &b2] {
         if flavour == Flavour::Scripted {
-            check_eq("stage 1: tabula-rollback exit status", b.get("rollback-exit"), Some("0"), Some(b))?;
+            check_eq(
+                "stage 1: tabula-rollback exit status",
+                b.get("rollback-exit"),
+                Some("0"),
+                Some(b),
+            )?;
         } else {
             crate::scenarios::btrfs_rotation::check_unit_order(b)?;
         }

@@ -1,0 +1,150 @@
+//! persist-files-and-homes (systemd initrd): persisted files are created and
+//! bind-mounted (never symlinks); a user's home and every parent created
+//! under it belong to the user; `/etc/machine-id` is persisted with
+//! `inInitrd` (mounted by the generator in the initrd, from /persist mounted
+//! there) and stays the same across reboots.
+
+use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq};
+use crate::image::subvol;
+use crate::initrd::{Flavour, Item};
+use crate::{Context, Env, Result, ensure};
+
+const CONFIG: &str = r#"{
+  "version": 1,
+  "rollback": [
+    { "type": "btrfs", "device": "/dev/vda", "subvolume": "@root", "oldRoots": "@old_roots" }
+  ],
+  "persist": [
+    { "storage": "/persist",
+      "files": [ { "path": "/etc/machine-id", "inInitrd": true } ],
+      "users": { "alice": { "home": "/home/alice",
+        "directories": [ "Documents", { "path": ".ssh", "mode": "0700" }, ".local/share/app" ],
+        "files": [ ".bash_history" ] } } }
+  ]
+}"#;
+
+const REPORT: &str = r#"
+mark "machine-id=$(cat /etc/machine-id) mid-mounted=$(mountpoint -q /etc/machine-id && echo yes || echo no)"
+mark "home=$(st /home/alice) docs=$(st /home/alice/Documents) ssh=$(st /home/alice/.ssh) local=$(st /home/alice/.local) share=$(st /home/alice/.local/share) app=$(st /home/alice/.local/share/app)"
+mark "hist=$(st /home/alice/.bash_history) hist-symlink=$([ -L /home/alice/.bash_history ] && echo yes || echo no) hist-mounted=$(mountpoint -q /home/alice/.bash_history && echo yes || echo no)"
+mark "doc=$(cat /home/alice/Documents/doc 2>/dev/null || echo missing) histline=$(head -n1 /home/alice/.bash_history 2>/dev/null | tr ' ' _)"
+mark "commit=$(systemctl show -p ActiveState --value systemd-machine-id-commit.service)"
+"#;
+
+const WRITE: &str = "su alice -s /bin/sh -c 'echo mine >/home/alice/Documents/doc; echo ls_-la >>/home/alice/.bash_history'\nsync\n";
+
+/// Run the scenario.
+pub fn run(env: &Env) -> Result<Outcome> {
+    let ctx = Ctx::new(env, "persist-files-and-homes")?;
+    let img = ctx.btrfs_image("disk.img", |m| {
+        subvol(&m.p("@root"))?;
+        subvol(&m.p("@persist"))?;
+        subvol(&m.p("@old_roots"))
+    })?;
+    let skel = env.cache.join("os-usr/share/tabula-harness/skeleton/etc");
+    let read = |f: &str| std::fs::read_to_string(skel.join(f)).ctx(skel.join(f).display());
+    let mut spec = Spec::new(Flavour::Systemd, Fs::Btrfs, CONFIG, "");
+    spec.root_files.push((
+        "/etc/passwd".into(),
+        Item::Text(
+            read("passwd")? + "alice:x:1000:1000:Alice:/home/alice:/bin/bash\n",
+            0o644,
+        ),
+    ));
+    spec.root_files.push((
+        "/etc/group".into(),
+        Item::Text(read("group")? + "alice:x:1000:\n", 0o644),
+    ));
+    // /persist is needed for boot: mounted in the initrd, like NixOS's
+    // neededForBoot, so the generator's inInitrd mounts find it.
+    let initrd_fstab = "/dev/vda /sysroot/persist btrfs subvol=@persist 0 0\n";
+    let mut extra = vec![(
+        "/etc/fstab".to_owned(),
+        Item::Text(initrd_fstab.into(), 0o644),
+    )];
+    Env::require_bin(&env.generator)?;
+    extra.push((
+        "/etc/systemd/system-generators/tabula-generator".into(),
+        Item::Copy(env.generator.clone(), 0o755),
+    ));
+    spec.initrd_files = extra;
+
+    spec.script = format!("{REPORT}\n{WRITE}");
+    let b1 = ctx.boot("first", &img, &spec)?;
+    b1.expect_script_ok()?;
+    spec.script = REPORT.to_owned();
+    let b2 = ctx.boot("second", &img, &spec)?;
+    b2.expect_script_ok()?;
+    let mid = b1.get("machine-id").unwrap_or_default();
+    ensure!(
+        mid.len() == 32 && mid.chars().all(|c| c.is_ascii_hexdigit()),
+        "boot 1: /etc/machine-id is {mid:?}; {}",
+        b1.describe()
+    );
+    check_eq(
+        "machine-id across reboots",
+        b2.get("machine-id"),
+        Some(mid),
+        Some(&b2),
+    )?;
+    for b in [&b1, &b2] {
+        check_eq(
+            "/etc/machine-id bind-mounted",
+            b.get("mid-mounted"),
+            Some("yes"),
+            Some(b),
+        )?;
+        check_eq("home", b.get("home"), Some("alice:alice:700"), Some(b))?;
+        check_eq("Documents", b.get("docs"), Some("alice:alice:755"), Some(b))?;
+        check_eq(".ssh", b.get("ssh"), Some("alice:alice:700"), Some(b))?;
+        check_eq(
+            ".local (a created parent)",
+            b.get("local"),
+            Some("alice:alice:755"),
+            Some(b),
+        )?;
+        check_eq(
+            ".local/share (a created parent)",
+            b.get("share"),
+            Some("alice:alice:755"),
+            Some(b),
+        )?;
+        check_eq(
+            ".local/share/app",
+            b.get("app"),
+            Some("alice:alice:755"),
+            Some(b),
+        )?;
+        check_eq(
+            ".bash_history",
+            b.get("hist"),
+            Some("alice:alice:644"),
+            Some(b),
+        )?;
+        check_eq(
+            ".bash_history is a symlink",
+            b.get("hist-symlink"),
+            Some("no"),
+            Some(b),
+        )?;
+        check_eq(
+            ".bash_history bind-mounted",
+            b.get("hist-mounted"),
+            Some("yes"),
+            Some(b),
+        )?;
+    }
+    check_eq(
+        "boot 2: Documents/doc",
+        b2.get("doc"),
+        Some("mine"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: .bash_history",
+        b2.get("histline"),
+        Some("ls_-la"),
+        Some(&b2),
+    )?;
+    Ok(Outcome::Pass)
+}

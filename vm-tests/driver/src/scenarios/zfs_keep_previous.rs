@@ -1,0 +1,135 @@
+//! zfs-keep-previous: with `oldRoots` set, the previous root is not
+//! destroyed but renamed to `<oldRoots>/<timestamp>`, `@blank` is cloned
+//! back and promoted, and the new root mounts as before.
+
+use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, is_timestamp_name};
+use crate::initrd::Flavour;
+use crate::scenarios::btrfs_rotation::REPORT;
+use crate::scenarios::zfs_rollback::{WRITE, ZFS_REPORT};
+use crate::{Env, Result, ensure};
+
+const CONFIG: &str = r#"{
+  "version": 1,
+  "rollback": [
+    { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank",
+      "oldRoots": "rpool/local/old_roots", "keep": { "days": 30, "min": 1, "max": null } }
+  ],
+  "persist": [
+    { "storage": "/persist",
+      "directories": [ "/var/log",
+        { "path": "/var/lib/tabula-test", "user": "nobody", "group": "nogroup", "mode": "0750" } ],
+      "files": [ { "path": "/etc/tabula-test.conf", "mode": "0600" } ] }
+  ]
+}"#;
+
+/// Which old roots hold the file written in boot 1 (mounted read-only).
+const OLD_FILES: &str = r#"
+oldfiles() {
+  local n found=""
+  mkdir -p /run/old
+  for n in $(zfs list -H -o name -d 1 rpool/local/old_roots | tail -n +2); do
+    if mount -t zfs -o ro "$n" /run/old 2>/dev/null; then
+      [ -e /run/old/tabula-written-on-root ] && found="$found${found:+,}${n##*/}"
+      umount /run/old
+    else
+      found="$found${found:+,}unmountable:${n##*/}"
+    fi
+  done
+  mark "old-with-file=$found"
+}
+"#;
+
+/// Run the scenario (scripted flavour).
+pub fn run(env: &Env) -> Result<Outcome> {
+    let flavour = Flavour::Scripted;
+    let ctx = Ctx::new(env, "zfs-keep-previous")?;
+    let img = ctx.zfs_image("disk.img")?;
+    let b1 = ctx.boot(
+        "write",
+        &img,
+        &Spec::new(
+            flavour,
+            Fs::Zfs,
+            CONFIG,
+            &format!("{REPORT}{ZFS_REPORT}\nzreport\n{WRITE}"),
+        ),
+    )?;
+    b1.expect_script_ok()?;
+    check_eq(
+        "boot 1: tabula-rollback exit status",
+        b1.get("rollback-exit"),
+        Some("0"),
+        Some(&b1),
+    )?;
+    let b2 = ctx.boot(
+        "check",
+        &img,
+        &Spec::new(
+            flavour,
+            Fs::Zfs,
+            CONFIG,
+            &format!("{REPORT}{ZFS_REPORT}{OLD_FILES}\nreport\nzreport\noldfiles\n"),
+        ),
+    )?;
+    b2.expect_script_ok()?;
+    check_eq(
+        "boot 2: tabula-rollback exit status",
+        b2.get("rollback-exit"),
+        Some("0"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: file written to / before the reboot",
+        b2.get("root-file"),
+        Some("absent"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: persisted data",
+        b2.get("data"),
+        Some("kept"),
+        Some(&b2),
+    )?;
+    check_eq(
+        "boot 2: root dataset mountpoint,canmount",
+        b2.get("root-props"),
+        Some("legacy,on"),
+        Some(&b2),
+    )?;
+    let old: Vec<&str> = b2
+        .get("old-roots")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    check_eq(
+        "boot 2: number of old roots after two boots",
+        old.len(),
+        2,
+        Some(&b2),
+    )?;
+    ensure!(
+        old.iter().all(|n| is_timestamp_name(n)),
+        "old root names are not timestamps: {old:?}"
+    );
+    let with: Vec<&str> = b2
+        .get("old-with-file")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    check_eq(
+        "boot 2: old roots holding the file written in boot 1",
+        with.len(),
+        1,
+        Some(&b2),
+    )?;
+    ensure!(
+        b2.get("snapshots")
+            .is_some_and(|s| s.split(',').any(|x| x == "rpool/local/root@blank")),
+        "rpool/local/root@blank is gone after the rotation: {:?}; {}",
+        b2.get("snapshots"),
+        b2.describe()
+    );
+    Ok(Outcome::Pass)
+}
