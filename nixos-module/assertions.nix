@@ -36,18 +36,7 @@ let
   fileSystems = attrValues config.fileSystems;
 
   # nixpkgs' own notion (nixos/lib/utils.nix): mounted by the initrd.
-  pathsNeededForBoot =
-    utils.pathsNeededForBoot or [
-      "/"
-      "/nix"
-      "/nix/store"
-      "/var"
-      "/var/log"
-      "/var/lib"
-      "/var/lib/nixos"
-      "/etc"
-      "/usr"
-    ];
+  pathsNeededForBoot = utils.pathsNeededForBoot or tabulaLib.pathsNeededForBoot;
   neededForBoot = fs: fs.neededForBoot or false || elem fs.mountPoint pathsNeededForBoot;
 
   fsDevice =

@@ -178,7 +178,7 @@ let
   mapSystemDir =
     e:
     mapDir e
-    // lib.optionalAttrs (config.boot.initrd.systemd.enable && lib.elem e.directory (utils.pathsNeededForBoot or [ ])) {
+    // lib.optionalAttrs (config.boot.initrd.systemd.enable && lib.elem e.directory (utils.pathsNeededForBoot or tabulaLib.pathsNeededForBoot)) {
       inInitrd = true;
     };
   mapFile = e: { path = e.file; };

@@ -71,6 +71,22 @@ rec {
   # A permission mode as the contract wants it: 3 or 4 octal digits.
   isMode = s: builtins.isString s && builtins.match "[0-7]{3,4}" s != null;
 
+  # nixpkgs' own list (nixos/lib/utils.nix pathsNeededForBoot): mount points
+  # the initrd mounts, which NixOS activation reads before stage 2. The
+  # modules read `utils.pathsNeededForBoot` and fall back to this copy; the
+  # evaluation tests stand in for nixpkgs' utils with it.
+  pathsNeededForBoot = [
+    "/"
+    "/nix"
+    "/nix/store"
+    "/var"
+    "/var/log"
+    "/var/lib"
+    "/var/lib/nixos"
+    "/etc"
+    "/usr"
+  ];
+
   # The pool of a dataset: its first component.
   poolOf = dataset: head (splitString "/" dataset);
 

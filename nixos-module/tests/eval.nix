@@ -33,25 +33,17 @@ let
     callPackage = _: _: throw "tests set tabula.package";
   };
 
-  # nixos/lib/utils.nix pathsNeededForBoot, as of nixpkgs 24.11.
-  utils.pathsNeededForBoot = [
-    "/"
-    "/nix"
-    "/nix/store"
-    "/var"
-    "/var/log"
-    "/var/lib"
-    "/var/lib/nixos"
-    "/etc"
-    "/usr"
-  ];
+  # nixpkgs' nixos/lib/utils.nix, as far as the modules read it
+  utils.pathsNeededForBoot = tabulaLib.pathsNeededForBoot;
 
-  eval =
-    modules:
+  # `module` (the tabula module, or the impermanence compatibility module
+  # that imports it) with the stubs and a fixed package, plus `modules`.
+  evalWith =
+    module: modules:
     lib.evalModules {
       modules = [
         ./stubs.nix
-        ../default.nix
+        module
         {
           _module.args = { inherit pkgs utils; };
           tabula.package = package;
@@ -59,6 +51,8 @@ let
       ]
       ++ modules;
     };
+  eval = evalWith ../default.nix;
+  evalCompat = modules: (evalWith ../impermanence.nix modules).config;
 
   failedAssertions = config: map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
 
@@ -383,119 +377,95 @@ let
     ]).config;
 
   # impermanence's own README example, through the compatibility module
-  compat =
-    (lib.evalModules {
-      modules = [
-        ./stubs.nix
-        ../impermanence.nix
-        {
-          _module.args = { inherit pkgs utils; };
-          tabula.package = package;
-          fileSystems."/" = {
-            device = "none";
-            fsType = "tmpfs";
-          };
-          fileSystems."/persistent" = {
-            device = "/dev/disk/by-label/persist";
-            fsType = "ext4";
-            neededForBoot = true;
-          };
-          fileSystems."/state" = {
-            device = "/dev/disk/by-label/state";
-            fsType = "ext4";
-            neededForBoot = true;
-          };
-          users.users.talyz = {
-            isNormalUser = true;
-            uid = 1000;
-          };
-          environment.persistence."/persistent" = {
-            hideMounts = true;
-            directories = [
-              "/var/log"
-              "/var/lib/bluetooth"
-              "/var/lib/nixos"
-              "/var/lib/systemd/coredump"
-              "/etc/NetworkManager/system-connections"
-              {
-                directory = "/var/lib/colord";
-                user = "colord";
-                group = "colord";
-                mode = "u=rwx,g=rx,o=";
-              }
-            ];
-            files = [
-              "/etc/machine-id"
-              {
-                file = "/var/keys/secret_file";
-                parentDirectory = {
-                  mode = "u=rwx,g=,o=";
-                };
-              }
-            ];
-            users.talyz = {
-              directories = [
-                "Downloads"
-                "Music"
-                {
-                  directory = ".gnupg";
-                  mode = "0700";
-                }
-                {
-                  directory = ".ssh";
-                  mode = "0700";
-                }
-              ];
-              files = [ ".screenrc" ];
+  compat = evalCompat [
+    {
+      fileSystems."/" = {
+        device = "none";
+        fsType = "tmpfs";
+      };
+      fileSystems."/persistent" = {
+        device = "/dev/disk/by-label/persist";
+        fsType = "ext4";
+        neededForBoot = true;
+      };
+      fileSystems."/state" = {
+        device = "/dev/disk/by-label/state";
+        fsType = "ext4";
+        neededForBoot = true;
+      };
+      users.users.talyz = {
+        isNormalUser = true;
+        uid = 1000;
+      };
+      environment.persistence."/persistent" = {
+        hideMounts = true;
+        directories = [
+          "/var/log"
+          "/var/lib/bluetooth"
+          "/var/lib/nixos"
+          "/var/lib/systemd/coredump"
+          "/etc/NetworkManager/system-connections"
+          {
+            directory = "/var/lib/colord";
+            user = "colord";
+            group = "colord";
+            mode = "u=rwx,g=rx,o=";
+          }
+        ];
+        files = [
+          "/etc/machine-id"
+          {
+            file = "/var/keys/secret_file";
+            parentDirectory = {
+              mode = "u=rwx,g=,o=";
             };
-          };
-          # a second location with its own path, and a disabled one
-          environment.persistence.state = {
-            persistentStoragePath = "/state";
-            allowTrash = true;
-            directories = [ "/var/lib/libvirt" ];
-          };
-          environment.persistence."/old" = {
-            enable = false;
-            directories = [ "/var/lib/old" ];
-          };
-        }
-      ];
-    }).config;
-
-  compatSystemd =
-    (lib.evalModules {
-      modules = [
-        ./stubs.nix
-        ../impermanence.nix
-        {
-          _module.args = { inherit pkgs utils; };
-          tabula.package = package;
-          boot.initrd.systemd.enable = true;
-          fileSystems."/persistent" = {
-            device = "/dev/disk/by-label/persist";
-            fsType = "ext4";
-            neededForBoot = true;
-          };
-          environment.persistence."/persistent".directories = [
-            "/var/lib/nixos"
-            "/var/lib/bluetooth"
+          }
+        ];
+        users.talyz = {
+          directories = [
+            "Downloads"
+            "Music"
+            {
+              directory = ".gnupg";
+              mode = "0700";
+            }
+            {
+              directory = ".ssh";
+              mode = "0700";
+            }
           ];
-        }
-      ];
-    }).config;
+          files = [ ".screenrc" ];
+        };
+      };
+      # a second location with its own path, and a disabled one
+      environment.persistence.state = {
+        persistentStoragePath = "/state";
+        allowTrash = true;
+        directories = [ "/var/lib/libvirt" ];
+      };
+      environment.persistence."/old" = {
+        enable = false;
+        directories = [ "/var/lib/old" ];
+      };
+    }
+  ];
 
-  compatDisabled =
-    (lib.evalModules {
-      modules = [
-        ./stubs.nix
-        ../impermanence.nix
-        {
-          _module.args = { inherit pkgs utils; };
-          tabula.package = package;
-        }
+  compatSystemd = evalCompat [
+    {
+      boot.initrd.systemd.enable = true;
+      fileSystems."/persistent" = {
+        device = "/dev/disk/by-label/persist";
+        fsType = "ext4";
+        neededForBoot = true;
+      };
+      environment.persistence."/persistent".directories = [
+        "/var/lib/nixos"
+        "/var/lib/bluetooth"
       ];
-    }).config;
+    }
+  ];
+
+  compatDisabled = evalCompat [ ];
 
   # --- assertion cases: a layout plus one mistake ----------------------------------
 

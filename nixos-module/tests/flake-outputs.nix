@@ -38,17 +38,8 @@ let
   };
 
   pkgs = stubPkgs "x86_64-linux";
-  utils.pathsNeededForBoot = [
-    "/"
-    "/nix"
-    "/nix/store"
-    "/var"
-    "/var/log"
-    "/var/lib"
-    "/var/lib/nixos"
-    "/etc"
-    "/usr"
-  ];
+  # nixpkgs' nixos/lib/utils.nix, as far as the modules read it
+  utils.pathsNeededForBoot = (import ../lib.nix { inherit lib; }).pathsNeededForBoot;
 
   base = [
     ./stubs.nix

@@ -19,6 +19,22 @@ let
     type = types.listOf types.str;
     default = [ ];
   };
+  # the shell hooks of the scripted initrd
+  lines = mkOption {
+    type = types.lines;
+    default = "";
+  };
+  # files by target path, each { source } (environment.etc, extraFiles, contents)
+  filesFrom =
+    sourceType:
+    mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options.source = mkOption { type = sourceType; };
+        }
+      );
+      default = { };
+    };
 
   # boot.initrd.systemd.services.<name>: the unit options tabula may use
   # (nixos/lib/systemd-unit-options.nix), nothing else.
@@ -69,14 +85,7 @@ in
       default = [ ];
     };
 
-    environment.etc = mkOption {
-      type = types.attrsOf (
-        types.submodule {
-          options.source = mkOption { type = types.path; };
-        }
-      );
-      default = { };
-    };
+    environment.etc = filesFrom types.path;
 
     fileSystems = mkOption {
       type = types.attrsOf (
@@ -153,30 +162,11 @@ in
     };
 
     boot.initrd = {
-      extraUtilsCommands = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      extraUtilsCommandsTest = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      postDeviceCommands = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      postResumeCommands = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      extraFiles = mkOption {
-        type = types.attrsOf (
-          types.submodule {
-            options.source = mkOption { type = types.package; };
-          }
-        );
-        default = { };
-      };
+      extraUtilsCommands = lines;
+      extraUtilsCommandsTest = lines;
+      postDeviceCommands = lines;
+      postResumeCommands = lines;
+      extraFiles = filesFrom types.package;
 
       systemd = {
         enable = mkOption {
@@ -195,14 +185,7 @@ in
           type = types.attrsOf types.path;
           default = { };
         };
-        contents = mkOption {
-          type = types.attrsOf (
-            types.submodule {
-              options.source = mkOption { type = types.path; };
-            }
-          );
-          default = { };
-        };
+        contents = filesFrom types.path;
       };
     };
 
