@@ -214,12 +214,18 @@ let
     in
     check "refused: ${name}" (!r.success) "the value was accepted";
 
+  # stage-1.nix pastes postResumeCommands into stage-1-init.sh and then goes
+  # on substituting @name@ placeholders in the result: one in tabula's text
+  # would be replaced by another hook's script (or fail the build).
+  placeholderLines = text: lib.filter (l: builtins.match ".*@[A-Za-z_][A-Za-z0-9_]*@.*" l != null) (lib.splitString "\n" text);
+
   scriptedChecks =
     name: config:
     let
       i = config.boot.initrd;
     in
     [
+      (checkEq "${name}: no @name@ placeholder in postResumeCommands (stage-1-init.sh substitutes them)" (placeholderLines i.postResumeCommands) [ ])
       (checkInfix "${name}: extra-utils copies the static binary" "copy_bin_and_libs ${rollbackBin}" i.extraUtilsCommands)
       (checkInfix "${name}: extra-utils tests the copied binary" "$out/bin/tabula-rollback" i.extraUtilsCommandsTest)
       (checkEq "${name}: config.json in the initrd" i.extraFiles."/etc/tabula/config.json".source.value config.tabula.settings)
@@ -522,6 +528,7 @@ lib.flatten [
   (checkEq "failure-policy: block makes initrd.target require the rollback" blockSystemd.boot.initrd.systemd.services.tabula-rollback.requiredBy [ "initrd.target" ])
   (checkEq "failure-policy: block drops WantedBy" blockSystemd.boot.initrd.systemd.services.tabula-rollback.wantedBy [ ])
   (checkInfix "failure-policy: block calls stage 1's fail in the scripted initrd" "fail\n" blockScripted.boot.initrd.postResumeCommands)
+  (checkEq "failure-policy: no @name@ placeholder in postResumeCommands with block" (placeholderLines blockScripted.boot.initrd.postResumeCommands) [ ])
   (checkEq "failure-policy: the rendered config does not depend on it" blockSystemd.tabula.settings btrfsScripted.tabula.settings)
 
   # persisted files and homes, machine-id in the initrd
