@@ -1,4 +1,4 @@
-# Shared node configuration and test-script helpers of the NixOS VM tests
+# Shared machine, scenarios and test-script helpers of the NixOS VM tests
 # (pkgs.testers.runNixOSTest; run with `nix flake check` or
 # `nix build .#checks.x86_64-linux.vm-<scenario>`). The same scenarios run on
 # machines without Nix in the QEMU harness (vm-tests/driver); the names match.
@@ -12,6 +12,13 @@
 #      root is that layout, the default boot entry;
 #   2. boot it: tabula rolls back in stage 1 and mounts persisted paths back;
 #   3. write to / and to persisted paths, reboot, and check.
+#
+# What scenarios share is defined here once: `node` (the machine, with each
+# layout's fileSystems and rollback target), `helpers` (Python), `scenario`
+# (a test from a name, a machine and a script), and the scenarios that run
+# in two flavours: btrfsRotation and zfsRollback (scripted or systemd
+# initrd), overlayStore (SSD present or absent). Each scenario file calls
+# one of them.
 { self }:
 
 let
