@@ -4,7 +4,7 @@
 # tabula-rollback with a root of 10k files against a root of 1M files.
 # Prints figures; asserts nothing. Needs root, btrfs-progs, python3.
 #
-#   rollback/bench/run.sh [TRIALS]        (default 5)
+#   rollback/bench/run.sh [TRIALS]        (default 7)
 #   BENCH_BIG_FILES=20000 rollback/bench/run.sh 1    (a quick smoke run)
 #
 # Each trial starts from the same state, prepared untimed: @root (a
@@ -16,7 +16,7 @@
 # unmount.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-trials=${1:-5}
+trials=${1:-7}
 big=${BENCH_BIG_FILES:-1000000}
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (loop devices, mount)" >&2; exit 2; }
 
@@ -119,6 +119,8 @@ timed() { # timed CMD...: prints milliseconds
   ms "$t0" "$t1"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+minimum() { sort -n | head -1; }
+stat_of() { tr ' ' '\n' <<<"$2" | grep . | "$1"; }
 
 declare -A res
 for t in $(seq 1 "$trials"); do
@@ -129,22 +131,23 @@ for t in $(seq 1 "$trials"); do
     prepare "$files"
     r=$(timed "$script" "$dev" "$work/script-mnt"); check
     res[script-$files]+="$r "
-    echo "trial $t, root of $files files: tabula ${res[tabula-$files]##* }... script done" >&2
+    echo "trial $t/$trials, root of $files files: tabula $(awk '{ print $NF }' <<<"${res[tabula-$files]}") ms, script $r ms" >&2
   done
 done
 
 echo
 echo "rotate + prune 40 old roots (25 expired, nested 3 deep) + create, one loop image,"
-echo "median of $trials trials (all values in ms), page cache dropped before each run:"
-printf '%-28s %10s %10s %8s   %s\n' "root" "tabula" "script" "ratio" "tabula runs / script runs"
+echo "$trials trials each, page cache dropped before each run; times in ms (median, min):"
+printf '%-16s %16s %16s %16s\n' "root" "tabula" "script" "script/tabula"
 for files in 10000 "$big"; do
-  a=$(tr ' ' '\n' <<<"${res[tabula-$files]}" | grep . | median)
-  b=$(tr ' ' '\n' <<<"${res[script-$files]}" | grep . | median)
-  printf '%-28s %10s %10s %7s×   %s/ %s\n' "$files files" "$a" "$b" \
-    "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", b / (a > 0 ? a : 1) }')" \
-    "${res[tabula-$files]}" "${res[script-$files]}"
+  ta=$(stat_of median "${res[tabula-$files]}"); tm=$(stat_of minimum "${res[tabula-$files]}")
+  sa=$(stat_of median "${res[script-$files]}"); sm=$(stat_of minimum "${res[script-$files]}")
+  printf '%-16s %16s %16s %16s\n' "$files files" "$ta ($tm)" "$sa ($sm)" \
+    "$(awk -v a="$ta" -v b="$sa" -v c="$tm" -v d="$sm" 'BEGIN { printf "%.1fx (%.1fx)", b / a, d / c }')"
+  echo "  tabula runs: ${res[tabula-$files]}"
+  echo "  script runs: ${res[script-$files]}"
 done
-a=$(tr ' ' '\n' <<<"${res[tabula-10000]}" | grep . | median)
-b=$(tr ' ' '\n' <<<"${res[tabula-$big]}" | grep . | median)
-echo "tabula, root of $big files vs 10000 files: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / (a > 0 ? a : 1) }')×"
+a=$(stat_of median "${res[tabula-10000]}"); b=$(stat_of median "${res[tabula-$big]}")
+c=$(stat_of minimum "${res[tabula-10000]}"); d=$(stat_of minimum "${res[tabula-$big]}")
+echo "tabula, root of $big files vs 10000 files: $(awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN { printf "%.2fx (min: %.2fx)", b / a, d / c }')"
 echo "static binary: $(stat -c %s "$bin") bytes ($(( $(stat -c %s "$bin") / 1024 )) KiB)"
