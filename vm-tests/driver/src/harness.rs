@@ -186,13 +186,14 @@ impl<'a> Ctx<'a> {
         };
         payload.config = stage1_config;
         payload.rollback_bin = spec.rollback_bin.clone();
-        payload.needs = match spec.fs {
-            Fs::Btrfs => vec![Needs::Device("/dev/vda".into())],
-            Fs::Zfs => vec![Needs::Pool("rpool".into())],
+        // The rollback unit waits for what the config names, as the NixOS
+        // module renders it; a ZFS boot also needs its pool imported.
+        payload.needs = match &payload.config {
+            Some(c) => needs_of(c)?,
+            None => Vec::new(),
         };
-        if payload.config.is_none() && spec.fs == Fs::Zfs {
-            // Without tabula the import unit still has to exist.
-            payload.needs = vec![Needs::Pool("rpool".into())];
+        if spec.fs == Fs::Zfs && !payload.needs.iter().any(|n| matches!(n, Needs::Pool(_))) {
+            payload.needs.push(Needs::Pool("rpool".into()));
         }
         let fstab = match spec.fs {
             Fs::Btrfs => "/dev/vda /persist btrfs subvol=@persist 0 0\n",
@@ -265,6 +266,33 @@ impl<'a> Ctx<'a> {
         };
         qemu::boot(self.env, &vm, hook)
     }
+}
+
+/// The initrd dependencies of a config's rollback targets: the device of a
+/// Btrfs target, the pool of a ZFS target.
+pub fn needs_of(config: &str) -> Result<Vec<Needs>> {
+    let v: serde_json::Value = serde_json::from_str(config).ctx("scenario config")?;
+    let mut out = Vec::new();
+    for t in v["rollback"].as_array().into_iter().flatten() {
+        match (
+            t["type"].as_str(),
+            t["device"].as_str(),
+            t["dataset"].as_str(),
+        ) {
+            (Some("btrfs"), Some(dev), _) => out.push(Needs::Device(dev.to_owned())),
+            (Some("zfs"), _, Some(ds)) => {
+                let pool = ds.split('/').next().unwrap_or(ds).to_owned();
+                if !out
+                    .iter()
+                    .any(|n| matches!(n, Needs::Pool(p) if *p == pool))
+                {
+                    out.push(Needs::Pool(pool));
+                }
+            }
+            _ => bail!("scenario config: rollback target without device/dataset: {t}"),
+        }
+    }
+    Ok(out)
 }
 
 /// A listing of a tree (type, owner, mode of every entry) and the checksum

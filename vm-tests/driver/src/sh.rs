@@ -17,7 +17,14 @@ pub fn run<S: AsRef<OsStr>>(prog: &str, args: &[S]) -> Result<String> {
     if !out.status.success() {
         let argv: Vec<String> = args
             .iter()
-            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .map(|a| {
+                // A script argument: its first line is enough to name it.
+                let a = a.as_ref().to_string_lossy();
+                match a.split_once('\n') {
+                    Some((first, _)) => format!("{first} ..."),
+                    None => a.into_owned(),
+                }
+            })
             .collect();
         bail!(
             "`{prog} {}` failed ({}): {}",

@@ -47,13 +47,13 @@ umount /btrfs_tmp
 fn reset(m: &Mount, now: u64) -> Result<()> {
     sh::bash(
         r#"cd "$1"
-for d in @old_roots/*; do [ -e "$d" ] || continue
-  btrfs subvolume list -o "$d" | cut -d' ' -f9- | sort -r | while read -r s; do btrfs -q subvolume delete "$1/$s"; done
-  btrfs -q subvolume delete "$d"; done
+# Every subvolume under @old_roots, deepest first.
+btrfs subvolume list . | cut -d' ' -f9- | { grep '^@old_roots/' || true; } | sort -r |
+  while read -r s; do btrfs -q subvolume delete "$1/$s"; done
 [ -e @root ] && btrfs -q subvolume delete @root
 btrfs -q subvolume create @root
-mkdir -p @root/etc/many
-for i in $(seq 1 2000); do echo "$i" >"@root/etc/many/f$i"; done
+mkdir -p @root/srv/many
+for i in $(seq 1 2000); do echo "$i" >"@root/srv/many/f$i"; done
 for k in 1 2 3 4 5; do
   n=$(date -u -d "@$(( $2 - (30 + k) * 86400 ))" +%Y-%m-%dT%H:%M:%SZ)
   btrfs -q subvolume create "@old_roots/$n"
@@ -119,6 +119,19 @@ pub fn run(env: &Env) -> Result<Outcome> {
                 bail!(
                     "{name}: the rollback failed ({:?}); {}",
                     b.get("rollback-exit"),
+                    b.describe()
+                );
+            }
+            // Both rollbacks must do the same work: prune the five, keep the new.
+            let left = crate::harness::ls(&Mount::btrfs(&img)?.p("@old_roots"))?.len();
+            let want = if matches!(rb, Rollback::None(_)) {
+                5
+            } else {
+                1
+            };
+            if left != want {
+                bail!(
+                    "{name}: {left} old roots left after the run, expected {want}; {}",
                     b.describe()
                 );
             }

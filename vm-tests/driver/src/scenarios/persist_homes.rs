@@ -31,7 +31,11 @@ mark "doc=$(cat /home/alice/Documents/doc 2>/dev/null || echo missing) histline=
 mark "commit=$(systemctl show -p ActiveState --value systemd-machine-id-commit.service)"
 "#;
 
-const WRITE: &str = "su alice -s /bin/sh -c 'echo mine >/home/alice/Documents/doc; echo ls_-la >>/home/alice/.bash_history'\nsync\n";
+const WRITE: &str = r#"
+setpriv --reuid=alice --regid=alice --clear-groups sh -c 'echo mine >/home/alice/Documents/doc && echo ls_-la >>/home/alice/.bash_history'
+mark "wrote=$(cat /home/alice/Documents/doc 2>/dev/null || echo failed)"
+sync
+"#;
 
 /// Run the scenario.
 pub fn run(env: &Env) -> Result<Outcome> {
@@ -72,6 +76,12 @@ pub fn run(env: &Env) -> Result<Outcome> {
     spec.script = format!("{REPORT}\n{WRITE}");
     let b1 = ctx.boot("first", &img, &spec)?;
     b1.expect_script_ok()?;
+    check_eq(
+        "boot 1: alice writes in her home",
+        b1.get("wrote"),
+        Some("mine"),
+        Some(&b1),
+    )?;
     spec.script = REPORT.to_owned();
     let b2 = ctx.boot("second", &img, &spec)?;
     b2.expect_script_ok()?;
