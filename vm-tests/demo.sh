@@ -14,7 +14,7 @@ cd "$repo"
 [[ $(id -u) == 0 ]] || { echo "demo.sh: run as root (it installs packages and loop-mounts images)" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "demo.sh: cargo missing: install Rust with rustup first (https://rustup.rs)" >&2; exit 1; }
 
-echo "==> setting up (first time: packages, kernel, rootfs, ZFS build ~5 min; then cached)" >&2
+echo "==> setting up (first time ~1 min: packages, Debian kernel, Debian rootfs; then cached)" >&2
 # The demo needs no ZFS; the full test run builds it.
 "$here/setup.sh" --no-zfs
 rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl ||
