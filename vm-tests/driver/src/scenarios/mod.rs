@@ -5,6 +5,7 @@ pub mod btrfs_blank_template;
 pub mod btrfs_retention;
 pub mod btrfs_rotation;
 pub mod crash_injection;
+pub mod crash_injection_zfs;
 pub mod failure_policy;
 pub mod overlay;
 pub mod persist_homes;
@@ -121,6 +122,12 @@ pub fn all() -> Vec<Scenario> {
             proves: "power cuts at random instants of a rotation: next boot succeeds, one root, @persist unchanged",
             zfs: false,
             run: crash_injection::run,
+        },
+        Scenario {
+            name: "crash-injection-zfs",
+            proves: "power cuts during the ZFS keep-previous rotation: next boot succeeds, one root, persist unchanged",
+            zfs: true,
+            run: crash_injection_zfs::run,
         },
         Scenario {
             name: "boot-time",
