@@ -22,15 +22,18 @@
 //! ```
 //!
 //! A run starts by recognising where the last one stopped. `T` present
-//! means B or C, told apart by the creation transaction (`otransid`, which
-//! the filesystem assigns and no clock can skew): a `T` newer than `S` is the
-//! untouched fresh root of B, deleted (nothing ever ran in it) before A
-//! starts over; otherwise `T` is the previous root of C and is moved to `O`
-//! (or deleted when `oldRoots` is null) first. A `T` without any `S` (someone
-//! removed `S` by hand) is treated as a previous root too: when in doubt,
-//! keep. Pruning happens last, so an interruption there costs nothing but a
-//! later prune, and a deleted old root is gone in one operation or not at
-//! all (nested subvolumes go first; each is its own step).
+//! means B or C. The new root of B is untouched (its generation, the last
+//! transaction that changed it, still equals its creation transaction; a
+//! rename does not count), younger than `S` (creation transaction ids come
+//! from the filesystem, not from a clock) and holds what a new root holds;
+//! deleting it loses nothing, so it is deleted and the run starts over at
+//! A. Any other `T` is treated as the previous root of C (a boot wrote to
+//! it, and it is older than `S`): it is moved to `O` (or deleted when
+//! `oldRoots` is null) first, then the rotation runs as usual. When in
+//! doubt, keep (`Rotation::is_unused_new_root`). Pruning happens last,
+//! so an interruption there costs nothing but a later prune, and a deleted
+//! old root is gone in one operation or not at all (nested subvolumes go
+//! first; each is its own step).
 //!
 //! `S` always exists from state A on, so a machine whose tabula is then
 //! disabled still boots. Nothing is written inside any subvolume: tabula
@@ -330,6 +333,19 @@ fn unescape_mountinfo(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The sorted names in the directory `dir`, without `.` and `..`.
+fn dir_names(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let name = entry?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// What a name in a directory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -551,9 +567,11 @@ impl Rotation<'_> {
         // Finish what an interrupted run left (states B and C).
         if leftover == Kind::Subvolume {
             let left = self.info(parent, &new_name, &new_path)?;
-            let fresh = root == Kind::Subvolume
-                && left.otransid > self.info(parent, root_name, root_path)?.otransid;
-            if fresh {
+            let root_info = match root {
+                Kind::Subvolume => Some(self.info(parent, root_name, root_path)?),
+                _ => None,
+            };
+            if self.is_unused_new_root(parent, &new_name, &new_path, &left, root_info, blank)? {
                 log::warn!(
                     "{new_path} is the unused new root of an interrupted run: deleting it and starting over"
                 );
@@ -632,6 +650,42 @@ impl Rotation<'_> {
                 "{why}; refusing to move it (use --dry-run to see what a boot would do)"
             )))
         }
+    }
+
+    /// Whether the subvolume `name` at the reserved name is the new root of
+    /// a run that stopped before the exchange (state B), which can be
+    /// deleted without losing anything. All of these must hold:
+    ///
+    /// * it is untouched: its generation (last transaction that changed it)
+    ///   is its creation transaction, so no later transaction wrote to it;
+    /// * it was created after the current root (`otransid`), as the new
+    ///   root of B is, and the previous root of C is not;
+    /// * its top directory holds what a new root holds: nothing, or the
+    ///   names in `blank`.
+    ///
+    /// Anything else is kept: when in doubt, it is treated as a previous root.
+    fn is_unused_new_root(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &str,
+        shown: &str,
+        info: &ioctl::SubvolInfo,
+        root: Option<ioctl::SubvolInfo>,
+        blank: Option<(&str, BorrowedFd<'_>)>,
+    ) -> Result<bool> {
+        let Some(root) = root else {
+            return Ok(false);
+        };
+        if info.generation != info.otransid || info.otransid <= root.otransid {
+            return Ok(false);
+        }
+        let fd = open_beneath(dir, OsStr::new(name)).map_err(|e| self.io_err("open", shown, e))?;
+        let names = dir_names(fd.as_fd()).map_err(|e| self.io_err("list", shown, e))?;
+        let expected = match blank {
+            None => Vec::new(),
+            Some((path, fd)) => dir_names(fd).map_err(|e| self.io_err("list", path, e))?,
+        };
+        Ok(names == expected)
     }
 
     /// Creates the new root `name` in `dir`: empty, or a snapshot of blank.

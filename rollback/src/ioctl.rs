@@ -222,6 +222,9 @@ pub struct SubvolInfo {
     pub parent_id: u64,
     /// Transaction that created it: a clock that cannot be wrong.
     pub otransid: u64,
+    /// Last transaction that changed anything in it; equal to `otransid`
+    /// while nothing was written to it since it was made.
+    pub generation: u64,
     /// Creation time, seconds since the epoch, as the clock said then.
     pub otime: i64,
 }
@@ -262,6 +265,7 @@ pub fn subvol_info(fd: BorrowedFd<'_>) -> io::Result<SubvolInfo> {
         id: args.treeid,
         parent_id: args.parent_id,
         otransid: args.otransid,
+        generation: args.generation,
         otime: i64::try_from(args.otime.sec).unwrap_or(i64::MAX),
     })
 }

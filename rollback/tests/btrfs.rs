@@ -515,6 +515,31 @@ fn interrupted_runs_are_finished() {
         b"previous"
     );
     assert!(img.ls("@root").is_empty());
+    img.umount();
+    drop(img);
+
+    // Something was written to the reserved name, even after @root was
+    // made (a hand-made mix-up): whatever it is, it is kept, never deleted.
+    let mut img = Image::new(256);
+    img.mount();
+    img.subvol("@root");
+    img.sync();
+    img.subvol("@root.tabula-new");
+    img.write("@root.tabula-new/precious", b"keep");
+    let precious = otime_name(&img, "@root.tabula-new");
+    img.umount();
+    let cfg = btrfs_config(img.dir.path(), &img.device, cfg_extra);
+    let (code, log) = rollback(&img, &cfg, &[], "", now());
+    assert_eq!(code, EXIT_OK);
+    assert!(log.contains("previous root of an interrupted run"), "{log}");
+    img.mount();
+    let kept = img
+        .ls("@old_roots")
+        .into_iter()
+        .filter(|n| n.starts_with(&precious))
+        .filter(|n| img.exists(&format!("@old_roots/{n}/precious")))
+        .count();
+    assert_eq!(kept, 1, "{:?}", img.ls("@old_roots"));
 }
 
 #[test]
