@@ -11,7 +11,7 @@
 # snapshot of a template with N files), 40 old roots aged 1, 3, … 79 days
 # (25 of them older than 30 days), each a snapshot of the 10k-file template
 # with subvolumes nested three deep inside, the filesystem unmounted, the
-# page cache dropped (as at boot). The timed part is one whole run of the
+# page cache dropped (as at boot) or kept (warm). The timed part is one whole run of the
 # tool: mount, move the root to the old roots, prune, create the new root,
 # unmount.
 set -euo pipefail
@@ -67,8 +67,8 @@ cat > "$work/config.json" <<JSON
   "oldRoots": "@old_roots", "keep": {"days": 30, "min": 1, "max": null}}]}
 JSON
 
-prepare() { # prepare FILES: the starting state, untimed
-  local files=$1 now age name base
+prepare() { # prepare FILES CACHE: the starting state, untimed; CACHE=cold drops the page cache
+  local files=$1 cache=$2 now age name base
   mount -o subvolid=5 "$dev" "$mnt"
   if [ -e "$mnt/@old_roots" ]; then
     # Leftovers of the previous trial, nested subvolumes first.
@@ -97,7 +97,7 @@ prepare() { # prepare FILES: the starting state, untimed
   sync
   umount "$mnt"
   sync
-  echo 3 > /proc/sys/vm/drop_caches
+  if [ "$cache" = cold ]; then echo 3 > /proc/sys/vm/drop_caches; fi
 }
 
 check() { # check: the outcome both tools must reach
@@ -124,30 +124,41 @@ stat_of() { tr ' ' '\n' <<<"$2" | grep . | "$1"; }
 
 declare -A res
 for t in $(seq 1 "$trials"); do
-  for files in 10000 "$big"; do
-    prepare "$files"
-    r=$(timed "$bin" --config "$work/config.json"); check
-    res[tabula-$files]+="$r "
-    prepare "$files"
-    r=$(timed "$script" "$dev" "$work/script-mnt"); check
-    res[script-$files]+="$r "
-    echo "trial $t/$trials, root of $files files: tabula $(awk '{ print $NF }' <<<"${res[tabula-$files]}") ms, script $r ms" >&2
+  for cache in cold warm; do
+    for files in 10000 "$big"; do
+      prepare "$files" "$cache"
+      r=$(timed "$bin" --config "$work/config.json"); check
+      res[tabula-$cache-$files]+="$r "
+      prepare "$files" "$cache"
+      s=$(timed "$script" "$dev" "$work/script-mnt"); check
+      res[script-$cache-$files]+="$s "
+      echo "trial $t/$trials, $cache cache, root of $files files: tabula $r ms, script $s ms" >&2
+    done
+    # What any tool pays: mounting the filesystem and unmounting it.
+    prepare 10000 "$cache"
+    res[floor-$cache]+="$(timed sh -c "mount -o ro,subvolid=5 $dev $mnt && umount $mnt") "
   done
 done
 
 echo
-echo "rotate + prune 40 old roots (25 expired, nested 3 deep) + create, one loop image,"
-echo "$trials trials each, page cache dropped before each run; times in ms (median, min):"
-printf '%-16s %16s %16s %16s\n' "root" "tabula" "script" "script/tabula"
-for files in 10000 "$big"; do
-  ta=$(stat_of median "${res[tabula-$files]}"); tm=$(stat_of minimum "${res[tabula-$files]}")
-  sa=$(stat_of median "${res[script-$files]}"); sm=$(stat_of minimum "${res[script-$files]}")
-  printf '%-16s %16s %16s %16s\n' "$files files" "$ta ($tm)" "$sa ($sm)" \
-    "$(awk -v a="$ta" -v b="$sa" -v c="$tm" -v d="$sm" 'BEGIN { printf "%.1fx (%.1fx)", b / a, d / c }')"
-  echo "  tabula runs: ${res[tabula-$files]}"
-  echo "  script runs: ${res[script-$files]}"
+echo "rotate + prune 40 old roots (25 expired, nested 3 deep) + create: one whole run"
+echo "(mount to unmount) from the same state on one loop image, $trials trials each;"
+echo "times in ms, median (min). cold: page cache dropped before each run, as at boot."
+printf '%-6s %-14s %16s %16s %16s\n' "cache" "root" "tabula" "script" "script/tabula"
+for cache in cold warm; do
+  for files in 10000 "$big"; do
+    ta=$(stat_of median "${res[tabula-$cache-$files]}"); tm=$(stat_of minimum "${res[tabula-$cache-$files]}")
+    sa=$(stat_of median "${res[script-$cache-$files]}"); sm=$(stat_of minimum "${res[script-$cache-$files]}")
+    printf '%-6s %-14s %16s %16s %16s\n' "$cache" "$files files" "$ta ($tm)" "$sa ($sm)" \
+      "$(awk -v a="$ta" -v b="$sa" -v c="$tm" -v d="$sm" 'BEGIN { printf "%.1fx (%.1fx)", b / a, d / c }')"
+  done
+  echo "       mount + unmount alone, no change: $(stat_of median "${res[floor-$cache]}") ($(stat_of minimum "${res[floor-$cache]}")) ms"
 done
-a=$(stat_of median "${res[tabula-10000]}"); b=$(stat_of median "${res[tabula-$big]}")
-c=$(stat_of minimum "${res[tabula-10000]}"); d=$(stat_of minimum "${res[tabula-$big]}")
-echo "tabula, root of $big files vs 10000 files: $(awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN { printf "%.2fx (min: %.2fx)", b / a, d / c }')"
+for cache in cold warm; do
+  a=$(stat_of median "${res[tabula-$cache-10000]}"); b=$(stat_of median "${res[tabula-$cache-$big]}")
+  c=$(stat_of minimum "${res[tabula-$cache-10000]}"); d=$(stat_of minimum "${res[tabula-$cache-$big]}")
+  echo "tabula, $cache cache, root of $big files vs 10000 files: $(awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN { printf "%.2fx (min: %.2fx)", b / a, d / c }')"
+done
+echo "all runs (ms):"
+for k in $(printf '%s\n' "${!res[@]}" | sort); do echo "  $k: ${res[$k]}"; done
 echo "static binary: $(stat -c %s "$bin") bytes ($(( $(stat -c %s "$bin") / 1024 )) KiB)"
