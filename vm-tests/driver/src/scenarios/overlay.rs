@@ -21,9 +21,15 @@ const CONFIG: &str = r#"{
   ]
 }"#;
 
-/// The SSD: a Btrfs image mounted (nofail) at /mnt/nix-ssd.
-const FSTAB: &str = "/dev/vda /persist btrfs subvol=@persist 0 0\n\
-    /dev/vdb /mnt/nix-ssd btrfs nofail,x-systemd.device-timeout=5s 0 0\n";
+/// The SSD: a Btrfs image mounted (nofail) at /mnt/nix-ssd. udev under TCG
+/// can take several seconds to announce it: a generous device timeout when
+/// it is attached, a short one when it is not (the wait is all it costs).
+fn fstab(timeout_s: u32) -> String {
+    format!(
+        "/dev/vda /persist btrfs subvol=@persist 0 0\n\
+         /dev/vdb /mnt/nix-ssd btrfs nofail,x-systemd.device-timeout={timeout_s}s 0 0\n"
+    )
+}
 
 const SCRIPT: &str = r#"
 mark "store-fstype=$(findmnt -no FSTYPE /usr/local/store)"
@@ -54,8 +60,10 @@ fn boot(env: &Env, present: bool) -> Result<(Boot, std::path::PathBuf)> {
         Ok(())
     })?;
     let mut spec = Spec::new(Flavour::Systemd, Fs::Btrfs, CONFIG, SCRIPT);
-    spec.root_files
-        .push(("/etc/fstab".into(), Item::Text(FSTAB.into(), 0o644)));
+    spec.root_files.push((
+        "/etc/fstab".into(),
+        Item::Text(fstab(if present { 90 } else { 5 }), 0o644),
+    ));
     let ssd = ctx.dir.join("ssd.img");
     if present {
         sh::run("truncate", &["-s", "512M", &ssd.display().to_string()])?;
