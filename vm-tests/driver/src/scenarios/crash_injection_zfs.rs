@@ -135,35 +135,37 @@ pub fn run(env: &Env) -> Result<Outcome> {
         Some(&b),
     )?;
     let (_, persist) = inspect(&ctx, &img, "inspect-clean")?;
-    let up = |b: &Boot, k: &str| -> Option<u64> {
-        b.marks
-            .iter()
-            .find(|m| m.starts_with(k))
-            .and_then(|m| {
-                m.split_whitespace()
-                    .find_map(|w| w.strip_prefix("uptime_ms="))
-            })
-            .and_then(|v| v.parse().ok())
+    // Aim at the destructive part: from `zfs clone` to the end of the run
+    // (kernel timestamps of tabula-rollback's own log lines).
+    let stamp = |needle: &str| -> Option<f64> {
+        b.log
+            .lines()
+            .find(|l| l.contains("tabula-rollback[") && l.contains(needle))
+            .and_then(|l| l.strip_prefix('['))
+            .and_then(|l| l.split(']').next())
+            .and_then(|t| t.trim().parse().ok())
     };
-    let (Some(t0), Some(t1)) = (up(&b, "rollback-start"), up(&b, "rollback-exit")) else {
-        bail!("no rollback timing markers; {}", b.describe());
+    let (Some(t0), Some(t1)) = (stamp("running zfs clone"), stamp(": done")) else {
+        bail!("no clone/done lines from tabula-rollback; {}", b.describe());
     };
-    let window = (t1 - t0).max(200);
-    eprintln!("crash-injection-zfs: a clean keep-previous rotation took ~{window} ms");
+    let window = (((t1 - t0) * 1000.0) as u64).max(200);
+    eprintln!(
+        "crash-injection-zfs: clone to done took ~{window} ms in a clean run; cutting within it"
+    );
     for i in 1..=iterations {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = Duration::from_millis(seed % window);
-        let mut last = String::from("(before its first action)");
+        let mut last = String::new();
         let mut armed = false;
         let b = ctx.boot_with(&format!("cut{i:02}"), &img, &rotate, &mut |line| {
             if let Some(p) = line.find("tabula-rollback[") {
                 if let Some((_, msg)) = line[p..].split_once("]: ") {
-                    last = msg.chars().take(60).collect();
+                    last = msg.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
                 }
             }
-            if !armed && line.contains("@@TABULA rollback-start") {
+            if !armed && line.contains("tabula-rollback[") && line.contains("running zfs clone") {
                 armed = true;
                 return Hook::KillAfter(delay);
             }
