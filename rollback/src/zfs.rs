@@ -24,6 +24,9 @@
 //!   On start: no R but a marked T is S2 (finish from there); R and a marked
 //!   T is S1 before the rename, so T, an untouched clone of the blank
 //!   snapshot, is destroyed and the rotation starts over; a marked R is S3.
+//!   `zfs clone -o` sets the mark in a transaction after the one that
+//!   creates the clone, so R and an *unmarked* T whose origin is R@snap and
+//!   to which nothing was written (`written=0`) is a torn S1: destroyed too.
 //!   T is `<dataset>.tabula-new`; an unmarked dataset of that name is never
 //!   touched: the run stops instead.
 
@@ -279,15 +282,34 @@ impl Rotation<'_> {
         Ok(self.zfs.get(MARK, name)? == MARK_VALUE)
     }
 
+    /// Whether `name` is what a power cut during S0 → S1 can leave: `zfs
+    /// clone -o` creates the clone and sets its properties in separate
+    /// transactions, so the clone may exist without the mark. Such a clone
+    /// of the blank snapshot with nothing written to it holds nothing that
+    /// the snapshot does not: destroying it loses nothing. Anything else is
+    /// not tabula's to touch.
+    fn is_torn_clone(&self, name: &str) -> Result<bool> {
+        Ok(self.zfs.get("origin", name)? == self.snapshot()
+            && self.zfs.get("written", name)? == "0")
+    }
+
     fn run(&self) -> Result<()> {
         let (root, temp) = (self.root(), self.temp());
         let root_exists = self.zfs.exists(root)?;
         let temp_exists = self.zfs.exists(&temp)?;
         if temp_exists && !self.is_marked(&temp)? {
-            return Err(ZfsError::Refused(format!(
-                "{temp} exists but was not made by tabula ({MARK} is not {MARK_VALUE}); nothing was changed. \
-                 Rename or destroy it yourself"
-            )));
+            if !(root_exists && self.is_torn_clone(&temp)?) {
+                return Err(ZfsError::Refused(format!(
+                    "{temp} exists but was not made by tabula ({MARK} is not {MARK_VALUE}); nothing was changed. \
+                     Rename or destroy it yourself"
+                )));
+            }
+            info!(
+                "{temp} is an unmarked clone of {} with nothing written to it, left by a power cut during `zfs clone`; destroying it",
+                self.snapshot()
+            );
+            self.zfs.act(&["destroy", &temp])?;
+            return self.rotate().and_then(|fresh| self.prune(fresh));
         }
         let fresh = match (root_exists, temp_exists) {
             (false, false) => {
