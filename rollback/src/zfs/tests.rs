@@ -373,6 +373,26 @@ fn refusals_change_nothing() {
             },
             "the root dataset rpool/local/root does not exist and no unfinished rotation",
         ),
+        (
+            "unmarked clone of @blank, written to",
+            |p| {
+                p.zfs(&[
+                    "clone",
+                    "rpool/local/root@blank",
+                    "rpool/local/root.tabula-new",
+                ]);
+                p.zfs(&["write", "rpool/local/root.tabula-new", "precious"]);
+            },
+            "rpool/local/root.tabula-new exists but was not made by tabula",
+        ),
+        (
+            "unmarked clone of another snapshot",
+            |p| {
+                p.zfs(&["snapshot", "rpool/safe@mine"]);
+                p.zfs(&["clone", "rpool/safe@mine", "rpool/local/root.tabula-new"]);
+            },
+            "rpool/local/root.tabula-new exists but was not made by tabula",
+        ),
     ];
     for (what, setup, want) in cases {
         let pool = Pool::new(NOW - DAY);
@@ -411,45 +431,6 @@ fn a_clone_torn_by_a_power_cut_is_recovered() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pool.mutations()[0], "destroy rpool/local/root.tabula-new");
     assert_settled(&pool, &[keep::timestamp_name(NOW - DAY)]);
-}
-
-#[test]
-fn an_unmarked_clone_with_data_or_another_origin_is_not_touched() {
-    if !python_available() {
-        return;
-    }
-    let keep_previous = target(Some("rpool/local/old_roots"), Keep::default());
-    type Setup = fn(&Pool);
-    let cases: &[(&str, Setup)] = &[
-        ("written to", |p| {
-            p.zfs(&[
-                "clone",
-                "rpool/local/root@blank",
-                "rpool/local/root.tabula-new",
-            ]);
-            p.zfs(&["write", "rpool/local/root.tabula-new", "precious"]);
-        }),
-        ("other origin", |p| {
-            p.zfs(&["snapshot", "rpool/safe@mine"]);
-            p.zfs(&["clone", "rpool/safe@mine", "rpool/local/root.tabula-new"]);
-        }),
-    ];
-    for (what, setup) in cases {
-        let pool = Pool::new(NOW - DAY);
-        setup(&pool);
-        let before = pool.dump();
-        let msg = pool
-            .run(&keep_previous, NOW, false, None)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            msg.contains("exists but was not made by tabula"),
-            "{what}: {msg}"
-        );
-        assert_eq!(pool.mutations(), Vec::<String>::new(), "{what}");
-        assert_eq!(pool.dump(), before, "{what}");
-    }
 }
 
 #[test]
