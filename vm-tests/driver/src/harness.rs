@@ -337,6 +337,15 @@ pub fn is_timestamp_name(name: &str) -> bool {
         })
 }
 
+/// [`check_eq`] for each `(what, key, expected)` row of a boot's report, in
+/// order: the first mismatch fails with that row's description.
+pub fn check_report(boot: &Boot, rows: &[(&str, &str, &str)]) -> Result<()> {
+    for &(what, key, want) in rows {
+        check_eq(what, boot.get(key), Some(want), Some(boot))?;
+    }
+    Ok(())
+}
+
 /// Fail with a message naming `what` unless `got == want`.
 pub fn check_eq<T: PartialEq + std::fmt::Debug>(
     what: &str,

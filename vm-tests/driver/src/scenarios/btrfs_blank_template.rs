@@ -2,7 +2,7 @@
 //! snapshot of it (here a populated template), not an empty subvolume; the
 //! template itself never changes.
 
-use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, tree_digest};
+use crate::harness::{Ctx, Fs, Outcome, Spec, check_report, tree_digest};
 use crate::image::{Mount, subvol};
 use crate::initrd::Flavour;
 use crate::{Env, Result, ensure, sh};
@@ -41,31 +41,29 @@ pub fn run(env: &Env) -> Result<Outcome> {
     let spec = Spec::new(Flavour::Systemd, Fs::Btrfs, CONFIG, SCRIPT);
     let b1 = ctx.boot("write", &img, &spec)?;
     b1.expect_script_ok()?;
-    check_eq(
-        "boot 1: activation (the snapshot of @blank already has /etc)",
-        b1.get("activate"),
-        Some("kept"),
-        Some(&b1),
-    )?;
-    check_eq(
-        "boot 1: /from-blank",
-        b1.get("from-blank"),
-        Some("template"),
-        Some(&b1),
+    check_report(
+        &b1,
+        &[
+            (
+                "boot 1: activation (the snapshot of @blank already has /etc)",
+                "activate",
+                "kept",
+            ),
+            ("boot 1: /from-blank", "from-blank", "template"),
+        ],
     )?;
     let b2 = ctx.boot("check", &img, &spec)?;
     b2.expect_script_ok()?;
-    check_eq(
-        "boot 2: /from-blank (changed in boot 1)",
-        b2.get("from-blank"),
-        Some("template"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: file written to / in boot 1",
-        b2.get("root-file"),
-        Some("absent"),
-        Some(&b2),
+    check_report(
+        &b2,
+        &[
+            (
+                "boot 2: /from-blank (changed in boot 1)",
+                "from-blank",
+                "template",
+            ),
+            ("boot 2: file written to / in boot 1", "root-file", "absent"),
+        ],
     )?;
     let m = Mount::btrfs(&img)?;
     ensure!(

@@ -2,7 +2,7 @@
 //! / is clean, persisted data keeps its owners and modes, and the previous
 //! root, with the file written to it, sits under `@old_roots`.
 
-use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, is_timestamp_name, ls};
+use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, check_report, is_timestamp_name, ls};
 use crate::initrd::Flavour;
 use crate::{Context, Env, Result, bail, ensure};
 
@@ -59,29 +59,26 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<Outcome> {
         &Spec::new(flavour, Fs::Btrfs, CONFIG, &boot1),
     )?;
     b1.expect_script_ok()?;
-    check_eq(
-        "boot 1: persisted directory mounted",
-        b1.get("persist-mounted"),
-        Some("yes"),
-        Some(&b1),
-    )?;
-    check_eq(
-        "boot 1: persisted file mounted",
-        b1.get("file-mounted"),
-        Some("yes"),
-        Some(&b1),
-    )?;
-    check_eq(
-        "boot 1: persisted directory owner:group:mode",
-        b1.get("dir-stat"),
-        Some("nobody:nogroup:750"),
-        Some(&b1),
-    )?;
-    check_eq(
-        "boot 1: persisted file owner:group:mode",
-        b1.get("file-stat"),
-        Some("root:root:600"),
-        Some(&b1),
+    check_report(
+        &b1,
+        &[
+            (
+                "boot 1: persisted directory mounted",
+                "persist-mounted",
+                "yes",
+            ),
+            ("boot 1: persisted file mounted", "file-mounted", "yes"),
+            (
+                "boot 1: persisted directory owner:group:mode",
+                "dir-stat",
+                "nobody:nogroup:750",
+            ),
+            (
+                "boot 1: persisted file owner:group:mode",
+                "file-stat",
+                "root:root:600",
+            ),
+        ],
     )?;
 
     let boot2 = format!("{REPORT}\nreport\n");
@@ -91,36 +88,7 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<Outcome> {
         &Spec::new(flavour, Fs::Btrfs, CONFIG, &boot2),
     )?;
     b2.expect_script_ok()?;
-    check_eq(
-        "boot 2: file written to / before the reboot",
-        b2.get("root-file"),
-        Some("absent"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: persisted data",
-        b2.get("data"),
-        Some("kept"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: persisted file content",
-        b2.get("secret"),
-        Some("secret"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: persisted directory owner:group:mode",
-        b2.get("dir-stat"),
-        Some("nobody:nogroup:750"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: persisted data owner:group:mode",
-        b2.get("data-stat"),
-        Some("nobody:nogroup:640"),
-        Some(&b2),
-    )?;
+    check_report(&b2, super::ERASED_AND_PERSISTED)?;
     check_eq(
         "boot 2: persisted file owner:group:mode",
         b2.get("file-stat"),

@@ -137,3 +137,25 @@ pub fn all() -> Vec<Scenario> {
         },
     ]
 }
+
+/// What the second boot of every rotation scenario reports when the root
+/// was erased and the persisted directory and file came back whole.
+pub const ERASED_AND_PERSISTED: &[(&str, &str, &str)] = &[
+    (
+        "boot 2: file written to / before the reboot",
+        "root-file",
+        "absent",
+    ),
+    ("boot 2: persisted data", "data", "kept"),
+    ("boot 2: persisted file content", "secret", "secret"),
+    (
+        "boot 2: persisted directory owner:group:mode",
+        "dir-stat",
+        "nobody:nogroup:750",
+    ),
+    (
+        "boot 2: persisted data owner:group:mode",
+        "data-stat",
+        "nobody:nogroup:640",
+    ),
+];

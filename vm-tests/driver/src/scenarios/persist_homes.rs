@@ -4,7 +4,7 @@
 //! `inInitrd` (mounted by the generator in the initrd, from /persist mounted
 //! there) and stays the same across reboots.
 
-use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq};
+use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, check_report};
 use crate::image::subvol;
 use crate::initrd::{Flavour, Item};
 use crate::{Context, Env, Result, ensure};
@@ -144,17 +144,12 @@ pub fn run(env: &Env) -> Result<Outcome> {
             Some(b),
         )?;
     }
-    check_eq(
-        "boot 2: Documents/doc",
-        b2.get("doc"),
-        Some("mine"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: .bash_history",
-        b2.get("histline"),
-        Some("ls_-la"),
-        Some(&b2),
+    check_report(
+        &b2,
+        &[
+            ("boot 2: Documents/doc", "doc", "mine"),
+            ("boot 2: .bash_history", "histline", "ls_-la"),
+        ],
     )?;
     Ok(Outcome::Pass)
 }

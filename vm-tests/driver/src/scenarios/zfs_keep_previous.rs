@@ -2,7 +2,7 @@
 //! destroyed but renamed to `<oldRoots>/<timestamp>`, `@blank` is cloned
 //! back and promoted, and the new root mounts as before.
 
-use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, is_timestamp_name};
+use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, check_report, is_timestamp_name};
 use crate::initrd::Flavour;
 use crate::scenarios::btrfs_rotation::REPORT;
 use crate::scenarios::zfs_rollback::{WRITE, ZFS_REPORT};
@@ -72,29 +72,22 @@ pub fn run(env: &Env) -> Result<Outcome> {
         ),
     )?;
     b2.expect_script_ok()?;
-    check_eq(
-        "boot 2: tabula-rollback exit status",
-        b2.get("rollback-exit"),
-        Some("0"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: file written to / before the reboot",
-        b2.get("root-file"),
-        Some("absent"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: persisted data",
-        b2.get("data"),
-        Some("kept"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: root dataset mountpoint,canmount",
-        b2.get("root-props"),
-        Some("legacy,on"),
-        Some(&b2),
+    check_report(
+        &b2,
+        &[
+            ("boot 2: tabula-rollback exit status", "rollback-exit", "0"),
+            (
+                "boot 2: file written to / before the reboot",
+                "root-file",
+                "absent",
+            ),
+            ("boot 2: persisted data", "data", "kept"),
+            (
+                "boot 2: root dataset mountpoint,canmount",
+                "root-props",
+                "legacy,on",
+            ),
+        ],
     )?;
     let old: Vec<&str> = b2
         .get("old-roots")

@@ -3,7 +3,7 @@
 //! `rpool/safe/persist` survives with owners and modes; the root dataset
 //! keeps the properties that make it mount as before.
 
-use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq};
+use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, check_report};
 use crate::initrd::Flavour;
 use crate::scenarios::btrfs_rotation::REPORT;
 use crate::{Env, Result};
@@ -69,53 +69,22 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<Outcome> {
         ),
     )?;
     b2.expect_script_ok()?;
-    check_eq(
-        "boot 2: file written to / before the reboot",
-        b2.get("root-file"),
-        Some("absent"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: persisted data",
-        b2.get("data"),
-        Some("kept"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: persisted file content",
-        b2.get("secret"),
-        Some("secret"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: persisted data owner:group:mode",
-        b2.get("data-stat"),
-        Some("nobody:nogroup:640"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: persisted directory owner:group:mode",
-        b2.get("dir-stat"),
-        Some("nobody:nogroup:750"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: root dataset mountpoint,canmount",
-        b2.get("root-props"),
-        Some("legacy,on"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: snapshots",
-        b2.get("snapshots"),
-        Some("rpool/local/root@blank"),
-        Some(&b2),
-    )?;
-    check_eq(
-        "boot 2: old roots (oldRoots: null discards them)",
-        b2.get("old-roots"),
-        Some(""),
-        Some(&b2),
+    check_report(&b2, super::ERASED_AND_PERSISTED)?;
+    check_report(
+        &b2,
+        &[
+            (
+                "boot 2: root dataset mountpoint,canmount",
+                "root-props",
+                "legacy,on",
+            ),
+            ("boot 2: snapshots", "snapshots", "rpool/local/root@blank"),
+            (
+                "boot 2: old roots (oldRoots: null discards them)",
+                "old-roots",
+                "",
+            ),
+        ],
     )?;
     for b in [&b1, &b2] {
         if flavour == Flavour::Scripted {
