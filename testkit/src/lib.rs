@@ -50,8 +50,9 @@ impl Need {
                 .then(|| "no /dev/loop-control: loop devices are unavailable".to_owned()),
             Need::Program { name, package } => (!on_path(name))
                 .then(|| format!("{name} is not installed (apt-get install {package})")),
-            Need::Filesystem(fs) => (!kernel_has(fs))
-                .then(|| format!("the kernel has no {fs} (modprobe {fs} failed)")),
+            Need::Filesystem(fs) => {
+                (!kernel_has(fs)).then(|| format!("the kernel has no {fs} (modprobe {fs} failed)"))
+            }
             Need::Kmsg => std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -130,18 +131,15 @@ pub fn record_skip(test: &str, why: &str) {
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            rustix::fs::access(&dir.join(program), rustix::fs::Access::EXEC_OK).is_ok()
-        })
+        std::env::split_paths(&path)
+            .any(|dir| rustix::fs::access(dir.join(program), rustix::fs::Access::EXEC_OK).is_ok())
     })
 }
 
 fn kernel_has(fs: &str) -> bool {
     let listed = |fs: &str| {
-        std::fs::read_to_string("/proc/filesystems").is_ok_and(|all| {
-            all.lines()
-                .any(|l| l.split_whitespace().last() == Some(fs))
-        })
+        std::fs::read_to_string("/proc/filesystems")
+            .is_ok_and(|all| all.lines().any(|l| l.split_whitespace().last() == Some(fs)))
     };
     listed(fs)
         || (Command::new("modprobe")
@@ -160,7 +158,11 @@ impl Rng {
     /// A generator from `seed` (0 is replaced: xorshift never leaves 0).
     #[must_use]
     pub fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
+        Rng(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
     }
 
     /// A seed from `TABULA_TEST_SEED`, or from the clock; printed either way.
