@@ -3,9 +3,11 @@
 //! the one implementation of it.
 //!
 //! [`parse`] checks the whole file: syntax, the version, unknown keys, types,
-//! and every rollback field. Per-entry checks of `persist` and `overlays`
-//! that involve several entries (a path listed twice, nesting) belong to the
-//! generator, which decides what to emit around a bad entry.
+//! and every rollback field; an error there makes the file unusable.
+//! [`entries::check_entries`] checks each persisted entry and overlay on its
+//! own and against the others, and returns the accepted ones with the
+//! problems of the rest (the generator emits the accepted ones).
+//! [`check_file`] runs both: everything the file alone decides.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +17,11 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+pub mod entries;
 pub mod names;
+pub mod old_root;
+
+pub use names::NEW_ROOT_SUFFIX;
 
 /// Where the NixOS module puts the file, in the initrd and in stage 2.
 pub const DEFAULT_PATH: &str = "/etc/tabula/config.json";
@@ -266,18 +272,9 @@ impl<'de> Deserialize<'de> for Id {
                         })
                         .and_then(|n| self.visit_u64(n));
                 }
-                let valid = !v.is_empty()
-                    && v.len() <= 256
-                    && !v.starts_with('-')
-                    && v.chars()
-                        .all(|c| !c.is_control() && !matches!(c, ':' | '/' | ' ' | ','));
-                if valid {
-                    Ok(Id::Name(v.to_owned()))
-                } else {
-                    Err(E::custom(format!(
-                        "{v:?} is not a valid user or group name; expected a name without `:`, `/`, `,`, spaces or control characters, or a numeric id"
-                    )))
-                }
+                names::check_user_name(v)
+                    .map(|()| Id::Name(v.to_owned()))
+                    .map_err(|why| E::custom(format!("{v:?} {why}, or a numeric id")))
             }
         }
         d.deserialize_any(IdVisitor)
@@ -347,6 +344,24 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
         message: format!("cannot read the configuration: {e}; expected the JSON file written by tabula's NixOS module"),
     })?;
     parse(&text, file)
+}
+
+/// Everything the file at `path` alone decides, as one error per problem:
+/// the document (syntax, version, keys, types, every rollback target) and
+/// every persisted entry and overlay. Empty means valid: a boot would refuse
+/// nothing of it without looking at a disk. Reads the file and nothing else.
+pub fn check_file(path: &Path) -> Vec<ConfigError> {
+    match load(path) {
+        Err(e) => vec![e],
+        Ok(config) => entries::check_entries(&config)
+            .all_problems()
+            .map(|p| ConfigError {
+                file: path.to_owned(),
+                field: p.label.clone(),
+                message: format!("{:?} {}; {}", p.value, p.message, p.skipped),
+            })
+            .collect(),
+    }
 }
 
 /// Parses and checks a configuration document; `file` only names it in errors.
@@ -469,32 +484,14 @@ fn check_target(target: &RollbackTarget, at: &str) -> Result<(), FieldError> {
                 ));
             }
             for (i, opt) in b.mount_options.iter().enumerate() {
-                let key = format!("mountOptions[{i}]");
-                if opt.is_empty() || opt.contains(',') || opt.chars().any(char::is_control) {
-                    return Err((
-                        format!("{at}.{key}"),
-                        format!(
-                            "{opt:?} is not a single mount option; expected one option per list item, such as \"compress=zstd\""
-                        ),
-                    ));
-                }
-                let name = opt.split('=').next().unwrap_or(opt);
-                if matches!(name, "subvol" | "subvolid") {
-                    return Err((
-                        format!("{at}.{key}"),
-                        format!(
-                            "{opt:?} would mount something other than the top level; tabula mounts subvolid=5 itself, remove this option"
-                        ),
-                    ));
-                }
-                if name == "ro" {
-                    return Err((
-                        format!("{at}.{key}"),
-                        format!("{opt:?} makes the rollback impossible; remove it"),
-                    ));
-                }
+                field_check(
+                    at,
+                    &format!("mountOptions[{i}]"),
+                    opt,
+                    names::check_btrfs_mount_option,
+                )?;
             }
-            field_check(at, "subvolume", &b.subvolume, names::check_subvolume)?;
+            field_check(at, "subvolume", &b.subvolume, names::check_root_subvolume)?;
             if let Some(blank) = &b.blank {
                 field_check(at, "blank", blank, names::check_subvolume)?;
             }
@@ -532,19 +529,10 @@ fn check_target(target: &RollbackTarget, at: &str) -> Result<(), FieldError> {
             }
         }
         RollbackTarget::Zfs(z) => {
-            field_check(at, "dataset", &z.dataset, names::check_dataset)?;
-            if !z.dataset.contains('/') {
-                return Err((
-                    format!("{at}.dataset"),
-                    format!(
-                        "{:?} is a whole pool; expected a dataset inside the pool, such as \"rpool/local/root\"",
-                        z.dataset
-                    ),
-                ));
-            }
+            field_check(at, "dataset", &z.dataset, names::check_root_dataset)?;
             field_check(at, "snapshot", &z.snapshot, names::check_snapshot)?;
             if let Some(old) = &z.old_roots {
-                field_check(at, "oldRoots", old, names::check_dataset)?;
+                field_check(at, "oldRoots", old, names::check_zfs_old_roots)?;
                 if old.split('/').next() != Some(z.pool()) {
                     return Err((
                         format!("{at}.oldRoots"),
@@ -565,18 +553,7 @@ fn check_target(target: &RollbackTarget, at: &str) -> Result<(), FieldError> {
                     ));
                 }
             }
-            if z.zfs_command.is_empty() || z.zfs_command.chars().any(char::is_control) {
-                return Err((
-                    format!("{at}.zfsCommand"),
-                    format!(
-                        "{:?} is not a command; expected \"zfs\" or an absolute path",
-                        z.zfs_command
-                    ),
-                ));
-            }
-            if z.zfs_command.contains('/') {
-                field_check(at, "zfsCommand", &z.zfs_command, names::check_absolute_path)?;
-            }
+            field_check(at, "zfsCommand", &z.zfs_command, names::check_zfs_command)?;
         }
     }
     let keep = match target {
