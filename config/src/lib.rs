@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+mod dup;
 pub mod entries;
 pub mod names;
 pub mod old_root;
@@ -371,6 +372,19 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         field: field.to_owned(),
         message,
     };
+    match dup::find_duplicate(text) {
+        Err(e) => return Err(err("", format!("is not valid JSON: {e}"))),
+        Ok(Some(d)) => {
+            return Err(err(
+                &d.path,
+                format!(
+                    "the key {:?} appears twice in one object; JSON readers disagree on which one wins, so expected each key once: remove one",
+                    d.key
+                ),
+            ));
+        }
+        Ok(None) => {}
+    }
     let doc: Value =
         serde_json::from_str(text).map_err(|e| err("", format!("is not valid JSON: {e}")))?;
     let Value::Object(top) = &doc else {
