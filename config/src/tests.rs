@@ -427,3 +427,87 @@ fn equal_keys_in_different_objects_are_not_duplicates() {
     assert!(refused("{").contains("is not valid JSON"));
     assert!(refused(r#"{"version": 1} x"#).contains("is not valid JSON"));
 }
+
+fn two_targets(a: &str, b: &str) -> Result<Config, ConfigError> {
+    parse_str(&format!(
+        r#"{{"version": 1, "rollback": [{{{a}}}, {{{b}}}]}}"#
+    ))
+}
+
+#[test]
+fn two_roots_on_one_device_with_separate_old_roots_are_accepted() {
+    let root = r#""type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "blank": "@blank", "oldRoots": "@old_roots/root""#;
+    let home = r#""type": "btrfs", "device": "/dev/vda2", "subvolume": "@home", "blank": "@blank", "oldRoots": "@old_roots/home""#;
+    let c = two_targets(root, home).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.rollback.len(), 2);
+    // The same names on two devices are two filesystems.
+    let other = BTRFS.replace("/dev/vda2", "/dev/vdb2");
+    assert!(two_targets(BTRFS, &other).is_ok());
+    // Two datasets side by side, each with its own old roots.
+    assert!(
+        two_targets(
+            r#""type": "zfs", "dataset": "rpool/root", "oldRoots": "rpool/old/root""#,
+            r#""type": "zfs", "dataset": "rpool/home", "oldRoots": "rpool/old/home""#
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn two_targets_never_share_or_nest_what_they_rotate_or_prune() {
+    let btrfs = |sub: &str, blank: &str, old: &str| {
+        format!(
+            r#""type": "btrfs", "device": "/dev/vda2", "subvolume": "{sub}", "blank": {blank}, "oldRoots": {old}"#
+        )
+    };
+    let zfs =
+        |ds: &str, old: &str| format!(r#""type": "zfs", "dataset": "{ds}", "oldRoots": {old}"#);
+    for (a, b, want) in [
+        (
+            btrfs("@root", "null", r#""@old_roots""#),
+            btrfs("@home", "null", r#""@old_roots""#),
+            r#"rollback[1].oldRoots: "@old_roots" is the same as rollback[0].oldRoots ("@old_roots") on the same device "/dev/vda2""#,
+        ),
+        (
+            btrfs("@root", "null", r#""@old""#),
+            btrfs("@home", "null", r#""@old/home""#),
+            r#"rollback[1].oldRoots: "@old/home" is inside rollback[0].oldRoots ("@old")"#,
+        ),
+        (
+            btrfs("@root", "null", r#""@old_roots""#),
+            btrfs("@home", r#""@root/blank""#, "null"),
+            r#"rollback[1].blank: "@root/blank" is inside rollback[0].subvolume ("@root")"#,
+        ),
+        (
+            btrfs("@root", "null", "null"),
+            btrfs("@home", "null", r#""@root/old""#),
+            r#"rollback[1].oldRoots: "@root/old" is inside rollback[0].subvolume ("@root")"#,
+        ),
+        (
+            btrfs("@root/home", "null", "null"),
+            btrfs("@root", "null", "null"),
+            r#"rollback[1].subvolume: "@root" contains rollback[0].subvolume ("@root/home")"#,
+        ),
+        (
+            btrfs("@a", "null", r#""@old""#),
+            btrfs("@old/x", "null", "null"),
+            r#"rollback[1].subvolume: "@old/x" is inside rollback[0].oldRoots ("@old")"#,
+        ),
+        (
+            zfs("rpool/root", r#""rpool/old""#),
+            zfs("rpool/home", r#""rpool/old""#),
+            r#"rollback[1].oldRoots: "rpool/old" is the same as rollback[0].oldRoots ("rpool/old"); "#,
+        ),
+        (
+            zfs("rpool/root", "null"),
+            zfs("rpool/home", r#""rpool/root/old""#),
+            r#"rollback[1].oldRoots: "rpool/root/old" is inside rollback[0].dataset ("rpool/root")"#,
+        ),
+    ] {
+        let e = two_targets(&a, &b)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| panic!("accepted {a} with {b}"));
+        assert!(e.contains(want), "{a} with {b}:\n got: {e}\nwant: {want}");
+    }
+}
