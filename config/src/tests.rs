@@ -511,3 +511,81 @@ fn two_targets_never_share_or_nest_what_they_rotate_or_prune() {
         assert!(e.contains(want), "{a} with {b}:\n got: {e}\nwant: {want}");
     }
 }
+
+#[test]
+fn names_ending_in_the_new_root_suffix_are_refused_naming_the_field() {
+    for (target, field) in [
+        (
+            r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root.tabula-new", "oldRoots": null}"#,
+            "subvolume",
+        ),
+        (
+            r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "blank": "@blank.tabula-new", "oldRoots": null}"#,
+            "blank",
+        ),
+        (
+            r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "oldRoots": "@old.tabula-new"}"#,
+            "oldRoots",
+        ),
+        (
+            r#"{"type": "zfs", "dataset": "rpool/root.tabula-new", "oldRoots": null}"#,
+            "dataset",
+        ),
+        (
+            r#"{"type": "zfs", "dataset": "rpool/root", "oldRoots": "rpool/old.tabula-new"}"#,
+            "oldRoots",
+        ),
+    ] {
+        let e = target_error(target);
+        assert!(
+            e.contains(&format!("rollback[0].{field}: "))
+                && e.contains("ends in \".tabula-new\", which tabula reserves"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_root_name_leaves_room_for_the_new_root_suffix() {
+    let btrfs = |sub: &str| {
+        format!(
+            r#"{{"type": "btrfs", "device": "/dev/vda2", "subvolume": "{sub}", "oldRoots": null}}"#
+        )
+    };
+    let zfs =
+        |ds: &str, old: &str| format!(r#"{{"type": "zfs", "dataset": "{ds}", "oldRoots": {old}}}"#);
+    let one = |t: String| parse_str(&format!(r#"{{"version": 1, "rollback": [{t}]}}"#));
+    // Btrfs: 244 + ".tabula-new" (11) = 255 = NAME_MAX.
+    let longest = "r".repeat(244);
+    assert!(one(btrfs(&longest)).is_ok());
+    assert!(one(btrfs(&format!("nixos/{longest}"))).is_ok());
+    let e = target_error(&btrfs(&"r".repeat(245)));
+    assert!(
+        e.contains("rollback[0].subvolume: ") && e.contains("expected at most 244 bytes"),
+        "{e}"
+    );
+    // A blank or old-roots subvolume gets no suffix: 255 is fine there.
+    let blank = format!(
+        r#"{{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "blank": "{}", "oldRoots": null}}"#,
+        "b".repeat(255)
+    );
+    assert!(one(blank).is_ok());
+    // ZFS: the dataset's whole name, 244 + 11 = 255.
+    let ds = format!("rpool/{}", "d".repeat(238));
+    assert_eq!(ds.len(), 244);
+    assert!(one(zfs(&ds, "null")).is_ok());
+    let e = target_error(&zfs(&format!("{ds}d"), "null"));
+    assert!(
+        e.contains("rollback[0].dataset: ") && e.contains("expected at most 244 bytes"),
+        "{e}"
+    );
+    // ZFS old roots: room for "/YYYY-MM-DDTHH:MM:SSZ.NNNN" (26 bytes).
+    let old = format!("rpool/{}", "o".repeat(223));
+    assert_eq!(old.len(), 229);
+    assert!(one(zfs("rpool/root", &format!("{old:?}"))).is_ok());
+    let e = target_error(&zfs("rpool/root", &format!("\"{old}o\"")));
+    assert!(
+        e.contains("rollback[0].oldRoots: ") && e.contains("expected at most 229 bytes"),
+        "{e}"
+    );
+}
