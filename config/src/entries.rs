@@ -172,6 +172,15 @@ pub fn check_path(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A storage's mount point: a [`check_path`] path other than `/`.
+fn check_storage(s: &str) -> Result<(), String> {
+    check_path(s)?;
+    if s == "/" {
+        return Err("is the root itself; expected the mount point of persistent storage, such as \"/persist\"".to_owned());
+    }
+    Ok(())
+}
+
 /// A path mounted in the initrd lives under [`SYSROOT`] there: it must fit
 /// below the path length limit with that prefix.
 fn check_mounted_length(path: &str, in_initrd: bool) -> Result<(), String> {
@@ -233,7 +242,14 @@ pub fn check_entries(config: &Config) -> Entries {
     // paths the first listed wins.
     candidates.sort_by(|a, b| a.0.path.cmp(&b.0.path));
     let mut persisted: Vec<Persisted> = Vec::new();
-    let mut storages: Vec<String> = config.persist.iter().map(|p| p.storage.clone()).collect();
+    // The storages that are used: a rejected storage path (`/`, a relative
+    // path) must not make every other entry look "inside a storage".
+    let mut storages: Vec<&str> = config
+        .persist
+        .iter()
+        .map(|p| p.storage.as_str())
+        .filter(|s| check_storage(s).is_ok())
+        .collect();
     storages.dedup();
     // Accepted paths → index in `persisted`; a candidate's ancestors (and
     // itself) are looked up here, O(depth) instead of O(entries).
@@ -304,20 +320,11 @@ fn collect_persist(
 ) {
     let at = format!("persist[{i}]");
     let storage = &persist.storage;
-    if let Err(why) = check_path(storage) {
+    if let Err(why) = check_storage(storage) {
         problems.push(scoped(
             &format!("{at}.storage"),
             storage,
             why,
-            STORAGE_SKIPPED,
-        ));
-        return;
-    }
-    if storage == "/" {
-        problems.push(scoped(
-            &format!("{at}.storage"),
-            storage,
-            "is the root itself; expected the mount point of persistent storage, such as \"/persist\"",
             STORAGE_SKIPPED,
         ));
         return;

@@ -755,3 +755,239 @@ fn error_text_names_the_value_and_what_is_expected() {
     assert!(refused("[]").contains("the document is a list, expected a JSON object"));
     assert!(refused("{}").contains("version: is missing"));
 }
+
+fn entries_of(doc: &str) -> entries::Entries {
+    let c = parse_str(doc).unwrap_or_else(|e| panic!("{e}"));
+    entries::check_entries(&c)
+}
+
+/// Each problem as `label (value): message; skipped`.
+fn problem_lines(e: &entries::Entries) -> Vec<String> {
+    e.all_problems().map(ToString::to_string).collect()
+}
+
+#[test]
+fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [
+        {"storage": "/persist", "hideMounts": true, "mountOptions": ["noexec"],
+         "directories": ["/var/log", "var/rel", "/var/log", "/var/log/sub", "/persist/x", "/",
+                         {"path": "/srv", "user": 5, "group": "wheel", "mode": "0700", "inInitrd": true}],
+         "files": ["/etc/ok", "/var/log"],
+         "users": {"alice": {"directories": ["/abs", "docs"], "files": [".x"]},
+                   "bob": {"home": "/", "files": ["y"]},
+                   "carol": {"home": "rel"},
+                   "-dave": {"files": ["z"]}}},
+        {"storage": "/", "directories": ["/a"]},
+        {"storage": "/p2", "mountOptions": ["a,b"], "directories": ["/b"]},
+        {"storage": "/p3", "directories": ["/mnt", "/p2/in", "/var/log"]},
+        {"storage": "/mnt/data"}]}"#,
+    );
+    let lines = problem_lines(&e);
+    let want = [
+        r#"persist[0].directories[1] ("var/rel"): is not absolute"#,
+        r#"persist[0].directories[5] ("/"): is the root itself"#,
+        r#"persist[0].users.alice.directories[0] ("/abs"): is absolute; expected a path relative to the home directory; this entry is skipped, the others are still mounted"#,
+        r#"persist[0].users.bob.home ("/"): is the root; expected a home directory such as "/home/alice"; none of this user's entries is mounted, the others are"#,
+        r#"persist[0].users.carol.home ("rel"): is not absolute"#,
+        r#"persist[0].users.-dave ("-dave"): is not a valid user or group name"#,
+        r#"persist[1].storage ("/"): is the root itself; expected the mount point of persistent storage, such as "/persist"; none of this storage's entries is mounted, the other storages are"#,
+        r#"persist[2].mountOptions[0] ("a,b"): is not a single mount option"#,
+        r#"persist[0].directories[2] ("/var/log"): is listed twice; the first, persist[0].directories[0], is kept"#,
+        r#"persist[0].files[1] ("/var/log"): is listed as a file and, in persist[0].directories[0], as a directory; a path is one or the other"#,
+        r#"persist[3].directories[2] ("/var/log"): is listed twice; the first, persist[0].directories[0], is kept"#,
+        r#"persist[0].directories[3] ("/var/log/sub"): is inside "/var/log", persisted by persist[0].directories[0]"#,
+        r#"persist[3].directories[0] ("/mnt"): contains the storage "/mnt/data"; mounting over it would hide persisted data"#,
+        r#"persist[3].directories[1] ("/p2/in"): is inside the storage "/p2" of another entry; it is persistent already"#,
+        r#"persist[0].directories[4] ("/persist/x"): is inside the storage "/persist" itself"#,
+    ];
+    for w in want {
+        assert!(
+            lines.iter().any(|l| l.starts_with(w)),
+            "missing {w}\nin\n{}",
+            lines.join("\n")
+        );
+    }
+    assert_eq!(lines.len(), want.len(), "{}", lines.join("\n"));
+    let kept: Vec<(&str, &str)> = e
+        .persisted
+        .iter()
+        .map(|p| (p.label.as_str(), p.path.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("persist[0].files[0]", "/etc/ok"),
+            ("persist[0].users.alice.files[0]", "/home/alice/.x"),
+            ("persist[0].users.alice.directories[1]", "/home/alice/docs"),
+            ("persist[0].directories[6]", "/srv"),
+            ("persist[0].directories[0]", "/var/log"),
+        ]
+    );
+    let by_label = |l: &str| {
+        e.persisted
+            .iter()
+            .find(|p| p.label == l)
+            .unwrap_or_else(|| panic!("{l} not kept"))
+    };
+    let log = by_label("persist[0].directories[0]");
+    assert_eq!(log.kind, entries::Kind::Directory);
+    assert_eq!(
+        (log.source.as_str(), log.storage.as_str()),
+        ("/persist/var/log", "/persist")
+    );
+    assert_eq!(log.user, Id::Name("root".into()));
+    assert_eq!(log.group, entries::Group::Id(Id::Name("root".into())));
+    assert_eq!(
+        (log.mode, log.in_initrd, log.home.is_none()),
+        (0o755, false, true)
+    );
+    assert_eq!(&*log.options, ["x-gvfs-hide", "noexec"]);
+    let ok = by_label("persist[0].files[0]");
+    assert_eq!((ok.kind, ok.mode), (entries::Kind::File, 0o644));
+    let srv = by_label("persist[0].directories[6]");
+    assert_eq!(
+        (srv.user.clone(), srv.group.clone(), srv.mode, srv.in_initrd),
+        (
+            Id::Numeric(5),
+            entries::Group::Id(Id::Name("wheel".into())),
+            0o700,
+            true
+        )
+    );
+    let x = by_label("persist[0].users.alice.files[0]");
+    assert_eq!(x.user, Id::Name("alice".into()));
+    assert_eq!(x.group, entries::Group::PrimaryOf(Id::Name("alice".into())));
+    assert_eq!(
+        x.home,
+        Some(entries::Home {
+            user: Id::Name("alice".into()),
+            path: "/home/alice".into()
+        })
+    );
+    assert_eq!(x.source, "/persist/home/alice/.x");
+    assert_eq!(entries::Kind::File.noun(), "file");
+    assert_eq!(entries::Kind::Directory.noun(), "directory");
+    assert_eq!(
+        entries::Group::PrimaryOf(Id::Numeric(7)).to_string(),
+        "the primary group of 7"
+    );
+    assert_eq!(entries::Group::Id(Id::Numeric(7)).to_string(), "7");
+}
+
+#[test]
+fn an_initrd_entry_must_fit_below_sysroot() {
+    let fits = format!("/b{}", "/aaaaaaa".repeat(511)); // 4090 bytes
+    let doc = |in_initrd: bool| {
+        format!(
+            r#"{{"version": 1, "persist": [{{"storage": "/p", "files": [{{"path": "{fits}", "inInitrd": {in_initrd}}}]}}]}}"#
+        )
+    };
+    // Stage 2 mounts it at its own path, storage copy 4092 bytes: fine.
+    assert!(problem_lines(&entries_of(&doc(false))).is_empty());
+    // In the initrd, /sysroot + the path is 4098 bytes.
+    let lines = problem_lines(&entries_of(&doc(true)));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("is 4098 bytes long")
+            && lines[0].contains("counting the /sysroot prefix"),
+        "{lines:?}"
+    );
+    // The persisted copy alone can be what is too long.
+    let path = format!("/b{}", "/aaaaaaa".repeat(511));
+    let doc = format!(
+        r#"{{"version": 1, "persist": [{{"storage": "/persist/deep", "files": ["{path}"]}}]}}"#
+    );
+    let lines = problem_lines(&entries_of(&doc));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("is where its persisted copy would be, and is 4103 bytes long"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn every_bad_overlay_is_named_and_the_good_ones_are_kept_in_mount_point_order() {
+    let ov = |fields: &str| {
+        format!(r#"{{"lower": ["/l"], "upper": "/u/up", "work": "/u/wk", {fields}}}"#)
+    };
+    let doc = format!(
+        r#"{{"version": 1, "persist": [{{"storage": "/persist", "directories": ["/var/lib"]}}],
+        "overlays": [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}]}}"#,
+        ov(r#""where": "/z""#),
+        ov(r#""where": "rel""#),
+        r#"{"where": "/e", "lower": [], "upper": "/u/up", "work": "/u/wk"}"#,
+        ov(r#""where": "/""#),
+        r#"{"where": "/n", "lower": ["/l"], "upper": "/u", "work": "/u/wk"}"#,
+        r#"{"where": "/i", "lower": ["/l"], "upper": "/i/up", "work": "/u/wk"}"#,
+        ov(r#""where": "/o", "mountOptions": ["a b"]"#),
+        ov(r#""where": "/o2", "mountOptions": ["upperdir=/x"]"#),
+        ov(r#""where": "/b", "before": ["nounit"]"#),
+        ov(r#""where": "/z""#),
+        ov(r#""where": "/var""#),
+        ov(
+            r#""where": "/a", "whenMounted": "/mnt/ssd", "mountOptions": ["index=off"], "before": ["x.service"]"#
+        ),
+    );
+    let e = entries_of(&doc);
+    let lines: Vec<String> = e.overlay_problems.iter().map(ToString::to_string).collect();
+    let want = [
+        r#"overlays[1].where ("rel"): is not absolute"#,
+        r#"overlays[2].lower ("[]"): is empty; expected at least one lower directory; this overlay is skipped, the others are still mounted"#,
+        r#"overlays[3].where ("/"): is the root; an overlay on / belongs in the initrd"#,
+        r#"overlays[4].work ("/u/wk"): and upper "/u" contain one another"#,
+        r#"overlays[5].upper ("/i/up"): or work lies inside the mount point "/i""#,
+        r#"overlays[6].mountOptions[0] ("a b"): is not a single mount option"#,
+        r#"overlays[7].mountOptions[0] ("upperdir=/x"): sets a directory that tabula sets"#,
+        r#"overlays[8].before[0] ("nounit"): "nounit" is not a unit name"#,
+        r#"overlays[9].where ("/z"): is already the mount point of overlays[0]; the first is kept"#,
+        r#"overlays[10].where ("/var"): overlaps the persisted path "/var/lib" (persist[0].directories[0])"#,
+    ];
+    for (got, w) in lines.iter().zip(want) {
+        assert!(got.starts_with(w), "got {got}\nwant {w}");
+    }
+    assert_eq!(lines.len(), want.len(), "{}", lines.join("\n"));
+    assert!(e.problems.is_empty());
+    let kept: Vec<(&str, &str)> = e
+        .overlays
+        .iter()
+        .map(|o| (o.label.as_str(), o.config.where_.as_str()))
+        .collect();
+    assert_eq!(kept, [("overlays[11]", "/a"), ("overlays[0]", "/z")]);
+}
+
+#[test]
+fn check_file_reports_the_document_error_or_every_entry_problem() {
+    let dir = std::env::temp_dir().join(format!("tabula-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.join("c.json");
+    let write = |text: &str| std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+    write(r#"{"version": 1, "persist": [{"storage": "/p", "directories": ["/a"]}]}"#);
+    assert_eq!(check_file(&file), []);
+    write(
+        r#"{"version": 1, "persist": [{"storage": "/p", "directories": ["a", "/b", "/b"]}],
+           "overlays": [{"where": "/", "lower": ["/l"], "upper": "/u", "work": "/w"}]}"#,
+    );
+    let errors: Vec<String> = check_file(&file).iter().map(ToString::to_string).collect();
+    let f = file.display();
+    assert_eq!(
+        errors,
+        [
+            format!(
+                r#"{f}: persist[0].directories[0]: "a" is not absolute; expected a path starting with `/`; this entry is skipped, the others are still mounted"#
+            ),
+            format!(
+                r#"{f}: persist[0].directories[2]: "/b" is listed twice; the first, persist[0].directories[1], is kept; this entry is skipped, the others are still mounted"#
+            ),
+            format!(
+                r#"{f}: overlays[0].where: "/" is the root; an overlay on / belongs in the initrd; this overlay is skipped, the others are still mounted"#
+            ),
+        ]
+    );
+    write(r#"{"version": 1, "version": 1}"#);
+    let errors = check_file(&file);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "version");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(check_file(&dir.join("missing.json")).len(), 1);
+}
