@@ -25,8 +25,10 @@ fi
 
 if [ $# -eq 0 ]; then
   # The pure logic: the configuration contract, the keep policy, the
-  # recognition of the state a crash left behind, unit-name escaping and unit
-  # writing.
+  # recognition of the state a crash left behind (the backends' state
+  # modules, rollback/src/{btrfs,zfs}/state*.rs, once the backends are split
+  # into module directories; until then these globs match nothing),
+  # unit-name escaping and unit writing.
   set -- \
     -f 'config/src/*.rs' \
     -f rollback/src/keep.rs \
