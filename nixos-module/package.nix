@@ -1,8 +1,13 @@
 # tabula's two binaries, static (call this with a static package set:
 # `pkgs.pkgsStatic.callPackage ./package.nix { }`, as the flake and the
-# module do), with the workspace's cargo tests in the check phase. Tests that
-# need root, loop devices or systemd-analyze skip inside the build sandbox and
-# say so on stderr.
+# module do), with the workspace's cargo tests in the check phase.
+#
+# The check phase runs a plain `cargo test`: the tests that need what a build
+# sandbox lacks (root, loop devices, /dev/kmsg, the network, a writable
+# source tree, a home directory) are marked `#[ignore = "needs ..."]`, so
+# cargo lists each of them as ignored, with its reason; dev/test.sh runs them
+# with --include-ignored. dev/sandbox-test.sh runs this check phase in an
+# emulation of the sandbox (bubblewrap) on machines without Nix.
 {
   lib,
   rustPlatform,
@@ -28,6 +33,7 @@ rustPlatform.buildRustPackage {
       ../config
       ../rollback
       ../generator
+      ../testkit
       ../vm-tests/driver
     ];
   };
@@ -47,6 +53,14 @@ rustPlatform.buildRustPackage {
   ];
   # the fake `zfs` of the rollback tests is a Python script
   nativeCheckInputs = [ python3 ];
+  # Test helpers run as programs: the sandbox has no /usr/bin/env, and the
+  # cargo hooks do not patch shebangs.
+  postPatch = ''
+    patchShebangs --build rollback/tests
+  '';
+  preCheck = ''
+    echo "tabula: tests that need root, loop devices, /dev/kmsg or the network are left out here; cargo lists each as ignored, with its need. dev/test.sh runs them."
+  '';
 
   # The binaries go into initrds: a store reference would drag its closure
   # along, so there must be none.
