@@ -84,7 +84,7 @@ for path in "${src[@]}"; do
   mkdir -p "$cache/source/$(dirname "$rel")"
   # tracked and untracked-but-not-ignored files only, as a checkout has them
   (cd "$repo" && git ls-files -z --cached --others --exclude-standard -- "$rel") |
-    (cd "$repo" && xargs -0 -r cp -P --preserve=mode --parents -t "$cache/source")
+    (cd "$repo" && xargs -0 -r cp -P --preserve=mode,timestamps --parents -t "$cache/source")
 done
 
 toolchain=$(dirname "$(dirname "$(rustup which rustc)")")
@@ -120,7 +120,7 @@ tool() { # tool NAME [HOST_PATH]
 }
 # stdenv: coreutils, findutils, diffutils, sed, grep, gawk, tar, gzip, bzip2,
 # xz, make, patch, bash
-mapfile -t coreutils < <(dpkg -L coreutils | grep '^/usr/bin/' | xargs -n1 basename)
+mapfile -t coreutils < <(dpkg -L coreutils | grep -E '^/(usr/)?bin/' | xargs -n1 basename | sort -u)
 for t in "${coreutils[@]}" find xargs diff cmp sed grep awk tar gzip bzip2 xz make patch bash; do
   case "$t" in env) continue ;; esac # /usr/bin/env is the point; stdenv has it on PATH, not at /usr/bin
   tool "$t"
@@ -184,6 +184,22 @@ if [ -n "$post_patch" ]; then
     bash -euo pipefail -c "$patch_shebangs"$'\n'"$post_patch" ||
     die "the derivation's postPatch failed"
 fi
+
+# The sandbox first proves it lacks what the Nix sandbox lacks: a test that
+# passes here must not have had any of it.
+probe='
+  problems=()
+  [ "$(id -u)" = 1000 ] || problems+=("uid is $(id -u), not 1000")
+  [ ! -e /usr/bin/env ] || problems+=("/usr/bin/env exists")
+  [ ! -e /usr/bin/python3 ] || problems+=("/usr/bin/python3 exists")
+  [ ! -e "$HOME" ] || problems+=("HOME=$HOME exists")
+  [ ! -e /dev/kmsg ] || problems+=("/dev/kmsg exists")
+  [ ! -e /dev/loop-control ] || problems+=("/dev/loop-control exists")
+  ! touch Cargo.toml 2>/dev/null || problems+=("the source is writable")
+  ! (exec 3<>/dev/tcp/1.1.1.1/53) 2>/dev/null || problems+=("the network is reachable")
+  touch /build/target/.probe || problems+=("the target directory is not writable")
+  if [ ${#problems[@]} -gt 0 ]; then printf "sandbox-test: not a sandbox: %s\n" "${problems[@]}" >&2; exit 1; fi'
+"${user[@]}" "${sandbox[@]}" bash -c "$probe" || die "the sandbox is not what the Nix build sandbox is (see above)"
 
 command=(cargo test --offline --locked --profile "$profile" "${test_flags[@]}" -- "${check_flags[@]}")
 echo "sandbox-test: ${command[*]}  (in /build/source, read-only, as uid 1000, no network, HOME=/homeless-shelter)"
