@@ -41,8 +41,11 @@ let
   # nixpkgs' nixos/lib/utils.nix, as far as the modules read it
   utils.pathsNeededForBoot = (import ../lib.nix { inherit lib; }).pathsNeededForBoot;
 
+  # nixpkgs as the flake pins it: systemd stage 1 by default, the scripted
+  # initrd's options still declared (until their removal, planned for 26.11)
   base = [
     ./stubs.nix
+    ./stubs-scripted.nix
     { _module.args = { inherit pkgs utils; }; }
   ];
 
