@@ -11,11 +11,12 @@
 #   6. and turned into units by tabula-generator (stage 2 and initrd), which
 #      `systemd-analyze verify` accepts.
 #
-# nixpkgs' lib comes from NIXPKGS_LIB (a directory holding lib/default.nix,
-# or lib itself). Without it, a copy is extracted from the fetched mirror of
-# nix-community/nixpkgs.lib (TABULA_NIXPKGS_LIB_MIRROR, default
-# /work/.mirror/nix-community+nixpkgs.lib/repo) into tests/.cache/; when
-# neither exists the evaluation checks are skipped, loudly.
+# nixpkgs' lib comes from NIXPKGS_LIB: a directory holding lib/default.nix (a
+# nixpkgs checkout, or nix-community/nixpkgs.lib), or lib itself. Without it
+# only step 1 runs and every other group is skipped, loudly: on stderr, in
+# the closing line, and as one line per skipped group in the file named by
+# TABULA_SKIP_LOG when that is set (dev/test.sh counts them in its summary).
+# With CI=true a skipped group is a failure.
 #
 # Ends with "N passed, N failed"; exits 1 if anything failed.
 set -uo pipefail
@@ -30,7 +31,12 @@ failed=0
 skipped=0
 pass() { passed=$((passed + 1)); printf 'ok    %s\n' "$*"; }
 fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$*"; }
-skip() { skipped=$((skipped + 1)); printf 'SKIPPED: %s\n' "$*" >&2; }
+skip() { # skip GROUP WHY
+  skipped=$((skipped + 1))
+  printf 'SKIPPED: %s: %s\n' "$1" "$2" >&2
+  if [ -n "${TABULA_SKIP_LOG:-}" ]; then printf 'nixos-module/tests/run.sh %s: %s\n' "$1" "$2" >>"$TABULA_SKIP_LOG"; fi
+  if [ "${CI:-}" = true ]; then fail "$1 cannot run here ($2); in CI (CI=true) a skip is a failure"; fi
+}
 finish() {
   [ "$skipped" -gt 0 ] && printf '%s check group(s) SKIPPED, see the SKIPPED lines above\n' "$skipped" >&2
   printf '%s passed, %s failed\n' "$passed" "$failed"
@@ -70,20 +76,14 @@ if [ -n "${NIXPKGS_LIB:-}" ]; then
   if [ -f "$NIXPKGS_LIB/lib/default.nix" ]; then lib_dir=$NIXPKGS_LIB/lib
   elif [ -f "$NIXPKGS_LIB/default.nix" ]; then lib_dir=$NIXPKGS_LIB
   else fail "NIXPKGS_LIB=$NIXPKGS_LIB holds neither lib/default.nix nor default.nix"; finish; fi
-else
-  mirror=${TABULA_NIXPKGS_LIB_MIRROR:-/work/.mirror/nix-community+nixpkgs.lib/repo}
-  extracted=$cache/nixpkgs-lib
-  if [ -d "$mirror" ] && rev=$(git --git-dir="$mirror" rev-parse HEAD 2>/dev/null); then
-    if [ "$(cat "$extracted/REV" 2>/dev/null)" != "$rev" ]; then
-      rm -rf "$extracted" && mkdir -p "$extracted" &&
-        git --git-dir="$mirror" archive "$rev" lib | tar -x -C "$extracted" &&
-        echo "$rev" >"$extracted/REV"
-    fi
-    [ -f "$extracted/lib/default.nix" ] && lib_dir=$extracted/lib
-  fi
 fi
 if [ -z "$lib_dir" ]; then
-  skip "module evaluation tests: no nixpkgs lib. Set NIXPKGS_LIB to a nixpkgs checkout (or nix-community/nixpkgs.lib), or fetch nix-community/nixpkgs.lib to ${mirror:-/work/.mirror}"
+  why="no nixpkgs lib; set NIXPKGS_LIB to a nixpkgs checkout or a clone of github.com/nix-community/nixpkgs.lib"
+  for group in "module evaluation tests (tests/eval.nix)" "escapeSystemdPath vs systemd-escape" \
+    "flake outputs and VM-test boot entries (tests/flake-outputs.nix)" "rendered config.json vs docs/config.md" \
+    "rendered config.json vs the Rust binaries" "rendered config.json through tabula-generator"; do
+    skip "$group" "$why"
+  done
   finish
 fi
 echo "nixpkgs lib: $lib_dir ($(nixi --eval -E "(import $lib_dir).version" 2>/dev/null))"
@@ -149,7 +149,7 @@ EOF
   if [ "$verdict" = same ]; then pass "escapeSystemdPath equals systemd-escape --path on ${#paths[@]} paths"
   else fail "escapeSystemdPath vs systemd-escape: $verdict"; fi
 else
-  skip "escapeSystemdPath vs systemd-escape: systemd-escape is not installed (apt-get install systemd)"
+  skip "escapeSystemdPath vs systemd-escape" "systemd-escape is not installed (apt-get install systemd)"
 fi
 
 # --- 4. the flake, evaluated with a stub nixpkgs -------------------------------------
@@ -208,7 +208,7 @@ for name, script in json.load(sys.stdin)["testScripts"].items():
     for o in "${ours[@]}"; do printf '%s\n' "${theirs[@]}" | grep -qx -- "$o" || notyet+=("$o"); done
     [ ${#notyet[@]} -eq 0 ] || echo "note: NixOS VM tests the QEMU harness does not run (yet): ${notyet[*]}" >&2
   else
-    skip "scenario lists in step: no QEMU harness scenario list at ${harness#"$repo"/}"
+    skip "scenario lists in step" "no QEMU harness scenario list at ${harness#"$repo"/}"
   fi
 else
   fail "flake checks did not evaluate: $(tail -n 20 "$cache/flake.err")"
@@ -293,7 +293,7 @@ if command -v cargo >/dev/null; then
     fail "tabula-config's check accepted a relative device path: $out"
   else pass "tabula-config's check refuses a bad file (so the check above can fail)"; fi
 else
-  skip "rendered configs vs tabula-config: cargo is not installed"
+  skip "rendered config.json vs the Rust binaries" "cargo is not installed"
 fi
 
 # --- 6. the generator turns every rendered file into units systemd accepts -------------
@@ -301,7 +301,7 @@ if command -v cargo >/dev/null && (cd "$repo" && cargo build -q --locked -p tabu
   generator=$(cd "$repo" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tabula-generator
   have_verify=1
-  command -v systemd-analyze >/dev/null || { have_verify=0; skip "systemd-analyze verify of the emitted units: systemd-analyze is not installed"; }
+  command -v systemd-analyze >/dev/null || { have_verify=0; skip "systemd-analyze verify of the emitted units" "systemd-analyze is not installed"; }
   for f in "$here"/expected/*.json "$rendered"/*.json; do
     for stage in stage2 initrd; do
       out=$(mktemp -d "$cache/generator.XXXXXX")
@@ -325,7 +325,7 @@ if command -v cargo >/dev/null && (cd "$repo" && cargo build -q --locked -p tabu
     done
   done
 else
-  skip "rendered configs through the generator: cargo is missing or tabula-generator does not build ($(tail -n 3 "$cache/generator-build.err" 2>/dev/null | tr '\n' ' '))"
+  skip "rendered config.json through tabula-generator" "cargo is missing or tabula-generator does not build ($(tail -n 3 "$cache/generator-build.err" 2>/dev/null | tr '\n' ' '))"
 fi
 
 finish
