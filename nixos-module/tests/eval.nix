@@ -673,9 +673,6 @@ lib.flatten [
   (checkAssertion "a btrfs option on a zfs target" "systemd" (zfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; blank = "@blank"; } ]; }
   ]) "blank belong to the other kind")
-  (checkAssertion "subvol= in a target's mountOptions" "systemd" (btrfsWith [
-    { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; mountOptions = [ "noatime" "subvol=@" ]; } ]; }
-  ]) "must not contain subvol=")
   (checkAssertion "oldRoots equal to the root subvolume" "systemd" (btrfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; oldRoots = "@root/old"; } ]; }
   ]) "none inside another")
@@ -728,6 +725,11 @@ lib.flatten [
   ]) "services.zfs.autoSnapshot" false)
 
   # values the types refuse before anything is rendered
+  (checkRefused "subvol= in a target's mountOptions" "systemd" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; mountOptions = [ "noatime" "subvol=@" ]; } ]; } ]))
+  (checkRefused "ro in a btrfs target's mountOptions (the rollback could not write)" "systemd" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; mountOptions = [ "ro" ]; } ]; } ]))
+  (checkRefused "a relative zfsCommand" "systemd" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; zfsCommand = "bin/zfs"; } ]; } ]))
+  (checkRefused "a uid of 2^32-1 (no id)" "systemd" (btrfsWith [ { tabula.persist."/persist".directories = [ { path = "/srv"; user = 4294967295; } ]; } ]))
+  (checkRefused "a root dataset that is a whole pool" "systemd" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool"; }  ]; } ]))
   (checkRefused "relative persisted path" "systemd" (btrfsWith [ { tabula.persist."/persist".directories = [ "var/log" ]; } ]))
   (checkRefused "persisted path with .." "systemd" (btrfsWith [ { tabula.persist."/persist".directories = [ "/var/../etc" ]; } ]))
   (checkRefused "persisted path with a newline" "systemd" (btrfsWith [ { tabula.persist."/persist".files = [ "/etc/a\nb" ]; } ]))
@@ -742,6 +744,43 @@ lib.flatten [
   (checkRefused "unknown onFailure" "systemd" (btrfsWith [ { tabula.rollback.onFailure = "panic"; } ]))
   (checkRefused "device path with a newline (unit injection)" "systemd" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda\nExecStart=/bin/sh"; } ]; } ]))
   (checkRefused "unit name with a space (directive injection)" "systemd" (btrfsWith [ { tabula.overlays."/nix/store" = { upper = "/u"; work = "/w"; before = [ "a.service b.service" ]; }; } ]))
+
+  # The rules both languages state, against the table of cases the config
+  # crate's tests read too (config/rules.json): every case of every rule.
+  (
+    let
+      # Nix strings cannot hold NUL (fromJSON cuts the string there): such a
+      # case is tried with U+0001, another control character, instead.
+      table = builtins.fromJSON (
+        builtins.replaceStrings [ "\\u0000" ] [ "\\u0001" ] (builtins.readFile ../../config/rules.json)
+      );
+      expand =
+        c:
+        if builtins.isAttrs c then
+          c.prefix + lib.concatStrings (lib.replicate c.times c.repeat) + c.suffix
+        else
+          c;
+      show = v: lib.substring 0 60 (builtins.toJSON v);
+      ruleNames = lib.attrNames table;
+      unknown = lib.filter (r: !(tabulaLib.rules ? ${r})) ruleNames;
+      wrongOf =
+        rule:
+        lib.concatMap (
+          side:
+          map (c: "${rule} must ${side} ${show c}") (
+            lib.filter (c: tabulaLib.rules.${rule} (expand c) != (side == "accept")) (map expand table.${rule}.${side})
+          )
+        ) [ "accept" "refuse" ];
+      count = lib.foldl' (n: r: n + lib.length table.${r}.accept + lib.length table.${r}.refuse) 0 ruleNames;
+    in
+    [
+      (checkEq "shared rules: config/rules.json names only rules lib.nix states" unknown [ ])
+      (check "shared rules: config/rules.json has cases (${toString count})" (count > 200) "only ${toString count}")
+    ]
+    ++ map (
+      rule: checkEq "shared rules: lib.nix rules.${rule} decides every case of config/rules.json as the config crate does" (wrongOf rule) [ ]
+    ) (lib.filter (r: tabulaLib.rules ? ${r}) ruleNames)
+  )
 
   # option documentation (what nixosOptionsDoc renders)
   (
