@@ -31,6 +31,16 @@ let
       };
     };
     callPackage = _: _: throw "tests set tabula.package";
+    # the build-time check: its script is kept for inspection
+    runCommand = name: _: script: {
+      type = "derivation";
+      inherit name script;
+      outPath = "/nix/store/33333333333333333333333333333333-${name}";
+    };
+    stdenv = {
+      buildPlatform.canExecute = _: true;
+      hostPlatform = { };
+    };
   };
 
   # nixpkgs' nixos/lib/utils.nix, as far as the modules read it
@@ -293,7 +303,21 @@ let
   stage2Checks = name: config: [
     (checkEq "${name}: generator in stage 2" config.systemd.generators.tabula generatorBin)
     (checkEq "${name}: /etc/tabula/config.json" config.environment.etc."tabula/config.json".source.value config.tabula.settings)
-  ];
+  ] ++ buildCheckChecks name config;
+
+  # The rendered file is checked by both binaries at build time (check.nix).
+  buildCheckChecks =
+    name: config:
+    let
+      checks = config.system.checks;
+      script = (lib.head checks).script or "";
+    in
+    [
+      (checkEq "${name}: system.checks holds the config check" (map (d: d.name) checks) [ "tabula-check-config" ])
+      (checkInfix "${name}: the config check runs both binaries" "for program in tabula-rollback tabula-generator; do" script)
+      (checkInfix "${name}: the config check runs --check-config on the rendered file" "${package.outPath}/bin/$program --check-config ${config.tabula.configFile.outPath}" script)
+      (checkInfix "${name}: the config check fails when a binary refuses" "exit \"$status\"" script)
+    ];
 
   # --- cases -------------------------------------------------------------------
 
@@ -602,6 +626,7 @@ lib.flatten [
   (stage2Checks "compat-impermanence" compat)
   (checkEq "compat-impermanence: tabula enabled by environment.persistence" compat.tabula.enable true)
   (checkEq "compat-impermanence: nothing enabled without environment.persistence" compatDisabled.tabula.enable false)
+  (checkEq "disabled: no build-time config check" compatDisabled.system.checks [ ])
   (checkEq "compat-impermanence: boot-needed directories come from the systemd initrd, as impermanence mounts them" (lib.head compatSystemd.tabula.settings.persist).directories [
     {
       path = "/var/lib/nixos";

@@ -17,6 +17,7 @@ let
   };
   stubPkgs = system: rec {
     stdenv.hostPlatform.system = system;
+    stdenv.buildPlatform.canExecute = _: true;
     pkgsStatic.callPackage = _: _: fakeDrv "tabula-static";
     callPackage = _: _: fakeDrv "tabula-native";
     formats.json = _: {

@@ -7,7 +7,10 @@
 #   3. escapeSystemdPath (lib.nix) against the host's systemd-escape;
 #   4. the flake's outputs, the VM-test scenario list (against the QEMU
 #      harness's) and every VM-test boot entry, evaluated with a stub nixpkgs;
-#   5. every config.json rendered above, checked by the Rust config crate;
+#   5. every config.json rendered above, checked by the Rust config crate,
+#      and by the build-time check the module puts into system.checks
+#      (tabula-rollback and tabula-generator --check-config), which must also
+#      fail on a bad file;
 #   6. and turned into units by tabula-generator (stage 2 and initrd), which
 #      `systemd-analyze verify` accepts.
 #
@@ -81,7 +84,8 @@ if [ -z "$lib_dir" ]; then
   why="no nixpkgs lib; set NIXPKGS_LIB to a nixpkgs checkout or a clone of github.com/nix-community/nixpkgs.lib"
   for group in "module evaluation tests (tests/eval.nix)" "escapeSystemdPath vs systemd-escape" \
     "flake outputs and VM-test boot entries (tests/flake-outputs.nix)" "rendered config.json vs docs/config.md" \
-    "rendered config.json vs the Rust binaries" "rendered config.json through tabula-generator"; do
+    "rendered config.json vs the Rust binaries" "the build-time config check (check.nix)" \
+    "rendered config.json through tabula-generator"; do
     skip "$group" "$why"
   done
   finish
@@ -294,6 +298,45 @@ if command -v cargo >/dev/null; then
   else pass "tabula-config's check refuses a bad file (so the check above can fail)"; fi
 else
   skip "rendered config.json vs the Rust binaries" "cargo is not installed"
+fi
+
+# --- 5b. the build-time check (check.nix), run with the binaries of this checkout -------
+# The script the module puts into system.checks, with its store paths
+# replaced: it must pass every rendered file and fail on a bad one.
+if ! command -v cargo >/dev/null; then
+  skip "the build-time config check (check.nix)" "cargo is not installed"
+elif ! grep -rqF -- '--check-config' "$repo/rollback/src" || ! grep -rqF -- '--check-config' "$repo/generator/src"; then
+  skip "the build-time config check (check.nix)" "tabula-rollback or tabula-generator has no --check-config in this checkout"
+elif ! json=$(nixi --eval --strict --json "$here/build-check.nix" --arg lib "import $lib_dir" 2>"$cache/build-check.err"); then
+  fail "the build-time config check did not evaluate: $(tail -n 20 "$cache/build-check.err")"
+elif ! (cd "$repo" && cargo build -q --locked -p tabula-rollback -p tabula-generator 2>"$cache/check-build.err"); then
+  fail "the build-time config check: the binaries do not build: $(tail -n 5 "$cache/check-build.err")"
+else
+  target=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  pkg=$cache/check-package
+  rm -rf "$pkg" && mkdir -p "$pkg/bin"
+  ln -s "$target/debug/tabula-rollback" "$target/debug/tabula-generator" "$pkg/bin/"
+  field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(v if isinstance(v, str) else json.dumps(v))' "$json" "$1"; }
+  script=$(field script)
+  script=${script//"$(field package)"/$pkg}
+  field bad >"$cache/check-bad.json"
+  run_check() { # run_check FILE: the module's script on FILE; its output
+    local out=$cache/check-out
+    rm -f "$out"
+    out=$out bash -euo pipefail -c "${script//"$(field configFile)"/$1}" 2>&1
+  }
+  refused=()
+  for f in "$here"/expected/*.json "$rendered"/*.json; do
+    run_check "$f" >"$cache/check.log" || refused+=("$(basename "$f"): $(head -n 3 "$cache/check.log" | tr '\n' ' ')")
+  done
+  if [ ${#refused[@]} -eq 0 ]; then
+    pass "the build-time config check (system.checks: tabula-rollback and tabula-generator --check-config) passes every rendered config.json"
+  else fail "the build-time config check refuses rendered configs: ${refused[*]}"; fi
+  if out=$(run_check "$cache/check-bad.json"); then
+    fail "the build-time config check passed a config with zfsCommand = \"bin/zfs\": $out"
+  elif grep -q 'zfsCommand' <<<"$out" && grep -q 'tabula-rollback refuses' <<<"$out" && grep -q 'tabula-generator refuses' <<<"$out"; then
+    pass "the build-time config check fails on a rendered config with zfsCommand = \"bin/zfs\", both binaries naming the field"
+  else fail "the build-time config check failed on the bad config, but not as expected: $out"; fi
 fi
 
 # --- 6. the generator turns every rendered file into units systemd accepts -------------

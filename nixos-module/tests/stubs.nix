@@ -87,6 +87,11 @@ in
 
     environment.etc = filesFrom types.path;
 
+    system.checks = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
+
     fileSystems = mkOption {
       type = types.attrsOf (
         types.submodule (
