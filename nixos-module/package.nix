@@ -23,19 +23,17 @@ rustPlatform.buildRustPackage {
   inherit (cargoToml.workspace.package) version;
 
   # Only what cargo reads: editing the module or the docs rebuilds nothing.
-  # The QEMU harness is a workspace member, so its crate must be present for
-  # cargo to load the workspace; it is neither built nor tested here.
+  # Every workspace member, as Cargo.toml lists them (cargo loads them all,
+  # also the QEMU harness, which is neither built nor tested here).
   src = lib.fileset.toSource {
     inherit root;
-    fileset = lib.fileset.unions [
-      ../Cargo.toml
-      ../Cargo.lock
-      ../config
-      ../rollback
-      ../generator
-      ../testkit
-      ../vm-tests/driver
-    ];
+    fileset = lib.fileset.unions (
+      [
+        ../Cargo.toml
+        ../Cargo.lock
+      ]
+      ++ map (member: root + "/${member}") cargoToml.workspace.members
+    );
   };
   cargoLock.lockFile = ../Cargo.lock;
 
