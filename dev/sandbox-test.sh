@@ -82,9 +82,11 @@ for path in "${src[@]}"; do
   rel=${path#"$repo"/}
   [ "$rel" != "$path" ] || die "package.nix's src names $path, outside the repository"
   mkdir -p "$cache/source/$(dirname "$rel")"
-  # tracked and untracked-but-not-ignored files only, as a checkout has them
+  # tracked and untracked-but-not-ignored files only, as a checkout has them;
+  # fresh timestamps, so that cargo rebuilds the workspace crates (the cached
+  # target directory may hold a build of another checkout with newer files)
   (cd "$repo" && git ls-files -z --cached --others --exclude-standard -- "$rel") |
-    (cd "$repo" && xargs -0 -r cp -P --preserve=mode,timestamps --parents -t "$cache/source")
+    (cd "$repo" && xargs -0 -r cp -P --preserve=mode --parents -t "$cache/source")
 done
 
 toolchain=$(dirname "$(dirname "$(rustup which rustc)")")
