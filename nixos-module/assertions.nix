@@ -17,7 +17,6 @@ let
     concatStringsSep
     elem
     filter
-    hasPrefix
     imap1
     length
     mkIf

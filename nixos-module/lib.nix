@@ -19,7 +19,6 @@ let
     head
     length
     mapAttrs
-    mapAttrsToList
     optional
     removeAttrs
     splitString
@@ -31,7 +30,6 @@ let
   # Printable ASCII, space included: everything else is refused in the
   # strings that reach a unit name or the kernel's mount table.
   printable = s: builtins.match "[ -~]*" s != null;
-  noControl = s: builtins.match "[^[:cntrl:]]*" s != null;
 
   components = s: tail (splitString "/" s);
   goodComponent = c: c != "" && c != "." && c != "..";

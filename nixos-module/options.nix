@@ -17,8 +17,6 @@ let
 
   tabulaLib = import ./lib.nix { inherit lib; };
 
-  cfg = config.tabula;
-
   # --- value types of the contract ---------------------------------------------
   # Each is the base type narrowed by one rule of lib.nix `rules` (the
   # config crate's rule, tested against the same cases, config/rules.json).

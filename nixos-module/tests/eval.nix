@@ -105,7 +105,7 @@ let
 
   # seed 001: Btrfs, flat @subvolumes, @old_roots, 30 days.
   btrfsLayout =
-    { lib, ... }:
+    { ... }:
     let
       device = "/dev/disk/by-label/nixos";
       sub = name: extra: {

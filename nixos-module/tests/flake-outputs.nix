@@ -26,7 +26,7 @@ let
     # the checks' builders are never forced here: only their names are read
     runCommand = name: _: _: fakeDrv name;
     writeText = name: _: fakeDrv name;
-    testers.runNixOSTest = t: fakeDrv "vm-test";
+    testers.runNixOSTest = _: fakeDrv "vm-test";
     nixosOptionsDoc = _: { optionsCommonMark = fakeDrv "options.md"; };
   };
   nixpkgs = {

@@ -2,7 +2,8 @@
 # Offline checks of the Nix side of tabula, runnable without a Nix store or
 # network (Debian's nix-bin is enough):
 #
-#   1. `nix-instantiate --parse` on every .nix file of the repository;
+#   1. `nix-instantiate --parse` on every .nix file of the repository, and
+#      deadnix (no unused binding) over them;
 #   2. the module evaluation tests (tests/eval.nix) with nixpkgs' lib;
 #   3. escapeSystemdPath (lib.nix) against the host's systemd-escape;
 #   4. the flake's outputs, the VM-test scenario list (against the QEMU
@@ -72,6 +73,36 @@ for f in "${nix_files[@]}"; do
   if out=$(nixi --parse "$repo/$f" 2>&1 >/dev/null); then pass "parses: ${f#./}"
   else fail "parses: ${f#./}: $out"; fi
 done
+
+# --- 1b. deadnix: no unused binding, argument or pattern ---------------------------
+# (cargo install --locked deadnix: about 30 s of CPU, 2.5 min on a busy
+# 2-core machine; installed here as root like nix-bin above)
+deadnix_version=1.3.1
+deadnix=$(command -v deadnix || true)
+cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
+[ -n "$deadnix" ] || [ ! -x "$cargo_bin/deadnix" ] || deadnix=$cargo_bin/deadnix
+if [ -z "$deadnix" ] && [ "$(id -u)" = 0 ] && command -v cargo >/dev/null; then
+  echo "installing deadnix $deadnix_version (cargo install --locked)" >&2
+  cargo install -q --locked "deadnix@$deadnix_version" >&2 && deadnix=$cargo_bin/deadnix
+fi
+if [ -n "$deadnix" ]; then
+  if out=$(cd "$repo" && "$deadnix" --fail --output-format json "${nix_files[@]}" 2>&1); then
+    pass "deadnix: no unused binding in ${#nix_files[@]} .nix files"
+  else
+    fail "deadnix: $(printf '%s\n' "$out" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        d = json.loads(line)
+    except ValueError:
+        print(line.strip()); continue
+    for r in d.get("results", []):
+        print("%s:%s %s;" % (d["file"], r["line"], r["message"]), end=" ")
+')"
+  fi
+else
+  skip "deadnix over the .nix files" "deadnix is not installed (cargo install --locked deadnix@$deadnix_version)"
+fi
 
 # --- nixpkgs lib -------------------------------------------------------------------
 lib_dir=
