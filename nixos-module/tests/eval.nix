@@ -471,10 +471,12 @@ let
         ];
         files = [
           "/etc/machine-id"
+          # the README's parentDirectory.mode = "u=rwx,g=,o=" is refused
+          # (compat-refusals below); the default parent mode is accepted
           {
             file = "/var/keys/secret_file";
             parentDirectory = {
-              mode = "u=rwx,g=,o=";
+              mode = "u=rwx,g=rx,o=rx";
             };
           }
         ];
@@ -522,6 +524,65 @@ let
   ];
 
   compatDisabled = evalCompat "systemd" [ ];
+
+  # one storage on a filesystem needed for boot, one normal user
+  compatBase = {
+    fileSystems."/persist" = {
+      device = "/dev/disk/by-label/persist";
+      fsType = "ext4";
+      neededForBoot = true;
+    };
+    users.users.alice = {
+      isNormalUser = true;
+      uid = 1000;
+    };
+  };
+  compatWith = flavour: extra: evalCompat flavour ([ compatBase ] ++ extra);
+  persistAt = settings: path: lib.findFirst (s: s.storage == path) null settings.persist;
+  checkCompatAssertion =
+    name: modules: needle:
+    let
+      r = builtins.tryEval (failedAssertions (compatWith "systemd" modules));
+      matching = lib.filter (lib.hasInfix needle) r.value;
+    in
+    check "compat assertion: ${name}" (r.success && matching != [ ]) (
+      if !r.success then
+        "the evaluation threw instead"
+      else
+        "no failing assertion contains ${builtins.toJSON needle}; failing: ${builtins.toJSON r.value}"
+    );
+
+  # paths and modes as impermanence reads them
+  compatPaths = compatWith "systemd" [
+    {
+      environment.persistence."/persist" = {
+        directories = [
+          "/var/lib/NetworkManager/"
+          "//var//lib/bluetooth"
+          {
+            directory = "/var/lib/private";
+            mode = "go-rwx";
+          }
+          {
+            directory = "/srv/public";
+            mode = "a+r";
+          }
+          {
+            directory = "/srv/shared";
+            mode = "u=rwx,g=rx,o=";
+          }
+        ];
+        files = [ "/etc/ssh/ssh_host_ed25519_key" ];
+        users.alice.directories = [ ".config/sops/age/" ];
+        users.alice.files = [ "/.bash_history" ];
+      };
+    }
+  ];
+  compatPathsStorage = persistAt compatPaths.tabula.settings "/persist";
+  # "." persists the whole home (alone: tabula refuses nested entries for now)
+  compatHome = compatWith "systemd" [
+    { environment.persistence."/persist".users.alice.directories = [ "." ]; }
+  ];
 
   # --- assertion cases: a layout plus one mistake ----------------------------------
 
@@ -634,9 +695,175 @@ lib.flatten [
     }
     "/var/lib/bluetooth"
   ])
-  (check "compat-impermanence: unmapped options are warned about" (
-    lib.any (lib.hasInfix "parentDirectory") compat.warnings
-  ) (builtins.toJSON compat.warnings))
+
+  # impermanence's paths and modes (concatPaths, mkdir --mode)
+  (checkNoAssertions "compat-paths" compatPaths)
+  (checkEq "compat: trailing and repeated slashes are dropped, symbolic modes become mkdir's octal" compatPathsStorage.directories [
+    "/var/lib/NetworkManager"
+    "/var/lib/bluetooth"
+    {
+      path = "/var/lib/private";
+      mode = "0700";
+    }
+    {
+      path = "/srv/public";
+      mode = "0777";
+    }
+    {
+      path = "/srv/shared";
+      mode = "0750";
+    }
+  ])
+  (checkEq "compat: a user's paths are relative to the home, slashes dropped" compatPathsStorage.users.alice {
+    home = "/home/alice";
+    directories = [ ".config/sops/age" ];
+    files = [ ".bash_history" ];
+  })
+  (checkNoAssertions "compat-home" compatHome)
+  (checkEq "compat: \".\" in users.<name>.directories persists the whole home, the user's, 0700 as impermanence creates it" (persistAt compatHome.tabula.settings "/persist").directories [
+    {
+      path = "/home/alice";
+      user = "alice";
+      group = "users";
+      mode = "0700";
+    }
+  ])
+  (checkEq "compat: persistentStoragePath accepts a path literal" (map (s: s.storage) (compatWith "systemd" [
+    {
+      environment.persistence.main = {
+        persistentStoragePath = /persist;
+        directories = [ "/var/log" ];
+      };
+    }
+  ]).tabula.settings.persist) [ "/persist" ])
+
+  # what tabula cannot do as impermanence does: refused, with the reason
+  (checkCompatAssertion "parentDirectory with a mode other than the default parent's" [
+    {
+      environment.persistence."/persist".files = [
+        {
+          file = "/var/keys/secret_file";
+          parentDirectory.mode = "u=rwx,g=,o=";
+        }
+      ];
+    }
+  ] "config contract has no key for the owner and mode of an entry's parents")
+  (checkCompatAssertion "parentDirectory with another owner" [
+    {
+      environment.persistence."/persist".files = [
+        {
+          file = "/var/lib/app/state";
+          parentDirectory.user = "alice";
+        }
+      ];
+    }
+  ] "parentDirectory asks for")
+  (checkNoAssertions "compat: parentDirectory equal to the default parent is accepted" (compatWith "systemd" [
+    {
+      environment.persistence."/persist".users.alice.files = [
+        {
+          file = ".config/app/token";
+          parentDirectory.mode = "0755";
+        }
+      ];
+    }
+  ]))
+  (checkCompatAssertion "method = symlink" [
+    {
+      environment.persistence."/persist".files = [
+        {
+          file = "/etc/app.conf";
+          method = "symlink";
+        }
+      ];
+    }
+  ] "method = \"symlink\" is not supported")
+  (checkCompatAssertion "a per-entry hideMount other than the storage's" [
+    {
+      environment.persistence."/persist".directories = [
+        {
+          directory = "/var/lib/app";
+          hideMount = true;
+        }
+      ];
+    }
+  ] "hideMount = true, but tabula sets x-gvfs-hide per storage")
+  (checkCompatAssertion "a per-entry allowTrash other than the storage's" [
+    {
+      environment.persistence."/persist" = {
+        allowTrash = true;
+        directories = [
+          {
+            directory = "/srv/data";
+            allowTrash = false;
+          }
+        ];
+      };
+    }
+  ] "allowTrash = false, but tabula sets x-gvfs-trash per storage")
+  (checkNoAssertions "compat: a per-entry hideMount equal to the storage's is accepted" (compatWith "systemd" [
+    {
+      environment.persistence."/persist" = {
+        hideMounts = true;
+        directories = [
+          {
+            directory = "/var/lib/app";
+            hideMount = true;
+          }
+        ];
+      };
+    }
+  ]))
+  (checkCompatAssertion "a symbolic mode mkdir reads differently from what is modelled (copying bits)" [
+    {
+      environment.persistence."/persist".directories = [
+        {
+          directory = "/var/lib/app";
+          mode = "g=u";
+        }
+      ];
+    }
+  ] "is not one tabula can reproduce exactly")
+  (checkCompatAssertion "a setuid mode" [
+    {
+      environment.persistence."/persist".directories = [
+        {
+          directory = "/var/lib/app";
+          mode = "u+s";
+        }
+      ];
+    }
+  ] "is not one tabula can reproduce exactly")
+  (checkCompatAssertion "users.<name>.home other than the user's home" [
+    { environment.persistence."/persist".users.alice.home = "/srv/alice"; }
+  ] "is not the user's home")
+  (check "compat: users.<name>.home equal to the user's home is accepted with a deprecation warning" (
+    let
+      c = compatWith "systemd" [ { environment.persistence."/persist".users.alice.home = "/home/alice"; } ];
+    in
+    failedAssertions c == [ ] && lib.any (lib.hasInfix "users.alice.home is deprecated") c.warnings
+  ) "no deprecation warning, or an assertion")
+  (check "compat: enableWarnings = false silences the deprecation warning" (
+    let
+      c = compatWith "systemd" [
+        {
+          environment.persistence."/persist" = {
+            enableWarnings = false;
+            users.alice.home = "/home/alice";
+          };
+        }
+      ];
+    in
+    !(lib.any (lib.hasInfix "is deprecated") c.warnings)
+  ) "warned anyway")
+  (check "compat: /var/lib/nixos not persisted while a user has no uid: warned" (
+    lib.any (lib.hasInfix "/var/lib/nixos is neither persisted nor mounted") (compatWith "systemd" [
+      {
+        users.users.bob.isNormalUser = true;
+        environment.persistence."/persist".directories = [ "/var/log" ];
+      }
+    ]).warnings
+  ) "no warning")
 
   # assertions that must fire
   (checkAssertion "btrfs target that fileSystems.\"/\" does not mount" "systemd" (btrfsWith [
