@@ -18,6 +18,7 @@
 {
   config,
   lib,
+  options,
   utils,
   ...
 }:
@@ -28,7 +29,6 @@ let
     attrValues
     concatMap
     filter
-    literalExpression
     mkDefault
     mkIf
     mkOption
@@ -40,143 +40,34 @@ let
   compat = import ./impermanence-lib.nix { inherit lib; };
 
   cfg = config.environment.persistence;
-  enabled = filter (l: l.enable) (attrValues cfg);
+  # impermanence's own locations, then every Home Manager user's
+  # `home.persistence` as a location holding that user's entries only
+  enabled = filter (l: l.enable) (attrValues cfg) ++ homeManagerLocations;
+  homeManagerUsers = config.home-manager.users or { };
+  homeManagerLocations = concatMap (
+    key:
+    let
+      hm = homeManagerUsers.${key}.home;
+    in
+    map (
+      l:
+      l
+      // {
+        directories = [ ];
+        files = [ ];
+        users.${hm.username} = {
+          inherit (l) directories files;
+          home = null;
+        };
+        homeManager = {
+          inherit (hm) username;
+          home = toString hm.homeDirectory;
+        };
+      }
+    ) (filter (l: l.enable) (attrValues (hm.persistence or { })))
+  ) (attrNames homeManagerUsers);
 
-  # Fields impermanence gives defaults to are `null` here, so only what the
-  # user wrote reaches tabula (whose defaults are the same: root:root 0755,
-  # or the user and their primary group in `users.<name>`).
-  permOptions = {
-    user = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "Owner (impermanence: `user`).";
-    };
-    group = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "Group (impermanence: `group`).";
-    };
-    mode = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "Mode of the source when it is created: octal, or symbolic (`u=rwx,g=rx,o=`) converted to the octal mode `mkdir --mode` gives; a symbolic mode outside that model is refused.";
-    };
-  };
-
-  # Accepted for compatibility; each is warned about when it would change
-  # what impermanence does.
-  entryCommon = {
-    persistentStoragePath = mkOption {
-      type = types.nullOr types.path;
-      default = null;
-      description = "Another storage for this entry (a string or a path literal): the entry goes to that storage.";
-    };
-    hideMount = mkOption {
-      type = types.nullOr types.bool;
-      default = null;
-      description = "Per-entry `x-gvfs-hide`; tabula sets it per storage, so a value other than the storage's is refused by an assertion.";
-    };
-    allowTrash = mkOption {
-      type = types.nullOr types.bool;
-      default = null;
-      description = "Per-entry `x-gvfs-trash`; tabula sets it per storage, so a value other than the storage's is refused by an assertion.";
-    };
-  };
-
-  dirType = tabulaLib.entryType {
-    key = "directory";
-    pathType = types.str;
-    description = "The directory.";
-    options = permOptions // entryCommon;
-  };
-
-  fileType = tabulaLib.entryType {
-    key = "file";
-    pathType = types.str;
-    description = "The file.";
-    options = {
-      parentDirectory = mkOption {
-        type = types.nullOr (types.submodule { options = permOptions; });
-        default = null;
-        description = "Owner and mode of the file's parent directory when it is created; tabula creates parents root:root 0755 (in a home: the user's, 0755), and refuses other values by an assertion.";
-      };
-      method = mkOption {
-        type = types.enum [
-          "auto"
-          "symlink"
-        ];
-        default = "auto";
-        description = "impermanence's linking method; tabula bind-mounts every file, and refuses `symlink` by an assertion.";
-      };
-    }
-    // entryCommon;
-  };
-
-  listsOptions = {
-    directories = mkOption {
-      type = types.listOf dirType;
-      default = [ ];
-      description = "Directories to persist.";
-    };
-    files = mkOption {
-      type = types.listOf fileType;
-      default = [ ];
-      description = "Files to persist.";
-    };
-  };
-
-  locationModule =
-    { name, ... }:
-    {
-      options = listsOptions // {
-        enable = mkOption {
-          type = types.bool;
-          default = true;
-          description = "Whether to enable this persistent storage location.";
-        };
-        persistentStoragePath = mkOption {
-          type = types.path;
-          default = name;
-          defaultText = literalExpression "‹name›";
-          description = "The persistent storage, a string or a path literal (tabula: the key of `tabula.persist`).";
-        };
-        hideMounts = mkOption {
-          type = types.bool;
-          default = false;
-          description = "`x-gvfs-hide` on the bind mounts (tabula: `hideMounts`).";
-        };
-        allowTrash = mkOption {
-          type = types.bool;
-          default = false;
-          description = "`x-gvfs-trash` on the bind mounts (tabula: added to `mountOptions`).";
-        };
-        enableDebugging = mkOption {
-          type = types.bool;
-          default = false;
-          description = "impermanence's trace output of its shell scripts; tabula runs none (its generator logs to the journal), so there is nothing to enable.";
-        };
-        enableWarnings = mkOption {
-          type = types.bool;
-          default = true;
-          description = "Non-critical warnings of the compatibility module for this location (the deprecated `users.<name>.home`); tabula's own warnings are not affected.";
-        };
-        users = mkOption {
-          type = types.attrsOf (
-            types.submodule {
-              options = listsOptions // {
-                home = mkOption {
-                  type = types.nullOr types.path;
-                  default = null;
-                  description = "Removed in impermanence (the home is users.users.<name>.home); accepted with a warning when it is that path.";
-                };
-              };
-            }
-          );
-          default = { };
-          description = "Per-user directories and files, relative to the user's home.";
-        };
-      };
-    };
+  inherit (import ./impermanence-options.nix { inherit lib; }) locationModule;
 
   # --- mapping -----------------------------------------------------------------
 
@@ -189,6 +80,8 @@ let
   # relative to the home; "" is the home itself (impermanence: ".")
   userRel = p: lib.removePrefix "/" (sysPath p);
   homeOf = name: config.users.users.${name}.home or "/home/${name}";
+  # a Home Manager user's home is home.homeDirectory
+  homeIn = l: name: if l ? homeManager then l.homeManager.home else homeOf name;
   groupOf =
     name:
     let
@@ -218,6 +111,7 @@ let
     let
       entry = kind: user: e: value: {
         inherit kind user value l e;
+        home = if user == null then null else homeIn l user;
         storage = storageOf l e;
         hide = if e.hideMount == null then l.hideMounts else e.hideMount;
         trash = if e.allowTrash == null then l.allowTrash else e.allowTrash;
@@ -236,7 +130,7 @@ let
             if rel == "" then
               entry "directories" null e (
                 {
-                  path = homeOf name;
+                  path = homeIn l name;
                   user = name;
                   mode = "0700";
                 }
@@ -268,6 +162,7 @@ let
       directories = values "directories" null;
       files = values "files" null;
       users = lib.genAttrs (lib.unique (lib.concatMap (r: optional (r.user != null) r.user) rs)) (name: {
+        home = (lib.findFirst (r: r.user == name) null rs).home;
         directories = values "directories" name;
         files = values "files" name;
       });
@@ -275,9 +170,14 @@ let
 
   # --- what tabula refuses, and why ------------------------------------------------
 
-  labelOf = r: "environment.persistence.\"${toString r.l.persistentStoragePath}\"${
-    lib.optionalString (r.user != null) ".users.${r.user}"
-  }: ${r.e.directory or r.e.file}";
+  labelOf =
+    r:
+    if r.l ? homeManager then
+      "home-manager.users.${r.l.homeManager.username}.home.persistence.\"${toString r.l.persistentStoragePath}\": ${r.e.directory or r.e.file}"
+    else
+      "environment.persistence.\"${toString r.l.persistentStoragePath}\"${
+        lib.optionalString (r.user != null) ".users.${r.user}"
+      }: ${r.e.directory or r.e.file}";
 
   # the owner and mode tabula gives a missing parent of a file (docs/generator.md)
   defaultParent =
@@ -350,7 +250,7 @@ in
   imports = [ ./default.nix ];
 
   options.environment.persistence = mkOption {
-    type = types.attrsOf (types.submodule locationModule);
+    type = types.attrsOf (types.submodule (locationModule { withUsers = true; }));
     default = { };
     description = ''
       impermanence's `environment.persistence`, provided by tabula's
@@ -358,23 +258,32 @@ in
     '';
   };
 
-  config = mkIf (enabled != [ ]) {
-    tabula.enable = mkDefault true;
-    tabula.persist = lib.genAttrs storagePaths storageFor;
+  config = lib.mkMerge [
+    # as impermanence does: Home Manager users get `home.persistence`
+    (lib.optionalAttrs (options ? home-manager.sharedModules) {
+      home-manager.sharedModules = [
+        ./impermanence-home-manager.nix
+        { home._tabulaNixosModuleImported = true; }
+      ];
+    })
+    (mkIf (enabled != [ ]) {
+      tabula.enable = mkDefault true;
+      tabula.persist = lib.genAttrs storagePaths storageFor;
 
-    assertions =
-      map (message: {
-        assertion = false;
-        inherit message;
-      }) refusals
-      ++ map (c: {
-        assertion = c.ok;
-        message = "${c.message} is not the user's home (${c.message} was removed from impermanence; the home is users.users.<name>.home). Remove it.";
-      }) homeChecks;
+      assertions =
+        map (message: {
+          assertion = false;
+          inherit message;
+        }) refusals
+        ++ map (c: {
+          assertion = c.ok;
+          message = "${c.message} is not the user's home (${c.message} was removed from impermanence; the home is users.users.<name>.home). Remove it.";
+        }) homeChecks;
 
-    warnings =
-      map (c: "${c.message} is deprecated (impermanence removed it: the home is users.users.<name>.home); remove it.") (
-        filter (c: c.ok && c.warn) homeChecks
-      );
-  };
+      warnings =
+        map (c: "${c.message} is deprecated (impermanence removed it: the home is users.users.<name>.home); remove it.") (
+          filter (c: c.ok && c.warn) homeChecks
+        );
+    })
+  ];
 }

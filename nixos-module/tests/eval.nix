@@ -552,6 +552,33 @@ let
         "no failing assertion contains ${builtins.toJSON needle}; failing: ${builtins.toJSON r.value}"
     );
 
+  # Home Manager: home.persistence of each user, through home-manager.sharedModules
+  compatHomeManager = compatWith "systemd" [
+    ./home-manager-stub.nix
+    {
+      users.users.alice.home = "/home/alice";
+      environment.persistence."/persist".directories = [ "/var/lib/nixos" ];
+      home-manager.users.alice.home.persistence."/persist" = {
+        hideMounts = false;
+        directories = [
+          "Documents"
+          ".local/share/direnv/"
+          {
+            directory = ".ssh";
+            mode = "u=rwx,g=,o=";
+          }
+        ];
+        files = [ ".zsh_history" ];
+      };
+      home-manager.users.alice.home.persistence."/persist/cache".directories = [ ".cache/nix" ];
+      home-manager.users.alice.home.persistence."/old" = {
+        enable = false;
+        directories = [ "old" ];
+      };
+    }
+  ];
+  hmAssertions = user: config: map (a: a.message) (lib.filter (a: !a.assertion) config.home-manager.users.${user}.assertions);
+
   # paths and modes as impermanence reads them
   compatPaths = compatWith "systemd" [
     {
@@ -695,6 +722,57 @@ lib.flatten [
     }
     "/var/lib/bluetooth"
   ])
+
+  # Home Manager's home.persistence, mapped to the user's entries
+  (checkEq "compat: Home Manager's home.persistence becomes the user's tabula.persist entries, per storage" (map (s: {
+    inherit (s) storage;
+    users = s.users;
+  }) compatHomeManager.tabula.settings.persist) [
+    {
+      storage = "/persist";
+      users.alice = {
+        home = "/home/alice";
+        directories = [
+          "Documents"
+          ".local/share/direnv"
+          {
+            path = ".ssh";
+            mode = "0700";
+          }
+        ];
+        files = [ ".zsh_history" ];
+      };
+    }
+    {
+      storage = "/persist/cache";
+      users.alice = {
+        home = "/home/alice";
+        directories = [ ".cache/nix" ];
+        files = [ ];
+      };
+    }
+  ])
+  (checkEq "compat: the Home Manager module is added to home-manager.sharedModules, and knows it" (hmAssertions "alice" compatHomeManager) [ ])
+  (check "compat: home.persistence with the home in persistentStoragePath is refused, as impermanence does" (
+    lib.any (lib.hasInfix "contains the home directory") (
+      hmAssertions "alice" (compatWith "systemd" [
+        ./home-manager-stub.nix
+        { home-manager.users.alice.home.persistence."/persist/home/alice".directories = [ "Documents" ]; }
+      ])
+    )
+  ) "not refused")
+  (checkEq "compat: without Home Manager nothing is added for it" (compatPaths ? home-manager) false)
+  (checkCompatAssertion "Home Manager entries are refused for the same reasons (method = symlink)" [
+    ./home-manager-stub.nix
+    {
+      home-manager.users.alice.home.persistence."/persist".files = [
+        {
+          file = ".config/app.json";
+          method = "symlink";
+        }
+      ];
+    }
+  ] "home-manager.users.alice.home.persistence.\"/persist\": .config/app.json: method = \"symlink\" is not supported")
 
   # impermanence's paths and modes (concatPaths, mkdir --mode)
   (checkNoAssertions "compat-paths" compatPaths)
