@@ -247,7 +247,10 @@ let
 
 in
 {
-  imports = [ ./default.nix ];
+  imports = [
+    ./default.nix
+    ./impermanence-secrets.nix
+  ];
 
   options.environment.persistence = mkOption {
     type = types.attrsOf (types.submodule (locationModule { withUsers = true; }));

@@ -577,6 +577,33 @@ let
       };
     }
   ];
+  # sops-nix and agenix keys: the storage and a user's host key persisted in stage 2
+  secretsWith =
+    flavour: extra:
+    failedAssertions (
+      compatWith flavour (
+        [
+          ./secrets-stub.nix
+          {
+            environment.persistence."/persist" = {
+              directories = [ "/var/lib/nixos" ];
+              files = [ "/etc/ssh/ssh_host_ed25519_key" ];
+            };
+          }
+        ]
+        ++ extra
+      )
+    );
+  checkSecrets =
+    name: flavour: extra: needles:
+    let
+      failed = secretsWith flavour extra;
+      text = lib.concatStringsSep "\n" failed;
+    in
+    check "secrets keys (${flavour}): ${name}" (
+      if needles == [ ] then failed == [ ] else lib.all (n: lib.hasInfix n text) needles
+    ) "failing assertions: ${builtins.toJSON failed}";
+
   hmAssertions = user: config: map (a: a.message) (lib.filter (a: !a.assertion) config.home-manager.users.${user}.assertions);
 
   # paths and modes as impermanence reads them
@@ -722,6 +749,66 @@ lib.flatten [
     }
     "/var/lib/bluetooth"
   ])
+
+  # sops-nix / agenix: keys they read must be there at activation
+  (checkSecrets "an SSH host key persisted in stage 2 is refused, naming the line to add" "systemd" [
+    { sops.age.sshKeyPaths = [ "/etc/ssh/ssh_host_ed25519_key" ]; }
+  ] [
+    "sops.age.sshKeyPaths reads /etc/ssh/ssh_host_ed25519_key"
+    "only in stage 2, after activation"
+    "tabula.persist.\"/persist\".files = [ { path = \"/etc/ssh/ssh_host_ed25519_key\"; inInitrd = true; } ];"
+    "sops.age.sshKeyPaths = [ \"/persist/etc/ssh/ssh_host_ed25519_key\" ];"
+  ])
+  (checkSecrets "a key inside a directory persisted in stage 2: that directory from the initrd" "systemd" [
+    {
+      environment.persistence."/persist".files = lib.mkForce [ ];
+      environment.persistence."/persist".directories = [ "/etc/ssh" ];
+      sops.age.sshKeyPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+    }
+  ] [ "tabula.persist.\"/persist\".directories = [ { path = \"/etc/ssh\"; inInitrd = true; } ];" ])
+  (checkSecrets "the same key read from the storage (a filesystem needed for boot) is accepted" "systemd" [
+    { sops.age.sshKeyPaths = [ "/persist/etc/ssh/ssh_host_ed25519_key" ]; }
+  ] [ ])
+  (checkSecrets "an agenix identity persisted inInitrd is accepted" "systemd" [
+    {
+      age.identityPaths = [ "/etc/ssh/ssh_host_rsa_key" ];
+      tabula.persist."/persist".files = [
+        {
+          path = "/etc/ssh/ssh_host_rsa_key";
+          inInitrd = true;
+        }
+      ];
+    }
+  ] [ ])
+  (checkSecrets "an agenix identity not persisted at all is refused" "systemd" [
+    { age.identityPaths = [ "/etc/ssh/ssh_host_rsa_key" ]; }
+  ] [
+    "age.identityPaths reads /etc/ssh/ssh_host_rsa_key"
+    "it is not persisted at all"
+  ])
+  (checkSecrets "sops.age.keyFile under a directory persisted in stage 2, scripted initrd: read it from the storage" "scripted" [
+    {
+      environment.persistence."/persist".directories = [ "/var/lib/sops-nix" ];
+      sops.age.keyFile = "/var/lib/sops-nix/key.txt";
+    }
+  ] [
+    "sops.age.keyFile reads /var/lib/sops-nix/key.txt"
+    "(/var/lib/sops-nix in /persist) only in stage 2"
+    "The scripted initrd cannot mount persisted paths before activation"
+    "sops.age.keyFile = \"/persist/var/lib/sops-nix/key.txt\";"
+  ])
+  (checkSecrets "sops.gnupg.sshKeyPaths on another filesystem needed for boot is accepted" "systemd" [
+    {
+      fileSystems."/nix" = {
+        device = "/dev/disk/by-label/nix";
+        fsType = "ext4";
+      };
+      sops.gnupg.sshKeyPaths = [ "/nix/persist/etc/ssh/ssh_host_rsa_key" ];
+    }
+  ] [ ])
+  (checkSecrets "sops.gnupg.sshKeyPaths on the erased root is refused" "systemd" [
+    { sops.gnupg.sshKeyPaths = [ "/root/.ssh/id_rsa" ]; }
+  ] [ "sops.gnupg.sshKeyPaths reads /root/.ssh/id_rsa" ])
 
   # Home Manager's home.persistence, mapped to the user's entries
   (checkEq "compat: Home Manager's home.persistence becomes the user's tabula.persist entries, per storage" (map (s: {
