@@ -72,6 +72,9 @@ const SUBVOL_ROOT_INO: u64 = 256;
 /// Nested subvolumes deeper than this are not deleted (docker nests two or
 /// three levels; a deeper tree is more likely a loop than a layout).
 const MAX_DEPTH: usize = 64;
+/// The top-level subvolume (`BTRFS_FS_TREE_OBJECTID`): the default unless
+/// `btrfs subvolume set-default` changed it.
+const TOP_LEVEL: u64 = 5;
 
 /// How the rotation is run.
 #[derive(Debug, Clone)]
@@ -401,14 +404,14 @@ fn kind_of(st: &rustix::fs::Stat) -> Kind {
 /// The names of the subvolumes directly in the directory `dir`, from the
 /// filesystem's root references: no subvolume is opened, so the old roots
 /// that stay are never read from disk.
-fn subvolumes_in(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
+fn subvolumes_in(dir: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, u64)>> {
     let ino = rustix::fs::fstat(dir)?.st_ino;
     let mut names = Vec::new();
     for child in ioctl::children(dir)? {
         if child.dirid == ino {
             let (path, name) = ioctl::child_path(dir, child)?;
             if path.is_empty() {
-                names.push(name);
+                names.push((name, child.id));
             }
         }
     }
@@ -564,7 +567,17 @@ impl Rotation<'_> {
         };
         let blank = blank.as_ref().map(|(p, fd)| (*p, fd.as_fd()));
 
+        self.check_default_subvolume(
+            parent,
+            [
+                (root_name, root_path, root),
+                (&new_name, &new_path, leftover),
+            ],
+            old_roots.as_ref(),
+        )?;
+
         // Finish what an interrupted run left (states B and C).
+        let mut leftover_moved = None;
         if leftover == Kind::Subvolume {
             let left = self.info(parent, &new_name, &new_path)?;
             let root_info = match root {
@@ -581,7 +594,8 @@ impl Rotation<'_> {
                 log::warn!(
                     "{new_path} is the previous root of an interrupted run: putting it away first"
                 );
-                self.archive(parent, &new_name, &new_path, &left, &mut old_roots)?;
+                leftover_moved =
+                    self.archive(parent, &new_name, &new_path, &left, &mut old_roots)?;
                 fault::after("leftover-archived");
             }
         }
@@ -612,7 +626,8 @@ impl Rotation<'_> {
         }
 
         if let Some(old_roots) = &old_roots {
-            self.prune(old_roots, moved.as_deref(), parent, root_name)?;
+            let archived = [leftover_moved.as_deref(), moved.as_deref()];
+            self.prune(old_roots, &archived, parent, root_name)?;
         }
         if !self.ctx.dry_run {
             rustix::fs::syncfs(self.top).map_err(|e| self.io_err("commit", self.dev, e))?;
@@ -650,6 +665,73 @@ impl Rotation<'_> {
                 "{why}; refusing to move it (use --dry-run to see what a boot would do)"
             )))
         }
+    }
+
+    /// Refuses when the filesystem's default subvolume (`btrfs subvolume
+    /// set-default`, what a mount without `subvol=` shows) is one the
+    /// rotation moves or may delete, or lies inside one: the root, the
+    /// reserved name, or a dated old root. The rotation would leave the
+    /// default on the previous root, so a mount without `subvol=` would boot
+    /// the old system, and once it is pruned, nothing.
+    fn check_default_subvolume(
+        &self,
+        parent: BorrowedFd<'_>,
+        moved: [(&str, &str, Kind); 2],
+        old_roots: Option<&OldRoots>,
+    ) -> Result<()> {
+        let default = ioctl::default_subvol(self.top)
+            .map_err(|e| self.io_err("read the default subvolume of", self.dev, e))?;
+        if default == TOP_LEVEL {
+            return Ok(());
+        }
+        let mut watched: Vec<(u64, String)> = Vec::new();
+        for (name, shown, kind) in moved {
+            if kind == Kind::Subvolume {
+                watched.push((self.info(parent, name, shown)?.id, shown.to_owned()));
+            }
+        }
+        if let Some(OldRoots {
+            path,
+            fd: Some(dir),
+        }) = old_roots
+        {
+            let subvolumes = subvolumes_in(dir.as_fd())
+                .map_err(|e| self.io_err("list the subvolumes in", path, e))?;
+            for (name, id) in subvolumes {
+                let name = String::from_utf8_lossy(&name);
+                if keep::parse_name(&name).is_some() {
+                    watched.push((id, join(path, &name)));
+                }
+            }
+        }
+        let mut id = default;
+        for _ in 0..MAX_DEPTH {
+            if let Some((_, shown)) = watched.iter().find(|(w, _)| *w == id) {
+                let what = if id == default {
+                    format!("{shown} is the default subvolume")
+                } else {
+                    format!("the default subvolume (id {default}) lies inside {shown}")
+                };
+                return Err(self.err(format_args!(
+                    "{what} of this filesystem (`btrfs subvolume set-default`): a mount without subvol= would keep \
+                     showing the previous root, and fail once it is pruned; nothing was changed. Make the top level \
+                     the default again (`btrfs subvolume set-default 5 <mountpoint>`) and mount the root with \
+                     subvol={}",
+                    self.target.subvolume
+                )));
+            }
+            match ioctl::subvol_parent(self.top, id).map_err(|e| {
+                self.io_err(
+                    "look up the parent of the default subvolume of",
+                    self.dev,
+                    e,
+                )
+            })? {
+                Some(parent) if parent != id => id = parent,
+                _ => break,
+            }
+        }
+        Ok(())
     }
 
     /// Whether the subvolume `name` at the reserved name is the new root of
@@ -812,16 +894,18 @@ impl Rotation<'_> {
         Ok(dir)
     }
 
-    /// Prunes the old roots by the keep policy. `moved` is the name the
-    /// previous root got there; in a dry run it is still at
-    /// `root_dir`/`root_name`.
+    /// Prunes the old roots by the keep policy. `archived` are the names
+    /// this run gave the roots it put away (an interrupted run's previous
+    /// root, then this boot's previous root), which it never prunes; in a
+    /// dry run the previous root is still at `root_dir`/`root_name`.
     fn prune(
         &self,
         old: &OldRoots,
-        moved: Option<&str>,
+        archived: &[Option<&str>; 2],
         root_dir: BorrowedFd<'_>,
         root_name: &str,
     ) -> Result<()> {
+        let moved = archived[1];
         let mut names = Vec::new();
         if let Some(dir) = &old.fd {
             let subvolumes = subvolumes_in(dir.as_fd())
@@ -839,15 +923,33 @@ impl Rotation<'_> {
                     log::warn!("{shown} has a name that is not UTF-8: left alone");
                     continue;
                 };
-                let kind = if subvolumes.iter().any(|s| s.as_slice() == raw) {
+                let id = subvolumes
+                    .iter()
+                    .find(|(s, _)| s.as_slice() == raw)
+                    .map(|(_, id)| *id);
+                let kind = if id.is_some() {
                     Kind::Subvolume
                 } else {
                     self.kind(dir.as_fd(), name, &shown)?
                 };
-                match kind {
-                    Kind::Subvolume => names.push(name.to_owned()),
-                    Kind::Missing => {}
-                    other => log::warn!(
+                match (kind, id) {
+                    (Kind::Subvolume, Some(id)) => {
+                        let order = ioctl::subvol_otransid(dir.as_fd(), id).map_err(|e| {
+                            self.io_err("read the creation transaction of", &shown, e)
+                        })?;
+                        names.push(keep::OldRoot {
+                            name: name.to_owned(),
+                            order: (order, id),
+                        });
+                    }
+                    (Kind::Subvolume, None) => {
+                        return Err(self.err(format_args!(
+                            "{shown} is a subvolume the kernel did not list in {}; the filesystem changed during the run",
+                            old.path
+                        )));
+                    }
+                    (Kind::Missing, _) => {}
+                    (other, _) => log::warn!(
                         "{shown} is {}: not an old root, left alone",
                         other.describe()
                     ),
@@ -855,16 +957,27 @@ impl Rotation<'_> {
             }
         }
         if let Some(m) = moved {
-            if !names.iter().any(|n| n == m) {
-                names.push(m.to_owned()); // a dry run did not move it
+            if !names.iter().any(|n| n.name == m) {
+                // A dry run did not move it; it is the most recent.
+                names.push(keep::OldRoot {
+                    name: m.to_owned(),
+                    order: (u64::MAX, u64::MAX),
+                });
             }
         }
-        names.sort();
-        let plan = keep::plan(&names, self.ctx.now, &self.target.keep);
+        let archived: Vec<&str> = archived.iter().flatten().copied().collect();
+        let plan = keep::plan(&names, self.ctx.now, &self.target.keep, &archived);
         for name in &plan.pinned {
             log::info!(
                 "{} is pinned: its name is not a timestamp, so it is never pruned",
                 join(&old.path, name)
+            );
+        }
+        for name in &plan.future {
+            log::warn!(
+                "{} is named after a time later than now ({}); its clock was wrong: treated as made now",
+                join(&old.path, name),
+                keep::timestamp_name(self.ctx.now)
             );
         }
         if self.ctx.now < keep::TRUSTED_CLOCK_FROM && !names.is_empty() {

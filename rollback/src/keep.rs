@@ -3,7 +3,10 @@
 //! An old root is named after the moment its root was created, in UTC:
 //! `2026-11-21T23:56:00Z`, with `.1`, `.2`… appended when that name is taken.
 //! Its age is read back from the name alone, so renaming an old root to
-//! anything else pins it: [`plan`] never prunes what it cannot date.
+//! anything else pins it: [`plan`] never prunes what it cannot date. Which
+//! old roots are the most recent is not read from the names, though: the
+//! clock that stamped them may have been wrong (a board without a
+//! battery-backed clock); the filesystem's order of creation decides.
 
 use tabula_config::Keep;
 
@@ -133,34 +136,51 @@ pub fn unique_name(base: &str, taken: impl Fn(&str) -> bool) -> String {
         .unwrap_or_else(|| base.to_owned())
 }
 
+/// An old root as the keep policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldRoot {
+    /// Its name in the old-roots directory or dataset.
+    pub name: String,
+    /// Its place in the filesystem's own order of creation: the creation
+    /// transaction (Btrfs `otransid`, ZFS `createtxg`), then, for two made
+    /// in one transaction, the id the filesystem gave it (Btrfs subvolume
+    /// ids only grow). Larger is more recently archived. No clock enters it.
+    pub order: (u64, u64),
+}
+
 /// What to do with the entries of an old-roots directory or dataset.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
-    /// Dated entries that stay, newest first.
+    /// Dated entries that stay, most recently archived first.
     pub keep: Vec<String>,
-    /// Dated entries to delete, newest first.
+    /// Dated entries to delete, most recently archived first.
     pub prune: Vec<String>,
     /// Entries whose names are not timestamps: never pruned.
     pub pinned: Vec<String>,
+    /// Dated entries whose name lies after `now`: treated as made now.
+    pub future: Vec<String>,
 }
 
-/// Decides which old roots to prune at `now`:
+/// Decides which old roots to prune at `now`. `archived` is the old root
+/// this run has just archived, if any. Whatever any clock said:
 ///
-/// - the newest `keep.min` dated entries always stay;
-/// - of the rest, an entry goes when it is more than `keep.days` days old,
-///   or when it is beyond the newest `keep.max`;
-/// - undatable names are pinned;
+/// - the order is the filesystem's ([`OldRoot::order`]), not the names;
+/// - `archived` is never pruned;
+/// - the `keep.min` most recently archived dated entries always stay;
+/// - of the rest, an entry may go when it is more than `keep.days` days old
+///   (its age from its name, never negative: a name after `now` counts as
+///   made now), or when it is beyond the `keep.max` most recent;
+/// - only the oldest entries go: an entry is pruned only when every entry
+///   archived before it is pruned too;
+/// - undatable names are pinned, and take no part in the order;
 /// - before [`TRUSTED_CLOCK_FROM`] nothing is pruned at all.
-///
-/// "Newest" is the order of the names (time, then collision counter), which
-/// does not depend on the clock.
-pub fn plan(names: &[String], now: i64, keep: &Keep) -> Plan {
+pub fn plan(roots: &[OldRoot], now: i64, keep: &Keep, archived: &[&str]) -> Plan {
     let mut dated = Vec::new();
     let mut plan = Plan::default();
-    for name in names {
-        match parse_dated(name) {
-            Some(key) => dated.push((key, name.clone())),
-            None => plan.pinned.push(name.clone()),
+    for root in roots {
+        match parse_dated(&root.name) {
+            Some(key) => dated.push((root.order, key, root.name.clone())),
+            None => plan.pinned.push(root.name.clone()),
         }
     }
     dated.sort_by(|a, b| b.cmp(a));
@@ -168,15 +188,30 @@ pub fn plan(names: &[String], now: i64, keep: &Keep) -> Plan {
     let clock_trusted = now >= TRUSTED_CLOCK_FROM;
     let min = usize::try_from(keep.min).unwrap_or(usize::MAX);
     let max = keep.max.map(|m| usize::try_from(m).unwrap_or(usize::MAX));
-    for (rank, ((time, _), name)) in dated.into_iter().enumerate() {
-        let too_old = keep
-            .days
-            .is_some_and(|days| now.saturating_sub(time) > i64::from(days) * DAY);
-        let too_many = max.is_some_and(|max| rank >= max);
-        if clock_trusted && rank >= min && (too_old || too_many) {
-            plan.prune.push(name);
-        } else {
+    let prunable: Vec<bool> = dated
+        .iter()
+        .enumerate()
+        .map(|(rank, (_, (time, _), name))| {
+            if *time > now && clock_trusted {
+                plan.future.push(name.clone());
+            }
+            let age = now.saturating_sub(*time).max(0);
+            let too_old = keep.days.is_some_and(|days| age > i64::from(days) * DAY);
+            let too_many = max.is_some_and(|max| rank >= max);
+            clock_trusted
+                && rank >= min
+                && !archived.contains(&name.as_str())
+                && (too_old || too_many)
+        })
+        .collect();
+    // The prunable entries at the old end of the order, up to the first
+    // one that stays.
+    let kept = prunable.iter().rposition(|p| !p).map_or(0, |i| i + 1);
+    for (rank, (_, _, name)) in dated.into_iter().enumerate() {
+        if rank < kept {
             plan.keep.push(name);
+        } else {
+            plan.prune.push(name);
         }
     }
     plan
@@ -198,6 +233,129 @@ mod tests {
 
     fn days_ago(d: i64) -> String {
         timestamp_name(NOW - d * DAY)
+    }
+
+    /// The policy over `names` archived in the order their names say (the
+    /// clocks were right), nothing archived by this run.
+    fn plan(names: &[String], now: i64, k: &Keep) -> Plan {
+        let mut sorted: Vec<&String> = names.iter().collect();
+        sorted.sort_by_key(|n| parse_dated(n));
+        let roots: Vec<OldRoot> = names
+            .iter()
+            .map(|name| OldRoot {
+                name: name.clone(),
+                order: (
+                    sorted.iter().position(|n| *n == name).unwrap_or(0) as u64,
+                    0,
+                ),
+            })
+            .collect();
+        super::plan(&roots, now, k, &[])
+    }
+
+    /// Old roots archived in the order given (first = archived first),
+    /// whatever their names say.
+    fn archived_in_order(names: &[&str]) -> Vec<OldRoot> {
+        names
+            .iter()
+            .zip(100u64..)
+            .map(|(name, order)| OldRoot {
+                name: (*name).to_owned(),
+                order: (order, 0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn min_counts_the_most_recently_archived_not_the_largest_timestamps() {
+        // Archived first, but stamped a year ahead by a clock set wrong.
+        let future = timestamp_name(NOW + 365 * DAY);
+        let roots = archived_in_order(&[&future, &days_ago(40), &days_ago(35)]);
+        let p = super::plan(&roots, NOW, &keep(None, 1, Some(1)), &[]);
+        assert_eq!(p.keep, vec![days_ago(35)]);
+        assert_eq!(p.prune, vec![days_ago(40), future]);
+    }
+
+    #[test]
+    fn the_root_archived_by_a_run_is_never_pruned_by_it() {
+        // Stamped long ago by a clock set to the build date, archived last.
+        let stale = timestamp_name(NOW - 900 * DAY);
+        let roots = archived_in_order(&[&days_ago(3), &days_ago(2), &stale]);
+        for k in [
+            keep(Some(30), 0, None),
+            keep(None, 0, Some(0)),
+            keep(Some(0), 0, Some(0)),
+        ] {
+            let p = super::plan(&roots, NOW, &k, &[&stale]);
+            assert!(p.keep.contains(&stale), "{k:?}: {p:?}");
+            assert!(!p.prune.contains(&stale), "{k:?}: {p:?}");
+        }
+        // Without the protection the same policy prunes it: the rule is
+        // what keeps it.
+        let p = super::plan(&roots, NOW, &keep(Some(0), 0, Some(0)), &[]);
+        assert!(p.prune.contains(&stale), "{p:?}");
+    }
+
+    #[test]
+    fn only_the_oldest_in_the_filesystem_order_are_pruned() {
+        // The oldest archive is stamped in the future (young by its name),
+        // so it stays, and nothing archived after it may go before it.
+        let future = timestamp_name(NOW + 10 * DAY);
+        let roots = archived_in_order(&[&future, &days_ago(90), &days_ago(80), &days_ago(1)]);
+        let p = super::plan(&roots, NOW, &keep(Some(30), 1, None), &[]);
+        assert!(p.prune.is_empty(), "{p:?}");
+        assert_eq!(
+            p.keep,
+            vec![days_ago(1), days_ago(80), days_ago(90), future]
+        );
+        // Once the old end is prunable, the prefix goes, up to the first
+        // that stays.
+        let roots = archived_in_order(&[
+            &days_ago(90),
+            &days_ago(80),
+            &days_ago(2),
+            &days_ago(70),
+            &days_ago(1),
+        ]);
+        let p = super::plan(&roots, NOW, &keep(Some(30), 1, None), &[]);
+        assert_eq!(p.prune, vec![days_ago(80), days_ago(90)]);
+        assert_eq!(p.keep, vec![days_ago(1), days_ago(70), days_ago(2)]);
+    }
+
+    #[test]
+    fn a_name_in_the_future_is_reported_and_aged_as_now() {
+        let future = timestamp_name(NOW + 3 * DAY);
+        let roots = archived_in_order(&[&days_ago(5), &future]);
+        let p = super::plan(&roots, NOW, &keep(Some(0), 0, None), &[]);
+        assert_eq!(p.future, vec![future.clone()]);
+        // Age 0 is not more than 0 days: it stays; the one before it is
+        // 5 days old and goes.
+        assert_eq!(p.keep, vec![future]);
+        assert_eq!(p.prune, vec![days_ago(5)]);
+    }
+
+    #[test]
+    fn max_equal_to_min_keeps_exactly_that_many() {
+        let all: Vec<String> = (0..6).map(days_ago).collect();
+        let p = plan(&all, NOW, &keep(None, 3, Some(3)));
+        assert_eq!(p.keep, (0..3).map(days_ago).collect::<Vec<_>>());
+        assert_eq!(p.prune, (3..6).map(days_ago).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_name_with_one_wrong_separator_is_pinned() {
+        let good = "2026-11-21T10:20:30Z";
+        assert!(parse_name(good).is_some());
+        for at in [4, 7, 10, 13, 16, 19] {
+            for wrong in [b'_', b'0', b' '] {
+                let mut bad = good.as_bytes().to_vec();
+                bad[at] = wrong;
+                let bad = String::from_utf8(bad).unwrap_or_default();
+                assert_eq!(parse_name(&bad), None, "{bad:?}");
+                let p = plan(&names(&[&bad]), NOW, &keep(Some(0), 0, Some(0)));
+                assert_eq!(p.pinned, vec![bad.clone()], "{bad:?}");
+            }
+        }
     }
 
     #[test]

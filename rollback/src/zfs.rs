@@ -477,12 +477,68 @@ impl Rotation<'_> {
             .collect())
     }
 
-    fn prune(&self, fresh: Option<String>) -> Result<()> {
-        let mut names = self.existing_old_roots()?;
-        if let Some(fresh) = fresh.filter(|_| self.ctx.dry_run) {
-            names.push(fresh);
+    /// The old roots with their creation transaction group (`createtxg`):
+    /// the pool's own order of creation, which no clock can disturb.
+    fn old_roots_in_order(&self) -> Result<Vec<keep::OldRoot>> {
+        if self.ctx.dry_run && !self.zfs.exists(self.old_roots)? {
+            return Ok(Vec::new());
         }
-        let plan = keep::plan(&names, self.ctx.now, &self.target.keep);
+        let args = [
+            "list",
+            "-H",
+            "-p",
+            "-o",
+            "name,createtxg",
+            "-t",
+            "filesystem,volume",
+            "-d",
+            "1",
+            self.old_roots,
+        ];
+        let out = self.zfs.query(&args)?;
+        let prefix = format!("{}/", self.old_roots);
+        let mut roots = Vec::new();
+        for line in out.lines() {
+            let parsed = line
+                .split_once('\t')
+                .and_then(|(name, txg)| Some((name, txg.parse::<u64>().ok()?)));
+            let Some((name, order)) = parsed else {
+                return Err(ZfsError::Unexpected {
+                    argv: self.zfs.show(&args),
+                    output: line.to_owned(),
+                    expected: "a dataset name, a tab and its createtxg",
+                });
+            };
+            if let Some(name) = name.strip_prefix(&prefix) {
+                roots.push(keep::OldRoot {
+                    name: name.to_owned(),
+                    order: (order, 0),
+                });
+            }
+        }
+        Ok(roots)
+    }
+
+    /// Prunes `oldRoots` by the keep policy; `fresh` is the old root this
+    /// run archived (never pruned by it).
+    fn prune(&self, fresh: Option<String>) -> Result<()> {
+        let mut names = self.old_roots_in_order()?;
+        if let Some(fresh) = fresh.as_ref().filter(|_| self.ctx.dry_run) {
+            // A dry run did not move it; it is the most recent.
+            names.push(keep::OldRoot {
+                name: fresh.clone(),
+                order: (u64::MAX, 0),
+            });
+        }
+        let archived: Vec<&str> = fresh.as_deref().into_iter().collect();
+        let plan = keep::plan(&names, self.ctx.now, &self.target.keep, &archived);
+        for name in &plan.future {
+            warn!(
+                "{}/{name} is named after a time later than now ({}); its clock was wrong: treated as made now",
+                self.old_roots,
+                keep::timestamp_name(self.ctx.now)
+            );
+        }
         if self.ctx.now < keep::TRUSTED_CLOCK_FROM {
             warn!(
                 "the clock says {}, which is not believed; pruning nothing",
