@@ -63,6 +63,10 @@ use tabula_config::BtrfsTarget;
 
 use crate::{fault, ioctl, keep};
 
+mod identity;
+
+pub use identity::check_distinct;
+
 /// Appended to the root subvolume's name for the new root under construction.
 pub const NEW_SUFFIX: &str = ".tabula-new";
 

@@ -149,6 +149,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
     if dry_run {
         log::info!("dry run: printing the actions, changing nothing");
     }
+    if let Err(e) = btrfs::check_distinct(&config.rollback) {
+        log::error!("{e}; stopped, nothing was rolled back");
+        return EXIT_FAILURE;
+    }
     for (i, target) in config.rollback.iter().enumerate() {
         let result = match target {
             RollbackTarget::Btrfs(b) => {

@@ -848,3 +848,118 @@ fn the_default_subvolume_is_never_rotated_away() {
     let (code, log) = rollback(&img, &cfg, &[], "", t);
     assert_eq!(code, EXIT_OK, "{log}");
 }
+
+/// A configuration with two Btrfs targets, `(device, subvolume, oldRoots)`.
+fn two_targets(img: &Image, a: (&str, &str, &str), b: (&str, &str, &str)) -> std::path::PathBuf {
+    let p = img.dir.path().join("two.json");
+    let one = |(device, sub, old): (&str, &str, &str)| {
+        format!(
+            r#"{{"type": "btrfs", "device": "{device}", "subvolume": "{sub}", "oldRoots": "{old}", "waitSeconds": 2}}"#
+        )
+    };
+    std::fs::write(
+        &p,
+        format!(r#"{{"version": 1, "rollback": [{}, {}]}}"#, one(a), one(b)),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+#[ignore = "needs root and loop devices; dev/test.sh runs it"]
+fn one_filesystem_named_by_two_device_paths_is_refused() {
+    if tabula_testkit::skip_unless(
+        "one_filesystem_named_by_two_device_paths_is_refused",
+        BTRFS_ON_LOOP,
+    ) {
+        return;
+    }
+    let _g = serial();
+    let mut img = Image::new(256);
+    img.mount();
+    img.subvol("@root");
+    img.subvol("@other");
+    img.umount();
+    // A link, as /dev/disk/by-label/… is, and a second device node.
+    let link = img.dir.path().join("by-label-nixos");
+    std::os::unix::fs::symlink(&img.device, &link).unwrap();
+    let node = img.dir.path().join("node");
+    let rdev = rustix::fs::stat(img.device.as_str()).unwrap().st_rdev;
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &node,
+        rustix::fs::FileType::BlockDevice,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        rdev,
+    )
+    .unwrap();
+    let (link, node) = (link.to_str().unwrap(), node.to_str().unwrap());
+    for cfg in [
+        // The same root twice.
+        two_targets(
+            &img,
+            (&img.device, "@root", "@old"),
+            (link, "@root", "@old2"),
+        ),
+        two_targets(
+            &img,
+            (node, "@root", "@old"),
+            (&img.device, "@root", "@old2"),
+        ),
+        // Two roots sharing their old roots.
+        two_targets(
+            &img,
+            (&img.device, "@root", "@old"),
+            (link, "@other", "@old"),
+        ),
+    ] {
+        let before = img.full_listing();
+        let (code, log) = rollback(&img, &cfg, &[], "", now());
+        assert_eq!(code, EXIT_FAILURE, "{log}");
+        assert!(log.contains("are the same filesystem"), "{log}");
+        assert_eq!(img.full_listing(), before, "something changed: {log}");
+    }
+    // Separate roots with separate old roots on one filesystem are fine.
+    let cfg = two_targets(
+        &img,
+        (&img.device, "@root", "@old"),
+        (link, "@other", "@old2"),
+    );
+    let (code, log) = rollback(&img, &cfg, &[], "", now());
+    assert_eq!(code, EXIT_OK, "{log}");
+    img.mount();
+    assert_eq!(img.ls("@old").len(), 1);
+    assert_eq!(img.ls("@old2").len(), 1);
+}
+
+#[test]
+#[ignore = "needs root and loop devices; dev/test.sh runs it"]
+fn a_device_that_appears_late_is_waited_for() {
+    if tabula_testkit::skip_unless("a_device_that_appears_late_is_waited_for", BTRFS_ON_LOOP) {
+        return;
+    }
+    let _g = serial();
+    let mut img = Image::new(256);
+    img.mount();
+    img.subvol("@root");
+    img.umount();
+    let late = img.dir.path().join("late");
+    let cfg = btrfs_config(
+        img.dir.path(),
+        late.to_str().unwrap(),
+        r#", "oldRoots": "@old_roots""#,
+    );
+    // waitSeconds is 2: the device appears after 1 s.
+    let device = img.device.clone();
+    let appear = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        std::os::unix::fs::symlink(device, late).unwrap();
+    });
+    let (code, log) = rollback(&img, &cfg, &[], "", now());
+    appear.join().unwrap();
+    assert_eq!(code, EXIT_OK, "{log}");
+    assert!(log.contains("waiting up to 2 s"), "{log}");
+    assert!(log.contains("appeared"), "{log}");
+    img.mount();
+    assert_eq!(img.ls("@old_roots").len(), 1);
+}
