@@ -64,6 +64,7 @@ use tabula_config::BtrfsTarget;
 use crate::{fault, ioctl, keep};
 
 mod identity;
+mod mounted;
 
 pub use identity::check_distinct;
 
@@ -368,7 +369,17 @@ impl Kind {
             Kind::Missing => "missing".to_owned(),
             Kind::Subvolume => "a subvolume".to_owned(),
             Kind::Directory => "a plain directory, not a subvolume".to_owned(),
-            Kind::Other(t) => format!("a {t:?}, not a subvolume"),
+            Kind::Other(_) => format!("{}, not a subvolume", self.describe_file()),
+        }
+    }
+
+    /// What a file that is neither missing nor a directory is.
+    fn describe_file(self) -> String {
+        match self {
+            Kind::Other(FileType::Symlink) => "a symbolic link".to_owned(),
+            Kind::Other(FileType::RegularFile) => "a file".to_owned(),
+            Kind::Other(t) => format!("a {t:?}"),
+            other => other.describe(),
         }
     }
 }
@@ -478,19 +489,51 @@ impl Rotation<'_> {
 
     /// Opens the directory at `path` (relative to the top level; empty is the
     /// top level itself); `None` when it does not exist.
-    fn open_dir(&self, path: &str) -> Result<Option<OwnedFd>> {
+    /// `field` names the configuration key the path comes from.
+    fn open_dir(&self, field: &str, path: &str) -> Result<Option<OwnedFd>> {
         let path = if path.is_empty() { "." } else { path };
         match open_beneath(self.top, OsStr::new(path)) {
             Ok(fd) => Ok(Some(fd)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Err(self.err(format_args!(
-                "{path} is not a directory; expected a directory or subvolume there"
-            ))),
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(self.err(format_args!(
-                "{path} goes through a symbolic link; tabula follows none, use the real path"
-            ))),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => {
+                Err(self.not_a_directory(field, path, &e))
+            }
             Err(e) => Err(self.io_err("open", path, e)),
         }
+    }
+
+    /// Why `path` (from the key `field`) could not be opened as a directory:
+    /// the first component that is a symbolic link is named as one (tabula
+    /// follows none), else the one that is not a directory.
+    fn not_a_directory(&self, field: &str, path: &str, e: &io::Error) -> Error {
+        let mut here = String::new();
+        for component in path.split('/') {
+            here = join(&here, component);
+            let Ok(st) = rustix::fs::statat(self.top, here.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+            else {
+                break;
+            };
+            match FileType::from_raw_mode(st.st_mode) {
+                FileType::Symlink => {
+                    let what = if here == path {
+                        format!("{path} is a symbolic link")
+                    } else {
+                        format!("{here}, on the way to {path}, is a symbolic link")
+                    };
+                    return self.err(format_args!(
+                        "`{field}` ({path}): {what}; tabula follows none: make it a real directory, or set `{field}` to the real path"
+                    ));
+                }
+                FileType::Directory => {}
+                other => {
+                    return self.err(format_args!(
+                        "`{field}` ({path}): {here} is {}; expected a directory or subvolume there",
+                        Kind::Other(other).describe_file()
+                    ));
+                }
+            }
+        }
+        self.io_err("open", path, io::Error::new(e.kind(), e.to_string()))
     }
 
     fn kind(&self, dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<Kind> {
@@ -511,7 +554,7 @@ impl Rotation<'_> {
         let new_path = join(parent_path, &new_name);
 
         // Look before touching anything.
-        let Some(parent) = self.open_dir(parent_path)? else {
+        let Some(parent) = self.open_dir("subvolume", parent_path)? else {
             return Err(self.err(format_args!(
                 "{parent_path}, the directory that should hold {root_path}, does not exist; create it or fix `subvolume`"
             )));
@@ -551,7 +594,7 @@ impl Rotation<'_> {
                         "the blank subvolume {b} does not exist; create it once (btrfs subvolume snapshot -r of an empty root) or set `blank` to null"
                     ))
                 };
-                let fd = self.open_dir(b)?.ok_or_else(missing)?;
+                let fd = self.open_dir("blank", b)?.ok_or_else(missing)?;
                 let st = rustix::fs::fstat(&fd).map_err(|e| self.io_err("look at", b, e))?;
                 if kind_of(&st) != Kind::Subvolume {
                     return Err(self.err(format_args!(
@@ -566,12 +609,21 @@ impl Rotation<'_> {
             None => None,
             Some(o) => Some(OldRoots {
                 path: o.clone(),
-                fd: self.open_dir(o)?,
+                fd: self.open_dir("oldRoots", o)?,
             }),
         };
         let blank = blank.as_ref().map(|(p, fd)| (*p, fd.as_fd()));
 
         self.check_default_subvolume(
+            parent,
+            [
+                (root_name, root_path, root),
+                (&new_name, &new_path, leftover),
+            ],
+            old_roots.as_ref(),
+        )?;
+
+        self.check_nothing_mounted(
             parent,
             [
                 (root_name, root_path, root),
@@ -889,6 +941,9 @@ impl Rotation<'_> {
                                 .map_err(|e| self.io_err("open", &here, e))?,
                         )
                     }
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => {
+                    return Err(self.not_a_directory("oldRoots", path, &e));
                 }
                 Err(e) => return Err(self.io_err("open", &here, e)),
             };

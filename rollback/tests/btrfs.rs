@@ -963,3 +963,185 @@ fn a_device_that_appears_late_is_waited_for() {
     img.mount();
     assert_eq!(img.ls("@old_roots").len(), 1);
 }
+
+/// Mounts subvolume `rel` of the image at a new directory `at` (in the
+/// image's scratch directory); returns that directory.
+fn mount_subvol(img: &Image, rel: &str, at: &str) -> std::path::PathBuf {
+    let dir = img.dir.path().join(at);
+    std::fs::create_dir(&dir).unwrap();
+    common::sh(
+        "mount",
+        &[
+            "-o",
+            &format!("subvol={rel}"),
+            &img.device,
+            dir.to_str().unwrap(),
+        ],
+    );
+    dir
+}
+
+#[test]
+#[ignore = "needs root and loop devices; dev/test.sh runs it"]
+fn a_root_whose_nested_subvolume_is_mounted_is_not_rotated() {
+    if tabula_testkit::skip_unless(
+        "a_root_whose_nested_subvolume_is_mounted_is_not_rotated",
+        BTRFS_ON_LOOP,
+    ) {
+        return;
+    }
+    let _g = serial();
+    let mut img = Image::new(256);
+    img.mount();
+    img.subvol("@root");
+    img.mkdir("@root/var/lib");
+    img.subvol("@root/var/lib/machines");
+    img.subvol("@root/var/lib/machines/deeper");
+    img.umount();
+    let at = mount_subvol(&img, "@root/var/lib/machines/deeper", "machines");
+    let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
+    let before = img.full_listing();
+    let (code, log) = rollback(&img, &cfg, &[], "", now());
+    let (dry_code, dry_log) = rollback(&img, &cfg, &["--dry-run"], "", now());
+    let after = img.full_listing();
+    common::sh("umount", &[at.to_str().unwrap()]);
+    assert_eq!(code, EXIT_FAILURE, "{log}");
+    assert!(
+        log.contains(&format!("@root is mounted at {}", at.display())),
+        "{log}"
+    );
+    assert!(log.contains("inside it"), "{log}");
+    assert_eq!(after, before, "something changed");
+    assert_eq!(dry_code, EXIT_OK, "{dry_log}");
+    assert!(dry_log.contains("a real run refuses"), "{dry_log}");
+    // Unmounted, the same root rotates.
+    let (code, log) = rollback(&img, &cfg, &[], "", now());
+    assert_eq!(code, EXIT_OK, "{log}");
+}
+
+#[test]
+#[ignore = "needs root and loop devices; dev/test.sh runs it"]
+fn a_mounted_old_root_is_never_pruned() {
+    if tabula_testkit::skip_unless("a_mounted_old_root_is_never_pruned", BTRFS_ON_LOOP) {
+        return;
+    }
+    let _g = serial();
+    let t = now();
+    let mut img = Image::new(256);
+    img.mount();
+    img.mkdir("@old_roots");
+    let due = timestamp_name(t - 90 * DAY);
+    let young = timestamp_name(t - 2 * DAY);
+    img.subvol(&format!("@old_roots/{due}"));
+    img.subvol(&format!("@old_roots/{due}/nested"));
+    img.write(&format!("@old_roots/{due}/nested/f"), b"in use");
+    img.subvol(&format!("@old_roots/{young}"));
+    img.subvol("@root");
+    img.umount();
+    let cfg = btrfs_config(
+        img.dir.path(),
+        &img.device,
+        r#", "oldRoots": "@old_roots", "keep": {"days": 30, "min": 1}"#,
+    );
+    // An old root kept by the policy may be mounted: nothing is refused.
+    let at = mount_subvol(&img, &format!("@old_roots/{young}"), "young");
+    let (code, log) = rollback(&img, &cfg, &["--dry-run"], "", t);
+    assert_eq!(code, EXIT_OK, "{log}");
+    assert!(!log.contains("is mounted at"), "{log}");
+    common::sh("umount", &[at.to_str().unwrap()]);
+    // One due for pruning, mounted at /recover (or something inside it):
+    // the run stops before any change.
+    for rel in [
+        format!("@old_roots/{due}"),
+        format!("@old_roots/{due}/nested"),
+    ] {
+        let at = mount_subvol(&img, &rel, "recover");
+        let before = img.full_listing();
+        let (code, log) = rollback(&img, &cfg, &[], "", t);
+        let after = img.full_listing();
+        common::sh("umount", &[at.to_str().unwrap()]);
+        std::fs::remove_dir(&at).unwrap();
+        assert_eq!(code, EXIT_FAILURE, "{rel}: {log}");
+        assert!(
+            log.contains(&format!("@old_roots/{due} is mounted at {}", at.display())),
+            "{rel}: {log}"
+        );
+        assert_eq!(after, before, "{rel}: something changed");
+    }
+    let (code, log) = rollback(&img, &cfg, &[], "", t);
+    assert_eq!(code, EXIT_OK, "{log}");
+    img.mount();
+    assert!(!img.exists(&format!("@old_roots/{due}")), "{log}");
+}
+
+#[test]
+#[ignore = "needs root and loop devices; dev/test.sh runs it"]
+fn a_symbolic_link_is_reported_as_one_naming_its_field() {
+    if tabula_testkit::skip_unless(
+        "a_symbolic_link_is_reported_as_one_naming_its_field",
+        BTRFS_ON_LOOP,
+    ) {
+        return;
+    }
+    let _g = serial();
+    let mut img = Image::new(256);
+    img.mount();
+    img.mkdir("real/old");
+    img.subvol("real/@root");
+    img.subvol("real/@blank");
+    img.subvol("@root");
+    for (link, to) in [
+        ("@old_roots", "real/old"),
+        ("@blank", "real/@blank"),
+        ("sys", "real"),
+        ("@linked-root", "real/@root"),
+    ] {
+        std::os::unix::fs::symlink(to, img.path(link)).unwrap();
+    }
+    img.umount();
+    let before = img.full_listing();
+    let dev = img.device.clone();
+    for (entry, needles) in [
+        (
+            r#""subvolume": "@root", "oldRoots": "@old_roots""#,
+            &["`oldRoots` (@old_roots): @old_roots is a symbolic link"][..],
+        ),
+        (
+            r#""subvolume": "@root", "oldRoots": "@old_roots/deeper""#,
+            &[
+                "`oldRoots` (@old_roots/deeper): @old_roots, on the way to @old_roots/deeper, is a symbolic link",
+            ],
+        ),
+        (
+            r#""subvolume": "@root", "oldRoots": null, "blank": "@blank""#,
+            &["`blank` (@blank): @blank is a symbolic link"],
+        ),
+        (
+            r#""subvolume": "sys/@root", "oldRoots": null"#,
+            &["`subvolume` (sys): sys is a symbolic link"],
+        ),
+        (
+            r#""subvolume": "@linked-root", "oldRoots": null"#,
+            &[
+                "@linked-root is a symbolic link, not a subvolume",
+                "`subvolume`",
+            ],
+        ),
+    ] {
+        let p = img.dir.path().join("case.json");
+        std::fs::write(
+            &p,
+            format!(
+                r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "{dev}", {entry}}}]}}"#
+            ),
+        )
+        .unwrap();
+        let (code, log) = rollback(&img, &p, &[], "", now());
+        assert_eq!(code, EXIT_FAILURE, "{entry}: {log}");
+        for needle in needles {
+            assert!(log.contains(needle), "{entry}: {needle:?} not in {log}");
+        }
+        assert!(!log.contains("not a directory"), "{entry}: {log}");
+        assert_eq!(img.full_listing(), before, "{entry}: something changed");
+    }
+}

@@ -18,7 +18,7 @@ const BTRFS_MAGIC: &[u8] = b"_BHRfS_M";
 
 /// What identifies the filesystem on a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Filesystem {
+pub(super) enum Filesystem {
     /// The Btrfs filesystem UUID (`fsid`), the same on every device of a
     /// multi-device filesystem.
     Btrfs([u8; 16]),
@@ -26,7 +26,9 @@ enum Filesystem {
     Device(u64),
 }
 
-fn identify(device: &str) -> io::Result<Filesystem> {
+/// What filesystem `device` holds (a block device, or the file of an
+/// image).
+pub(super) fn identify(device: &str) -> io::Result<Filesystem> {
     let rdev = rustix::fs::stat(device)?.st_rdev;
     let mut block = [0u8; 0x48];
     let read = std::fs::File::open(device).and_then(|f| f.read_exact_at(&mut block, SUPERBLOCK));
