@@ -1145,3 +1145,78 @@ fn a_symbolic_link_is_reported_as_one_naming_its_field() {
         assert_eq!(img.full_listing(), before, "{entry}: something changed");
     }
 }
+
+/// After a power cut, a subvolume at the reserved name is deleted as the
+/// unused new root of state B only when all three checks agree; each one
+/// alone keeps a previous root (state C) from being deleted.
+#[test]
+#[ignore = "needs root and loop devices; dev/test.sh runs it"]
+fn each_check_that_tells_a_new_root_from_a_previous_root_holds_on_its_own() {
+    if tabula_testkit::skip_unless(
+        "each_check_that_tells_a_new_root_from_a_previous_root_holds_on_its_own",
+        BTRFS_ON_LOOP,
+    ) {
+        return;
+    }
+    let _g = serial();
+    type Arrange = fn(&Image);
+    let cases: [(&str, Arrange); 3] = [
+        (
+            // Made after the root, empty, but written to since (a file
+            // made and removed): its generation moved on.
+            "a new root that was written",
+            |img| {
+                img.subvol("@root");
+                img.sync();
+                img.subvol("@root.tabula-new");
+                img.sync();
+                img.write("@root.tabula-new/f", b"x");
+                img.sync();
+                std::fs::remove_file(img.path("@root.tabula-new/f")).unwrap();
+                img.sync();
+            },
+        ),
+        (
+            // Never written and empty, but made before the root: a previous
+            // root that the boot never wrote to.
+            "a previous root never written",
+            |img| {
+                img.subvol("@root.tabula-new");
+                img.sync();
+                img.subvol("@root");
+                img.sync();
+            },
+        ),
+        (
+            // Made after the root and never written since, but holding what
+            // a new root does not (no blank is configured).
+            "a snapshot holding files",
+            |img| {
+                img.subvol("@root");
+                img.sync();
+                img.subvol("@src");
+                img.write("@src/f", b"x");
+                img.sync();
+                img.snapshot("@src", "@root.tabula-new", false);
+                img.sync();
+            },
+        ),
+    ];
+    for (what, arrange) in cases {
+        let mut img = Image::new(256);
+        img.mount();
+        arrange(&img);
+        img.umount();
+        let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
+        let (code, log) = rollback(&img, &cfg, &[], "", now());
+        assert_eq!(code, EXIT_OK, "{what}: {log}");
+        assert!(
+            log.contains("previous root of an interrupted run"),
+            "{what}: {log}"
+        );
+        img.mount();
+        // Kept: both it and the root it stood beside are old roots now.
+        assert_eq!(img.ls("@old_roots").len(), 2, "{what}: {log}");
+        img.umount();
+    }
+}
