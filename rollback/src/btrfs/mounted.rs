@@ -9,6 +9,8 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
+use rustix::fs::AtFlags;
+
 use super::identity::{Filesystem, identify};
 use super::{Kind, MAX_DEPTH, OldRoots, Result, Rotation, join, subvolumes_in, unescape_mountinfo};
 use crate::{ioctl, keep};
@@ -146,5 +148,42 @@ impl Rotation<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a root that is mounted (tabula run by hand on a booted
+    /// system): it would move the running system's root away. A Btrfs mount
+    /// whose mount point has the subvolume's device number (each subvolume
+    /// has its own) shows it, or a part of it. A dry run only warns.
+    pub(super) fn check_not_mounted(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &str,
+        shown: &str,
+    ) -> Result<()> {
+        let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| self.io_err("look at", shown, e))?;
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let Some(mountpoint) = info.lines().find_map(|line| {
+            // `id parent major:minor root mountpoint options… - type source …`
+            let mountpoint = unescape_mountinfo(line.split(' ').nth(4)?);
+            let (_, after) = line.split_once(" - ")?;
+            let same = after.starts_with("btrfs ")
+                && !Path::new(&mountpoint).starts_with(self.mount_dir)
+                && rustix::fs::stat(mountpoint.as_str()).is_ok_and(|m| m.st_dev == st.st_dev);
+            same.then_some(mountpoint)
+        }) else {
+            return Ok(());
+        };
+        let why = format!(
+            "{shown} is mounted at {mountpoint}: it is a root in use, and tabula-rollback runs in the initrd, before the root is mounted"
+        );
+        if self.ctx.dry_run {
+            log::warn!("{why}; a real run refuses to rotate it");
+            Ok(())
+        } else {
+            Err(self.err(format_args!(
+                "{why}; refusing to move it (use --dry-run to see what a boot would do)"
+            )))
+        }
     }
 }
