@@ -11,7 +11,126 @@ use rustix::fs::{AtFlags, FileType};
 use super::*;
 use crate::{ioctl, keep};
 
-impl Rotation<'_> {
+/// What a run found before changing anything: the names it works on, what
+/// is at them, and the directories it opened.
+pub(super) struct Look<'t> {
+    /// The directory that holds `S` and `T`.
+    pub(super) parent: OwnedFd,
+    /// `S`: its name in `parent`, and its path from the top level.
+    pub(super) root_name: &'t str,
+    pub(super) root_path: &'t str,
+    /// `T`, the reserved name next to `S`.
+    pub(super) new_name: String,
+    pub(super) new_path: String,
+    /// What `S` and `T` were at the start (subvolume or missing).
+    pub(super) root: Kind,
+    pub(super) leftover: Kind,
+    /// `blank`, open, when configured.
+    pub(super) blank: Option<(&'t str, OwnedFd)>,
+    /// `O`, when configured (open if it exists).
+    pub(super) old_roots: Option<OldRoots>,
+}
+
+impl<'t> Rotation<'t> {
+    /// Looks before touching anything: every refusal that needs no change
+    /// is made here.
+    pub(super) fn look(&self) -> Result<Look<'t>> {
+        let t = self.target;
+        let root_path = t.subvolume.as_str();
+        let (parent_path, root_name) = split_parent(root_path);
+        let new_name = format!("{root_name}{NEW_SUFFIX}");
+        let new_path = join(parent_path, &new_name);
+
+        // Look before touching anything.
+        let Some(parent) = self.open_dir("subvolume", parent_path)? else {
+            return Err(self.err(format_args!(
+                "{parent_path}, the directory that should hold {root_path}, does not exist; create it or fix `subvolume`"
+            )));
+        };
+        let parent_fd = parent;
+        let parent = parent_fd.as_fd();
+        let root = self.kind(parent, root_name, root_path)?;
+        if !matches!(root, Kind::Subvolume | Kind::Missing) {
+            return Err(self.err(format_args!(
+                "{root_path} is {}; tabula moves and deletes only subvolumes: convert it (btrfs subvolume create, copy, swap) or fix `subvolume`",
+                root.describe()
+            )));
+        }
+        if root == Kind::Subvolume {
+            self.check_not_mounted(parent, root_name, root_path)?;
+        }
+        let leftover = self.kind(parent, &new_name, &new_path)?;
+        if !matches!(leftover, Kind::Subvolume | Kind::Missing) {
+            return Err(self.err(format_args!(
+                "{new_path} is {}; tabula reserves this name for the new root it builds: move it away",
+                leftover.describe()
+            )));
+        }
+        for (key, other) in [("blank", &t.blank), ("oldRoots", &t.old_roots)] {
+            if let Some(other) = other {
+                if tabula_config::names::is_within(other, &new_path) {
+                    return Err(self.err(format_args!(
+                        "`{key}` ({other:?}) is tabula's reserved name {new_path:?} for the new root; rename it"
+                    )));
+                }
+            }
+        }
+        let blank = match &t.blank {
+            None => None,
+            Some(b) => {
+                let missing = || {
+                    self.err(format_args!(
+                        "the blank subvolume {b} does not exist; create it once (btrfs subvolume snapshot -r of an empty root) or set `blank` to null"
+                    ))
+                };
+                let fd = self.open_dir("blank", b)?.ok_or_else(missing)?;
+                let st = rustix::fs::fstat(&fd).map_err(|e| self.io_err("look at", b, e))?;
+                if kind_of(&st) != Kind::Subvolume {
+                    return Err(self.err(format_args!(
+                        "the blank {b} is {}; expected a subvolume to snapshot",
+                        kind_of(&st).describe()
+                    )));
+                }
+                Some((b.as_str(), fd))
+            }
+        };
+        let old_roots = match &t.old_roots {
+            None => None,
+            Some(o) => Some(OldRoots {
+                path: o.clone(),
+                fd: self.open_dir("oldRoots", o)?,
+            }),
+        };
+
+        self.check_default_subvolume(
+            parent,
+            [
+                (root_name, root_path, root),
+                (&new_name, &new_path, leftover),
+            ],
+            old_roots.as_ref(),
+        )?;
+
+        self.check_nothing_mounted(
+            parent,
+            [
+                (root_name, root_path, root),
+                (&new_name, &new_path, leftover),
+            ],
+            old_roots.as_ref(),
+        )?;
+        Ok(Look {
+            parent: parent_fd,
+            root_name,
+            root_path,
+            new_name,
+            new_path,
+            root,
+            leftover,
+            blank,
+            old_roots,
+        })
+    }
     /// Opens the directory at `path` (relative to the top level; empty is the
     /// top level itself); `None` when it does not exist.
     /// `field` names the configuration key the path comes from.

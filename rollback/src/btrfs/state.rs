@@ -8,148 +8,198 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::RenameFlags;
 
+use super::look::Look;
 use super::*;
 use crate::{fault, ioctl};
 
+/// Where a rotation stands: the rows of the crash-state table in the module
+/// documentation. A run recognises its state once ([`Rotation::recognise`])
+/// and then takes one transition at a time until [`State::Done`].
+#[derive(Debug)]
+enum State {
+    /// B, found at the start: `T` is the unused new root of a run that
+    /// stopped before the exchange. Deleting it loses nothing → A.
+    UnusedNewRootLeft,
+    /// C, found at the start: `T` is a previous root (a boot wrote to it, or
+    /// it is older than `S`). Archived first → A, or E without `S`.
+    PreviousRootLeft(ioctl::SubvolInfo),
+    /// A: `S` is the previous root; no `T` → create `T` → B.
+    PreviousRootInPlace,
+    /// B: `S` the previous root (described), `T` the fresh root → exchange → C.
+    NewRootMade(ioctl::SubvolInfo),
+    /// C: `S` the fresh root, `T` the previous root → archive `T` → D.
+    Exchanged(ioctl::SubvolInfo),
+    /// E: no `S`, no `T` (first run) → create `S` → D.
+    FirstBoot,
+    /// D: `S` the fresh root, no `T` → prune `O`, commit.
+    FreshRootInPlace,
+    /// Nothing left to do.
+    Done,
+}
+
 impl Rotation<'_> {
+    /// The whole rotation: look, recognise, then transitions until done.
     pub(super) fn run(&self) -> Result<()> {
-        let t = self.target;
-        let root_path = t.subvolume.as_str();
-        let (parent_path, root_name) = split_parent(root_path);
-        let new_name = format!("{root_name}{NEW_SUFFIX}");
-        let new_path = join(parent_path, &new_name);
-
-        // Look before touching anything.
-        let Some(parent) = self.open_dir("subvolume", parent_path)? else {
-            return Err(self.err(format_args!(
-                "{parent_path}, the directory that should hold {root_path}, does not exist; create it or fix `subvolume`"
-            )));
-        };
-        let parent = parent.as_fd();
-        let root = self.kind(parent, root_name, root_path)?;
-        if !matches!(root, Kind::Subvolume | Kind::Missing) {
-            return Err(self.err(format_args!(
-                "{root_path} is {}; tabula moves and deletes only subvolumes: convert it (btrfs subvolume create, copy, swap) or fix `subvolume`",
-                root.describe()
-            )));
-        }
-        if root == Kind::Subvolume {
-            self.check_not_mounted(parent, root_name, root_path)?;
-        }
-        let leftover = self.kind(parent, &new_name, &new_path)?;
-        if !matches!(leftover, Kind::Subvolume | Kind::Missing) {
-            return Err(self.err(format_args!(
-                "{new_path} is {}; tabula reserves this name for the new root it builds: move it away",
-                leftover.describe()
-            )));
-        }
-        for (key, other) in [("blank", &t.blank), ("oldRoots", &t.old_roots)] {
-            if let Some(other) = other {
-                if tabula_config::names::is_within(other, &new_path) {
-                    return Err(self.err(format_args!(
-                        "`{key}` ({other:?}) is tabula's reserved name {new_path:?} for the new root; rename it"
-                    )));
+        let mut look = self.look()?;
+        let mut state = self.recognise(&look)?;
+        // The names this run gives to the roots it archives: never pruned by it.
+        let mut archived: [Option<String>; 2] = [None, None];
+        loop {
+            state = match state {
+                State::UnusedNewRootLeft => {
+                    self.discard_unused_new_root(&look)?;
+                    State::PreviousRootInPlace
                 }
-            }
-        }
-        let blank = match &t.blank {
-            None => None,
-            Some(b) => {
-                let missing = || {
-                    self.err(format_args!(
-                        "the blank subvolume {b} does not exist; create it once (btrfs subvolume snapshot -r of an empty root) or set `blank` to null"
-                    ))
-                };
-                let fd = self.open_dir("blank", b)?.ok_or_else(missing)?;
-                let st = rustix::fs::fstat(&fd).map_err(|e| self.io_err("look at", b, e))?;
-                if kind_of(&st) != Kind::Subvolume {
-                    return Err(self.err(format_args!(
-                        "the blank {b} is {}; expected a subvolume to snapshot",
-                        kind_of(&st).describe()
-                    )));
+                State::PreviousRootLeft(left) => {
+                    archived[0] = self.archive_previous_root_left(&mut look, &left)?;
+                    if look.root == Kind::Subvolume {
+                        State::PreviousRootInPlace
+                    } else {
+                        State::FirstBoot
+                    }
                 }
-                Some((b.as_str(), fd))
-            }
-        };
-        let mut old_roots = match &t.old_roots {
-            None => None,
-            Some(o) => Some(OldRoots {
-                path: o.clone(),
-                fd: self.open_dir("oldRoots", o)?,
-            }),
-        };
-        let blank = blank.as_ref().map(|(p, fd)| (*p, fd.as_fd()));
-
-        self.check_default_subvolume(
-            parent,
-            [
-                (root_name, root_path, root),
-                (&new_name, &new_path, leftover),
-            ],
-            old_roots.as_ref(),
-        )?;
-
-        self.check_nothing_mounted(
-            parent,
-            [
-                (root_name, root_path, root),
-                (&new_name, &new_path, leftover),
-            ],
-            old_roots.as_ref(),
-        )?;
-
-        // Finish what an interrupted run left (states B and C).
-        let mut leftover_moved = None;
-        if leftover == Kind::Subvolume {
-            let left = self.info(parent, &new_name, &new_path)?;
-            let root_info = match root {
-                Kind::Subvolume => Some(self.info(parent, root_name, root_path)?),
-                _ => None,
+                State::PreviousRootInPlace => State::NewRootMade(self.create_new_root(&look)?),
+                State::NewRootMade(previous) => State::Exchanged(self.exchange(&look, previous)?),
+                State::Exchanged(previous) => {
+                    archived[1] = self.archive_exchanged_root(&mut look, &previous)?;
+                    State::FreshRootInPlace
+                }
+                State::FirstBoot => {
+                    self.create_first_root(&look)?;
+                    State::FreshRootInPlace
+                }
+                State::FreshRootInPlace => {
+                    self.finish(&look, &archived)?;
+                    State::Done
+                }
+                State::Done => return Ok(()),
             };
-            if self.is_unused_new_root(parent, &new_name, &new_path, &left, root_info, blank)? {
-                log::warn!(
-                    "{new_path} is the unused new root of an interrupted run: deleting it and starting over"
-                );
-                self.destroy(parent, &new_name, &new_path)?;
-                fault::after("leftover-removed");
-            } else {
-                log::warn!(
-                    "{new_path} is the previous root of an interrupted run: putting it away first"
-                );
-                leftover_moved =
-                    self.archive(parent, &new_name, &new_path, &left, &mut old_roots)?;
-                fault::after("leftover-archived");
-            }
         }
+    }
 
-        // The rotation proper (A → B → C → D, or E → D).
-        let mut moved = None;
-        if root == Kind::Subvolume {
-            let previous = self.info(parent, root_name, root_path)?;
-            self.create(parent, &new_name, &new_path, blank)?;
-            fault::after("created");
-            self.act(format!("exchange {root_path} and {new_path}"), || {
+    /// Where the last run stopped, from what the filesystem records about
+    /// `S` and `T` (no clock): see [`Self::is_unused_new_root`].
+    fn recognise(&self, look: &Look) -> Result<State> {
+        if look.leftover != Kind::Subvolume {
+            return Ok(match look.root {
+                Kind::Subvolume => State::PreviousRootInPlace,
+                _ => State::FirstBoot,
+            });
+        }
+        let parent = look.parent.as_fd();
+        let left = self.info(parent, &look.new_name, &look.new_path)?;
+        let root_info = match look.root {
+            Kind::Subvolume => Some(self.info(parent, look.root_name, look.root_path)?),
+            _ => None,
+        };
+        let blank = look.blank.as_ref().map(|(p, fd)| (*p, fd.as_fd()));
+        if self.is_unused_new_root(
+            parent,
+            &look.new_name,
+            &look.new_path,
+            &left,
+            root_info,
+            blank,
+        )? {
+            Ok(State::UnusedNewRootLeft)
+        } else {
+            Ok(State::PreviousRootLeft(left))
+        }
+    }
+
+    /// B found at the start → A.
+    fn discard_unused_new_root(&self, look: &Look) -> Result<()> {
+        log::warn!(
+            "{} is the unused new root of an interrupted run: deleting it and starting over",
+            look.new_path
+        );
+        self.destroy(look.parent.as_fd(), &look.new_name, &look.new_path)?;
+        fault::after("leftover-removed");
+        Ok(())
+    }
+
+    /// C found at the start → A (or E). Returns the old root's name.
+    fn archive_previous_root_left(
+        &self,
+        look: &mut Look,
+        left: &ioctl::SubvolInfo,
+    ) -> Result<Option<String>> {
+        log::warn!(
+            "{} is the previous root of an interrupted run: putting it away first",
+            look.new_path
+        );
+        let name = self.archive(
+            look.parent.as_fd(),
+            &look.new_name,
+            &look.new_path,
+            left,
+            &mut look.old_roots,
+        )?;
+        fault::after("leftover-archived");
+        Ok(name)
+    }
+
+    /// A → B. Returns what `S`, the previous root, is.
+    fn create_new_root(&self, look: &Look) -> Result<ioctl::SubvolInfo> {
+        let parent = look.parent.as_fd();
+        let previous = self.info(parent, look.root_name, look.root_path)?;
+        let blank = look.blank.as_ref().map(|(p, fd)| (*p, fd.as_fd()));
+        self.create(parent, &look.new_name, &look.new_path, blank)?;
+        fault::after("created");
+        Ok(previous)
+    }
+
+    /// B → C: one atomic `renameat2(RENAME_EXCHANGE)`.
+    fn exchange(&self, look: &Look, previous: ioctl::SubvolInfo) -> Result<ioctl::SubvolInfo> {
+        let parent = look.parent.as_fd();
+        self.act(
+            format!("exchange {} and {}", look.root_path, look.new_path),
+            || {
                 rustix::fs::renameat_with(
                     parent,
-                    root_name,
+                    look.root_name,
                     parent,
-                    new_name.as_str(),
+                    look.new_name.as_str(),
                     RenameFlags::EXCHANGE,
                 )
                 .map_err(io::Error::from)
-            })?;
-            fault::after("exchanged");
-            moved = self.archive(parent, &new_name, &new_path, &previous, &mut old_roots)?;
-            fault::after("archived");
-        } else {
-            log::info!("{root_path} does not exist yet: creating it");
-            self.create(parent, root_name, root_path, blank)?;
-            fault::after("created");
-        }
+            },
+        )?;
+        fault::after("exchanged");
+        Ok(previous)
+    }
 
-        if let Some(old_roots) = &old_roots {
-            let archived = [leftover_moved.as_deref(), moved.as_deref()];
-            self.prune(old_roots, &archived, parent, root_name)?;
+    /// C → D. Returns the old root's name.
+    fn archive_exchanged_root(
+        &self,
+        look: &mut Look,
+        previous: &ioctl::SubvolInfo,
+    ) -> Result<Option<String>> {
+        let name = self.archive(
+            look.parent.as_fd(),
+            &look.new_name,
+            &look.new_path,
+            previous,
+            &mut look.old_roots,
+        )?;
+        fault::after("archived");
+        Ok(name)
+    }
+
+    /// E → D.
+    fn create_first_root(&self, look: &Look) -> Result<()> {
+        log::info!("{} does not exist yet: creating it", look.root_path);
+        let blank = look.blank.as_ref().map(|(p, fd)| (*p, fd.as_fd()));
+        self.create(look.parent.as_fd(), look.root_name, look.root_path, blank)?;
+        fault::after("created");
+        Ok(())
+    }
+
+    /// D → done: prune, then commit.
+    fn finish(&self, look: &Look, archived: &[Option<String>; 2]) -> Result<()> {
+        if let Some(old_roots) = &look.old_roots {
+            let archived = [archived[0].as_deref(), archived[1].as_deref()];
+            self.prune(old_roots, &archived, look.parent.as_fd(), look.root_name)?;
         }
         if !self.ctx.dry_run {
             rustix::fs::syncfs(self.top).map_err(|e| self.io_err("commit", self.dev, e))?;
