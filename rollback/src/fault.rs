@@ -3,7 +3,7 @@
 //! first time `<step>` completes, `<step>:<n>` after the n-th time. An abort
 //! leaves the filesystem exactly as a power cut between two steps would
 //! (each step is one atomic Btrfs operation or one `zfs` command; see the
-//! state machines in `btrfs.rs` and `zfs.rs`), and the tests then check that
+//! state machines in `btrfs/state.rs` and `zfs/rotation.rs`), and the tests then check that
 //! a normal run recovers.
 //!
 //! Without the feature, [`after`] is an empty inline function.

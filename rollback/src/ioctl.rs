@@ -13,6 +13,9 @@
 //! | `BTRFS_IOC_INO_LOOKUP_USER` | where such a nested subvolume sits, relative to its parent |
 //! | `BTRFS_IOC_TREE_SEARCH` | old roots' creation transaction ids, and the default subvolume (root tree) |
 //!
+//! The file is longer than the others on purpose: every `unsafe` block of
+//! the workspace is here, next to the layouts it relies on.
+//!
 //! All of them exist since Linux 5.7 (SNAP_DESTROY_V2); NixOS's oldest
 //! supported kernel is newer.
 #![allow(unsafe_code)]

@@ -4,7 +4,7 @@
 //! run must complete, and the invariants must hold: exactly one root, the
 //! old roots as the policy says, the previous root kept exactly once and
 //! intact, `@persist` unchanged. An abort leaves the disk as a power cut
-//! between the same two steps would (see `src/btrfs.rs`).
+//! between the same two steps would (see `src/btrfs/state.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(not(feature = "fault-injection"))]

@@ -52,7 +52,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tabula_config::BtrfsTarget;
 
@@ -92,16 +92,7 @@ const MAX_DEPTH: usize = 64;
 /// `btrfs subvolume set-default` changed it.
 const TOP_LEVEL: u64 = 5;
 
-/// How the rotation is run.
-#[derive(Debug, Clone)]
-pub struct Ctx {
-    /// The clock, seconds since the epoch.
-    pub now: i64,
-    /// Print what would be done instead of doing it.
-    pub dry_run: bool,
-    /// Where the private mount point of the top level is made.
-    pub run_dir: PathBuf,
-}
+pub use crate::Ctx;
 
 /// Why a Btrfs rotation stopped: one sentence naming the path, the value and
 /// what to do.

@@ -79,32 +79,7 @@ impl Rotation<'_> {
         }
         let archived: Vec<&str> = archived.iter().flatten().copied().collect();
         let plan = keep::plan(&names, self.ctx.now, &self.target.keep, &archived);
-        for name in &plan.pinned {
-            log::info!(
-                "{} is pinned: its name is not a timestamp, so it is never pruned",
-                join(&old.path, name)
-            );
-        }
-        for name in &plan.future {
-            log::warn!(
-                "{} is named after a time later than now ({}); its clock was wrong: treated as made now",
-                join(&old.path, name),
-                keep::timestamp_name(self.ctx.now)
-            );
-        }
-        if self.ctx.now < keep::TRUSTED_CLOCK_FROM && !names.is_empty() {
-            log::warn!(
-                "the clock says {}, before 2020: not trusting it, pruning nothing",
-                keep::timestamp_name(self.ctx.now)
-            );
-        }
-        log::info!(
-            "{}: {} old roots kept, {} to prune, {} pinned",
-            old.path,
-            plan.keep.len(),
-            plan.prune.len(),
-            plan.pinned.len()
-        );
+        crate::keep_report::report(&old.path, &plan, self.ctx.now);
         for name in &plan.prune {
             let shown = join(&old.path, name);
             match &old.fd {

@@ -1,6 +1,7 @@
 //! ZFS rollback against `tests/fake-zfs`, a simulator that records every
 //! argv: the exact command sequences of both modes, every refusal, and crash
-//! recovery after a power cut at each step of a rotation.
+//! recovery after a power cut at each step of a rotation. One file, longer
+//! than the others: every test shares the fake pool set up at its top.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,7 +133,14 @@ impl Pool {
             zfs_command: self.fake().display().to_string(),
             ..target.clone()
         };
-        run(&target, &Ctx { now, dry_run })
+        run(
+            &target,
+            &Ctx {
+                now,
+                dry_run,
+                run_dir: PathBuf::from("/run"),
+            },
+        )
     }
 
     fn fake(&self) -> PathBuf {
@@ -471,6 +479,7 @@ fn a_missing_zfs_program_is_named() {
         &Ctx {
             now: NOW,
             dry_run: false,
+            run_dir: PathBuf::from("/run"),
         },
     )
     .err()
