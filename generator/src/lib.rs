@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use log::{error, info, warn};
 
 pub mod escape;
-pub mod kmsg;
 pub mod plan;
 pub mod prepare;
 pub mod units;

@@ -6,21 +6,27 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tabula_generator::kmsg::{self, Sink};
 use tabula_generator::{Environment, config_path, initrd_release_path, own_path};
+use tabula_runtime::log::{KMSG, Target};
 
 fn main() -> ExitCode {
     // args_os: a path that is not UTF-8 must not panic.
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let status = if args.first().is_some_and(|a| a == "prepare") {
-        kmsg::init("tabula-prepare", Sink::Stderr, log::LevelFilter::Info);
+        tabula_runtime::log::init("tabula-prepare", Target::Stderr);
         let rest: Vec<String> = args[1..]
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         tabula_generator::prepare::main(&rest)
     } else {
-        kmsg::init("tabula-generator", Sink::Kmsg, log::LevelFilter::Info);
+        // `TABULA_LOG=stderr`: lines to stderr only (tests, by hand).
+        let target = if std::env::var_os("TABULA_LOG").is_some_and(|v| v == "stderr") {
+            Target::Stderr
+        } else {
+            Target::Kmsg(KMSG.into())
+        };
+        tabula_runtime::log::init("tabula-generator", target);
         let config = config_path();
         let env = Environment {
             source_path: config.to_string_lossy().into_owned(),

@@ -18,7 +18,6 @@ pub mod cli;
 pub mod fault;
 mod ioctl;
 pub mod keep;
-pub mod kmsg;
 pub mod zfs;
 
 /// Exit status: done, or skipped by the kernel command line.
@@ -105,7 +104,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
             return EXIT_USAGE;
         }
     };
-    kmsg::init(env.kmsg.clone());
+    tabula_runtime::log::init(
+        "tabula-rollback",
+        env.kmsg.clone().map_or(
+            tabula_runtime::log::Target::Stderr,
+            tabula_runtime::log::Target::Kmsg,
+        ),
+    );
 
     let kernel = match std::fs::read_to_string(&env.cmdline) {
         Ok(text) => cli::parse_cmdline(&text),
