@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use log::{error, info, warn};
 
+pub mod error;
 pub mod escape;
 pub mod plan;
 pub mod prepare;
@@ -18,13 +19,11 @@ pub mod units;
 pub use plan::{Plan, Stage, plan};
 pub use units::{Context, Node, Tree, render};
 
-/// Exit status: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit status: a runtime failure (an output directory cannot be written).
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit status: bad usage or configuration (including rejected entries,
-/// after the valid ones were emitted).
-pub const EXIT_CONFIG: u8 = 2;
+pub use error::{GenerateError, PrepareError};
+/// The exit status: [`Exit::Failure`] when an output directory cannot be
+/// written, [`Exit::Usage`] for bad usage or configuration (including
+/// rejected entries, after the valid ones were emitted).
+pub use tabula_runtime::Exit;
 
 /// Everything the generator reads besides its arguments.
 #[derive(Debug, Clone)]
@@ -48,8 +47,8 @@ pub struct Outcome {
 
 /// Reads the configuration and computes the output tree. `Err` is a
 /// configuration that cannot be used at all: nothing must be emitted.
-pub fn generate(env: &Environment) -> Result<Outcome, String> {
-    let config = tabula_config::load(&env.config).map_err(|e| e.to_string())?;
+pub fn generate(env: &Environment) -> Result<Outcome, GenerateError> {
+    let config = tabula_config::load(&env.config)?;
     let stage = if env.initrd_release.exists() {
         Stage::Initrd
     } else {
@@ -71,14 +70,17 @@ pub fn generate(env: &Environment) -> Result<Outcome, String> {
     if let Some(why) = escape::unit_value_problem(&env.exe)
         .or_else(|| (!env.exe.starts_with('/')).then_some("is not an absolute path"))
     {
-        return Err(format!(
-            "this program's own path {:?} {why}; install tabula-generator at a plain absolute path",
-            env.exe
-        ));
+        return Err(GenerateError::OwnPath {
+            path: env.exe.clone(),
+            why,
+        });
     }
     let config_path = env.source_path.as_str();
     if let Some(why) = escape::unit_value_problem(config_path) {
-        return Err(format!("the configuration path {config_path:?} {why}"));
+        return Err(GenerateError::ConfigPath {
+            path: config_path.to_owned(),
+            why,
+        });
     }
     let ctx = Context {
         stage,
@@ -93,22 +95,22 @@ pub fn generate(env: &Environment) -> Result<Outcome, String> {
 
 /// The generator proper: `dirs` are the one or three output directories
 /// systemd passes (normal, early, late); only the normal one is written.
-pub fn run_generator(dirs: &[PathBuf], env: &Environment) -> u8 {
+pub fn run_generator(dirs: &[PathBuf], env: &Environment) -> Exit {
     let [normal, ..] = dirs else {
         error!("usage: tabula-generator NORMAL_DIR [EARLY_DIR LATE_DIR]");
-        return EXIT_CONFIG;
+        return Exit::Usage;
     };
     if !(dirs.len() == 1 || dirs.len() == 3) || dirs.iter().any(|d| !d.is_absolute()) {
         error!(
             "expected one or three absolute output directories, got {dirs:?}; usage: tabula-generator NORMAL_DIR [EARLY_DIR LATE_DIR] | tabula-generator prepare [--initrd]"
         );
-        return EXIT_CONFIG;
+        return Exit::Usage;
     }
     let outcome = match generate(env) {
         Ok(o) => o,
         Err(e) => {
             error!("{e}; nothing is mounted from persistent storage");
-            return EXIT_CONFIG;
+            return Exit::Usage;
         }
     };
     for p in &outcome.problems {
@@ -116,18 +118,18 @@ pub fn run_generator(dirs: &[PathBuf], env: &Environment) -> u8 {
     }
     if let Err(e) = units::write_tree(&outcome.tree, normal) {
         error!("cannot write units to {}: {e}", normal.display());
-        return EXIT_FAILURE;
+        return Exit::Failure;
     }
     let units = outcome.tree.keys().filter(|k| !k.contains('/')).count();
     info!("wrote {units} units to {}", normal.display());
     if outcome.problems.is_empty() {
-        EXIT_OK
+        Exit::Ok
     } else {
         warn!(
             "{} entries rejected (above); the others are mounted",
             outcome.problems.len()
         );
-        EXIT_CONFIG
+        Exit::Usage
     }
 }
 

@@ -18,7 +18,22 @@ fn main() -> ExitCode {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        tabula_generator::prepare::main(&rest)
+        match rest.as_slice() {
+            [] => tabula_generator::prepare::run(
+                &config_path(),
+                tabula_generator::Stage::System,
+                &tabula_generator::prepare::Options::system(),
+            ),
+            [flag] if flag == "--initrd" => tabula_generator::prepare::run(
+                &config_path(),
+                tabula_generator::Stage::Initrd,
+                &tabula_generator::prepare::Options::system(),
+            ),
+            _ => {
+                log::error!("usage: tabula-generator prepare [--initrd]");
+                tabula_generator::Exit::Usage
+            }
+        }
     } else {
         // `TABULA_LOG=stderr`: lines to stderr only (tests, by hand).
         let target = if std::env::var_os("TABULA_LOG").is_some_and(|v| v == "stderr") {
@@ -37,5 +52,5 @@ fn main() -> ExitCode {
         let dirs: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
         tabula_generator::run_generator(&dirs, &env)
     };
-    ExitCode::from(status)
+    status.into()
 }

@@ -108,7 +108,7 @@ fn emitted_mounts_land_in_a_private_namespace() {
         passwd: passwd.clone(),
         group: passwd,
     };
-    let failed = prepare_all(&p, &opts, None);
+    let failed = prepare_all(&p, &opts, None).expect("the root opens");
     assert!(failed.is_empty(), "{failed:?}");
 
     let mut mounts = Vec::new();

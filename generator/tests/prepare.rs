@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use tabula_config::parse;
+use tabula_generator::PrepareError;
 use tabula_generator::plan::{Stage, plan};
 use tabula_generator::prepare::{Options, prepare_all};
 
@@ -121,7 +122,7 @@ fn creates_everything_with_owners_and_modes() {
     let config = parse(CONFIG, Path::new("test.json")).expect("config");
     let p = plan(&config, Stage::System);
     assert!(p.problems.is_empty(), "{:?}", p.problems);
-    let failed = prepare_all(&p, &f.opts, None);
+    let failed = prepare_all(&p, &f.opts, None).expect("the root opens");
     assert!(failed.is_empty(), "{failed:?}");
 
     let r = &f.root;
@@ -182,7 +183,11 @@ fn creates_everything_with_owners_and_modes() {
     }
     // Idempotent: a second run changes nothing and fails nothing.
     let before = snapshot(r);
-    assert!(prepare_all(&p, &f.opts, None).is_empty());
+    assert!(
+        prepare_all(&p, &f.opts, None)
+            .expect("the root opens")
+            .is_empty()
+    );
     assert_eq!(before, snapshot(r));
 }
 
@@ -232,7 +237,7 @@ fn planted_symlinks_touch_nothing_outside() {
     )
     .expect("config");
     let p = plan(&config, Stage::System);
-    let failed = prepare_all(&p, &f.opts, None);
+    let failed = prepare_all(&p, &f.opts, None).expect("the root opens");
     let labels: Vec<&str> = failed.iter().map(|(l, _)| l.as_str()).collect();
     eprintln!("{failed:#?}");
     // Everything but Music fails, each with its reason.
@@ -243,7 +248,10 @@ fn planted_symlinks_touch_nothing_outside() {
     );
     for (_, why) in &failed {
         assert!(
-            why.contains("symbolic link") || why.contains("hard links"),
+            matches!(
+                why,
+                PrepareError::Symlink { .. } | PrepareError::HardLinked { .. }
+            ),
             "unexpected reason: {why}"
         );
     }
@@ -304,14 +312,16 @@ fn directory_swapped_for_a_symlink_between_check_and_use() {
     )
     .expect("config");
     let p = plan(&config, Stage::System);
-    let failed = prepare_all(&p, &f.opts, Some(&hook));
+    let failed = prepare_all(&p, &f.opts, Some(&hook)).expect("the root opens");
     assert_eq!(swapped.borrow().len(), 2, "the swap did not happen");
     eprintln!("after the swaps: {failed:?}");
     // Both entries fail: the paths systemd would mount now contain a
     // symlink. No marker, so no mount.
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert!(
-        failed.iter().all(|(_, why)| why.contains("symbolic link")),
+        failed
+            .iter()
+            .all(|(_, why)| matches!(why, PrepareError::Symlink { .. })),
         "{failed:?}"
     );
     assert!(
@@ -351,7 +361,7 @@ fn initrd_prepares_in_initrd_entries_under_sysroot() {
     .expect("config");
     let p = plan(&config, Stage::Initrd);
     assert_eq!(p.binds.len(), 3);
-    let failed = prepare_all(&p, &f.opts, None);
+    let failed = prepare_all(&p, &f.opts, None).expect("the root opens");
     assert!(failed.is_empty(), "{failed:?}");
     let r = &f.root;
     assert_eq!(

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use common::{DAY, Image, btrfs_config, make_persist, now, serial, skip};
 use tabula_rollback::keep::timestamp_name;
-use tabula_rollback::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Env};
+use tabula_rollback::{Env, Exit};
 
 /// Runs the program in this process; returns (exit status, log lines).
-fn rollback(img: &Image, config: &Path, extra: &[&str], cmdline: &str, at: i64) -> (u8, String) {
+fn rollback(img: &Image, config: &Path, extra: &[&str], cmdline: &str, at: i64) -> (Exit, String) {
     let log = img.dir.path().join("kmsg.log");
     let cmd = img.dir.path().join("cmdline");
     std::fs::write(&log, "").unwrap();
@@ -60,7 +60,7 @@ fn fresh_root_empty_then_rotated() {
 
     // A blank filesystem: the root is created, nothing else.
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("@root does not exist yet"));
     img.mount();
     assert!(img.is_subvol("@root"));
@@ -72,7 +72,7 @@ fn fresh_root_empty_then_rotated() {
 
     // Next boot: the used root is kept, a new empty one takes its place.
     let (code, _) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     img.mount();
     assert!(img.is_subvol("@root") && img.ls("@root").is_empty());
     assert_eq!(img.ls(""), ["@old_roots", "@root"]);
@@ -110,7 +110,7 @@ fn fresh_root_from_blank() {
     );
     let before = img.full_listing();
     let (code, log) = rollback(&img, &missing, &[], "", now());
-    assert_eq!(code, EXIT_FAILURE);
+    assert_eq!(code, Exit::Failure);
     assert!(
         log.contains("the blank subvolume @nope does not exist"),
         "{log}"
@@ -123,7 +123,7 @@ fn fresh_root_from_blank() {
         r#", "oldRoots": "@old_roots", "blank": "@blank""#,
     );
     let (code, _) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     img.mount();
     assert_eq!(img.ls("@root"), ["etc"]);
     assert_eq!(img.ls("@root/etc"), ["marker"]);
@@ -187,7 +187,7 @@ fn forty_old_roots_pruned_with_nested_subvolumes() {
 
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
     let (code, log) = rollback(&img, &cfg, &[], "", t);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("not an old root, left alone"), "{log}");
     assert!(log.contains("@old_roots/before-upgrade is pinned"), "{log}");
     // Leaves first: within each pruned root, c before b before a before the root.
@@ -260,7 +260,7 @@ fn name_collisions() {
 
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(
         log.contains(&format!("move @root.tabula-new to @old_roots/{name}.2")),
         "{log}"
@@ -298,7 +298,7 @@ fn old_roots_null_deletes_the_previous_root_and_its_nested_subvolumes() {
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": null"#);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(
         log.contains("delete subvolume @root.tabula-new/srv/inner\n"),
         "{log}"
@@ -339,7 +339,7 @@ fn dry_run_changes_nothing() {
         (&[][..], "quiet tabula.rollback=dry-run"),
     ] {
         let (code, log) = rollback(&img, &cfg, args, cmdline, t);
-        assert_eq!(code, EXIT_OK);
+        assert_eq!(code, Exit::Ok);
         let actions: Vec<&str> = log
             .lines()
             .filter_map(|l| l.split_once("dry-run: ").map(|(_, a)| a))
@@ -370,10 +370,10 @@ fn kernel_command_line_skips() {
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
     let before = img.full_listing();
     let (code, log) = rollback(&img, &cfg, &[], "ro tabula.rollback=0 quiet", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("rollback skipped"));
     let (code, log) = rollback(&img, &cfg, &[], "tabula.rollback=maybe", now());
-    assert_eq!(code, EXIT_USAGE);
+    assert_eq!(code, Exit::Usage);
     assert!(log.contains("\"maybe\""));
     assert_eq!(img.full_listing(), before);
 }
@@ -395,35 +395,35 @@ fn refusals_change_nothing() {
     let dir = img.dir.path();
     let dev = img.device.clone();
 
-    let cases: [(String, u8, &str); 6] = [
+    let cases: [(String, Exit, &str); 6] = [
         (
             r#""subvolume": "@root", "oldRoots": "@old_roots""#.into(),
-            EXIT_FAILURE,
+            Exit::Failure,
             "@root is a plain directory, not a subvolume",
         ),
         (
             r#""subvolume": "@other", "oldRoots": "@old_roots""#.into(),
-            EXIT_FAILURE,
+            Exit::Failure,
             "@other.tabula-new is a plain directory",
         ),
         (
             r#""subvolume": "@third", "oldRoots": "@old_roots", "blank": "@root""#.into(),
-            EXIT_FAILURE,
+            Exit::Failure,
             "the blank @root is a plain directory",
         ),
         (
             r#""subvolume": "@third", "oldRoots": "@third/old""#.into(),
-            EXIT_USAGE,
+            Exit::Usage,
             "rollback[0].oldRoots",
         ),
         (
             r#""subvolume": "@third", "oldRoots": "../x""#.into(),
-            EXIT_USAGE,
+            Exit::Usage,
             "rollback[0].oldRoots",
         ),
         (
             r#""subvolume": "@third", "oldRoots": null, "mountOptions": ["bogus_option"]"#.into(),
-            EXIT_FAILURE,
+            Exit::Failure,
             "cannot mount",
         ),
     ];
@@ -448,7 +448,7 @@ fn refusals_change_nothing() {
     );
     let start = std::time::Instant::now();
     let (code, log) = rollback(&img, &p, &[], "", now());
-    assert_eq!(code, EXIT_FAILURE);
+    assert_eq!(code, Exit::Failure);
     assert!(log.contains("did not appear within 2 s"), "{log}");
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(img.full_listing(), before);
@@ -475,7 +475,7 @@ fn interrupted_runs_are_finished() {
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, cfg_extra);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(
         log.contains("unused new root of an interrupted run"),
         "{log}"
@@ -505,7 +505,7 @@ fn interrupted_runs_are_finished() {
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, cfg_extra);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("previous root of an interrupted run"), "{log}");
     img.mount();
     assert_eq!(img.ls(""), ["@old_roots", "@root"]);
@@ -530,7 +530,7 @@ fn interrupted_runs_are_finished() {
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, cfg_extra);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("previous root of an interrupted run"), "{log}");
     img.mount();
     let kept = img
@@ -565,14 +565,14 @@ fn clock_at_1970_prunes_nothing_and_2099_keeps_min() {
         r#", "oldRoots": "@old_roots", "keep": {"days": 30, "min": 2}"#,
     );
     let (code, log) = rollback(&img, &cfg, &[], "", 0);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("before 2020"), "{log}");
     img.mount();
     assert_eq!(img.ls("@old_roots").len(), 6);
     img.umount();
     // In 2099 everything is old; the newest two stay.
     let (code, _) = rollback(&img, &cfg, &[], "", 4_070_908_800);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     img.mount();
     let left = img.ls("@old_roots");
     assert_eq!(left.len(), 2, "{left:?}");
@@ -625,7 +625,7 @@ fn old_roots_subvolume_and_nested_paths() {
     )
     .unwrap();
     let (code, log) = rollback(&img, &p, &[], "", t);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("(btrfs, subvolid=5,compress=zstd:3)"), "{log}");
     img.mount();
     assert_eq!(img.ls("sys"), ["@blank", "@root", "blank-src"]);
@@ -671,12 +671,12 @@ fn mounted_root_is_refused() {
     let (code, log) = rollback(&img, &cfg, &[], "", now());
     let (dry_code, dry_log) = rollback(&img, &cfg, &["--dry-run"], "", now());
     common::sh("umount", &[live.to_str().unwrap()]);
-    assert_eq!(code, EXIT_FAILURE);
+    assert_eq!(code, Exit::Failure);
     assert!(
         log.contains(&format!("@root is mounted at {}", live.display())),
         "{log}"
     );
-    assert_eq!(dry_code, EXIT_OK);
+    assert_eq!(dry_code, Exit::Ok);
     assert!(dry_log.contains("a real run refuses"), "{dry_log}");
     img.mount();
     assert_eq!(img.ls(""), ["@root"]);
