@@ -35,7 +35,8 @@ use crate::plan::{Bind, Group, Kind, Plan, Stage};
 /// treats it as "no id yet" and the first boot as a first boot.
 pub const MACHINE_ID_UNINITIALIZED: &str = "uninitialized\n";
 
-/// Everything the prepare step reads or writes besides the plan.
+/// Everything the prepare step reads or writes besides the plan
+/// ([`crate::Env::prepare_options`] for a run; tests set each path).
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The filesystem root every absolute path is resolved under: `/`, or
@@ -45,17 +46,6 @@ pub struct Options {
     pub prepared_dir: PathBuf,
     pub passwd: PathBuf,
     pub group: PathBuf,
-}
-
-impl Options {
-    pub fn system() -> Self {
-        Options {
-            root: PathBuf::from("/"),
-            prepared_dir: PathBuf::from(crate::units::PREPARED_DIR),
-            passwd: PathBuf::from("/etc/passwd"),
-            group: PathBuf::from("/etc/group"),
-        }
-    }
 }
 
 /// Users and groups, read from passwd and group files (static binaries have

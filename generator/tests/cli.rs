@@ -7,22 +7,21 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Runs the binary as systemd would, with `config` as its configuration
+/// under a temporary root (no `/dev/kmsg` there: lines go to stderr).
 fn run(config: &str, dirs: &[&Path], initrd: bool) -> (Output, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cfg = tmp.path().join("config.json");
-    fs::write(&cfg, config).expect("write");
-    let release = tmp.path().join("initrd-release");
+    let root = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(root.path().join("etc/tabula")).expect("mkdir");
+    fs::write(root.path().join("etc/tabula/config.json"), config).expect("write");
     if initrd {
-        fs::write(&release, "ID=nixos\n").expect("write");
+        fs::write(root.path().join("etc/initrd-release"), "ID=nixos\n").expect("write");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
         .args(dirs)
-        .env("TABULA_CONFIG", &cfg)
-        .env("TABULA_INITRD_RELEASE", &release)
-        .env("TABULA_LOG", "stderr")
+        .env(tabula_generator::ROOT_VARIABLE, root.path())
         .output()
         .expect("run");
-    (out, tmp)
+    (out, root)
 }
 
 fn stderr(o: &Output) -> String {
@@ -146,4 +145,25 @@ fn machine_id_outside_the_initrd_is_warned_about() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_program_path_that_a_unit_cannot_hold_emits_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(root.path().join("etc/tabula")).expect("mkdir");
+    fs::write(root.path().join("etc/tabula/config.json"), GOOD).expect("write");
+    for exe in [
+        "relative/tabula-generator",
+        "/nix/store/x\ny/tabula-generator",
+    ] {
+        let env = tabula_generator::Env {
+            root: root.path().to_owned(),
+            exe: exe.to_owned(),
+        };
+        let result = tabula_generator::generate(&env);
+        assert!(
+            matches!(&result, Err(tabula_generator::GenerateError::OwnPath { path, .. }) if path == exe),
+            "{exe:?}: {result:?}"
+        );
+    }
 }

@@ -19,7 +19,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tabula_generator::{Environment, Node, Tree, generate};
+use tabula_generator::{Env, Node, Tree, generate};
 
 /// The program path written into golden files: constant, not the build dir.
 const GOLDEN_EXE: &str = "/usr/lib/tabula/tabula-generator";
@@ -35,13 +35,20 @@ fn cases() -> Vec<PathBuf> {
     cases
 }
 
-fn env_for(case: &Path, exe: &str) -> Environment {
-    Environment {
-        config: case.join("config.json"),
-        source_path: "/etc/tabula/config.json".to_owned(),
-        initrd_release: case.join("initrd-release"),
+/// A root holding the case as the generator finds it on a machine:
+/// `etc/tabula/config.json`, and `etc/initrd-release` in the initrd.
+fn env_for(case: &Path, exe: &str) -> (Env, tempfile::TempDir) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let env = Env {
+        root: root.path().to_owned(),
         exe: exe.to_owned(),
+    };
+    fs::create_dir_all(env.path("/etc/tabula")).expect("mkdir");
+    fs::copy(case.join("config.json"), env.config()).expect("copy config");
+    if case.join("initrd-release").exists() {
+        fs::copy(case.join("initrd-release"), env.path("/etc/initrd-release")).expect("copy");
     }
+    (env, root)
 }
 
 /// Reads a directory into a tree, as `write_tree` writes one.
@@ -73,7 +80,7 @@ fn read_tree(dir: &Path) -> Tree {
 }
 
 fn run_case(case: &Path) -> (Tree, String) {
-    let env = env_for(case, GOLDEN_EXE);
+    let (env, _root) = env_for(case, GOLDEN_EXE);
     match generate(&env) {
         Ok(outcome) => {
             let mut messages = outcome.problems.join("\n");
@@ -84,7 +91,8 @@ fn run_case(case: &Path) -> (Tree, String) {
         }
         Err(e) => (
             Tree::new(),
-            format!("FATAL: {e}\n").replace(&case.display().to_string(), "<case>"),
+            format!("FATAL: {e}\n")
+                .replace(&env.config().display().to_string(), "<case>/config.json"),
         ),
     }
 }
@@ -171,7 +179,8 @@ fn systemd_analyze_verify_every_case() {
     let mut checked = 0;
     let mut failures = BTreeMap::new();
     for case in cases() {
-        let Ok(outcome) = generate(&env_for(&case, exe)) else {
+        let (env, _root) = env_for(&case, exe);
+        let Ok(outcome) = generate(&env) else {
             continue;
         };
         let dir = tempfile::tempdir().expect("tempdir");
@@ -259,19 +268,14 @@ fn systemd_reads_back_what_we_mean() {
     let exe = env!("CARGO_BIN_EXE_tabula-generator");
     let mut compared = 0;
     for case in cases() {
-        let env = env_for(&case, exe);
-        let Ok(config) = tabula_config::load(&env.config) else {
+        let (env, _root) = env_for(&case, exe);
+        let Ok(config) = tabula_config::load(&env.config()) else {
             continue;
         };
         let Ok(outcome) = generate(&env) else {
             continue;
         };
-        let stage = if env.initrd_release.exists() {
-            tabula_generator::Stage::Initrd
-        } else {
-            tabula_generator::Stage::System
-        };
-        let plan = tabula_generator::plan(&config, stage);
+        let plan = tabula_generator::plan(&config, env.stage());
         let mut expected: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for b in &plan.binds {
             let mut options = vec!["bind".to_owned()];
