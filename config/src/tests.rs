@@ -252,3 +252,262 @@ fn load_names_a_missing_file() {
         "{e}"
     );
 }
+
+/// One case of `config/rules.json`: a JSON value, or a long string written
+/// as `{"prefix", "repeat", "times", "suffix"}`.
+fn rule_case(case: &Value) -> Value {
+    match case {
+        Value::Object(m) if m.contains_key("repeat") => {
+            let part = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("");
+            let times = m.get("times").and_then(Value::as_u64).unwrap_or(0);
+            let times = usize::try_from(times).unwrap_or(0);
+            Value::String(format!(
+                "{}{}{}",
+                part("prefix"),
+                part("repeat").repeat(times),
+                part("suffix")
+            ))
+        }
+        other => other.clone(),
+    }
+}
+
+/// The config crate's own decision for `value` under `rule`; `None` for a
+/// rule this crate does not know.
+fn decide(rule: &str, value: &Value) -> Option<Result<(), String>> {
+    let string = |check: fn(&str) -> Result<(), String>| match value.as_str() {
+        Some(s) => check(s),
+        None => Err(format!("{value} is not a string")),
+    };
+    // Numbers go through the real parser, in the field that holds them.
+    let in_target = |field: &str| {
+        let doc = format!(
+            r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "/dev/vda",
+                "subvolume": "@root", "oldRoots": null, {field}: {value}}}]}}"#
+        );
+        parse_str(&doc).map(drop).map_err(|e| e.to_string())
+    };
+    Some(match rule {
+        "absolutePath" => string(names::check_absolute_path),
+        "persistedPath" => string(entries::check_path),
+        "relativePath" => string(names::check_relative_path),
+        "subvolume" => string(names::check_subvolume),
+        "rootSubvolume" => string(names::check_root_subvolume),
+        "dataset" => string(names::check_dataset),
+        "rootDataset" => string(names::check_root_dataset),
+        "zfsOldRoots" => string(names::check_zfs_old_roots),
+        "snapshot" => string(names::check_snapshot),
+        "userName" => string(names::check_user_name),
+        "mountOption" => string(names::check_mount_option),
+        "btrfsMountOption" => string(names::check_btrfs_mount_option),
+        "zfsCommand" => string(names::check_zfs_command),
+        "unitName" => string(names::check_unit_name),
+        "mode" => Mode::deserialize(value.clone())
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        "userOrGroup" => Id::deserialize(value.clone())
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        "waitSeconds" => in_target(r#""waitSeconds""#),
+        "keepCount" => in_target_keep_min(value),
+        _ => return None,
+    })
+}
+
+fn in_target_keep_min(value: &Value) -> Result<(), String> {
+    let doc = format!(
+        r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "/dev/vda",
+            "subvolume": "@root", "oldRoots": null, "keep": {{"min": {value}, "max": null}}}}]}}"#
+    );
+    parse_str(&doc).map(drop).map_err(|e| e.to_string())
+}
+
+/// The rules that the NixOS module states too, each tried on every case of
+/// the shared table that the Nix evaluation tests read as well.
+#[test]
+fn every_shared_rule_case_is_decided_as_the_table_says() {
+    let table: Value = serde_json::from_str(include_str!("../rules.json"))
+        .unwrap_or_else(|e| panic!("config/rules.json: {e}"));
+    let Value::Object(rules) = table else {
+        panic!("config/rules.json is not an object")
+    };
+    let mut wrong = Vec::new();
+    let mut cases = 0;
+    for (rule, sides) in &rules {
+        for (side, want_ok) in [("accept", true), ("refuse", false)] {
+            let list = sides
+                .get(side)
+                .and_then(Value::as_array)
+                .unwrap_or_else(|| panic!("{rule}.{side} is not a list"));
+            assert!(!list.is_empty(), "{rule}.{side} has no case");
+            for case in list {
+                let value = rule_case(case);
+                let Some(got) = decide(rule, &value) else {
+                    panic!("config/rules.json names the rule {rule:?}, unknown here")
+                };
+                cases += 1;
+                if got.is_ok() != want_ok {
+                    let shown: String = value.to_string().chars().take(80).collect();
+                    wrong.push(format!("{rule} must {side} {shown}: got {got:?}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(cases > 200, "only {cases} cases");
+}
+
+/// The error line for `doc`, which must be refused.
+fn refused(doc: &str) -> String {
+    match parse_str(doc) {
+        Ok(c) => panic!("accepted {doc}: {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_repeated_version_key_is_refused_not_read_as_the_last() {
+    let e = refused(r#"{"version": 2, "version": 1}"#);
+    assert_eq!(
+        e,
+        "/etc/tabula/config.json: version: the key \"version\" appears twice in one object; JSON readers disagree on which one wins, so expected each key once: remove one"
+    );
+}
+
+#[test]
+fn a_repeated_old_roots_key_never_turns_keeping_into_deleting() {
+    let e = refused(
+        r#"{"version": 1, "rollback": [{"type": "btrfs", "device": "/dev/vda2",
+            "subvolume": "@root", "oldRoots": "@old_roots", "oldRoots": null}]}"#,
+    );
+    assert!(
+        e.contains("rollback[0].oldRoots: the key \"oldRoots\" appears twice"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_repeated_key_is_refused_at_any_depth_with_its_path() {
+    for (doc, path) in [
+        (
+            r#"{"version": 1, "persist": [{"storage": "/p"}, {"storage": "/q", "files": [{"path": "/a", "mode": "0600", "mode": "0644"}]}]}"#,
+            "persist[1].files[0].mode",
+        ),
+        (
+            r#"{"version": 1, "persist": [{"storage": "/p", "users": {"alice": {}, "alice": {"home": "/x"}}}]}"#,
+            "persist[0].users.alice",
+        ),
+        (
+            r#"{"version": 1, "rollback": [{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "oldRoots": null, "keep": {"min": 1, "days": 3, "min": 0}}]}"#,
+            "rollback[0].keep.min",
+        ),
+        (
+            r#"{"version": 1, "overlays": [[{"a": 1, "a": 1}]]}"#,
+            "overlays[0][0].a",
+        ),
+        (
+            r#"{"version": 1, "rollback": [], "rollback": []}"#,
+            "rollback",
+        ),
+    ] {
+        let e = refused(doc);
+        assert!(
+            e.contains(&format!(": {path}: the key ")) && e.contains("appears twice"),
+            "{doc}: {e}"
+        );
+    }
+}
+
+#[test]
+fn equal_keys_in_different_objects_are_not_duplicates() {
+    let doc = r#"{"version": 1, "persist": [
+        {"storage": "/p", "files": [{"path": "/a", "mode": "0600"}, {"path": "/b", "mode": "0600"}]},
+        {"storage": "/q", "users": {"alice": {"files": ["x"]}, "bob": {"files": ["x"]}}}]}"#;
+    assert!(parse_str(doc).is_ok());
+    assert!(refused("{").contains("is not valid JSON"));
+    assert!(refused(r#"{"version": 1} x"#).contains("is not valid JSON"));
+}
+
+fn two_targets(a: &str, b: &str) -> Result<Config, ConfigError> {
+    parse_str(&format!(
+        r#"{{"version": 1, "rollback": [{{{a}}}, {{{b}}}]}}"#
+    ))
+}
+
+#[test]
+fn two_roots_on_one_device_with_separate_old_roots_are_accepted() {
+    let root = r#""type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "blank": "@blank", "oldRoots": "@old_roots/root""#;
+    let home = r#""type": "btrfs", "device": "/dev/vda2", "subvolume": "@home", "blank": "@blank", "oldRoots": "@old_roots/home""#;
+    let c = two_targets(root, home).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.rollback.len(), 2);
+    // The same names on two devices are two filesystems.
+    let other = BTRFS.replace("/dev/vda2", "/dev/vdb2");
+    assert!(two_targets(BTRFS, &other).is_ok());
+    // Two datasets side by side, each with its own old roots.
+    assert!(
+        two_targets(
+            r#""type": "zfs", "dataset": "rpool/root", "oldRoots": "rpool/old/root""#,
+            r#""type": "zfs", "dataset": "rpool/home", "oldRoots": "rpool/old/home""#
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn two_targets_never_share_or_nest_what_they_rotate_or_prune() {
+    let btrfs = |sub: &str, blank: &str, old: &str| {
+        format!(
+            r#""type": "btrfs", "device": "/dev/vda2", "subvolume": "{sub}", "blank": {blank}, "oldRoots": {old}"#
+        )
+    };
+    let zfs =
+        |ds: &str, old: &str| format!(r#""type": "zfs", "dataset": "{ds}", "oldRoots": {old}"#);
+    for (a, b, want) in [
+        (
+            btrfs("@root", "null", r#""@old_roots""#),
+            btrfs("@home", "null", r#""@old_roots""#),
+            r#"rollback[1].oldRoots: "@old_roots" is the same as rollback[0].oldRoots ("@old_roots") on the same device "/dev/vda2""#,
+        ),
+        (
+            btrfs("@root", "null", r#""@old""#),
+            btrfs("@home", "null", r#""@old/home""#),
+            r#"rollback[1].oldRoots: "@old/home" is inside rollback[0].oldRoots ("@old")"#,
+        ),
+        (
+            btrfs("@root", "null", r#""@old_roots""#),
+            btrfs("@home", r#""@root/blank""#, "null"),
+            r#"rollback[1].blank: "@root/blank" is inside rollback[0].subvolume ("@root")"#,
+        ),
+        (
+            btrfs("@root", "null", "null"),
+            btrfs("@home", "null", r#""@root/old""#),
+            r#"rollback[1].oldRoots: "@root/old" is inside rollback[0].subvolume ("@root")"#,
+        ),
+        (
+            btrfs("@root/home", "null", "null"),
+            btrfs("@root", "null", "null"),
+            r#"rollback[1].subvolume: "@root" contains rollback[0].subvolume ("@root/home")"#,
+        ),
+        (
+            btrfs("@a", "null", r#""@old""#),
+            btrfs("@old/x", "null", "null"),
+            r#"rollback[1].subvolume: "@old/x" is inside rollback[0].oldRoots ("@old")"#,
+        ),
+        (
+            zfs("rpool/root", r#""rpool/old""#),
+            zfs("rpool/home", r#""rpool/old""#),
+            r#"rollback[1].oldRoots: "rpool/old" is the same as rollback[0].oldRoots ("rpool/old"); "#,
+        ),
+        (
+            zfs("rpool/root", "null"),
+            zfs("rpool/home", r#""rpool/root/old""#),
+            r#"rollback[1].oldRoots: "rpool/root/old" is inside rollback[0].dataset ("rpool/root")"#,
+        ),
+    ] {
+        let e = two_targets(&a, &b)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| panic!("accepted {a} with {b}"));
+        assert!(e.contains(want), "{a} with {b}:\n got: {e}\nwant: {want}");
+    }
+}
