@@ -130,7 +130,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
             );
             Exit::Ok
         }
-        Command::CheckConfig { path } => check_config(&path, &mut std::io::stdout().lock()),
+        Command::CheckConfig { path } => check_config(&path, &mut std::io::stderr().lock()),
         Command::Prepare { stage } => {
             // A service: its stderr is the journal.
             tabula_runtime::log::init("tabula-prepare", Target::Stderr);
@@ -143,26 +143,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
     }
 }
 
-/// `--check-config PATH`: every problem the file alone shows, one line each
-/// on `out`; nothing else is read or written.
-pub fn check_config(path: &Path, out: &mut dyn std::io::Write) -> Exit {
-    let problems: Vec<String> = match tabula_config::load(path) {
-        Err(e) => vec![e.to_string()],
-        Ok(config) => {
-            let mut lines: Vec<String> = Vec::new();
-            for stage in [Stage::System, Stage::Initrd] {
-                for p in plan(&config, stage).problems {
-                    let line = format!("{}: {p}", path.display());
-                    if !lines.contains(&line) {
-                        lines.push(line);
-                    }
-                }
-            }
-            lines
-        }
-    };
-    for line in &problems {
-        let _ = writeln!(out, "{line}");
+/// `--check-config PATH`: everything the file alone decides (the document
+/// and every entry, as `tabula-config` checks them), one line per problem
+/// on `err`. Reads the file and nothing else: no unit is written, nothing is
+/// logged to the kernel. [`Exit::Ok`] when valid, [`Exit::Usage`] when not.
+pub fn check_config(path: &Path, err: &mut dyn std::io::Write) -> Exit {
+    let problems = tabula_config::check_file(path);
+    for p in &problems {
+        let _ = writeln!(err, "tabula-generator: {p}");
     }
     if problems.is_empty() {
         Exit::Ok

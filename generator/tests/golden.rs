@@ -355,3 +355,28 @@ fn systemd_reads_back_what_we_mean() {
     eprintln!("{compared} settings read back by systemd as configured");
     assert!(compared > 100, "only {compared} settings compared");
 }
+
+/// `--check-config` reports exactly what a boot rejects: for every case, one
+/// line per rejected entry (or for an unusable file), exit 2; none, exit 0.
+#[test]
+fn check_config_finds_exactly_what_the_generator_rejects() {
+    for case in cases() {
+        let (env, _root) = env_for(&case, GOLDEN_EXE);
+        let (_, messages) = run_case(&case);
+        let mut err = Vec::new();
+        let exit = tabula_generator::check_config(&env.config(), &mut err);
+        let err = String::from_utf8_lossy(&err);
+        assert_eq!(
+            err.lines().count(),
+            messages.lines().count(),
+            "{}:\n{err}\nvs\n{messages}",
+            case.display()
+        );
+        let want = if messages.is_empty() {
+            tabula_generator::Exit::Ok
+        } else {
+            tabula_generator::Exit::Usage
+        };
+        assert_eq!(exit, want, "{}", case.display());
+    }
+}
