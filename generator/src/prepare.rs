@@ -8,8 +8,9 @@
 //! was checked. A user who plants a symlink anywhere in their persisted tree,
 //! or swaps a directory for one between our check and our change, makes
 //! this entry fail; nothing outside the tree is ever opened, created, chowned
-//! or chmodded. Regular files with more than one hard link are not chowned
-//! (a hard link to someone else's file is the other classic trick).
+//! or chmodded. A file with more than one hard link is never chowned or
+//! chmodded (a hard link to someone else's file is the other classic trick):
+//! its entry fails.
 //!
 //! For each entry prepared, an empty file named after its mount unit is
 //! created in [`crate::units::PREPARED_DIR`]; the mount unit asserts it, so
@@ -193,18 +194,24 @@ fn open_dir(parent: impl AsFd, name: &str) -> Result<OwnedFd, Errno> {
 }
 
 /// Sets owner and mode through `fd` where they differ, saying so when
-/// `report` (an existing entry corrected, not one just created). Regular
-/// files with several links are not chowned.
+/// `report` (an existing entry corrected, not one just created).
+///
+/// A file (anything but a directory) with more than one hard link is never
+/// changed: its other names may be anywhere on the filesystem (a root-owned
+/// key, `/etc/shadow`), and a new owner or mode would apply to them too. The
+/// entry fails instead; when nothing needs changing, nothing is changed.
 fn fix(fd: impl AsFd, want: Owner, path: &str, report: bool) -> Result<(), PrepareError> {
     let st = rustix::fs::fstat(&fd).map_err(|e| errno_text(e, path))?;
     let file_type = FileType::from_raw_mode(st.st_mode);
-    if st.st_uid != want.uid || st.st_gid != want.gid {
-        if file_type == FileType::RegularFile && st.st_nlink > 1 {
-            return Err(PrepareError::HardLinked {
-                path: path.to_owned(),
-                links: st.st_nlink,
-            });
-        }
+    let owner_differs = st.st_uid != want.uid || st.st_gid != want.gid;
+    let mode_differs = st.st_mode & 0o7777 != want.mode;
+    if (owner_differs || mode_differs) && file_type != FileType::Directory && st.st_nlink > 1 {
+        return Err(PrepareError::HardLinked {
+            path: path.to_owned(),
+            links: st.st_nlink,
+        });
+    }
+    if owner_differs {
         rustix::fs::fchown(
             &fd,
             Some(rustix::fs::Uid::from_raw(want.uid)),
