@@ -20,6 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tabula_generator::{Env, Node, Tree, generate};
+use tabula_testkit::Need;
+
+const SYSTEMD_ANALYZE: Need = Need::Program {
+    name: "systemd-analyze",
+    package: "systemd",
+};
 
 /// The program path written into golden files: constant, not the build dir.
 const GOLDEN_EXE: &str = "/usr/lib/tabula/tabula-generator";
@@ -165,14 +171,7 @@ fn golden_trees() {
 /// binary as the prepare service's program (verify checks it exists).
 #[test]
 fn systemd_analyze_verify_every_case() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIPPED LOUDLY: systemd-analyze is not installed (apt-get install systemd); generated units are NOT verified"
-        );
+    if tabula_testkit::skip_unless("systemd_analyze_verify_every_case", &[SYSTEMD_ANALYZE]) {
         return;
     }
     let exe = env!("CARGO_BIN_EXE_tabula-generator");
@@ -255,14 +254,7 @@ fn systemd_analyze_verify_every_case() {
 /// backslash eaten, nothing cut).
 #[test]
 fn systemd_reads_back_what_we_mean() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIPPED LOUDLY: systemd-analyze is not installed; systemd's reading of the units is NOT checked"
-        );
+    if tabula_testkit::skip_unless("systemd_reads_back_what_we_mean", &[SYSTEMD_ANALYZE]) {
         return;
     }
     let exe = env!("CARGO_BIN_EXE_tabula-generator");
