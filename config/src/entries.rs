@@ -331,7 +331,7 @@ fn collect_persist(
             problems.push(scoped(
                 &format!("{at}.mountOptions[{j}]"),
                 opt,
-                format!("mount option {opt:?} {why}"),
+                why,
                 STORAGE_SKIPPED,
             ));
             return;
@@ -552,12 +552,7 @@ fn collect_overlays(
         }
         for (j, opt) in o.mount_options.iter().enumerate() {
             if let Err(why) = check_mount_option(opt) {
-                fail(
-                    problems,
-                    &format!(".mountOptions[{j}]"),
-                    opt,
-                    format!("mount option {opt:?} {why}"),
-                );
+                fail(problems, &format!(".mountOptions[{j}]"), opt, why);
                 continue 'next;
             }
             let name = opt.split('=').next().unwrap_or(opt);

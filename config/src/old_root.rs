@@ -120,3 +120,89 @@ pub fn parse_dated(name: &str) -> Option<(i64, u64)> {
 pub fn is_old_root_name(name: &str) -> bool {
     parse_name(name).is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_219_200; // 2026-11-21T00:00:00Z
+
+    #[test]
+    fn a_name_reads_back_as_the_time_it_was_made_from() {
+        assert_eq!(timestamp_name(0), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp_name(NOW), "2026-11-21T00:00:00Z");
+        assert_eq!(timestamp_name(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(timestamp_name(4_102_444_799), "2099-12-31T23:59:59Z");
+        assert_eq!(timestamp_name(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(timestamp_name(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(timestamp_name(i64::MIN), "0000-01-01T00:00:00Z");
+        for t in [
+            0,
+            1,
+            59,
+            86_399,
+            951_782_400,
+            NOW,
+            NOW + 12_345,
+            4_102_444_799,
+            -86_400 * 400,
+        ] {
+            assert_eq!(parse_name(&timestamp_name(t)), Some(t), "{t}");
+        }
+        // Every day of 400 years, once.
+        for d in (0..146_097).map(|d| d - 50_000) {
+            let t = d * DAY + 3_723;
+            assert_eq!(parse_name(&timestamp_name(t)), Some(t));
+        }
+    }
+
+    #[test]
+    fn a_name_with_any_wrong_character_is_not_dated() {
+        assert_eq!(parse_name("2026-11-21T00:00:00Z.1"), Some(NOW));
+        assert_eq!(parse_name("2026-11-21T00:00:00Z.12"), Some(NOW));
+        for bad in [
+            "",
+            "keep-me",
+            "2026-11-21T00:00:00",
+            "2026-11-21 00:00:00Z",
+            "2026-11-21T00:00:00Z.0",
+            "2026-11-21T00:00:00Z.01",
+            "2026-11-21T00:00:00Z.",
+            "2026-11-21T00:00:00Z.x",
+            "2026-11-21T00:00:00Z-pinned",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-11-21T24:00:00Z",
+            "2026-11-21T00:60:00Z",
+            "2026-11-21T00:00:60Z",
+            "+026-11-21T00:00:00Z",
+            "2026-1a-21T00:00:00Z",
+            "٢٠٢٦-11-21T00:00:00Z",
+            // One wrong separator at each place.
+            "2026_11-21T00:00:00Z",
+            "2026-11_21T00:00:00Z",
+            "2026-11-21t00:00:00Z",
+            "2026-11-21T00_00:00Z",
+            "2026-11-21T00:00_00Z",
+            "2026-11-21T00:00:00z",
+            "2026-11-21T00:00:00Z_1",
+        ] {
+            assert_eq!(parse_name(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn is_old_root_name_says_whether_a_name_is_dated() {
+        assert!(is_old_root_name("2026-11-21T00:00:00Z"));
+        assert!(is_old_root_name("2026-11-21T00:00:00Z.3"));
+        assert!(!is_old_root_name("pinned"));
+    }
+
+    #[test]
+    fn later_names_and_counters_order_after_earlier_ones() {
+        assert_eq!(parse_dated("2026-11-21T00:00:00Z"), Some((NOW, 0)));
+        assert_eq!(parse_dated("2026-11-21T00:00:00Z.7"), Some((NOW, 7)));
+        assert!(parse_dated("2026-11-21T00:00:01Z") > parse_dated("2026-11-21T00:00:00Z.9"));
+    }
+}

@@ -511,3 +511,247 @@ fn two_targets_never_share_or_nest_what_they_rotate_or_prune() {
         assert!(e.contains(want), "{a} with {b}:\n got: {e}\nwant: {want}");
     }
 }
+
+#[test]
+fn names_ending_in_the_new_root_suffix_are_refused_naming_the_field() {
+    for (target, field) in [
+        (
+            r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root.tabula-new", "oldRoots": null}"#,
+            "subvolume",
+        ),
+        (
+            r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "blank": "@blank.tabula-new", "oldRoots": null}"#,
+            "blank",
+        ),
+        (
+            r#"{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "oldRoots": "@old.tabula-new"}"#,
+            "oldRoots",
+        ),
+        (
+            r#"{"type": "zfs", "dataset": "rpool/root.tabula-new", "oldRoots": null}"#,
+            "dataset",
+        ),
+        (
+            r#"{"type": "zfs", "dataset": "rpool/root", "oldRoots": "rpool/old.tabula-new"}"#,
+            "oldRoots",
+        ),
+    ] {
+        let e = target_error(target);
+        assert!(
+            e.contains(&format!("rollback[0].{field}: "))
+                && e.contains("ends in \".tabula-new\", which tabula reserves"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_root_name_leaves_room_for_the_new_root_suffix() {
+    let btrfs = |sub: &str| {
+        format!(
+            r#"{{"type": "btrfs", "device": "/dev/vda2", "subvolume": "{sub}", "oldRoots": null}}"#
+        )
+    };
+    let zfs =
+        |ds: &str, old: &str| format!(r#"{{"type": "zfs", "dataset": "{ds}", "oldRoots": {old}}}"#);
+    let one = |t: String| parse_str(&format!(r#"{{"version": 1, "rollback": [{t}]}}"#));
+    // Btrfs: 244 + ".tabula-new" (11) = 255 = NAME_MAX.
+    let longest = "r".repeat(244);
+    assert!(one(btrfs(&longest)).is_ok());
+    assert!(one(btrfs(&format!("nixos/{longest}"))).is_ok());
+    let e = target_error(&btrfs(&"r".repeat(245)));
+    assert!(
+        e.contains("rollback[0].subvolume: ") && e.contains("expected at most 244 bytes"),
+        "{e}"
+    );
+    // A blank or old-roots subvolume gets no suffix: 255 is fine there.
+    let blank = format!(
+        r#"{{"type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "blank": "{}", "oldRoots": null}}"#,
+        "b".repeat(255)
+    );
+    assert!(one(blank).is_ok());
+    // ZFS: the dataset's whole name, 244 + 11 = 255.
+    let ds = format!("rpool/{}", "d".repeat(238));
+    assert_eq!(ds.len(), 244);
+    assert!(one(zfs(&ds, "null")).is_ok());
+    let e = target_error(&zfs(&format!("{ds}d"), "null"));
+    assert!(
+        e.contains("rollback[0].dataset: ") && e.contains("expected at most 244 bytes"),
+        "{e}"
+    );
+    // ZFS old roots: room for "/YYYY-MM-DDTHH:MM:SSZ.NNNN" (26 bytes).
+    let old = format!("rpool/{}", "o".repeat(223));
+    assert_eq!(old.len(), 229);
+    assert!(one(zfs("rpool/root", &format!("{old:?}"))).is_ok());
+    let e = target_error(&zfs("rpool/root", &format!("\"{old}o\"")));
+    assert!(
+        e.contains("rollback[0].oldRoots: ") && e.contains("expected at most 229 bytes"),
+        "{e}"
+    );
+}
+
+fn one_target(target: &str) -> Result<Config, ConfigError> {
+    parse_str(&format!(r#"{{"version": 1, "rollback": [{target}]}}"#))
+}
+
+fn keep_of(c: &Config) -> Keep {
+    match &c.rollback[0] {
+        RollbackTarget::Btrfs(b) => b.keep,
+        RollbackTarget::Zfs(z) => z.keep,
+    }
+}
+
+/// Pinned by literal values: `keep.min` = 0 by default would let a machine
+/// that was off for longer than `keep.days` lose the root it just archived.
+#[test]
+fn an_unset_keep_policy_keeps_thirty_days_and_at_least_one_root() {
+    let want = Keep {
+        days: Some(30),
+        min: 1,
+        max: None,
+    };
+    for target in [
+        format!("{{{BTRFS}}}"),
+        format!(r#"{{{BTRFS}, "keep": {{}}}}"#),
+        format!("{{{ZFS}}}"),
+        format!(r#"{{{ZFS}, "keep": {{}}}}"#),
+    ] {
+        let c = one_target(&target).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keep_of(&c), want, "{target}");
+    }
+    assert_eq!(Keep::default(), want);
+    // An explicit null means no age limit, not the default.
+    let c = one_target(&format!(r#"{{{BTRFS}, "keep": {{"days": null}}}}"#))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(keep_of(&c).days, None);
+}
+
+#[test]
+fn unset_target_fields_take_their_documented_defaults() {
+    let c = one_target(&format!("{{{BTRFS}}}")).unwrap_or_else(|e| panic!("{e}"));
+    let RollbackTarget::Btrfs(b) = &c.rollback[0] else {
+        panic!("not btrfs")
+    };
+    assert_eq!((b.wait_seconds, b.blank.as_deref()), (30, None));
+    assert!(b.mount_options.is_empty());
+    let c = one_target(&format!("{{{ZFS}}}")).unwrap_or_else(|e| panic!("{e}"));
+    let RollbackTarget::Zfs(z) = &c.rollback[0] else {
+        panic!("not zfs")
+    };
+    assert_eq!(
+        (z.snapshot.as_str(), z.zfs_command.as_str()),
+        ("blank", "zfs")
+    );
+    assert_eq!(z.pool(), "rpool");
+}
+
+#[test]
+fn keep_max_equal_to_min_is_accepted_and_one_below_is_refused() {
+    let c = one_target(&format!(r#"{{{BTRFS}, "keep": {{"min": 3, "max": 3}}}}"#))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(keep_of(&c).max, Some(3));
+    let e = target_error(&format!(r#"{{{BTRFS}, "keep": {{"min": 3, "max": 2}}}}"#));
+    assert!(
+        e.contains("rollback[0].keep.max: 2 is below keep.min (3)"),
+        "{e}"
+    );
+    let e = target_error(&format!(r#"{{{ZFS}, "keep": {{"min": 3, "max": 2}}}}"#));
+    assert!(e.contains("rollback[0].keep.max: 2 is below"), "{e}");
+}
+
+#[test]
+fn wait_seconds_of_one_hour_is_accepted_and_one_more_is_refused() {
+    let c = one_target(&format!(r#"{{{BTRFS}, "waitSeconds": 3600}}"#))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let RollbackTarget::Btrfs(b) = &c.rollback[0] else {
+        panic!("not btrfs")
+    };
+    assert_eq!(b.wait_seconds, 3600);
+    let e = target_error(&format!(r#"{{{BTRFS}, "waitSeconds": 3601}}"#));
+    assert!(
+        e.contains("rollback[0].waitSeconds: 3601 is more than an hour; expected at most 3600"),
+        "{e}"
+    );
+}
+
+fn entry_error(entry: &str) -> String {
+    refused(&format!(
+        r#"{{"version": 1, "persist": [{{"storage": "/p", "files": [{entry}]}}]}}"#
+    ))
+}
+
+#[test]
+fn mode_strings_are_three_or_four_octal_digits_and_nothing_else() {
+    for bad in ["+755", "7", "75", "07555", "0758", "-755", "0x75", " 755"] {
+        let e = entry_error(&format!(r#"{{"path": "/a", "mode": "{bad}"}}"#));
+        assert!(
+            e.contains(&format!(
+                "{bad:?} is not a mode; expected 3 or 4 octal digits as a string, such as \"0755\""
+            )),
+            "{e}"
+        );
+    }
+    let mode = |m: &str| {
+        let doc = format!(
+            r#"{{"version": 1, "persist": [{{"storage": "/p", "files": [{{"path": "/a", "mode": "{m}"}}]}}]}}"#
+        );
+        let c = parse_str(&doc).unwrap_or_else(|e| panic!("{e}"));
+        c.persist[0].files[0].0.mode
+    };
+    assert_eq!(mode("755"), Some(Mode(0o755)));
+    assert_eq!(mode("0700"), Some(Mode(0o700)));
+    assert_eq!(mode("7777"), Some(Mode(0o7777)));
+    assert_eq!(mode("000"), Some(Mode(0)));
+    assert_eq!(Mode(0o755).to_string(), "0755");
+    assert_eq!(Mode(0o7).to_string(), "0007");
+    assert_eq!(Mode(0o4750).to_string(), "4750");
+}
+
+#[test]
+fn error_text_names_the_value_and_what_is_expected() {
+    assert_eq!(Id::Name("alice".into()).to_string(), "alice");
+    assert_eq!(Id::Numeric(1000).to_string(), "1000");
+    let e = entry_error(r#"{"path": "/a", "user": true}"#);
+    assert!(
+        e.contains("persist[0].files[0].user: invalid type: boolean `true`, expected a user or group name, or a numeric id"),
+        "{e}"
+    );
+    let e = entry_error(r#"{"path": "/a", "group": "a:b"}"#);
+    assert!(
+        e.contains(r#"persist[0].files[0].group: "a:b" is not a valid user or group name; expected 1 to 256 bytes"#),
+        "{e}"
+    );
+    let e = entry_error(r#"{"path": "/a", "user": "4294967295"}"#);
+    assert!(
+        e.contains("4294967295 is out of range for a user or group id"),
+        "{e}"
+    );
+    let e = entry_error(r#"{"path": "/a", "user": "99999999999999999999"}"#);
+    assert!(
+        e.contains(r#""99999999999999999999" is out of range"#),
+        "{e}"
+    );
+    let e = entry_error(r#"{"path": "/a", "user": 4294967295}"#);
+    assert!(
+        e.contains("4294967295 is out of range for a user or group id"),
+        "{e}"
+    );
+    let e = entry_error("7");
+    assert!(
+        e.contains("persist[0].files[0]: invalid type: integer `7`, expected a path string or an object with `path`"),
+        "{e}"
+    );
+    let whole = ConfigError {
+        file: "/x.json".into(),
+        field: String::new(),
+        message: "m".into(),
+    };
+    assert_eq!(whole.to_string(), "/x.json: m");
+    let field = ConfigError {
+        field: "a.b".into(),
+        ..whole
+    };
+    assert_eq!(field.to_string(), "/x.json: a.b: m");
+    assert!(refused("[]").contains("the document is a list, expected a JSON object"));
+    assert!(refused("{}").contains("version: is missing"));
+}

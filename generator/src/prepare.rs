@@ -31,6 +31,7 @@ use tabula_runtime::Exit;
 
 use crate::error::PrepareError;
 use crate::plan::{Bind, Group, Kind, Plan, Stage};
+use tabula_config::names::join;
 
 /// Content of a persisted `/etc/machine-id` created by tabula: systemd
 /// treats it as "no id yet" and the first boot as a first boot.
@@ -247,14 +248,6 @@ fn fix(fd: impl AsFd, want: Owner, path: &str, report: bool) -> Result<(), Prepa
         }
     }
     Ok(())
-}
-
-fn join(base: &str, name: &str) -> String {
-    if base == "/" {
-        format!("/{name}")
-    } else {
-        format!("{base}/{name}")
-    }
 }
 
 impl Walker<'_> {

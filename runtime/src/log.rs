@@ -15,8 +15,9 @@
 //! One behaviour for every program:
 //!
 //! * **One record per line.** Control characters (a newline would forge a
-//!   second record) become spaces; a message is cut at [`MAX_MESSAGE`] bytes
-//!   with `…` (the kernel keeps at most 2048 bytes of a record).
+//!   second record) become spaces; a message over [`MAX_MESSAGE`] bytes
+//!   loses its middle, not its end, which says what to do (the kernel keeps
+//!   at most 2048 bytes of a record).
 //! * **The kernel log is opened anew for every line.** The kernel limits
 //!   writes per open file (`printk.devkmsg=ratelimit`, the default: a burst
 //!   of 10 lines per 5 s, the rest dropped), so a file held open loses
@@ -68,18 +69,35 @@ pub fn severity(level: Level) -> u8 {
     }
 }
 
-/// `message` on one line: control characters replaced by spaces, cut after
-/// [`MAX_MESSAGE`] bytes (at a character boundary) with `…`.
+/// How much of the end of an over-long message is kept: the end says what
+/// to do, the middle is usually a long value.
+pub const KEPT_END: usize = 400;
+
+/// `message` on one line: control characters replaced by spaces; a message
+/// over [`MAX_MESSAGE`] bytes loses its middle (replaced by `…`), keeping
+/// its beginning and its last [`KEPT_END`] bytes, at character boundaries.
 #[must_use]
 pub fn one_line(message: &str) -> String {
-    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE + 4));
-    for c in message.chars() {
-        if out.len() + c.len_utf8() > MAX_MESSAGE {
-            out.push('…');
-            break;
-        }
-        out.push(if c.is_control() { ' ' } else { c });
+    let scrubbed: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if scrubbed.len() <= MAX_MESSAGE {
+        return scrubbed;
     }
+    let ellipsis = '…'.len_utf8();
+    let mut head = MAX_MESSAGE - KEPT_END - ellipsis;
+    while !scrubbed.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = scrubbed.len() - KEPT_END;
+    while !scrubbed.is_char_boundary(tail) {
+        tail += 1;
+    }
+    let mut out = String::with_capacity(MAX_MESSAGE);
+    out.push_str(&scrubbed[..head]);
+    out.push('…');
+    out.push_str(&scrubbed[tail..]);
     out
 }
 
@@ -261,18 +279,26 @@ mod tests {
     }
 
     #[test]
-    fn a_long_message_is_cut_at_the_cap_on_a_character_boundary() {
+    fn a_long_message_keeps_its_beginning_and_its_end_within_the_cap() {
         let exact = "x".repeat(MAX_MESSAGE);
         assert_eq!(one_line(&exact), exact, "a message of the cap is whole");
-        let long = one_line(&"x".repeat(MAX_MESSAGE + 1));
-        assert_eq!(long, format!("{}…", "x".repeat(MAX_MESSAGE)));
-        // Two-byte characters: never split, never over the cap.
-        let wide = one_line(&"é".repeat(MAX_MESSAGE));
-        assert!(wide.ends_with('…'));
-        assert_eq!(wide.len(), MAX_MESSAGE + '…'.len_utf8());
-        let record = kmsg_record("tabula-rollback", u32::MAX, Level::Info, &long);
+        let message = format!("entry ({}): is too long; do this", "v".repeat(5000));
+        let cut = one_line(&message);
+        assert_eq!(cut.len(), MAX_MESSAGE);
+        assert!(cut.starts_with("entry (vvv"), "{cut}");
+        assert!(cut.ends_with("vvv): is too long; do this"), "{cut}");
+        assert_eq!(cut.matches('…').count(), 1);
+        assert_eq!(cut.split('…').nth(1).map(str::len), Some(KEPT_END));
+        // Multi-byte characters are never split, and the cap holds.
+        for wide in ["é", "日", "🦀"] {
+            let cut = one_line(&wide.repeat(MAX_MESSAGE));
+            assert!(cut.len() <= MAX_MESSAGE, "{wide}: {}", cut.len());
+            assert!(cut.len() > MAX_MESSAGE - 8, "{wide}: {}", cut.len());
+            assert!(cut.contains('…'));
+        }
+        let record = kmsg_record("tabula-rollback", u32::MAX, Level::Info, &message);
         assert!(record.len() < 2048, "{} bytes", record.len());
-        assert!(record.ends_with("…\n"));
+        assert!(record.ends_with("do this\n"));
     }
 
     /// A shared buffer standing in for stderr.
