@@ -327,7 +327,9 @@ fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> Node {
 
 fn wants_dropin(plan: &Plan, ctx: &Context<'_>) -> Node {
     let units: Vec<&str> = plan.binds.iter().map(|b| b.unit.as_str()).collect();
-    UnitFile::new(64 + plan.binds.len() * 40)
+    // No size hint from the entry count: the string grows by doubling,
+    // a handful of copies even for 10,000 entries.
+    UnitFile::new(1024)
         .blank()
         .comment("The persisted paths, each a mount unit of this directory.")
         .section("Unit")
