@@ -115,13 +115,23 @@ impl UnitFile {
 
     /// `key=a b c`: names (units), separated by spaces, `%` doubled.
     fn list<S: AsRef<str>>(&mut self, key: &str, items: &[S]) -> &mut Self {
+        self.joined(key, items.iter().map(AsRef::as_ref), ' ')
+    }
+
+    /// `key=` the `items` separated by `separator`, each with `%` doubled.
+    fn joined<'a>(
+        &mut self,
+        key: &str,
+        items: impl IntoIterator<Item = &'a str>,
+        separator: char,
+    ) -> &mut Self {
         self.0.push_str(key);
         self.0.push('=');
-        for (i, item) in items.iter().enumerate() {
+        for (i, item) in items.into_iter().enumerate() {
             if i > 0 {
-                self.0.push(' ');
+                self.0.push(separator);
             }
-            push_value(&mut self.0, item.as_ref());
+            push_value(&mut self.0, item);
         }
         self.0.push('\n');
         self
@@ -315,14 +325,13 @@ fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> Node {
         .section("Mount")
         .set("What", &b.source)
         .set("Where", &b.target)
-        .set("Type", "none");
-    let mut options: Vec<&str> = Vec::with_capacity(1 + b.options.len() * 2);
-    options.push("bind");
-    for opt in b.options.iter() {
-        options.push(",");
-        options.push(opt);
-    }
-    unit.set_parts("Options", &options).finish()
+        .set("Type", "none")
+        .joined(
+            "Options",
+            std::iter::once("bind").chain(b.options.iter().map(String::as_str)),
+            ',',
+        )
+        .finish()
 }
 
 fn wants_dropin(plan: &Plan, ctx: &Context<'_>) -> Node {
