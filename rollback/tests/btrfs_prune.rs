@@ -10,11 +10,11 @@ use std::path::Path;
 
 use common::{DAY, Image, btrfs_config, make_persist, now, serial};
 use tabula_rollback::keep::timestamp_name;
-use tabula_rollback::{EXIT_OK, Env, valve};
+use tabula_rollback::{Env, Exit, valve};
 use tabula_testkit::BTRFS_ON_LOOP;
 
 /// Runs the program in this process; returns (exit status, log lines).
-fn rollback(img: &Image, config: &Path, extra: &[&str], at: i64) -> (u8, String) {
+fn rollback(img: &Image, config: &Path, extra: &[&str], at: i64) -> (Exit, String) {
     let log = img.dir.path().join("kmsg.log");
     let cmd = img.dir.path().join("cmdline");
     std::fs::write(&log, "").unwrap();
@@ -71,7 +71,7 @@ fn stage_one_never_prunes_in_the_common_case() {
     let cfg = btrfs_config(img.dir.path(), &img.device, POLICY);
     for boot in 0..3 {
         let (code, log) = rollback(&img, &cfg, &[], t + boot);
-        assert_eq!(code, EXIT_OK, "{log}");
+        assert_eq!(code, Exit::Ok, "{log}");
         assert!(!log.contains("delete subvolume"), "boot {boot}: {log}");
         assert!(log.contains("pruning left to the booted system"), "{log}");
         img.mount();
@@ -100,7 +100,7 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() {
     let (mut img, names) = image(256, &[90, 60, 40, 5, 2], t);
     let cfg = btrfs_config(img.dir.path(), &img.device, POLICY);
     let (code, log) = rollback(&img, &cfg, &[], t);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     let archived: Vec<String> = img
         .ls("@old_roots")
@@ -114,7 +114,7 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() {
     img.umount();
 
     let (code, log) = rollback(&img, &cfg, &["--prune-only"], t);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     assert!(log.contains("3 to prune"), "{log}");
     // Nested subvolumes first; the only actions are deletes.
     let other = log
@@ -138,7 +138,7 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() {
     img.umount();
     // Run again: nothing left to do.
     let (code, log) = rollback(&img, &cfg, &["--prune-only"], t);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     assert!(!log.contains("delete subvolume"), "{log}");
 }
 
@@ -169,12 +169,12 @@ fn prune_only_never_prunes_the_root_archived_by_the_current_boot() {
     img.umount();
     // The clock is two years ahead: by its name, the archived root is old.
     let (code, log) = rollback(&img, &cfg, &[], t + 730 * DAY);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     let before = img.ls("@old_roots");
     img.umount();
     let (code, log) = rollback(&img, &cfg, &["--prune-only"], t + 730 * DAY);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     let left = img.ls("@old_roots");
     assert_eq!(left.len(), 1, "{left:?}");
@@ -212,14 +212,14 @@ fn the_safety_valve_prunes_in_stage_one_when_old_roots_pass_the_cap() {
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, POLICY);
     let (code, log) = rollback(&img, &cfg, &[], t);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     assert!(!log.contains("delete subvolume"), "{log}");
     img.mount();
     assert_eq!(img.ls("@old_roots").len(), valve::MAX_OLD_ROOTS);
     img.umount();
     // One past the cap: the valve opens and the keep policy applies.
     let (code, log) = rollback(&img, &cfg, &[], t + 60);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     assert!(log.contains("safety valve"), "{log}");
     assert!(log.contains("more than the cap of 100"), "{log}");
     img.mount();
@@ -261,7 +261,7 @@ fn the_safety_valve_prunes_in_stage_one_when_the_filesystem_is_short_of_space() 
     );
     img.umount();
     let (code, log) = rollback(&img, &cfg, &[], t);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     assert!(log.contains("safety valve: short of space"), "{log}");
     img.mount();
     let left = img.ls("@old_roots");
