@@ -10,8 +10,8 @@
 #
 #   rollback/bench/halves.sh [TRIALS]     (default 5)
 #
-# Each trial starts from the same state, prepared untimed on a 1 GiB loop
-# image: @root with a few hundred files, N old roots aged 1 + i*80/N days
+# Each timed run starts from the same state, prepared untimed on a new 1 GiB
+# loop image: @root with a few hundred files, N old roots aged 1 + i*80/N days
 # (the older half past the 30-day policy), the filesystem unmounted and the
 # page cache dropped, as at boot.
 set -euo pipefail
@@ -33,35 +33,29 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$mnt"
-truncate -s 1G "$work/disk.img"
-mkfs.btrfs -q -f "$work/disk.img"
-dev=$(losetup --find --show "$work/disk.img")
-
-mount -o subvolid=5 "$dev" "$mnt"
-btrfs -q subvolume create "$mnt/@tmpl"
-for d in $(seq 1 20); do
-  mkdir -p "$mnt/@tmpl/usr/d$d"
-  for f in $(seq 1 20); do echo "file $d $f" > "$mnt/@tmpl/usr/d$d/f$f"; done
-done
-umount "$mnt"
-
-cat > "$work/config.json" <<JSON
+fresh_image() { # a new 1 GiB filesystem on a loop device; rewrites config.json
+  mountpoint -q "$mnt" && umount "$mnt"
+  [ -n "$dev" ] && losetup -d "$dev"
+  dev=
+  rm -f "$work/disk.img"
+  truncate -s 1G "$work/disk.img"
+  mkfs.btrfs -q -f "$work/disk.img"
+  dev=$(losetup --find --show "$work/disk.img")
+  cat > "$work/config.json" <<JSON
 {"version": 1, "rollback": [{"type": "btrfs", "device": "$dev", "subvolume": "@root",
   "oldRoots": "@old_roots", "keep": {"days": 30, "min": 1, "max": null}}]}
 JSON
+}
 
-prepare() { # prepare N NESTED: the starting state, untimed, cache dropped
-  local n=$1 nested=$2 now age name base i
+prepare() { # prepare N NESTED: the starting state on a fresh image, untimed, cache dropped
+  local n=$1 nested=$2 now age name base i d f
+  fresh_image
   mount -o subvolid=5 "$dev" "$mnt"
-  if [ -e "$mnt/@old_roots" ]; then
-    btrfs subvolume list "$mnt" | awk '{ $1=$2=$3=$4=$5=$6=$7=$8=""; sub(/^ +/, ""); print }' \
-      | grep -E '^@old_roots/|^@root$' | awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2- \
-      | while read -r p; do btrfs -q subvolume delete "$mnt/$p"; done
-    rm -rf "$mnt/@old_roots"
-  fi
-  [ -e "$mnt/@root" ] && btrfs -q subvolume delete "$mnt/@root"
-  btrfs subvolume sync "$mnt" >/dev/null
-  btrfs -q subvolume snapshot "$mnt/@tmpl" "$mnt/@root"
+  btrfs -q subvolume create "$mnt/@tmpl"
+  for d in $(seq 1 20); do
+    mkdir -p "$mnt/@tmpl/usr/d$d"
+    for f in $(seq 1 20); do echo "file $d $f" > "$mnt/@tmpl/usr/d$d/f$f"; done
+  done
   mkdir "$mnt/@old_roots"
   now=$(date +%s)
   for ((i = n - 1; i >= 0; i--)); do
@@ -77,6 +71,8 @@ prepare() { # prepare N NESTED: the starting state, untimed, cache dropped
     fi
     touch -d "@$(( now - age * 86400 ))" "$base"
   done
+  # The root last, as boots leave it: the most recently created.
+  btrfs -q subvolume snapshot "$mnt/@tmpl" "$mnt/@root"
   sync
   umount "$mnt"
   sync

@@ -88,7 +88,6 @@ prepare() { # prepare FILES CACHE: the starting state, untimed; CACHE=cold drops
   fi
   [ -e "$mnt/@root" ] && btrfs -q subvolume delete "$mnt/@root"
   btrfs subvolume sync "$mnt" >/dev/null
-  btrfs -q subvolume snapshot "$mnt/@tmpl-$files" "$mnt/@root"
   mkdir "$mnt/@old_roots"
   now=$(date +%s)
   for i in $(seq 0 39); do
@@ -103,6 +102,8 @@ prepare() { # prepare FILES CACHE: the starting state, untimed; CACHE=cold drops
     echo data > "$base/var/lib/docker/btrfs/subvolumes/a/b/c/file"
     touch -d "@$(( now - age * 86400 ))" "$base"
   done
+  # The root last, as boots leave it: the most recently created.
+  btrfs -q subvolume snapshot "$mnt/@tmpl-$files" "$mnt/@root"
   sync
   umount "$mnt"
   sync
