@@ -753,3 +753,35 @@ fn the_safety_valve_prunes_in_stage_one_when_the_pool_is_short_of_space() {
     );
     assert_eq!(old_roots(&pool).len(), 1);
 }
+
+#[test]
+fn a_power_cut_during_the_pruning_run_is_recovered() {
+    if tabula_testkit::skip_unless("a_power_cut_during_the_pruning_run_is_recovered", FAKE_ZFS) {
+        return;
+    }
+    // Four boots leave four old roots; the pruning run destroys three, and
+    // is cut before each of its destroys in turn.
+    for cut in 0..3 {
+        let pool = Pool::new(NOW - 20 * DAY);
+        let t = target(Some("rpool/local/old_roots"), EVERY_DAY_ONE);
+        boots_without_pruning(&pool, &t, NOW - 20 * DAY, 4);
+        let err = pool.run_mode(&t, NOW, false, Some(cut), crate::Mode::PruneOnly);
+        assert!(
+            err.is_err(),
+            "cut after {cut} changes, yet the prune succeeded"
+        );
+        // Whatever the cut left, the newest old root is there.
+        let left = old_roots(&pool);
+        assert_eq!(
+            left.last(),
+            Some(&keep::timestamp_name(NOW - 20 * DAY + 3 * DAY)),
+            "cut {cut}: {left:?}"
+        );
+        // The next boot and its pruning run settle it.
+        pool.set_clock(NOW - 60);
+        pool.boot_and_prune(&t, NOW)
+            .unwrap_or_else(|e| panic!("after cut {cut}: {e}\n{}", pool.dump()));
+        assert_eq!(old_roots(&pool).len(), 1, "cut {cut}: {}", pool.dump());
+        assert!(pool.dump().contains("rpool/local/root "), "{}", pool.dump());
+    }
+}
