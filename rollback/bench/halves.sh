@@ -39,7 +39,7 @@ fresh_image() { # a new 1 GiB filesystem on a loop device; rewrites config.json
   dev=
   rm -f "$work/disk.img"
   truncate -s 1G "$work/disk.img"
-  mkfs.btrfs -q -f "$work/disk.img"
+  mkfs.btrfs -q -f "$work/disk.img" >/dev/null
   dev=$(losetup --find --show "$work/disk.img")
   cat > "$work/config.json" <<JSON
 {"version": 1, "rollback": [{"type": "btrfs", "device": "$dev", "subvolume": "@root",
@@ -93,6 +93,8 @@ timed() { # timed CMD...: prints milliseconds (one decimal)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'
 }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+minimum() { tr ' ' '\n' | grep . | sort -n | head -1; }
+both() { echo "$(median <<<"$1") ($(minimum <<<"$1"))"; }
 
 declare -A res
 for t in $(seq 1 "$trials"); do
@@ -118,13 +120,14 @@ done
 echo
 echo "stage 1 (swap, no pruning) and the pruning run, each timed alone, against the common"
 echo "script (swap + prune in the initrd) and a bare mount + unmount; 1 GiB loop image,"
-echo "page cache dropped before each run; median of $trials trials, ms."
-printf '%-7s %-9s %12s %12s %12s %12s %14s\n' nested "old roots" "mount+umount" "stage 1" "prune run" "script" "stage1-floor"
+echo "page cache dropped before each run; median (min) of $trials trials, ms. mount+umount"
+echo "is mount(8) then umount(8), two programs; tabula mounts with one syscall."
+printf '%-7s %-9s %16s %16s %16s %16s %14s\n' nested "old roots" "mount+umount" "stage 1" "prune run" "script" "stage1-floor"
 for nested in no yes; do
   for n in 0 10 40; do
     fl=$(median <<<"${res[fl-$nested-$n]}"); s1=$(median <<<"${res[s1-$nested-$n]}")
-    printf '%-7s %-9s %12s %12s %12s %12s %14s\n' "$nested" "$n" "$fl" "$s1" \
-      "$(median <<<"${res[p-$nested-$n]}")" "$(median <<<"${res[sc-$nested-$n]}")" \
+    printf '%-7s %-9s %16s %16s %16s %16s %14s\n' "$nested" "$n" "$(both "${res[fl-$nested-$n]}")" \
+      "$(both "${res[s1-$nested-$n]}")" "$(both "${res[p-$nested-$n]}")" "$(both "${res[sc-$nested-$n]}")" \
       "$(awk -v a="$s1" -v b="$fl" 'BEGIN { printf "%+.1f", a - b }')"
   done
 done
