@@ -37,7 +37,7 @@ use std::process::Command;
 use log::{info, warn};
 use tabula_config::ZfsTarget;
 
-use crate::keep;
+use crate::{fault, keep};
 
 /// What a run needs besides the target.
 #[derive(Debug, Clone, Copy)]
@@ -254,6 +254,7 @@ fn rollback(zfs: &Zfs<'_>, target: &ZfsTarget) -> Result<()> {
         return Err(missing_snapshot(&snapshot));
     }
     zfs.act(&["rollback", "-r", &snapshot])?;
+    fault::after("zfs-rolled-back");
     info!("{} rolled back to @{}", target.dataset, target.snapshot);
     Ok(())
 }
@@ -323,6 +324,7 @@ impl Rotation<'_> {
                     "a previous run stopped after moving {root} away; putting the new root {temp} in place"
                 );
                 self.zfs.act(&["rename", &temp, root])?;
+                fault::after("zfs-renamed");
                 self.finish(None)?;
                 None
             }
@@ -398,8 +400,11 @@ impl Rotation<'_> {
         args.push(temp.clone());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.zfs.act(&args)?; // S1
+        fault::after("zfs-cloned");
         self.zfs.act(&["rename", root, &destination])?; // S2
+        fault::after("zfs-archived");
         self.zfs.act(&["rename", &temp, root])?; // S3
+        fault::after("zfs-renamed");
         self.finish(Some(&destination))?;
         Ok(Some(name))
     }
@@ -424,6 +429,7 @@ impl Rotation<'_> {
                 self.zfs.act(&["set", "canmount=noauto", previous])?;
             }
             self.zfs.act(&["promote", root])?;
+            fault::after("zfs-promoted");
         }
         self.zfs.act(&["inherit", MARK, root])?;
         info!(
@@ -492,6 +498,7 @@ impl Rotation<'_> {
         for name in &plan.prune {
             self.zfs
                 .act(&["destroy", "-r", &format!("{}/{name}", self.old_roots)])?;
+            fault::after("zfs-pruned");
         }
         info!(
             "{}: {} old roots kept, {} pruned, {} pinned",

@@ -305,10 +305,14 @@ mod faults {
         }
     }
 
-    /// Every step a rotation can stop at is exercised above.
+    /// Every step a Btrfs rotation can stop at is exercised above (the ZFS
+    /// steps, `zfs-*`, are exercised by the ZFS fault tests).
     #[test]
     fn every_step_is_tested() {
-        for step in tabula_rollback::fault::STEPS {
+        for step in tabula_rollback::fault::STEPS
+            .iter()
+            .filter(|s| !s.starts_with("zfs-"))
+        {
             let used = SINGLE
                 .iter()
                 .chain(CHAINS.iter().flat_map(|c| c.iter()))
