@@ -12,6 +12,7 @@ pub mod persist_homes;
 pub mod smoke;
 pub mod zfs_keep_previous;
 pub mod zfs_rollback;
+pub mod zfs_torn_clone;
 
 use crate::harness::Outcome;
 use crate::initrd::Flavour;
@@ -128,6 +129,12 @@ pub fn all() -> Vec<Scenario> {
             proves: "power cuts during the ZFS keep-previous rotation: next boot succeeds, one root, persist unchanged",
             zfs: true,
             run: crash_injection_zfs::run,
+        },
+        Scenario {
+            name: "zfs-torn-clone",
+            proves: "power cut inside `zfs clone -o` built on real ZFS: unmarked written=0 clone destroyed and the root rotated; one holding data or of another snapshot refused, nothing destroyed",
+            zfs: true,
+            run: zfs_torn_clone::run,
         },
         Scenario {
             name: "boot-time",
