@@ -40,6 +40,7 @@ mark "store-fstype=$(findmnt -no FSTYPE /usr/local/store)"
 mark "lower-file=$(cat /usr/local/store/from-lower 2>/dev/null || echo missing)"
 echo written >/usr/local/store/written-at-runtime
 mark "upper-file=$([ -e /mnt/nix-ssd/upper/written-at-runtime ] && echo on-ssd || echo not-on-ssd)"
+mark "root-upper-present=$([ -e /mnt/nix-ssd/upper/from-erased-root ] && echo yes || echo no)"
 mark "ssd-mounted=$(mountpoint -q /mnt/nix-ssd && echo yes || echo no)"
 mark "root-upper-visible=$([ -e /usr/local/store/from-erased-root ] && echo yes || echo no)"
 mark "overlay-mounts=$(findmnt -rn -t overlay -o TARGET | paste -sd, -)"
@@ -145,6 +146,11 @@ pub fn run_absent(env: &Env) -> Result<Outcome> {
                 "",
             ),
             ("the lower layer alone", "lower-file", "lower"),
+            (
+                "the upper directory on the erased root, with its file (the dangerous state)",
+                "root-upper-present",
+                "yes",
+            ),
             ("/mnt/nix-ssd a mount point", "ssd-mounted", "no"),
             ("overlay mounts anywhere", "overlay-mounts", ""),
             (
