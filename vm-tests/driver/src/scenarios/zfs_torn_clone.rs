@@ -153,16 +153,29 @@ persist
 zfs destroy rpool/local/root.tabula-new
 zfs snapshot rpool/local/root@other
 torn_clone rpool/local/root@other
+mark "other-mounted=$(zfs get -H -o value mounted rpool/local/root.tabula-new)"
 written written-other
 guids setup
 zpool export rpool
 "#;
 
-/// After case 3.
+/// After case 3; then, observed only (printed, not asserted): `written`
+/// of fresh clones made as tabula makes them (`-o mountpoint=legacy`, never
+/// mounted) of the empty `@blank` and of a populated snapshot.
 const INSPECT3: &str = r#"
 guids state
 has root-has-file rpool/local/root tabula-written-on-root
 persist
+zfs destroy rpool/local/root.tabula-new
+zfs clone -o mountpoint=legacy rpool/local/root@other rpool/local/observe-other
+zfs clone -o mountpoint=legacy rpool/local/root@blank rpool/local/observe-blank
+zpool sync rpool
+mark "observe-other=$(zfs get -H -p -o value written rpool/local/observe-other) observe-blank=$(zfs get -H -p -o value written rpool/local/observe-blank)"
+zpool export rpool
+ZPOOL_IMPORT_UDEV_TIMEOUT_MS=0 zpool import -N -f rpool
+mark "observe-other-reimported=$(zfs get -H -p -o value written rpool/local/observe-other) observe-blank-reimported=$(zfs get -H -p -o value written rpool/local/observe-blank)"
+zfs destroy rpool/local/observe-other
+zfs destroy rpool/local/observe-blank
 zpool export rpool
 "#;
 
@@ -404,7 +417,8 @@ pub fn run(env: &Env) -> Result<Outcome> {
 
     // Case 3: an unmarked clone of another snapshot, nothing written.
     eprintln!(
-        "zfs-torn-clone: observed: `written` of a fresh unmarked clone of {ROOT}@other = {}",
+        "zfs-torn-clone: observed: `written` of a fresh unmarked clone of {ROOT}@other (a populated snapshot; mounted: {}) = {}",
+        i2.get("other-mounted").unwrap_or("?"),
         i2.get("written-other").unwrap_or("?")
     );
     let before3 = guids(&i2, "setup")?;
@@ -424,6 +438,13 @@ pub fn run(env: &Env) -> Result<Outcome> {
     )?;
     eprintln!(
         "zfs-torn-clone: case 3 (unmarked clone of another snapshot): refused, nothing changed"
+    );
+    eprintln!(
+        "zfs-torn-clone: observed: `written` of fresh never-mounted clones (-o mountpoint=legacy): of the populated @other = {} ({} after export and import), of the empty @blank = {} ({})",
+        i3.get("observe-other").unwrap_or("?"),
+        i3.get("observe-other-reimported").unwrap_or("?"),
+        i3.get("observe-blank").unwrap_or("?"),
+        i3.get("observe-blank-reimported").unwrap_or("?"),
     );
     Ok(Outcome::Pass)
 }
