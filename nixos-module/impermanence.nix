@@ -110,7 +110,9 @@ let
     l:
     let
       entry = kind: user: e: value: {
-        inherit kind user value l e;
+        inherit kind user l e;
+        # impermanence applies user, group and mode only to what it creates
+        value = value // { ownership = "create"; };
         home = if user == null then null else homeIn l user;
         storage = storageOf l e;
         hide = if e.hideMount == null then l.hideMounts else e.hideMount;

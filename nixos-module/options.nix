@@ -165,7 +165,7 @@ let
 
   # --- persistence ---------------------------------------------------------------
 
-  # An entry: a path string, or { path, user, group, mode, inInitrd }. Unset
+  # An entry: a path string, or { path, user, group, mode, inInitrd, ownership }. Unset
   # fields are left to the generator's defaults (docs/config.md).
   entryOptions = {
     user = mkOption {
@@ -190,6 +190,22 @@ let
         Mount it from the systemd initrd, under `/sysroot`, so it exists
         when stage 2 starts (`/etc/machine-id`, SSH host keys). Needs
         `boot.initrd.systemd.enable`.
+      '';
+    };
+    ownership = mkOption {
+      type = types.nullOr (
+        types.enum [
+          "create"
+          "enforce"
+        ]
+      );
+      default = null;
+      description = ''
+        `"create"` (the default when unset): `user`, `group` and `mode` are
+        applied only to a source the generator creates; existing data keeps
+        its owner and mode. `"enforce"`: an existing source and mount point
+        are corrected to them at every boot (docs/config.md says why
+        `create` is the default).
       '';
     };
   };

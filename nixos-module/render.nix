@@ -22,7 +22,7 @@ let
     e:
     let
       set = filterAttrs (_: v: v != null) {
-        inherit (e) user group mode;
+        inherit (e) user group mode ownership;
         inInitrd = if e.inInitrd then true else null;
       };
     in

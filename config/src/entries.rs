@@ -16,7 +16,7 @@ use crate::names::{
     self, check_absolute_path, check_mount_option, check_relative_path, check_unit_name, is_within,
     join,
 };
-use crate::{Config, Entry, Id, Overlay, Persist};
+use crate::{Config, Entry, Id, Overlay, Ownership, Persist};
 
 /// Where the initrd mounts the real root: entries mounted in the initrd
 /// (`inInitrd`) live below it there, and their paths must fit with it.
@@ -78,6 +78,8 @@ pub struct Persisted {
     pub group: Group,
     pub mode: u32,
     pub in_initrd: bool,
+    /// Whether `user`, `group` and `mode` apply to existing data too.
+    pub ownership: Ownership,
     pub home: Option<Home>,
     /// Mount options after `bind` (shared by every entry of a storage).
     pub options: Rc<[String]>,
@@ -478,6 +480,7 @@ impl Ctx<'_> {
             group: e.group.clone().map_or(default_group, Group::Id),
             mode,
             in_initrd: e.in_initrd,
+            ownership: e.ownership.unwrap_or_default(),
             home: user.map(|(u, home)| Home {
                 user: u.clone(),
                 path: home.to_owned(),

@@ -203,6 +203,23 @@ pub struct EntryObject {
     pub mode: Option<Mode>,
     #[serde(default)]
     pub in_initrd: bool,
+    /// Whether `user`, `group` and `mode` are applied to existing data too;
+    /// absent: [`Ownership::Create`].
+    #[serde(default)]
+    pub ownership: Option<Ownership>,
+}
+
+/// When an entry's owner and mode are applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ownership {
+    /// Only to a source (and the parents) the prepare step creates; existing
+    /// data keeps its owner and mode, and the mount point mirrors the
+    /// source's (as `chown`/`chmod --reference` would).
+    #[default]
+    Create,
+    /// To existing sources and mount points too, on every boot.
+    Enforce,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +240,7 @@ impl<'de> Deserialize<'de> for Entry {
                     group: None,
                     mode: None,
                     in_initrd: false,
+                    ownership: None,
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {

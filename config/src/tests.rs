@@ -991,3 +991,36 @@ fn check_file_reports_the_document_error_or_every_entry_problem() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(check_file(&dir.join("missing.json")).len(), 1);
 }
+
+#[test]
+fn an_entry_applies_its_owner_and_mode_only_to_what_it_creates_unless_it_enforces_them() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [{"storage": "/persist",
+           "directories": ["/a", {"path": "/b", "ownership": "create"},
+                          {"path": "/c", "ownership": "enforce"}]}]}"#,
+    );
+    let got: Vec<(&str, Ownership)> = e
+        .persisted
+        .iter()
+        .map(|p| (p.path.as_str(), p.ownership))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/a", Ownership::Create),
+            ("/b", Ownership::Create),
+            ("/c", Ownership::Enforce)
+        ]
+    );
+    let err = parse_str(
+        r#"{"version": 1, "persist": [{"storage": "/persist",
+           "files": [{"path": "/etc/x", "ownership": "always"}]}]}"#,
+    )
+    .map(|_| ())
+    .expect_err("an unknown ownership is refused");
+    let line = err.to_string();
+    assert!(
+        line.contains("ownership") && line.contains("always") && line.contains("enforce"),
+        "{line}"
+    );
+}

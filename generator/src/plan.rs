@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use tabula_config::Config;
 use tabula_config::Overlay;
+pub use tabula_config::Ownership;
 use tabula_config::entries::{CheckedOverlay, Entries, Persisted, check_entries};
 pub use tabula_config::entries::{Group, Home, Kind, Problem, SYSROOT};
 use tabula_config::names::join;
@@ -40,6 +41,8 @@ pub struct Bind {
     pub group: Group,
     pub mode: u32,
     pub in_initrd: bool,
+    /// Whether `user`, `group` and `mode` apply to existing data too.
+    pub ownership: Ownership,
     /// The user's home, as mounted here.
     pub home: Option<Home>,
     /// Mount options after `bind` (shared by every entry of a storage).
@@ -100,6 +103,7 @@ fn bind(stage: Stage, e: Persisted) -> Bind {
         group: e.group,
         mode: e.mode,
         in_initrd: e.in_initrd,
+        ownership: e.ownership,
         home: e.home.map(|h| Home {
             user: h.user,
             path: prefixed(stage, &h.path),

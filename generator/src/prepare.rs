@@ -1,6 +1,7 @@
 //! The prepare step: before the bind mounts, create every missing source,
-//! target and parent with its owner and mode, and correct the owner and mode
-//! of existing sources and targets.
+//! target and parent with its owner and mode. An existing source keeps its
+//! owner and mode unless its entry says `"ownership": "enforce"`; the mount
+//! point gets the source's owner and mode (or, enforced, the entry's).
 //!
 //! It is symlink-safe: every path is walked one component at a time from a
 //! directory file descriptor with `O_NOFOLLOW`, never by name from `/`, and
@@ -30,7 +31,7 @@ use tabula_config::names::is_within;
 use tabula_runtime::Exit;
 
 use crate::error::PrepareError;
-use crate::plan::{Bind, Group, Kind, Plan, Stage};
+use crate::plan::{Bind, Group, Kind, Ownership, Plan, Stage};
 use tabula_config::names::join;
 
 /// Content of a persisted `/etc/machine-id` created by tabula: systemd
@@ -340,7 +341,9 @@ impl Walker<'_> {
         }
     }
 
-    /// Opens or creates the regular file `name` in `parent` with `want`.
+    /// Opens or creates the regular file `name` in `parent`; a created one
+    /// gets `want`, an existing one is corrected to `want` only if
+    /// `fix_existing`.
     fn ensure_file(
         &self,
         parent: &OwnedFd,
@@ -348,7 +351,8 @@ impl Walker<'_> {
         path: &str,
         want: Owner,
         content: &str,
-    ) -> Result<(), PrepareError> {
+        fix_existing: bool,
+    ) -> Result<OwnedFd, PrepareError> {
         let probe = rustix::fs::openat(
             parent,
             name,
@@ -387,7 +391,10 @@ impl Walker<'_> {
                     });
                 }
                 self.hook(path);
-                fix(&fd, want, path, true)
+                if fix_existing {
+                    fix(&fd, want, path, true)?;
+                }
+                Ok(fd)
             }
             Err(Errno::NOENT) => {
                 let fd = rustix::fs::openat(
@@ -415,11 +422,21 @@ impl Walker<'_> {
                 self.hook(path);
                 fix(&fd, want, path, false)?;
                 info!("created {path} ({want})");
-                Ok(())
+                Ok(fd)
             }
             Err(e) => Err(errno_text(e, path)),
         }
     }
+}
+
+/// The owner and mode `fd` has now.
+fn owner_of(fd: impl AsFd, path: &str) -> Result<Owner, PrepareError> {
+    let st = rustix::fs::fstat(fd).map_err(|e| errno_text(e, path))?;
+    Ok(Owner {
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mode: st.st_mode & 0o7777,
+    })
 }
 
 fn mount_id(fd: impl AsFd, name: &str) -> Option<u64> {
@@ -496,10 +513,20 @@ pub fn prepare_bind(
             })?;
     let (sparent, sname) =
         walker.walk_parents(storage, &b.storage, &b.source, &owner_for(&source_home))?;
+    // Enforced: the entry's owner and mode on both sides. Otherwise the
+    // source keeps what it has (the entry's only if created just now) and
+    // the mount point mirrors it, as impermanence's `chown --reference`
+    // and `chmod --reference` do.
+    let enforce = b.ownership == Ownership::Enforce;
     match b.kind {
         Kind::Directory => {
-            walker.ensure_dir(&sparent, &sname, &b.source, want, true)?;
-            walker.ensure_dir(&tparent, &tname, &b.target, want, true)?;
+            let src = walker.ensure_dir(&sparent, &sname, &b.source, want, enforce)?;
+            let target_want = if enforce {
+                want
+            } else {
+                owner_of(&src, &b.source)?
+            };
+            walker.ensure_dir(&tparent, &tname, &b.target, target_want, true)?;
         }
         Kind::File => {
             let content = if b.is_machine_id() {
@@ -507,8 +534,13 @@ pub fn prepare_bind(
             } else {
                 ""
             };
-            walker.ensure_file(&sparent, &sname, &b.source, want, content)?;
-            walker.ensure_file(&tparent, &tname, &b.target, want, "")?;
+            let src = walker.ensure_file(&sparent, &sname, &b.source, want, content, enforce)?;
+            let target_want = if enforce {
+                want
+            } else {
+                owner_of(&src, &b.source)?
+            };
+            walker.ensure_file(&tparent, &tname, &b.target, target_want, "", true)?;
         }
     }
     // What systemd will mount is named by path: check, now that everything

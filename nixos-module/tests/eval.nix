@@ -539,6 +539,26 @@ let
   };
   compatWith = flavour: extra: evalCompat flavour ([ compatBase ] ++ extra);
   persistAt = settings: path: lib.findFirst (s: s.storage == path) null settings.persist;
+  # The compat module writes ownership = "create" on every entry (checked
+  # once, below); the other compat checks compare the rest of each entry.
+  stripCreate =
+    e:
+    if builtins.isAttrs e && (e.ownership or null) == "create" then
+      let
+        r = removeAttrs e [ "ownership" ];
+      in
+      if builtins.attrNames r == [ "path" ] then r.path else r
+    else
+      e;
+  stripUser = u: u // {
+    directories = map stripCreate u.directories;
+    files = map stripCreate u.files;
+  };
+  allEntries =
+    settings:
+    lib.concatMap (
+      s: s.directories ++ s.files ++ lib.concatMap (u: u.directories ++ u.files) (lib.attrValues s.users)
+    ) settings.persist;
   checkCompatAssertion =
     name: modules: needle:
     let
@@ -738,11 +758,20 @@ lib.flatten [
   # impermanence compatibility
   (checkNoAssertions "compat-impermanence" compat)
   (checkGolden "compat-impermanence" compat)
+  (checkEq "compat: every entry leaves the owner and mode of existing data alone (ownership = create), as impermanence does" (lib.unique (
+    map (e: e.ownership or null) (lib.concatMap (c: allEntries c.tabula.settings) [
+      compat
+      compatSystemd
+      compatPaths
+      compatHome
+      compatHomeManager
+    ])
+  )) [ "create" ])
   (stage2Checks "compat-impermanence" compat)
   (checkEq "compat-impermanence: tabula enabled by environment.persistence" compat.tabula.enable true)
   (checkEq "compat-impermanence: nothing enabled without environment.persistence" compatDisabled.tabula.enable false)
   (checkEq "disabled: no build-time config check" compatDisabled.system.checks [ ])
-  (checkEq "compat-impermanence: boot-needed directories come from the systemd initrd, as impermanence mounts them" (lib.head compatSystemd.tabula.settings.persist).directories [
+  (checkEq "compat-impermanence: boot-needed directories come from the systemd initrd, as impermanence mounts them" (map stripCreate (lib.head compatSystemd.tabula.settings.persist).directories) [
     {
       path = "/var/lib/nixos";
       inInitrd = true;
@@ -813,7 +842,7 @@ lib.flatten [
   # Home Manager's home.persistence, mapped to the user's entries
   (checkEq "compat: Home Manager's home.persistence becomes the user's tabula.persist entries, per storage" (map (s: {
     inherit (s) storage;
-    users = s.users;
+    users = lib.mapAttrs (_: stripUser) s.users;
   }) compatHomeManager.tabula.settings.persist) [
     {
       storage = "/persist";
@@ -863,7 +892,7 @@ lib.flatten [
 
   # impermanence's paths and modes (concatPaths, mkdir --mode)
   (checkNoAssertions "compat-paths" compatPaths)
-  (checkEq "compat: trailing and repeated slashes are dropped, symbolic modes become mkdir's octal" compatPathsStorage.directories [
+  (checkEq "compat: trailing and repeated slashes are dropped, symbolic modes become mkdir's octal" (map stripCreate compatPathsStorage.directories) [
     "/var/lib/NetworkManager"
     "/var/lib/bluetooth"
     {
@@ -879,13 +908,13 @@ lib.flatten [
       mode = "0750";
     }
   ])
-  (checkEq "compat: a user's paths are relative to the home, slashes dropped" compatPathsStorage.users.alice {
+  (checkEq "compat: a user's paths are relative to the home, slashes dropped" (stripUser compatPathsStorage.users.alice) {
     home = "/home/alice";
     directories = [ ".config/sops/age" ];
     files = [ ".bash_history" ];
   })
   (checkNoAssertions "compat-home" compatHome)
-  (checkEq "compat: \".\" in users.<name>.directories persists the whole home, the user's, 0700 as impermanence creates it" (persistAt compatHome.tabula.settings "/persist").directories [
+  (checkEq "compat: \".\" in users.<name>.directories persists the whole home, the user's, 0700 as impermanence creates it" (map stripCreate (persistAt compatHome.tabula.settings "/persist").directories) [
     {
       path = "/home/alice";
       user = "alice";
