@@ -187,7 +187,21 @@ let
 
   persistedPaths = map (p: p.path) persisted;
   duplicatePaths = tabulaLib.duplicates persistedPaths;
-  nested = filter (pair: !elem (lib.head pair) duplicatePaths) (tabulaLib.nestedPairs persistedPaths);
+  # Nested entries are fine (the outer is mounted first, the inner on top);
+  # the same two nestings as the config crate refuses cannot work: a path
+  # inside a persisted file, and an inInitrd entry inside one mounted later,
+  # in stage 2, which would hide it.
+  nested = concatMap (
+    outer:
+    map (inner: {
+      inherit outer inner;
+      why =
+        if outer.kind == "file" then
+          "a file has no paths inside it"
+        else
+          "it has inInitrd and ${outer.path} has not: that mount comes later, in stage 2, and would hide it; give both inInitrd or neither";
+    }) (filter (inner: inner.path != outer.path && isWithin outer.path inner.path && (outer.kind == "file" || (inner.inInitrd && !outer.inInitrd))) persisted)
+  ) persisted;
   underStorage = filter (p: any (s: isWithin s.storage p.path) storages) persisted;
   inInitrdEntries = filter (p: p.inInitrd) persisted;
   alsoMounted = filter (p: any (fs: fs.mountPoint == p.path) fileSystems) persisted;
@@ -255,9 +269,9 @@ in
         }
         {
           assertion = nested == [ ];
-          message = "tabula.persist: a persisted path inside another: ${
-            concatMapStringsSep "; " (pair: "${lib.elemAt pair 1} is inside ${lib.head pair}") nested
-          }. Persist the outer path only, or list the inner paths instead of it.";
+          message = "tabula.persist: a persisted path inside another that cannot hold it: ${
+            concatMapStringsSep "; " (c: "${c.inner.path} is inside ${c.outer.path} (${c.outer.kind}): ${c.why}") nested
+          }.";
         }
         {
           assertion = underStorage == [ ];

@@ -106,7 +106,7 @@ let
 
   # Every entry of every enabled location, flattened: where it goes
   # (storage, system or a user's list) and what it says.
-  records = concatMap (
+  listed = concatMap (
     l:
     let
       entry = kind: user: e: value: {
@@ -147,6 +147,45 @@ let
     ++ map (e: entry "files" null e { path = sysPath e.file; }) l.files
     ++ concatMap userRecords (attrNames l.users)
   ) enabled;
+
+  # impermanence creates each missing directory once, in list order, with
+  # the owner and mode of the first entry that needs it: an entry listed
+  # before an outer one (`.config/fcitx5`, then `.config`) creates the outer
+  # directory as its parent, with a parent's owner and mode, and the outer
+  # entry's own user, group and mode then find it existing and change
+  # nothing. The outer entry here asks for what impermanence creates.
+  indexed = lib.imap0 (
+    i: r:
+    r
+    // {
+      inherit i;
+      full = if r.user == null then r.value.path else "${r.home}/${r.value.path}";
+    }
+  ) listed;
+  createdAsParentBy =
+    r: lib.findFirst (c: c.i < r.i && c.storage == r.storage && lib.hasPrefix "${r.full}/" c.full) null indexed;
+  parentOwner =
+    c: if (c.e.parentDirectory or null) != null && parentWanted c != null then parentWanted c else defaultParent c;
+  records = map (
+    r:
+    let
+      c = if r.kind == "directories" then createdAsParentBy r else null;
+      p = if c == null then null else parentOwner c;
+    in
+    if p == null then
+      r
+    else
+      r
+      // {
+        value =
+          removeAttrs r.value [
+            "user"
+            "group"
+            "mode"
+          ]
+          // lib.filterAttrs (_: v: v != null) p;
+      }
+  ) indexed;
 
   storagePaths = lib.unique (map locStorage enabled ++ map (r: r.storage) records);
   storageHide = sp: lib.any (l: l.hideMounts) (filter (l: locStorage l == sp) enabled);

@@ -80,6 +80,10 @@ pub struct Persisted {
     pub in_initrd: bool,
     /// Whether `user`, `group` and `mode` apply to existing data too.
     pub ownership: Ownership,
+    /// When the entry is inside another persisted entry: that entry's
+    /// storage. Once the outer entry is mounted, this entry's mount point
+    /// is there, at outer storage + path.
+    pub outer_storage: Option<String>,
     pub home: Option<Home>,
     /// Mount options after `bind` (shared by every entry of a storage).
     pub options: Rc<[String]>,
@@ -120,7 +124,8 @@ const OVERLAY_SKIPPED: &str = "this overlay is skipped, the others are still mou
 /// What [`check_entries`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entries {
-    /// The accepted persisted entries, sorted by path.
+    /// The accepted persisted entries, sorted by path: an outer entry
+    /// before the entries inside it.
     pub persisted: Vec<Persisted>,
     /// Problems of the persisted entries, in the order found.
     pub problems: Vec<Problem>,
@@ -256,30 +261,49 @@ pub fn check_entries(config: &Config) -> Entries {
     // Accepted paths → index in `persisted`; a candidate's ancestors (and
     // itself) are looked up here, O(depth) instead of O(entries).
     let mut accepted: HashMap<String, usize> = HashMap::new();
-    for Candidate(entry) in candidates {
-        let clash = ancestors_and_self(&entry.path)
-            .find_map(|p| accepted.get(p))
-            .map(|&i| &persisted[i]);
-        if let Some(prev) = clash {
-            let message = if prev.path == entry.path {
-                if prev.kind == entry.kind {
-                    format!("is listed twice; the first, {}, is kept", prev.label)
-                } else {
-                    format!(
-                        "is listed as a {} and, in {}, as a {}; a path is one or the other",
-                        entry.kind.noun(),
-                        prev.label,
-                        prev.kind.noun()
-                    )
-                }
+    for Candidate(mut entry) in candidates {
+        if let Some(prev) = accepted.get(&entry.path).map(|&i| &persisted[i]) {
+            let message = if prev.kind == entry.kind {
+                format!("is listed twice; the first, {}, is kept", prev.label)
             } else {
                 format!(
-                    "is inside {:?}, persisted by {}; a persisted path inside another would be hidden or hide it, persist only one of them",
-                    prev.path, prev.label
+                    "is listed as a {} and, in {}, as a {}; a path is one or the other",
+                    entry.kind.noun(),
+                    prev.label,
+                    prev.kind.noun()
                 )
             };
             problems.push(problem(&entry.label, &entry.path, message));
             continue;
+        }
+        // Nested entries are fine (`.config` and `.config/fcitx5`, or
+        // `/var/lib` in one storage and `/var/lib/nixos` in another): the
+        // outer is mounted first, the inner on top of it. Two nestings
+        // cannot work: a path inside a persisted file, and an entry mounted
+        // in the initrd inside one mounted later, which would hide it.
+        let outer = ancestors_and_self(&entry.path)
+            .skip(1)
+            .find_map(|p| accepted.get(p))
+            .map(|&i| &persisted[i]);
+        if let Some(outer) = outer {
+            let why = if outer.kind == Kind::File {
+                Some(format!(
+                    "is inside {:?}, persisted by {} as a file; a file has no paths inside it",
+                    outer.path, outer.label
+                ))
+            } else if entry.in_initrd && !outer.in_initrd {
+                Some(format!(
+                    "has inInitrd but is inside {:?}, persisted by {} without it: that mount comes later, in stage 2, and would hide this one; give both inInitrd or neither",
+                    outer.path, outer.label
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = why {
+                problems.push(problem(&entry.label, &entry.path, message));
+                continue;
+            }
+            entry.outer_storage = Some(outer.storage.clone());
         }
         if let Some(storage) = storages.iter().find(|s| is_within(&entry.path, s)) {
             problems.push(problem(
@@ -481,6 +505,7 @@ impl Ctx<'_> {
             mode,
             in_initrd: e.in_initrd,
             ownership: e.ownership.unwrap_or_default(),
+            outer_storage: None,
             home: user.map(|(u, home)| Home {
                 user: u.clone(),
                 path: home.to_owned(),

@@ -771,7 +771,7 @@ fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() {
     let e = entries_of(
         r#"{"version": 1, "persist": [
         {"storage": "/persist", "hideMounts": true, "mountOptions": ["noexec"],
-         "directories": ["/var/log", "var/rel", "/var/log", "/var/log/sub", "/persist/x", "/",
+         "directories": ["/var/log", "var/rel", "/var/log", "/etc/ok/sub", "/persist/x", "/",
                          {"path": "/srv", "user": 5, "group": "wheel", "mode": "0700", "inInitrd": true}],
          "files": ["/etc/ok", "/var/log"],
          "users": {"alice": {"directories": ["/abs", "docs"], "files": [".x"]},
@@ -796,7 +796,7 @@ fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() {
         r#"persist[0].directories[2] ("/var/log"): is listed twice; the first, persist[0].directories[0], is kept"#,
         r#"persist[0].files[1] ("/var/log"): is listed as a file and, in persist[0].directories[0], as a directory; a path is one or the other"#,
         r#"persist[3].directories[2] ("/var/log"): is listed twice; the first, persist[0].directories[0], is kept"#,
-        r#"persist[0].directories[3] ("/var/log/sub"): is inside "/var/log", persisted by persist[0].directories[0]"#,
+        r#"persist[0].directories[3] ("/etc/ok/sub"): is inside "/etc/ok", persisted by persist[0].files[0] as a file; a file has no paths inside it"#,
         r#"persist[3].directories[0] ("/mnt"): contains the storage "/mnt/data"; mounting over it would hide persisted data"#,
         r#"persist[3].directories[1] ("/p2/in"): is inside the storage "/p2" of another entry; it is persistent already"#,
         r#"persist[0].directories[4] ("/persist/x"): is inside the storage "/persist" itself"#,
@@ -1022,5 +1022,50 @@ fn an_entry_applies_its_owner_and_mode_only_to_what_it_creates_unless_it_enforce
     assert!(
         line.contains("ownership") && line.contains("always") && line.contains("enforce"),
         "{line}"
+    );
+}
+
+#[test]
+fn nested_entries_are_kept_outer_first_and_only_true_conflicts_are_refused() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [
+        {"storage": "/persist",
+         "directories": ["/var/lib", {"path": "/srv/boot/early", "inInitrd": true}, "/srv/boot"],
+         "files": ["/etc/app.conf"],
+         "users": {"alice": {"directories": [".config/fcitx5", ".config"]}}},
+        {"storage": "/state",
+         "directories": ["/var/lib/nixos", "/var/lib/nixos/inner", "/etc/app.conf/x",
+                         {"path": "/var/lib", "mode": "0700"}]}]}"#,
+    );
+    let lines = problem_lines(&e);
+    let want = [
+        r#"persist[0].directories[1] ("/srv/boot/early"): has inInitrd but is inside "/srv/boot", persisted by persist[0].directories[2] without it: that mount comes later, in stage 2, and would hide this one; give both inInitrd or neither"#,
+        r#"persist[1].directories[3] ("/var/lib"): is listed twice; the first, persist[0].directories[0], is kept"#,
+        r#"persist[1].directories[2] ("/etc/app.conf/x"): is inside "/etc/app.conf", persisted by persist[0].files[0] as a file"#,
+    ];
+    for w in want {
+        assert!(
+            lines.iter().any(|l| l.starts_with(w)),
+            "missing {w}\nin\n{}",
+            lines.join("\n")
+        );
+    }
+    assert_eq!(lines.len(), want.len(), "{}", lines.join("\n"));
+    let kept: Vec<(&str, Option<&str>)> = e
+        .persisted
+        .iter()
+        .map(|p| (p.path.as_str(), p.outer_storage.as_deref()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("/etc/app.conf", None),
+            ("/home/alice/.config", None),
+            ("/home/alice/.config/fcitx5", Some("/persist")),
+            ("/srv/boot", None),
+            ("/var/lib", None),
+            ("/var/lib/nixos", Some("/persist")),
+            ("/var/lib/nixos/inner", Some("/state")),
+        ]
     );
 }

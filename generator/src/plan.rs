@@ -43,6 +43,11 @@ pub struct Bind {
     pub in_initrd: bool,
     /// Whether `user`, `group` and `mode` apply to existing data too.
     pub ownership: Ownership,
+    /// When the entry is inside another persisted entry: that entry's
+    /// storage, as mounted here. The outer entry is mounted first (systemd
+    /// orders a mount unit after the mount units of its parent paths), so
+    /// the mount point is really at outer storage + path.
+    pub outer_storage: Option<String>,
     /// The user's home, as mounted here.
     pub home: Option<Home>,
     /// Mount options after `bind` (shared by every entry of a storage).
@@ -67,7 +72,8 @@ pub struct OverlayMount {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Sorted by target.
+    /// Sorted by target: an outer entry before the entries inside it, so
+    /// that the prepare step creates the outer entry first.
     pub binds: Vec<Bind>,
     /// Sorted by mount point.
     pub overlays: Vec<OverlayMount>,
@@ -104,6 +110,7 @@ fn bind(stage: Stage, e: Persisted) -> Bind {
         mode: e.mode,
         in_initrd: e.in_initrd,
         ownership: e.ownership,
+        outer_storage: e.outer_storage.map(|s| prefixed(stage, &s)),
         home: e.home.map(|h| Home {
             user: h.user,
             path: prefixed(stage, &h.path),

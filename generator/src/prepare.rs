@@ -513,6 +513,29 @@ pub fn prepare_bind(
             })?;
     let (sparent, sname) =
         walker.walk_parents(storage, &b.storage, &b.source, &owner_for(&source_home))?;
+    // Inside another entry, the mount point is where that entry's mount
+    // puts it: in the outer storage, which exists (it is mounted) and was
+    // prepared first, as outer entries sort before inner ones.
+    let mut mount_point = b.target.clone();
+    let (tparent, tname) = match &b.outer_storage {
+        None => (tparent, tname),
+        Some(outer) => {
+            let unprefixed = b.target.strip_prefix(prefix).unwrap_or(&b.target);
+            mount_point = format!("{outer}{unprefixed}");
+            let outer_home = b.home.as_ref().map(|h| {
+                let unprefixed = h.path.strip_prefix(prefix).unwrap_or(&h.path);
+                format!("{outer}{unprefixed}")
+            });
+            let outer_fd =
+                walker
+                    .open_existing(root, outer)
+                    .map_err(|cause| PrepareError::Storage {
+                        storage: outer.clone(),
+                        cause: Box::new(cause),
+                    })?;
+            walker.walk_parents(outer_fd, outer, &mount_point, &owner_for(&outer_home))?
+        }
+    };
     // Enforced: the entry's owner and mode on both sides. Otherwise the
     // source keeps what it has (the entry's only if created just now) and
     // the mount point mirrors it, as impermanence's `chown --reference`
@@ -526,7 +549,7 @@ pub fn prepare_bind(
             } else {
                 owner_of(&src, &b.source)?
             };
-            walker.ensure_dir(&tparent, &tname, &b.target, target_want, true)?;
+            walker.ensure_dir(&tparent, &tname, &mount_point, target_want, true)?;
         }
         Kind::File => {
             let content = if b.is_machine_id() {
@@ -540,14 +563,16 @@ pub fn prepare_bind(
             } else {
                 owner_of(&src, &b.source)?
             };
-            walker.ensure_file(&tparent, &tname, &b.target, target_want, "", true)?;
+            walker.ensure_file(&tparent, &tname, &mount_point, target_want, "", true)?;
         }
     }
     // What systemd will mount is named by path: check, now that everything
     // is in place, that neither path has a symlink anywhere (a swap during
     // this run leaves one), so that the mount cannot be redirected.
     let quiet = Walker { hook: None };
-    for path in [&b.source, &b.target] {
+    // (Inside another entry, the mount point checked is the one in the outer
+    // storage: the target path leads there once the outer entry is mounted.)
+    for path in [&b.source, &mount_point] {
         let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
         let parent_fd = quiet.open_existing(root, if parent.is_empty() { "/" } else { parent })?;
         let st = rustix::fs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW)

@@ -238,7 +238,12 @@ fn prepare_unit(plan: &Plan, ctx: &Context<'_>, target: &str) -> Node {
     let mut mounts_for: Vec<&str> = Vec::new();
     for b in &plan.binds {
         mounts_for.push(&b.storage);
-        mounts_for.push(parent(&b.target));
+        // An entry inside another is prepared in the outer entry's storage
+        // (listed for the outer entry), not under its own parent: that is
+        // the outer entry's mount point, mounted after this service.
+        if b.outer_storage.is_none() {
+            mounts_for.push(parent(&b.target));
+        }
     }
     mounts_for.sort_unstable();
     mounts_for.dedup();

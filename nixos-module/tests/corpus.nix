@@ -310,7 +310,7 @@ let
     "file mode" = "impermanence never creates a file, so it has no mode for one; tabula creates a missing one 0644 (root or the user)";
     "file user" = "as `file mode`: the owner of a file tabula creates";
     "file group" = "as `file mode`: the group of a file tabula creates";
-    "refused: nested entries" = "an entry inside another entry (`.config` and `.config/fcitx5`): refused by tabula's own check until the contract and the generator order nested mounts";
+    "refused: nested entries" = "a path inside a persisted file, or an inInitrd entry inside one mounted in stage 2: nestings that cannot work, refused by tabula's own check (other nested entries are accepted and mounted outer first)";
     "refused: parentDirectory" = "an owner or mode for a file's parent other than the defaults: the config contract has no key for it, so the compatibility module refuses it with an assertion";
     "directory inInitrd" = "the scripted initrd: impermanence bind-mounts pathsNeededForBoot (/var/log, /var/lib/nixos, ...) from stage 1, tabula mounts them in stage 2";
   };

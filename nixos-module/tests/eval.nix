@@ -653,7 +653,7 @@ let
     }
   ];
   compatPathsStorage = persistAt compatPaths.tabula.settings "/persist";
-  # "." persists the whole home (alone: tabula refuses nested entries for now)
+  # "." persists the whole home
   compatHome = compatWith "systemd" [
     { environment.persistence."/persist".users.alice.directories = [ "." ]; }
   ];
@@ -914,6 +914,40 @@ lib.flatten [
     files = [ ".bash_history" ];
   })
   (checkNoAssertions "compat-home" compatHome)
+  (checkEq "compat: an outer directory listed after an inner one is created as its parent, as impermanence creates it" (stripUser (persistAt (compatWith "systemd" [
+    {
+      users.users.alice.group = "users";
+      environment.persistence."/persist".users.alice.directories = [
+        ".config/fcitx5"
+        {
+          directory = ".config";
+          group = "wheel";
+          mode = "0700";
+        }
+        ".local/share"
+        ".local"
+      ];
+    }
+  ]).tabula.settings "/persist").users.alice) {
+        home = "/home/alice";
+        directories = [
+          ".config/fcitx5"
+          {
+            path = ".config";
+            user = "alice";
+            group = "users";
+            mode = "0755";
+          }
+          ".local/share"
+          {
+            path = ".local";
+            user = "alice";
+            group = "users";
+            mode = "0755";
+          }
+        ];
+        files = [ ];
+      })
   (checkEq "compat: \".\" in users.<name>.directories persists the whole home, the user's, 0700 as impermanence creates it" (map stripCreate (persistAt compatHome.tabula.settings "/persist").directories) [
     {
       path = "/home/alice";
@@ -1095,9 +1129,31 @@ lib.flatten [
       tabula.persist."/persist2".directories = [ "/etc/nixos" ];
     }
   ]) "persisted more than once: /etc/nixos")
-  (checkAssertion "a path persisted inside another" "systemd" (btrfsWith [
-    { tabula.persist."/persist".directories = [ "/var/lib/nixos/extra" ]; }
-  ]) "/var/lib/nixos/extra is inside /var/lib/nixos")
+  (checkNoAssertions "nested entries, in one storage and in two" (eval "systemd" (btrfsWith [
+    {
+      fileSystems."/state" = {
+        device = "/dev/disk/by-label/nixos";
+        fsType = "btrfs";
+        options = [ "subvol=@state" ];
+        neededForBoot = true;
+      };
+      tabula.persist."/persist".directories = [ "/var/lib/nixos/extra" ];
+      tabula.persist."/state".directories = [ "/var/lib/bluetooth/keys" ];
+    }
+  ])).config)
+  (checkAssertion "a path persisted inside a persisted file" "systemd" (btrfsWith [
+    { tabula.persist."/persist".directories = [ "/etc/ssh/ssh_host_ed25519_key/x" ]; }
+  ]) "/etc/ssh/ssh_host_ed25519_key/x is inside /etc/ssh/ssh_host_ed25519_key (file): a file has no paths inside it")
+  (checkAssertion "an inInitrd path inside one mounted in stage 2" "systemd" (btrfsWith [
+    {
+      tabula.persist."/persist".directories = [
+        {
+          path = "/var/lib/nixos/early";
+          inInitrd = true;
+        }
+      ];
+    }
+  ]) "/var/lib/nixos/early is inside /var/lib/nixos (directory): it has inInitrd and /var/lib/nixos has not")
   (checkAssertion "a home file persisted twice" "systemd" (btrfsWith [
     {
       users.users.alice.isNormalUser = true;
