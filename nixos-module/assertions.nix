@@ -208,6 +208,8 @@ let
   # NixOS activation reads and writes these before stage 2 mounts anything
   # (nixpkgs' pathsNeededForBoot): /var/lib/nixos holds the uid/gid maps.
   neededBeforeStage2 = filter (p: !p.inInitrd && elem p.path pathsNeededForBoot) persisted;
+  # PID 1 reads /etc/machine-id before any stage-2 mount.
+  machineIdLate = any (p: p.path == "/etc/machine-id" && p.kind == "file" && !p.inInitrd) persisted;
 
   # The fileSystems entry a path lives on: the longest mount point above it.
   mountOfPath =
@@ -316,6 +318,21 @@ in
             "Set inInitrd = true on ${if length neededBeforeStage2 == 1 then "it" else "them"}: the systemd initrd mounts it before activation."
           else
             "Use the systemd initrd (boot.initrd.systemd.enable = true) and inInitrd = true, or a fileSystems entry of its own."
+        }''
+      ++ optional machineIdLate ''
+        tabula: /etc/machine-id is persisted without inInitrd, so it is bind-mounted
+        in stage 2, after systemd (PID 1) has read it. On every boot PID 1 finds no
+        id on the erased root, treats the boot as the first one (first-boot units
+        and presets run again) and runs with a new random id: the journal starts
+        new files under /var/log/journal/<new id>, and DHCP leases and anything
+        else derived from the id change. The persisted copy (created holding
+        "uninitialized") is mounted over /etc/machine-id only afterwards, so
+        programs that read the file later see it, not the id PID 1 and journald
+        use. ${
+          if config.boot.initrd.systemd.enable then
+            "Set inInitrd = true on it: the systemd initrd mounts it before PID 1 reads it."
+          else
+            "Only the systemd initrd can mount it in time: set boot.initrd.systemd.enable = true and inInitrd = true (tabula.nixosModules.impermanence does the latter itself)."
         }''
       ++ optional (cfg.rollback.warnSnapshotTools && zfsTargets != [ ] && snapshotTools != [ ]) ''
         tabula: ${concatStringsSep ", " snapshotTools} is enabled, and tabula rolls back ${

@@ -103,6 +103,10 @@ let
   # systemd (with the scripted initrd it cannot, and says so in a warning).
   neededForBoot = path: lib.elem path (utils.pathsNeededForBoot or tabulaLib.pathsNeededForBoot);
   initrdFlag = path: lib.optionalAttrs (config.boot.initrd.systemd.enable && neededForBoot path) { inInitrd = true; };
+  # /etc/machine-id: PID 1 reads it before any stage-2 mount, so with the
+  # systemd initrd it is mounted from there (inInitrd); with the scripted
+  # initrd it cannot be, and tabula's warning says what happens instead.
+  initrdFileFlag = path: lib.optionalAttrs (config.boot.initrd.systemd.enable && path == "/etc/machine-id") { inInitrd = true; };
 
   # Every entry of every enabled location, flattened: where it goes
   # (storage, system or a user's list) and what it says.
@@ -144,7 +148,7 @@ let
         map dir u.directories ++ map (e: entry "files" name e { path = userRel e.file; }) u.files;
     in
     map (e: entry "directories" null e ({ path = sysPath e.directory; } // perms e // initrdFlag (sysPath e.directory))) l.directories
-    ++ map (e: entry "files" null e { path = sysPath e.file; }) l.files
+    ++ map (e: entry "files" null e ({ path = sysPath e.file; } // initrdFileFlag (sysPath e.file))) l.files
     ++ concatMap userRecords (attrNames l.users)
   ) enabled;
 

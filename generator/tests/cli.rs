@@ -145,7 +145,7 @@ fn machine_id_outside_the_initrd_is_warned_about() {
     assert_eq!(o.status.code(), Some(0));
     assert!(
         stderr(&o)
-            .contains(r#"persist[0].files[0]: /etc/machine-id is persisted without "inInitrd""#),
+            .contains(r#"persist[0].files[0]: /etc/machine-id is persisted without "inInitrd": true, so it is bind-mounted after systemd has read it"#),
         "{}",
         stderr(&o)
     );

@@ -312,6 +312,7 @@ let
     "file group" = "as `file mode`: the group of a file tabula creates";
     "refused: nested entries" = "a path inside a persisted file, or an inInitrd entry inside one mounted in stage 2: nestings that cannot work, refused by tabula's own check (other nested entries are accepted and mounted outer first)";
     "refused: parentDirectory" = "an owner or mode for a file's parent other than the defaults: the config contract has no key for it, so the compatibility module refuses it with an assertion";
+    "file inInitrd" = "/etc/machine-id with the systemd initrd: tabula mounts it from the initrd so that PID 1 reads the persisted id (impermanence mounts it in stage 2, after PID 1 has read it); on purpose";
     "directory inInitrd" = "the scripted initrd: impermanence bind-mounts pathsNeededForBoot (/var/log, /var/lib/nixos, ...) from stage 1, tabula mounts them in stage 2";
   };
 

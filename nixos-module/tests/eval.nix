@@ -520,6 +520,10 @@ let
         "/var/lib/nixos"
         "/var/lib/bluetooth"
       ];
+      environment.persistence."/persistent".files = [
+        "/etc/machine-id"
+        "/etc/ssh/ssh_host_ed25519_key"
+      ];
     }
   ];
 
@@ -771,6 +775,20 @@ lib.flatten [
   (checkEq "compat-impermanence: tabula enabled by environment.persistence" compat.tabula.enable true)
   (checkEq "compat-impermanence: nothing enabled without environment.persistence" compatDisabled.tabula.enable false)
   (checkEq "disabled: no build-time config check" compatDisabled.system.checks [ ])
+  (checkEq "compat-impermanence: /etc/machine-id is mounted from the systemd initrd, before PID 1 reads it" (map stripCreate (lib.head compatSystemd.tabula.settings.persist).files) [
+    {
+      path = "/etc/machine-id";
+      inInitrd = true;
+    }
+    "/etc/ssh/ssh_host_ed25519_key"
+  ])
+  (checkEq "compat-impermanence: with the systemd initrd no machine-id warning" (lib.filter (lib.hasInfix "/etc/machine-id") compatSystemd.warnings) [ ])
+  (check "compat-impermanence: with the scripted initrd, a warning says what happens to /etc/machine-id" (lib.any (
+    w:
+    lib.hasInfix "after systemd (PID 1) has read it" w
+    && lib.hasInfix "treats the boot as the first one" w
+    && lib.hasInfix "boot.initrd.systemd.enable = true" w
+  ) compat.warnings) "no such warning in ${builtins.toJSON compat.warnings}")
   (checkEq "compat-impermanence: boot-needed directories come from the systemd initrd, as impermanence mounts them" (map stripCreate (lib.head compatSystemd.tabula.settings.persist).directories) [
     {
       path = "/var/lib/nixos";
