@@ -11,8 +11,7 @@
 # whole home), modes as `mkdir --mode` makes them (impermanence-lib.nix).
 # What tabula cannot do the same way is refused by an assertion that says
 # why (a `parentDirectory` owner or mode other than the defaults,
-# `method = "symlink"`, a per-entry `hideMount`/`allowTrash` that differs
-# from its storage's, a mode mkdir would read differently); nothing is
+# `method = "symlink"`, a mode mkdir would read differently); nothing is
 # accepted and ignored. docs/nixos.md "Migrating from impermanence" lists
 # what still differs.
 {
@@ -113,15 +112,27 @@ let
   listed = concatMap (
     l:
     let
-      entry = kind: user: e: value: {
-        inherit kind user l e;
-        # impermanence applies user, group and mode only to what it creates
-        value = value // { ownership = "create"; };
-        home = if user == null then null else homeIn l user;
-        storage = storageOf l e;
-        hide = if e.hideMount == null then l.hideMounts else e.hideMount;
-        trash = if e.allowTrash == null then l.allowTrash else e.allowTrash;
-      };
+      entry =
+        kind: user: e: value:
+        let
+          hide = if e.hideMount == null then l.hideMounts else e.hideMount;
+          trash = if e.allowTrash == null then l.allowTrash else e.allowTrash;
+        in
+        {
+          inherit kind user l e;
+          # impermanence applies user, group and mode only to what it
+          # creates, and x-gvfs-hide / x-gvfs-trash to directory mounts only
+          value =
+            value
+            // {
+              ownership = "create";
+            }
+            // lib.optionalAttrs (kind == "directories" && (hide || trash)) {
+              mountOptions = optional hide "x-gvfs-hide" ++ optional trash "x-gvfs-trash";
+            };
+          home = if user == null then null else homeIn l user;
+          storage = storageOf l e;
+        };
       userRecords =
         name:
         let
@@ -192,8 +203,6 @@ let
   ) indexed;
 
   storagePaths = lib.unique (map locStorage enabled ++ map (r: r.storage) records);
-  storageHide = sp: lib.any (l: l.hideMounts) (filter (l: locStorage l == sp) enabled);
-  storageTrash = sp: lib.any (l: l.allowTrash) (filter (l: locStorage l == sp) enabled);
 
   storageFor =
     sp:
@@ -202,8 +211,9 @@ let
       values = kind: user: map (r: r.value) (filter (r: r.kind == kind && r.user == user) rs);
     in
     {
-      hideMounts = storageHide sp;
-      mountOptions = optional (storageTrash sp) "x-gvfs-trash";
+      # per entry (directories only), as impermanence does
+      hideMounts = false;
+      mountOptions = [ ];
       directories = values "directories" null;
       files = values "files" null;
       users = lib.genAttrs (lib.unique (lib.concatMap (r: optional (r.user != null) r.user) rs)) (name: {
@@ -269,10 +279,6 @@ let
       "${labelOf r}: parentDirectory asks for ${builtins.toJSON (parentWanted r)} on the file's parent directory, but tabula's config contract has no key for the owner and mode of an entry's parents (it creates missing parents ${builtins.toJSON (defaultParent r)}). Remove parentDirectory, or create the parent yourself (e.g. systemd.tmpfiles) before the persisted file is prepared."
     ++ optional (r.e ? method && r.e.method == "symlink")
       "${labelOf r}: method = \"symlink\" is not supported: tabula bind-mounts every file, and its config contract has no key for a symlinked entry yet. Remove `method` (the bind mount keeps the data of programs that replace files by rename)."
-    ++ optional (r.hide != storageHide r.storage)
-      "${labelOf r}: hideMount = ${lib.boolToString r.hide}, but tabula sets x-gvfs-hide per storage and ${r.storage} gets hideMounts = ${lib.boolToString (storageHide r.storage)}; the config contract has no per-entry mount options. Set the same value for every entry of ${r.storage}."
-    ++ optional (r.trash != storageTrash r.storage)
-      "${labelOf r}: allowTrash = ${lib.boolToString r.trash}, but tabula sets x-gvfs-trash per storage and ${r.storage} gets allowTrash = ${lib.boolToString (storageTrash r.storage)}; the config contract has no per-entry mount options. Set the same value for every entry of ${r.storage}."
   ) records;
 
   homeChecks = concatMap (

@@ -165,7 +165,7 @@ let
 
   # --- persistence ---------------------------------------------------------------
 
-  # An entry: a path string, or { path, user, group, mode, inInitrd, ownership }. Unset
+  # An entry: a path string, or { path, user, group, mode, inInitrd, ownership, mountOptions }. Unset
   # fields are left to the generator's defaults (docs/config.md).
   entryOptions = {
     user = mkOption {
@@ -191,6 +191,11 @@ let
         when stage 2 starts (`/etc/machine-id`, SSH host keys). Needs
         `boot.initrd.systemd.enable`.
       '';
+    };
+    mountOptions = mkOption {
+      type = types.listOf mountOption;
+      default = [ ];
+      description = "Extra options for this entry's bind mount, after its storage's (`x-gvfs-hide` on one directory only, for example).";
     };
     ownership = mkOption {
       type = types.nullOr (

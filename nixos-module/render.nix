@@ -24,6 +24,7 @@ let
       set = filterAttrs (_: v: v != null) {
         inherit (e) user group mode ownership;
         inInitrd = if e.inInitrd then true else null;
+        mountOptions = if e.mountOptions == [ ] then null else e.mountOptions;
       };
     in
     if set == { } then e.path else { inherit (e) path; } // set;

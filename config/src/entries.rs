@@ -85,7 +85,8 @@ pub struct Persisted {
     /// is there, at outer storage + path.
     pub outer_storage: Option<String>,
     pub home: Option<Home>,
-    /// Mount options after `bind` (shared by every entry of a storage).
+    /// Mount options after `bind`: the storage's, then the entry's own
+    /// (shared by every entry of a storage that has none of its own).
     pub options: Rc<[String]>,
 }
 
@@ -480,6 +481,21 @@ impl Ctx<'_> {
                 format!("is where its persisted copy would be, and {why}"),
             )
         })?;
+        for (j, opt) in e.mount_options.iter().enumerate() {
+            check_mount_option(opt)
+                .map_err(|why| problem(&format!("{label}.mountOptions[{j}]"), opt, why))?;
+        }
+        let options = if e.mount_options.is_empty() {
+            Rc::clone(&self.options)
+        } else {
+            let mut all = self.options.to_vec();
+            for opt in &e.mount_options {
+                if !all.contains(opt) {
+                    all.push(opt.clone());
+                }
+            }
+            Rc::from(all)
+        };
         let (default_user, default_group) = match user {
             None => (
                 Id::Name("root".to_owned()),
@@ -510,7 +526,7 @@ impl Ctx<'_> {
                 user: u.clone(),
                 path: home.to_owned(),
             }),
-            options: Rc::clone(&self.options),
+            options,
         })
     }
 }

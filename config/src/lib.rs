@@ -207,6 +207,9 @@ pub struct EntryObject {
     /// absent: [`Ownership::Create`].
     #[serde(default)]
     pub ownership: Option<Ownership>,
+    /// Mount options of this entry's bind mount, after its storage's.
+    #[serde(default)]
+    pub mount_options: Vec<String>,
 }
 
 /// When an entry's owner and mode are applied.
@@ -241,6 +244,7 @@ impl<'de> Deserialize<'de> for Entry {
                     mode: None,
                     in_initrd: false,
                     ownership: None,
+                    mount_options: Vec::new(),
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {

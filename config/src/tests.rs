@@ -1069,3 +1069,38 @@ fn nested_entries_are_kept_outer_first_and_only_true_conflicts_are_refused() {
         ]
     );
 }
+
+#[test]
+fn an_entry_s_mount_options_follow_its_storage_s_and_a_bad_one_skips_only_that_entry() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [{"storage": "/persist", "hideMounts": true,
+           "mountOptions": ["nodev"],
+           "directories": [{"path": "/a", "mountOptions": ["x-gvfs-trash", "x-gvfs-hide"]},
+                           "/b", {"path": "/c", "mountOptions": ["a,b"]}],
+           "files": [{"path": "/etc/f", "mountOptions": ["ro"]}]}]}"#,
+    );
+    let got: Vec<(&str, Vec<&str>)> = e
+        .persisted
+        .iter()
+        .map(|p| {
+            (
+                p.path.as_str(),
+                p.options.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/a", vec!["x-gvfs-hide", "nodev", "x-gvfs-trash"]),
+            ("/b", vec!["x-gvfs-hide", "nodev"]),
+            ("/etc/f", vec!["x-gvfs-hide", "nodev", "ro"]),
+        ]
+    );
+    assert_eq!(
+        problem_lines(&e),
+        [
+            r#"persist[0].directories[2].mountOptions[0] ("a,b"): is not a single mount option; expected one option per list item, without commas or spaces, such as "noatime"; this entry is skipped, the others are still mounted"#
+        ]
+    );
+}

@@ -280,7 +280,8 @@ let
             user = e.user or (if user == null then "root" else user);
             group = e.group or (if user == null then "root" else groupOf user);
             mode = e.mode or (if kind == "directory" then "0755" else "0644");
-            mountOptions = opts;
+            # the storage's, then the entry's own (docs/config.md)
+            mountOptions = opts ++ filter (o: !elem o opts) (e.mountOptions or [ ]);
             inInitrd = e.inInitrd or false;
           }
           // lib.optionalAttrs (kind == "file") {
@@ -306,7 +307,6 @@ let
   # docs/nixos.md ("Migrating from impermanence"), with the field it shows in.
   knownClasses = {
     "file created" = "a missing file source: impermanence symlinks to it, tabula creates it empty and bind-mounts (programs that replace files by rename keep their data)";
-    "file mountOptions" = "x-gvfs-hide/x-gvfs-trash: impermanence puts them on directory mounts only, tabula on every bind mount of the storage";
     "file mode" = "impermanence never creates a file, so it has no mode for one; tabula creates a missing one 0644 (root or the user)";
     "file user" = "as `file mode`: the owner of a file tabula creates";
     "file group" = "as `file mode`: the group of a file tabula creates";

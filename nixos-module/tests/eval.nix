@@ -1024,42 +1024,62 @@ lib.flatten [
       ];
     }
   ] "method = \"symlink\" is not supported")
-  (checkCompatAssertion "a per-entry hideMount other than the storage's" [
-    {
-      environment.persistence."/persist".directories = [
+  (checkEq "compat: hideMount and allowTrash per entry, on directory mounts only, as impermanence" (
+    let
+      st = persistAt (compatWith "systemd" [
         {
-          directory = "/var/lib/app";
-          hideMount = true;
+          environment.persistence."/persist" = {
+            hideMounts = true;
+            allowTrash = true;
+            directories = [
+              "/var/lib/both"
+              {
+                directory = "/var/lib/shown";
+                hideMount = false;
+              }
+              {
+                directory = "/srv/notrash";
+                allowTrash = false;
+              }
+              {
+                directory = "/srv/plain";
+                hideMount = false;
+                allowTrash = false;
+              }
+            ];
+            files = [ "/etc/app.conf" ];
+          };
         }
-      ];
-    }
-  ] "hideMount = true, but tabula sets x-gvfs-hide per storage")
-  (checkCompatAssertion "a per-entry allowTrash other than the storage's" [
+      ]).tabula.settings "/persist";
+    in
     {
-      environment.persistence."/persist" = {
-        allowTrash = true;
-        directories = [
-          {
-            directory = "/srv/data";
-            allowTrash = false;
-          }
-        ];
-      };
+      inherit (st) hideMounts mountOptions;
+      directories = map stripCreate st.directories;
+      files = map stripCreate st.files;
     }
-  ] "allowTrash = false, but tabula sets x-gvfs-trash per storage")
-  (checkNoAssertions "compat: a per-entry hideMount equal to the storage's is accepted" (compatWith "systemd" [
-    {
-      environment.persistence."/persist" = {
-        hideMounts = true;
-        directories = [
-          {
-            directory = "/var/lib/app";
-            hideMount = true;
-          }
+  ) {
+    hideMounts = false;
+    mountOptions = [ ];
+    directories = [
+      {
+        path = "/var/lib/both";
+        mountOptions = [
+          "x-gvfs-hide"
+          "x-gvfs-trash"
         ];
-      };
-    }
-  ]))
+      }
+      {
+        path = "/var/lib/shown";
+        mountOptions = [ "x-gvfs-trash" ];
+      }
+      {
+        path = "/srv/notrash";
+        mountOptions = [ "x-gvfs-hide" ];
+      }
+      "/srv/plain"
+    ];
+    files = [ "/etc/app.conf" ];
+  })
   (checkCompatAssertion "a symbolic mode mkdir reads differently from what is modelled (copying bits)" [
     {
       environment.persistence."/persist".directories = [
