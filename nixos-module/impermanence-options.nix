@@ -69,7 +69,7 @@ let
       parentDirectory = mkOption {
         type = types.nullOr (types.submodule { options = permOptions; });
         default = null;
-        description = "Owner and mode of the file's parent directory when it is created; tabula creates parents root:root 0755 (in a home: the user's, 0755), and refuses other values by an assertion.";
+        description = "Owner and mode of the file's parent directory when it is created (tabula: the entry's `parentDirectory`).";
       };
       method = mkOption {
         type = types.enum [

@@ -10,8 +10,7 @@
 # and repeated slashes dropped; "." in `users.<name>.directories` is the
 # whole home), modes as `mkdir --mode` makes them (impermanence-lib.nix).
 # What tabula cannot do the same way is refused by an assertion that says
-# why (a `parentDirectory` owner or mode other than the defaults,
-# `method = "symlink"`, a mode mkdir would read differently); nothing is
+# why (`method = "symlink"`, a mode mkdir would read differently); nothing is
 # accepted and ignored. docs/nixos.md "Migrating from impermanence" lists
 # what still differs.
 {
@@ -107,6 +106,19 @@ let
   # initrd it cannot be, and tabula's warning says what happens instead.
   initrdFileFlag = path: lib.optionalAttrs (config.boot.initrd.systemd.enable && path == "/etc/machine-id") { inInitrd = true; };
 
+  # a file's parentDirectory: the fields set (the contract's defaults for
+  # the rest are impermanence's), the mode as mkdir makes it
+  parentDirOf =
+    e:
+    let
+      pd = e.parentDirectory;
+      set = lib.filterAttrs (_: v: v != null) {
+        inherit (pd) user group;
+        mode = octalMode pd.mode;
+      };
+    in
+    lib.optionalAttrs (pd != null && set != { }) { parentDirectory = set; };
+
   # Every entry of every enabled location, flattened: where it goes
   # (storage, system or a user's list) and what it says.
   listed = concatMap (
@@ -156,10 +168,10 @@ let
             else
               entry "directories" name e ({ path = rel; } // perms e);
         in
-        map dir u.directories ++ map (e: entry "files" name e { path = userRel e.file; }) u.files;
+        map dir u.directories ++ map (e: entry "files" name e ({ path = userRel e.file; } // parentDirOf e)) u.files;
     in
     map (e: entry "directories" null e ({ path = sysPath e.directory; } // perms e // initrdFlag (sysPath e.directory))) l.directories
-    ++ map (e: entry "files" null e ({ path = sysPath e.file; } // initrdFileFlag (sysPath e.file))) l.files
+    ++ map (e: entry "files" null e ({ path = sysPath e.file; } // initrdFileFlag (sysPath e.file) // parentDirOf e)) l.files
     ++ concatMap userRecords (attrNames l.users)
   ) enabled;
 
@@ -275,8 +287,6 @@ let
       "${labelOf r}: mode \"${r.e.mode}\" is not one tabula can reproduce exactly as `mkdir --mode` would (octal up to 0777, or clauses of [ugoa]*[=+-][rwxX]*); write it in octal, e.g. \"0750\"."
     ++ optional (r.e ? parentDirectory && r.e.parentDirectory != null && r.e.parentDirectory.mode != null && octalMode r.e.parentDirectory.mode == null)
       "${labelOf r}: parentDirectory.mode \"${r.e.parentDirectory.mode}\" is not one tabula can reproduce exactly; write it in octal."
-    ++ optional (r.e ? parentDirectory && parentWanted r != null && parentWanted r != defaultParent r)
-      "${labelOf r}: parentDirectory asks for ${builtins.toJSON (parentWanted r)} on the file's parent directory, but tabula's config contract has no key for the owner and mode of an entry's parents (it creates missing parents ${builtins.toJSON (defaultParent r)}). Remove parentDirectory, or create the parent yourself (e.g. systemd.tmpfiles) before the persisted file is prepared."
     ++ optional (r.e ? method && r.e.method == "symlink")
       "${labelOf r}: method = \"symlink\" is not supported: tabula bind-mounts every file, and its config contract has no key for a symlinked entry yet. Remove `method` (the bind mount keeps the data of programs that replace files by rename)."
   ) records;

@@ -165,7 +165,8 @@ let
 
   # --- persistence ---------------------------------------------------------------
 
-  # An entry: a path string, or { path, user, group, mode, inInitrd, ownership, mountOptions }. Unset
+  # An entry: a path string, or { path, user, group, mode, inInitrd, ownership,
+  # mountOptions, parentDirectory }. Unset
   # fields are left to the generator's defaults (docs/config.md).
   entryOptions = {
     user = mkOption {
@@ -191,6 +192,31 @@ let
         when stage 2 starts (`/etc/machine-id`, SSH host keys). Needs
         `boot.initrd.systemd.enable`.
       '';
+    };
+    parentDirectory = mkOption {
+      type = types.nullOr (
+        types.submodule {
+          options = {
+            user = mkOption {
+              type = types.nullOr userOrGroup;
+              default = null;
+              description = "Owner (default: `root`, or the user for `users.<name>` entries).";
+            };
+            group = mkOption {
+              type = types.nullOr userOrGroup;
+              default = null;
+              description = "Group (default: `root`, or the user's primary group).";
+            };
+            mode = mkOption {
+              type = types.nullOr octalMode;
+              default = null;
+              description = "Mode (default `0755`).";
+            };
+          };
+        }
+      );
+      default = null;
+      description = "Owner and mode of the entry's parent directory, on each side where it is created (not the home, which is the user's, `0700`).";
     };
     mountOptions = mkOption {
       type = types.listOf mountOption;

@@ -84,10 +84,21 @@ pub struct Persisted {
     /// storage. Once the outer entry is mounted, this entry's mount point
     /// is there, at outer storage + path.
     pub outer_storage: Option<String>,
+    /// Owner and mode of the entry's parent directory, on both sides, when
+    /// the prepare step creates it (not when it is the home).
+    pub parent: Option<Parent>,
     pub home: Option<Home>,
     /// Mount options after `bind`: the storage's, then the entry's own
     /// (shared by every entry of a storage that has none of its own).
     pub options: Rc<[String]>,
+}
+
+/// The owner and mode of a created parent directory, defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parent {
+    pub user: Id,
+    pub group: Group,
+    pub mode: u32,
 }
 
 /// An overlay whose fields passed every check.
@@ -522,6 +533,22 @@ impl Ctx<'_> {
             in_initrd: e.in_initrd,
             ownership: e.ownership.unwrap_or_default(),
             outer_storage: None,
+            parent: e.parent_directory.as_ref().map(|p| Parent {
+                // A created parent defaults to root's 0755, or in a home to
+                // the user's (docs/generator.md).
+                user: p.user.clone().unwrap_or_else(|| match user {
+                    None => Id::Name("root".to_owned()),
+                    Some((u, _)) => u.clone(),
+                }),
+                group: p.group.clone().map_or_else(
+                    || match user {
+                        None => Group::Id(Id::Name("root".to_owned())),
+                        Some((u, _)) => Group::PrimaryOf(u.clone()),
+                    },
+                    Group::Id,
+                ),
+                mode: p.mode.map_or(0o755, |m| m.0),
+            }),
             home: user.map(|(u, home)| Home {
                 user: u.clone(),
                 path: home.to_owned(),

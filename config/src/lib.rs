@@ -210,6 +210,22 @@ pub struct EntryObject {
     /// Mount options of this entry's bind mount, after its storage's.
     #[serde(default)]
     pub mount_options: Vec<String>,
+    /// Owner and mode of the entry's parent directory, when it is created.
+    #[serde(default)]
+    pub parent_directory: Option<ParentDirectory>,
+}
+
+/// The owner and mode a missing parent directory of an entry is created
+/// with; unset fields take the defaults of created parents.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentDirectory {
+    #[serde(default)]
+    pub user: Option<Id>,
+    #[serde(default)]
+    pub group: Option<Id>,
+    #[serde(default)]
+    pub mode: Option<Mode>,
 }
 
 /// When an entry's owner and mode are applied.
@@ -245,6 +261,7 @@ impl<'de> Deserialize<'de> for Entry {
                     in_initrd: false,
                     ownership: None,
                     mount_options: Vec::new(),
+                    parent_directory: None,
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {

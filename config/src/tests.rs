@@ -1104,3 +1104,46 @@ fn an_entry_s_mount_options_follow_its_storage_s_and_a_bad_one_skips_only_that_e
         ]
     );
 }
+
+#[test]
+fn a_parent_directory_takes_the_defaults_of_created_parents_for_what_it_leaves_unset() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [{"storage": "/persist",
+           "files": [{"path": "/var/keys/secret", "parentDirectory": {"mode": "0700"}}, "/etc/plain"],
+           "users": {"alice": {"files": [{"path": ".config/app/key",
+                                          "parentDirectory": {"group": "wheel"}}]}}}]}"#,
+    );
+    assert!(e.problems.is_empty(), "{:?}", e.problems);
+    let parent_of = |path: &str| {
+        e.persisted
+            .iter()
+            .find(|p| p.path == path)
+            .unwrap_or_else(|| panic!("{path} not kept"))
+            .parent
+            .clone()
+    };
+    assert_eq!(
+        parent_of("/var/keys/secret"),
+        Some(entries::Parent {
+            user: Id::Name("root".into()),
+            group: entries::Group::Id(Id::Name("root".into())),
+            mode: 0o700
+        })
+    );
+    assert_eq!(parent_of("/etc/plain"), None);
+    assert_eq!(
+        parent_of("/home/alice/.config/app/key"),
+        Some(entries::Parent {
+            user: Id::Name("alice".into()),
+            group: entries::Group::Id(Id::Name("wheel".into())),
+            mode: 0o755
+        })
+    );
+    let err = parse_str(
+        r#"{"version": 1, "persist": [{"storage": "/p",
+           "files": [{"path": "/x/y", "parentDirectory": {"mode": "0700", "recursive": true}}]}]}"#,
+    )
+    .map(|_| ())
+    .expect_err("an unknown key in parentDirectory is refused");
+    assert!(err.to_string().contains("recursive"), "{err}");
+}

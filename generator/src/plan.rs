@@ -12,7 +12,7 @@ use tabula_config::Config;
 use tabula_config::Overlay;
 pub use tabula_config::Ownership;
 use tabula_config::entries::{CheckedOverlay, Entries, Persisted, check_entries};
-pub use tabula_config::entries::{Group, Home, Kind, Problem, SYSROOT};
+pub use tabula_config::entries::{Group, Home, Kind, Parent, Problem, SYSROOT};
 use tabula_config::names::join;
 
 use crate::escape::path_unit_name;
@@ -48,6 +48,8 @@ pub struct Bind {
     /// orders a mount unit after the mount units of its parent paths), so
     /// the mount point is really at outer storage + path.
     pub outer_storage: Option<String>,
+    /// Owner and mode of the entry's parent directory when it is created.
+    pub parent: Option<Parent>,
     /// The user's home, as mounted here.
     pub home: Option<Home>,
     /// Mount options after `bind` (shared by every entry of a storage).
@@ -111,6 +113,7 @@ fn bind(stage: Stage, e: Persisted) -> Bind {
         in_initrd: e.in_initrd,
         ownership: e.ownership,
         outer_storage: e.outer_storage.map(|s| prefixed(stage, &s)),
+        parent: e.parent,
         home: e.home.map(|h| Home {
             user: h.user,
             path: prefixed(stage, &h.path),

@@ -480,11 +480,32 @@ pub fn prepare_bind(
         let unprefixed = h.path.strip_prefix(prefix).unwrap_or(&h.path);
         format!("{}{unprefixed}", b.storage)
     });
-    let owner_for = |home: &Option<String>| {
+    // The entry's `parentDirectory`, for its parent directory on each side.
+    let parent_owner = match &b.parent {
+        Some(p) => Some(Owner {
+            uid: db.uid(&p.user)?,
+            gid: db.gid(&p.group)?,
+            mode: p.mode,
+        }),
+        None => None,
+    };
+    let owner_for = |home: &Option<String>, entry: &str| {
         let home = home.clone();
+        let entry_parent = entry.rsplit_once('/').map(|(p, _)| p.to_owned());
         move |at: &str| -> Owner {
+            // The home first: it is created as the user's 0700 whatever an
+            // entry directly inside it asks for its parent, as impermanence.
+            if let (Some(h), Some(o)) = (&home, home_owner) {
+                if at == h {
+                    return Owner { mode: 0o700, ..o };
+                }
+            }
+            if let Some(p) = parent_owner {
+                if entry_parent.as_deref() == Some(at) {
+                    return p;
+                }
+            }
             match (&home, home_owner) {
-                (Some(h), Some(o)) if at == h => Owner { mode: 0o700, ..o },
                 (Some(h), Some(o)) if is_within(at, h) => o,
                 _ => ROOT_DIR,
             }
@@ -494,8 +515,12 @@ pub fn prepare_bind(
     // The target side first: if it is already a mount point (the initrd
     // mounted it), there is nothing to do.
     let root_dup = rustix::io::dup(root).map_err(|e| errno_text(e, "/"))?;
-    let (tparent, tname) =
-        walker.walk_parents(root_dup, "/", &b.target, &owner_for(&target_home))?;
+    let (tparent, tname) = walker.walk_parents(
+        root_dup,
+        "/",
+        &b.target,
+        &owner_for(&target_home, &b.target),
+    )?;
     if let (Some(parent_id), Some(id)) = (mount_id(&tparent, ""), mount_id(&tparent, &tname)) {
         if parent_id != id {
             return Ok(Done::AlreadyMounted);
@@ -511,8 +536,12 @@ pub fn prepare_bind(
                 storage: b.storage.clone(),
                 cause: Box::new(cause),
             })?;
-    let (sparent, sname) =
-        walker.walk_parents(storage, &b.storage, &b.source, &owner_for(&source_home))?;
+    let (sparent, sname) = walker.walk_parents(
+        storage,
+        &b.storage,
+        &b.source,
+        &owner_for(&source_home, &b.source),
+    )?;
     // Inside another entry, the mount point is where that entry's mount
     // puts it: in the outer storage, which exists (it is mounted) and was
     // prepared first, as outer entries sort before inner ones.
@@ -533,7 +562,12 @@ pub fn prepare_bind(
                         storage: outer.clone(),
                         cause: Box::new(cause),
                     })?;
-            walker.walk_parents(outer_fd, outer, &mount_point, &owner_for(&outer_home))?
+            walker.walk_parents(
+                outer_fd,
+                outer,
+                &mount_point,
+                &owner_for(&outer_home, &mount_point),
+            )?
         }
     };
     // Enforced: the entry's owner and mode on both sides. Otherwise the

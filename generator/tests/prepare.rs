@@ -577,3 +577,51 @@ fn a_compat_entry_never_changes_the_mode_of_existing_data() {
         "key\n"
     );
 }
+
+/// impermanence's README example, `{ file = "/var/keys/secret_file";
+/// parentDirectory.mode = "u=rwx,g=,o="; }`: the missing parent is created
+/// 0700 on both sides (the grandparent with the defaults); a parent that
+/// exists already keeps its owner and mode.
+#[test]
+#[ignore = "needs root (chown); dev/test.sh runs it"]
+fn a_created_parent_directory_gets_the_entry_s_parent_owner_and_mode() {
+    if tabula_testkit::skip_unless(
+        "a_created_parent_directory_gets_the_entry_s_parent_owner_and_mode",
+        &[Need::Root],
+    ) {
+        return;
+    }
+    let f = fixture();
+    let r = &f.root;
+    fs::create_dir_all(r.join("persist/srv/existing")).expect("mkdir");
+    fs::set_permissions(
+        r.join("persist/srv/existing"),
+        fs::Permissions::from_mode(0o750),
+    )
+    .expect("chmod");
+    let config = parse(
+        r#"{ "version": 1, "persist": [ { "storage": "/persist",
+            "files": [ { "path": "/var/keys/secret_file", "parentDirectory": { "mode": "0700" } },
+                       { "path": "/srv/existing/f", "parentDirectory": { "mode": "0700", "user": 4242 } } ],
+            "users": { "alice": { "files": [
+              { "path": ".config/app/key", "parentDirectory": { "mode": "0711", "group": "wheel" } } ] } } } ] }"#,
+        Path::new("test.json"),
+    )
+    .expect("config");
+    let p = plan(&config, Stage::System);
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    let failed = prepare_all(&p, &f.opts, None).expect("the root opens");
+    assert!(failed.is_empty(), "{failed:?}");
+    for (path, want) in [
+        ("persist/var", (0, 0, 0o755)),
+        ("persist/var/keys", (0, 0, 0o700)),
+        ("var/keys", (0, 0, 0o700)),
+        ("persist/srv/existing", (0, 0, 0o750)),
+        ("srv/existing", (ALICE, 0, 0o700)),
+        ("persist/home/alice/.config", (ALICE, USERS, 0o755)),
+        ("persist/home/alice/.config/app", (ALICE, 10, 0o711)),
+        ("home/alice/.config/app", (ALICE, 10, 0o711)),
+    ] {
+        assert_eq!(owner_mode(&r.join(path)), want, "{path}");
+    }
+}

@@ -253,8 +253,9 @@ let
             parentPath = dirOf path;
             # docs/generator.md: a missing parent outside a home root:root
             # 0755, the home the user's 0700, inside a home the user's 0755;
-            # a parent that is itself an entry gets that entry's
-            parent =
+            # a parent that is itself an entry gets that entry's; otherwise
+            # the entry's parentDirectory applies (never to the home)
+            parent = (if home != null && parentPath == home then lib.id else (d: d // (e.parentDirectory or { }))) (
               if home != null && parentPath == home then
                 {
                   user = user;
@@ -272,7 +273,8 @@ let
                   user = "root";
                   group = "root";
                   mode = "0755";
-                };
+                }
+            );
           in
           {
             inherit kind path;
@@ -311,7 +313,6 @@ let
     "file user" = "as `file mode`: the owner of a file tabula creates";
     "file group" = "as `file mode`: the group of a file tabula creates";
     "refused: nested entries" = "a path inside a persisted file, or an inInitrd entry inside one mounted in stage 2: nestings that cannot work, refused by tabula's own check (other nested entries are accepted and mounted outer first)";
-    "refused: parentDirectory" = "an owner or mode for a file's parent other than the defaults: the config contract has no key for it, so the compatibility module refuses it with an assertion";
     "file inInitrd" = "/etc/machine-id with the systemd initrd: tabula mounts it from the initrd so that PID 1 reads the persisted id (impermanence mounts it in stage 2, after PID 1 has read it); on purpose";
     "directory inInitrd" = "the scripted initrd: impermanence bind-mounts pathsNeededForBoot (/var/log, /var/lib/nixos, ...) from stage 1, tabula mounts them in stage 2";
   };

@@ -984,26 +984,29 @@ lib.flatten [
   ]).tabula.settings.persist) [ "/persist" ])
 
   # what tabula cannot do as impermanence does: refused, with the reason
-  (checkCompatAssertion "parentDirectory with a mode other than the default parent's" [
+  (checkEq "compat: a file's parentDirectory goes to the entry, the mode as mkdir makes it (impermanence's README example)" (map stripCreate (persistAt (compatWith "systemd" [
     {
       environment.persistence."/persist".files = [
         {
           file = "/var/keys/secret_file";
           parentDirectory.mode = "u=rwx,g=,o=";
         }
-      ];
-    }
-  ] "config contract has no key for the owner and mode of an entry's parents")
-  (checkCompatAssertion "parentDirectory with another owner" [
-    {
-      environment.persistence."/persist".files = [
         {
           file = "/var/lib/app/state";
           parentDirectory.user = "alice";
         }
       ];
     }
-  ] "parentDirectory asks for")
+  ]).tabula.settings "/persist").files) [
+    {
+      path = "/var/keys/secret_file";
+      parentDirectory.mode = "0700";
+    }
+    {
+      path = "/var/lib/app/state";
+      parentDirectory.user = "alice";
+    }
+  ])
   (checkNoAssertions "compat: parentDirectory equal to the default parent is accepted" (compatWith "systemd" [
     {
       environment.persistence."/persist".users.alice.files = [
