@@ -77,7 +77,7 @@ let
           "symlink"
         ];
         default = "auto";
-        description = "impermanence's linking method; tabula bind-mounts every file, and refuses `symlink` by an assertion.";
+        description = "impermanence's linking method: `symlink` puts a symbolic link to the persisted copy in place (tabula: the entry's `method`); `auto` is a bind mount.";
       };
     }
     // entryCommon;

@@ -10,7 +10,7 @@
 # and repeated slashes dropped; "." in `users.<name>.directories` is the
 # whole home), modes as `mkdir --mode` makes them (impermanence-lib.nix).
 # What tabula cannot do the same way is refused by an assertion that says
-# why (`method = "symlink"`, a mode mkdir would read differently); nothing is
+# why (a mode mkdir would read differently); nothing is
 # accepted and ignored. docs/nixos.md "Migrating from impermanence" lists
 # what still differs.
 {
@@ -107,7 +107,8 @@ let
   initrdFileFlag = path: lib.optionalAttrs (config.boot.initrd.systemd.enable && path == "/etc/machine-id") { inInitrd = true; };
 
   # a file's parentDirectory: the fields set (the contract's defaults for
-  # the rest are impermanence's), the mode as mkdir makes it
+  # the rest are impermanence's), the mode as mkdir makes it; and its
+  # method when it is "symlink" ("auto" is tabula's bind mount)
   parentDirOf =
     e:
     let
@@ -117,7 +118,8 @@ let
         mode = octalMode pd.mode;
       };
     in
-    lib.optionalAttrs (pd != null && set != { }) { parentDirectory = set; };
+    lib.optionalAttrs (pd != null && set != { }) { parentDirectory = set; }
+    // lib.optionalAttrs ((e.method or "auto") == "symlink") { method = "symlink"; };
 
   # Every entry of every enabled location, flattened: where it goes
   # (storage, system or a user's list) and what it says.
@@ -287,8 +289,6 @@ let
       "${labelOf r}: mode \"${r.e.mode}\" is not one tabula can reproduce exactly as `mkdir --mode` would (octal up to 0777, or clauses of [ugoa]*[=+-][rwxX]*); write it in octal, e.g. \"0750\"."
     ++ optional (r.e ? parentDirectory && r.e.parentDirectory != null && r.e.parentDirectory.mode != null && octalMode r.e.parentDirectory.mode == null)
       "${labelOf r}: parentDirectory.mode \"${r.e.parentDirectory.mode}\" is not one tabula can reproduce exactly; write it in octal."
-    ++ optional (r.e ? method && r.e.method == "symlink")
-      "${labelOf r}: method = \"symlink\" is not supported: tabula bind-mounts every file, and its config contract has no key for a symlinked entry yet. Remove `method` (the bind mount keeps the data of programs that replace files by rename)."
   ) records;
 
   homeChecks = concatMap (

@@ -166,7 +166,7 @@ let
   # --- persistence ---------------------------------------------------------------
 
   # An entry: a path string, or { path, user, group, mode, inInitrd, ownership,
-  # mountOptions, parentDirectory }. Unset
+  # mountOptions, parentDirectory, method }. Unset
   # fields are left to the generator's defaults (docs/config.md).
   entryOptions = {
     user = mkOption {
@@ -217,6 +217,21 @@ let
       );
       default = null;
       description = "Owner and mode of the entry's parent directory, on each side where it is created (not the home, which is the user's, `0700`).";
+    };
+    method = mkOption {
+      type = types.nullOr (
+        types.enum [
+          "bind"
+          "symlink"
+        ]
+      );
+      default = null;
+      description = ''
+        Files only. `"bind"` (the default when unset): a bind mount of the
+        persisted copy. `"symlink"`: a symbolic link to it, placed by the
+        prepare step, for programs that replace the file by rename (not for
+        `/etc/machine-id`, not with `inInitrd`).
+      '';
     };
     mountOptions = mkOption {
       type = types.listOf mountOption;

@@ -22,7 +22,7 @@ let
     e:
     let
       set = filterAttrs (_: v: v != null) {
-        inherit (e) user group mode ownership;
+        inherit (e) user group mode ownership method;
         inInitrd = if e.inInitrd then true else null;
         mountOptions = if e.mountOptions == [ ] then null else e.mountOptions;
         parentDirectory =

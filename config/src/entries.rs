@@ -16,7 +16,7 @@ use crate::names::{
     self, check_absolute_path, check_mount_option, check_relative_path, check_unit_name, is_within,
     join,
 };
-use crate::{Config, Entry, Id, Overlay, Ownership, Persist};
+use crate::{Config, Entry, Id, Method, Overlay, Ownership, Persist};
 
 /// Where the initrd mounts the real root: entries mounted in the initrd
 /// (`inInitrd`) live below it there, and their paths must fit with it.
@@ -87,6 +87,8 @@ pub struct Persisted {
     /// Owner and mode of the entry's parent directory, on both sides, when
     /// the prepare step creates it (not when it is the home).
     pub parent: Option<Parent>,
+    /// A bind mount, or (files only) a symbolic link.
+    pub method: Method,
     pub home: Option<Home>,
     /// Mount options after `bind`: the storage's, then the entry's own
     /// (shared by every entry of a storage that has none of its own).
@@ -492,6 +494,30 @@ impl Ctx<'_> {
                 format!("is where its persisted copy would be, and {why}"),
             )
         })?;
+        let method = e.method.unwrap_or_default();
+        if method == Method::Symlink {
+            if kind == Kind::Directory {
+                return Err(problem(
+                    label,
+                    &path,
+                    "is a directory, and \"method\": \"symlink\" is for files; remove it (a directory is bind-mounted)",
+                ));
+            }
+            if path == "/etc/machine-id" {
+                return Err(problem(
+                    label,
+                    &path,
+                    "cannot be a symlink: systemd does not write a first boot's id through a symlink; remove \"method\" (it is bind-mounted)",
+                ));
+            }
+            if e.in_initrd {
+                return Err(problem(
+                    label,
+                    &path,
+                    "has both \"method\": \"symlink\" and inInitrd; a symlink needs no mount, drop inInitrd",
+                ));
+            }
+        }
         for (j, opt) in e.mount_options.iter().enumerate() {
             check_mount_option(opt)
                 .map_err(|why| problem(&format!("{label}.mountOptions[{j}]"), opt, why))?;
@@ -533,6 +559,7 @@ impl Ctx<'_> {
             in_initrd: e.in_initrd,
             ownership: e.ownership.unwrap_or_default(),
             outer_storage: None,
+            method,
             parent: e.parent_directory.as_ref().map(|p| Parent {
                 // A created parent defaults to root's 0755, or in a home to
                 // the user's (docs/generator.md).

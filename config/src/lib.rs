@@ -213,6 +213,21 @@ pub struct EntryObject {
     /// Owner and mode of the entry's parent directory, when it is created.
     #[serde(default)]
     pub parent_directory: Option<ParentDirectory>,
+    /// How a file is put in place; absent: [`Method::Bind`].
+    #[serde(default)]
+    pub method: Option<Method>,
+}
+
+/// How a persisted file is put in place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// A bind mount of the persisted copy.
+    #[default]
+    Bind,
+    /// A symbolic link to the persisted copy, no mount: a program that
+    /// replaces the file by rename replaces the link.
+    Symlink,
 }
 
 /// The owner and mode a missing parent directory of an entry is created
@@ -262,6 +277,7 @@ impl<'de> Deserialize<'de> for Entry {
                     ownership: None,
                     mount_options: Vec::new(),
                     parent_directory: None,
+                    method: None,
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {

@@ -1147,3 +1147,40 @@ fn a_parent_directory_takes_the_defaults_of_created_parents_for_what_it_leaves_u
     .expect_err("an unknown key in parentDirectory is refused");
     assert!(err.to_string().contains("recursive"), "{err}");
 }
+
+#[test]
+fn a_symlink_is_for_files_other_than_the_machine_id_and_outside_the_initrd() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [{"storage": "/persist",
+           "directories": [{"path": "/var/lib/app", "method": "symlink"}],
+           "files": [{"path": "/etc/app.json", "method": "symlink"},
+                     {"path": "/etc/machine-id", "method": "symlink"},
+                     {"path": "/etc/early", "method": "symlink", "inInitrd": true},
+                     {"path": "/etc/bound", "method": "bind"}]}]}"#,
+    );
+    let kept: Vec<(&str, Method)> = e
+        .persisted
+        .iter()
+        .map(|p| (p.path.as_str(), p.method))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("/etc/app.json", Method::Symlink),
+            ("/etc/bound", Method::Bind)
+        ]
+    );
+    let lines = problem_lines(&e);
+    for w in [
+        r#"persist[0].directories[0] ("/var/lib/app"): is a directory, and "method": "symlink" is for files"#,
+        r#"persist[0].files[1] ("/etc/machine-id"): cannot be a symlink"#,
+        r#"persist[0].files[2] ("/etc/early"): has both "method": "symlink" and inInitrd"#,
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(w)),
+            "missing {w}\nin\n{}",
+            lines.join("\n")
+        );
+    }
+    assert_eq!(lines.len(), 3, "{}", lines.join("\n"));
+}

@@ -10,10 +10,10 @@ use std::rc::Rc;
 
 use tabula_config::Config;
 use tabula_config::Overlay;
-pub use tabula_config::Ownership;
 use tabula_config::entries::{CheckedOverlay, Entries, Persisted, check_entries};
 pub use tabula_config::entries::{Group, Home, Kind, Parent, Problem, SYSROOT};
 use tabula_config::names::join;
+pub use tabula_config::{Method, Ownership};
 
 use crate::escape::path_unit_name;
 
@@ -50,6 +50,9 @@ pub struct Bind {
     pub outer_storage: Option<String>,
     /// Owner and mode of the entry's parent directory when it is created.
     pub parent: Option<Parent>,
+    /// A bind mount, or (files only) a symbolic link placed by the prepare
+    /// step, without a mount unit.
+    pub method: Method,
     /// The user's home, as mounted here.
     pub home: Option<Home>,
     /// Mount options after `bind` (shared by every entry of a storage).
@@ -59,6 +62,11 @@ pub struct Bind {
 }
 
 impl Bind {
+    /// Whether a mount unit puts it in place (not a symlink).
+    pub fn is_mounted(&self) -> bool {
+        self.method == Method::Bind
+    }
+
     /// Whether the persisted copy must start as `uninitialized`.
     pub fn is_machine_id(&self) -> bool {
         self.kind == Kind::File && self.path == MACHINE_ID
@@ -114,6 +122,7 @@ fn bind(stage: Stage, e: Persisted) -> Bind {
         ownership: e.ownership,
         outer_storage: e.outer_storage.map(|s| prefixed(stage, &s)),
         parent: e.parent,
+        method: e.method,
         home: e.home.map(|h| Home {
             user: h.user,
             path: prefixed(stage, &h.path),

@@ -31,7 +31,7 @@ use tabula_config::names::is_within;
 use tabula_runtime::Exit;
 
 use crate::error::PrepareError;
-use crate::plan::{Bind, Group, Kind, Ownership, Plan, Stage};
+use crate::plan::{Bind, Group, Kind, Method, Ownership, Plan, Stage};
 use tabula_config::names::join;
 
 /// Content of a persisted `/etc/machine-id` created by tabula: systemd
@@ -429,6 +429,31 @@ impl Walker<'_> {
     }
 }
 
+/// Makes `name` in `parent` a symbolic link to `link`: created when
+/// missing, left as it is when it already is that link; anything else there
+/// fails the entry and is left alone.
+fn place_symlink(parent: &OwnedFd, name: &str, path: &str, link: &str) -> Result<(), PrepareError> {
+    let occupied = || PrepareError::Occupied {
+        path: path.to_owned(),
+        link: link.to_owned(),
+    };
+    match rustix::fs::readlinkat(parent, name, Vec::new()) {
+        Ok(current) if current.as_bytes() == link.as_bytes() => Ok(()),
+        Ok(_) => Err(occupied()),
+        Err(Errno::NOENT) => {
+            rustix::fs::symlinkat(link, parent, name).map_err(|errno| PrepareError::Create {
+                path: path.to_owned(),
+                errno,
+            })?;
+            info!("created {path} -> {link}");
+            Ok(())
+        }
+        // EINVAL: there, but not a symlink.
+        Err(Errno::INVAL) => Err(occupied()),
+        Err(e) => Err(errno_text(e, path)),
+    }
+}
+
 /// The owner and mode `fd` has now.
 fn owner_of(fd: impl AsFd, path: &str) -> Result<Owner, PrepareError> {
     let st = rustix::fs::fstat(fd).map_err(|e| errno_text(e, path))?;
@@ -592,12 +617,18 @@ pub fn prepare_bind(
                 ""
             };
             let src = walker.ensure_file(&sparent, &sname, &b.source, want, content, enforce)?;
-            let target_want = if enforce {
-                want
+            if b.method == Method::Symlink {
+                // The link names the copy as the running system sees it.
+                let link = &b.source[prefix.len()..];
+                place_symlink(&tparent, &tname, &mount_point, link)?;
             } else {
-                owner_of(&src, &b.source)?
-            };
-            walker.ensure_file(&tparent, &tname, &mount_point, target_want, "", true)?;
+                let target_want = if enforce {
+                    want
+                } else {
+                    owner_of(&src, &b.source)?
+                };
+                walker.ensure_file(&tparent, &tname, &mount_point, target_want, "", true)?;
+            }
         }
     }
     // What systemd will mount is named by path: check, now that everything
@@ -606,7 +637,12 @@ pub fn prepare_bind(
     let quiet = Walker { hook: None };
     // (Inside another entry, the mount point checked is the one in the outer
     // storage: the target path leads there once the outer entry is mounted.)
-    for path in [&b.source, &mount_point] {
+    let checked: &[&String] = if b.method == Method::Symlink {
+        &[&b.source]
+    } else {
+        &[&b.source, &mount_point]
+    };
+    for path in checked {
         let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
         let parent_fd = quiet.open_existing(root, if parent.is_empty() { "/" } else { parent })?;
         let st = rustix::fs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW)

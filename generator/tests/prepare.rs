@@ -625,3 +625,73 @@ fn a_created_parent_directory_gets_the_entry_s_parent_owner_and_mode() {
         assert_eq!(owner_mode(&r.join(path)), want, "{path}");
     }
 }
+
+/// `"method": "symlink"`: the persisted copy is created as for a bind
+/// mount, and the prepare step puts a symbolic link to it in place (a
+/// second run leaves it); a file or another link already there is never
+/// replaced, and the entry fails, naming it.
+#[test]
+#[ignore = "needs root (chown); dev/test.sh runs it"]
+fn a_symlinked_file_points_at_its_persisted_copy_and_never_replaces_what_is_there() {
+    if tabula_testkit::skip_unless(
+        "a_symlinked_file_points_at_its_persisted_copy_and_never_replaces_what_is_there",
+        &[Need::Root],
+    ) {
+        return;
+    }
+    let f = fixture();
+    let r = &f.root;
+    fs::create_dir_all(r.join("etc")).expect("mkdir");
+    fs::write(r.join("etc/occupied.conf"), "local\n").expect("write");
+    symlink("/outside/shadow", r.join("etc/elsewhere.conf")).expect("symlink");
+    let config = parse(
+        r#"{ "version": 1, "persist": [ { "storage": "/persist",
+            "files": [ { "path": "/etc/app.conf", "method": "symlink", "mode": "0640" },
+                       { "path": "/etc/occupied.conf", "method": "symlink" },
+                       { "path": "/etc/elsewhere.conf", "method": "symlink" } ],
+            "users": { "alice": { "files": [ { "path": ".config/app.json", "method": "symlink" } ] } } } ] }"#,
+        Path::new("test.json"),
+    )
+    .expect("config");
+    let p = plan(&config, Stage::System);
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    for _ in 0..2 {
+        let failed = prepare_all(&p, &f.opts, None).expect("the root opens");
+        let mut labels: Vec<(&str, String)> = failed
+            .iter()
+            .map(|(l, why)| match why {
+                PrepareError::Occupied { path, .. } => (l.as_str(), path.clone()),
+                other => panic!("{l}: expected Occupied, got {other}"),
+            })
+            .collect();
+        labels.sort();
+        assert_eq!(
+            labels,
+            [
+                ("persist[0].files[1]", "/etc/occupied.conf".to_owned()),
+                ("persist[0].files[2]", "/etc/elsewhere.conf".to_owned()),
+            ]
+        );
+        assert_eq!(
+            fs::read_link(r.join("etc/app.conf")).expect("a link"),
+            Path::new("/persist/etc/app.conf")
+        );
+        assert_eq!(
+            fs::read_link(r.join("home/alice/.config/app.json")).expect("a link"),
+            Path::new("/persist/home/alice/.config/app.json")
+        );
+        assert_eq!(owner_mode(&r.join("persist/etc/app.conf")), (0, 0, 0o640));
+        assert_eq!(
+            owner_mode(&r.join("persist/home/alice/.config/app.json")),
+            (ALICE, USERS, 0o644)
+        );
+        assert_eq!(
+            fs::read_to_string(r.join("etc/occupied.conf")).expect("kept"),
+            "local\n"
+        );
+        assert_eq!(
+            fs::read_link(r.join("etc/elsewhere.conf")).expect("kept"),
+            Path::new("/outside/shadow")
+        );
+    }
+}

@@ -896,17 +896,17 @@ lib.flatten [
     )
   ) "not refused")
   (checkEq "compat: without Home Manager nothing is added for it" (compatPaths ? home-manager) false)
-  (checkCompatAssertion "Home Manager entries are refused for the same reasons (method = symlink)" [
+  (checkCompatAssertion "Home Manager entries are refused for the same reasons (a mode mkdir reads differently)" [
     ./home-manager-stub.nix
     {
-      home-manager.users.alice.home.persistence."/persist".files = [
+      home-manager.users.alice.home.persistence."/persist".directories = [
         {
-          file = ".config/app.json";
-          method = "symlink";
+          directory = ".gnupg";
+          mode = "g=u";
         }
       ];
     }
-  ] "home-manager.users.alice.home.persistence.\"/persist\": .config/app.json: method = \"symlink\" is not supported")
+  ] "home-manager.users.alice.home.persistence.\"/persist\": .gnupg: mode \"g=u\" is not one tabula can reproduce")
 
   # impermanence's paths and modes (concatPaths, mkdir --mode)
   (checkNoAssertions "compat-paths" compatPaths)
@@ -1017,16 +1017,26 @@ lib.flatten [
       ];
     }
   ]))
-  (checkCompatAssertion "method = symlink" [
+  (checkEq "compat: method = symlink becomes the entry's method, auto a bind mount" (map stripCreate (persistAt (compatWith "systemd" [
     {
       environment.persistence."/persist".files = [
         {
           file = "/etc/app.conf";
           method = "symlink";
         }
+        {
+          file = "/etc/other.conf";
+          method = "auto";
+        }
       ];
     }
-  ] "method = \"symlink\" is not supported")
+  ]).tabula.settings "/persist").files) [
+    {
+      path = "/etc/app.conf";
+      method = "symlink";
+    }
+    "/etc/other.conf"
+  ])
   (checkEq "compat: hideMount and allowTrash per entry, on directory mounts only, as impermanence" (
     let
       st = persistAt (compatWith "systemd" [
