@@ -271,7 +271,8 @@ fn systemd_reads_back_what_we_mean() {
         };
         let plan = tabula_generator::plan(&config, env.stage());
         let mut expected: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-        for b in &plan.binds {
+        // A symlinked file has no mount unit.
+        for b in plan.binds.iter().filter(|b| b.is_mounted()) {
             let mut options = vec!["bind".to_owned()];
             options.extend(b.options.iter().cloned());
             expected.insert(
