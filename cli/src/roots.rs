@@ -61,7 +61,17 @@ pub fn list(config: &Config, env: &Env) -> Result<Vec<OldRoot>> {
                         continue;
                     }
                     // Only subvolumes are old roots (their top inode is 256).
-                    if entry.ino() != tabula_btrfs::FIRST_FREE_OBJECTID {
+                    let is_subvolume = rustix::fs::statat(
+                        &dir,
+                        entry.file_name(),
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .is_ok_and(|st| {
+                        st.st_ino == tabula_btrfs::FIRST_FREE_OBJECTID
+                            && rustix::fs::FileType::from_raw_mode(st.st_mode)
+                                == rustix::fs::FileType::Directory
+                    });
+                    if !is_subvolume {
                         continue;
                     }
                     let otime = crate::btrfs::open_at(dir.as_fd(), &name)

@@ -1,4 +1,5 @@
-//! `tabula diff` on real filesystems: a planted set of changes, and the
+//! `tabula diff` and `tabula roots` on real filesystems: a planted set of
+//! changes, and the
 //! output (human and JSON) must be exactly that set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -429,4 +430,82 @@ fn tmpfs_diff_lists_one_filesystem_without_its_mounts() {
         &[COMMON_REGENERATED, &[b"/etc", b"/var"]].concat(),
     );
     check_outputs(&cfg, &r, &truth, &paths(&[b"/var/lib/app", b"/srv"]), None);
+}
+
+#[test]
+#[ignore = "needs root and loop devices; dev/test.sh runs it"]
+fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() {
+    if skip_unless(
+        "btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot",
+        BTRFS_ON_LOOP,
+    ) {
+        return;
+    }
+    let mut sc = Scratch::new();
+    let dev = sc.btrfs(256);
+    let top = sc.path("top");
+    sc.mount(&["-o", "subvolid=5", &dev], &top);
+    sh(
+        "btrfs",
+        &["-q", "subvolume", "create", p(&top.join("@root"))],
+    );
+    std::fs::create_dir_all(top.join("@old_roots/not-a-subvolume")).unwrap();
+    for name in [
+        "2026-11-30T10:00:00Z",
+        "2026-11-30T10:00:00Z.1",
+        "2026-10-01T10:00:00Z",
+        "2026-09-01T10:00:00Z",
+        "before-upgrade",
+    ] {
+        sh(
+            "btrfs",
+            &[
+                "-q",
+                "subvolume",
+                "create",
+                p(&top.join("@old_roots").join(name)),
+            ],
+        );
+    }
+    let cfg = config(
+        &sc,
+        &format!(
+            r#"{{"type": "btrfs", "device": "{dev}", "subvolume": "@root", "oldRoots": "@old_roots", "keep": {{"days": 30, "min": 1, "max": 3}}}}"#
+        ),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tabula"))
+        .args(["--config", p(&cfg), "roots"])
+        .env("TABULA_NOW", "1796083200") // 2026-12-01T00:00:00Z
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().skip(1).map(str::trim_end).collect();
+    // The pinned one shows its creation time (now, in the real clock), so
+    // only its fate and place are compared.
+    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| !l.ends_with("before-upgrade"))
+            .copied()
+            .collect::<Vec<_>>(),
+        [
+            "2026-11-30T10:00:00Z    kept                      @old_roots/2026-11-30T10:00:00Z",
+            "2026-11-30T10:00:00Z    kept                      @old_roots/2026-11-30T10:00:00Z.1",
+            "2026-10-01T10:00:00Z    pruned at the next boot   @old_roots/2026-10-01T10:00:00Z",
+            "2026-09-01T10:00:00Z    pruned at the next boot   @old_roots/2026-09-01T10:00:00Z",
+        ]
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.contains("pinned (never pruned)") && l.ends_with("@old_roots/before-upgrade")
+        ),
+        "{text}"
+    );
 }
