@@ -18,6 +18,14 @@ Commands:
   roots [--json]
          the old roots, when each was archived, and what the keep policy
          does with each at the next boot
+  restore PATH --from ROOT [--to storage|place] [--dry-run] [--force]
+         copy PATH from an old root (read-only) into its storage (default)
+         or back in place, with owner, mode, times and extended attributes
+  adopt PATH [--dry-run] [--force]
+         copy PATH from the ephemeral root into the storage, ready for the
+         entry to add
+  stray [--json]
+         what the storages hold that no entry declares
   help, --help      this help
   version, --version
 
@@ -53,11 +61,26 @@ pub struct RootsArgs {
     pub json: bool,
 }
 
+/// `tabula restore` and `tabula adopt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyArgs {
+    pub common: Common,
+    pub path: Vec<u8>,
+    /// `restore` only: the old root.
+    pub from: String,
+    pub to: crate::restore::To,
+    pub dry_run: bool,
+    pub force: bool,
+}
+
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Diff(DiffArgs),
     Roots(RootsArgs),
+    Restore(CopyArgs),
+    Adopt(CopyArgs),
+    Stray(RootsArgs),
     Help,
     Version,
 }
@@ -71,6 +94,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
     };
     let mut command: Option<String> = None;
     let (mut json, mut nix, mut all, mut expand) = (false, false, false, false);
+    let (mut dry_run, mut force) = (false, false);
+    let mut from: Option<String> = None;
+    let mut to: Option<String> = None;
     let mut paths = Vec::new();
     let mut seen_config = false;
     let mut seen_root = false;
@@ -125,6 +151,25 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
                     "{name} given twice; expected it at most once"
                 )));
             }
+            "--from" | "--to" => {
+                let v = value(if name == "--from" {
+                    "ROOT"
+                } else {
+                    "storage|place"
+                })?;
+                let v = v
+                    .to_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::usage(format!("{name} needs a UTF-8 value")))?;
+                let slot = if name == "--from" { &mut from } else { &mut to };
+                if slot.replace(v).is_some() {
+                    return Err(Error::usage(format!(
+                        "{name} given twice; expected it at most once"
+                    )));
+                }
+            }
+            "--dry-run" => dry_run = true,
+            "--force" => force = true,
             "--json" => json = true,
             "--nix" => nix = true,
             "--all" => all = true,
@@ -154,6 +199,14 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
     match command.as_deref() {
         None | Some("help") => Ok(Command::Help),
         Some("version") => Ok(Command::Version),
+        Some(cmd)
+            if (dry_run || force || from.is_some() || to.is_some())
+                && !matches!(cmd, "restore" | "adopt") =>
+        {
+            Err(Error::usage(format!(
+                "--dry-run, --force, --from and --to apply to tabula restore and adopt, not {cmd}"
+            )))
+        }
         Some("diff") => {
             if json && nix {
                 return Err(Error::usage(
@@ -176,8 +229,53 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
             }
             Ok(Command::Roots(RootsArgs { common, json }))
         }
+        Some(cmd @ ("restore" | "adopt")) => {
+            flags_for(cmd, &[])?;
+            let [path] = <[Vec<u8>; 1]>::try_from(paths).map_err(|_| {
+                Error::usage(format!("tabula {cmd} takes one PATH, such as /var/lib/foo"))
+            })?;
+            let from = match (cmd, from) {
+                ("restore", Some(f)) => f,
+                ("restore", None) => {
+                    return Err(Error::usage(
+                        "tabula restore needs --from ROOT: an old root as `tabula roots` lists it",
+                    ));
+                }
+                (_, Some(_)) => return Err(Error::usage("--from applies to tabula restore only")),
+                (_, None) => String::new(),
+            };
+            let to = match (cmd, to.as_deref()) {
+                (_, None | Some("storage")) => crate::restore::To::Storage,
+                ("restore", Some("place")) => crate::restore::To::Place,
+                (_, Some(other)) => {
+                    return Err(Error::usage(format!(
+                        "--to {other:?}: expected `storage` or `place` (tabula restore only)"
+                    )));
+                }
+            };
+            let args = CopyArgs {
+                common,
+                path,
+                from,
+                to,
+                dry_run,
+                force,
+            };
+            Ok(if cmd == "restore" {
+                Command::Restore(args)
+            } else {
+                Command::Adopt(args)
+            })
+        }
+        Some("stray") => {
+            flags_for("stray", &[("--json", true)])?;
+            if !paths.is_empty() {
+                return Err(Error::usage("tabula stray takes no paths"));
+            }
+            Ok(Command::Stray(RootsArgs { common, json }))
+        }
         Some(other) => Err(Error::usage(format!(
-            "unknown command {other:?}; expected diff or roots (see tabula --help)"
+            "unknown command {other:?}; expected diff, roots, restore, adopt or stray (see tabula --help)"
         ))),
     }
 }
@@ -212,6 +310,14 @@ mod tests {
             (&["frobnicate"], "unknown command"),
             (&["roots", "--nix"], "does not apply"),
             (&["diff", "--json", "--nix"], "give one of them"),
+            (&["restore", "/var/lib/x"], "needs --from"),
+            (&["restore", "/a", "/b", "--from", "r"], "takes one PATH"),
+            (&["adopt", "/a", "--from", "r"], "restore only"),
+            (
+                &["restore", "/a", "--from", "r", "--to", "elsewhere"],
+                "expected `storage` or `place`",
+            ),
+            (&["diff", "--dry-run"], "apply to tabula restore"),
             (&["--config"], "needs a value"),
             (&["--config", "/a", "--config", "/b", "diff"], "given twice"),
         ] {

@@ -12,9 +12,11 @@ use std::path::PathBuf;
 
 pub mod args;
 pub mod btrfs;
+pub mod copy;
 pub mod diff;
 pub mod mounts;
 pub mod output;
+pub mod restore;
 pub mod roots;
 pub mod walk;
 pub mod zfs;
@@ -113,6 +115,21 @@ fn dispatch(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<()> {
             return diff::print(&report, &d, env, out)
                 .map_err(|e| Error::runtime(format!("cannot write the output: {e}")));
         }
+        Command::Restore(c) => {
+            let config = load(&c.common.config)?;
+            let opts = copy_options(&c);
+            return restore::restore(&config, &c.common.root, &c.path, &c.from, c.to, opts, out);
+        }
+        Command::Adopt(c) => {
+            let config = load(&c.common.config)?;
+            return restore::adopt(&config, &c.common.root, &c.path, copy_options(&c), out);
+        }
+        Command::Stray(s) => {
+            let config = load(&s.common.config)?;
+            let strays = restore::stray(&config, &s.common.root)?;
+            return restore::print_stray(&strays, s.json, out)
+                .map_err(|e| Error::runtime(format!("cannot write the output: {e}")));
+        }
         Command::Roots(r) => {
             let config = load(&r.common.config)?;
             let roots = roots::list(&config, env)?;
@@ -121,6 +138,16 @@ fn dispatch(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<()> {
         }
     };
     written.map_err(|e| Error::runtime(format!("cannot write the output: {e}")))
+}
+
+fn copy_options(c: &args::CopyArgs) -> copy::Options {
+    use std::io::IsTerminal;
+    copy::Options {
+        dry_run: c.dry_run,
+        force: c.force,
+        one_filesystem: false,
+        progress: std::io::stderr().is_terminal(),
+    }
 }
 
 fn load(path: &std::path::Path) -> Result<tabula_config::Config> {

@@ -1,6 +1,5 @@
 //! `tabula diff` and `tabula roots` on real filesystems: a planted set of
-//! changes, and the
-//! output (human and JSON) must be exactly that set.
+//! changes, and the output (human and JSON) must be exactly that set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
