@@ -502,7 +502,10 @@ pub fn tree_search(
         if nr == 0 {
             return Ok(());
         }
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        // SAFETY: any initialised u64 memory is valid as bytes; the view
+        // covers exactly the allocation of `words` and lives no longer.
+        let bytes: &[u8] =
+            unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) };
         let buf = &bytes[HEAD..];
         let mut at = 0usize;
         let mut last = next;
