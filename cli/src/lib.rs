@@ -46,13 +46,13 @@ impl Env {
     /// The environment of this process.
     pub fn from_process() -> Env {
         use std::io::IsTerminal;
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let no_color = std::env::var_os("NO_COLOR").map(|v| v.to_string_lossy().into_owned());
         Env {
             mountinfo: PathBuf::from("/proc/self/mountinfo"),
             now: std::env::var("TABULA_NOW")
                 .ok()
                 .and_then(|s| s.parse().ok()),
-            color: !no_color && std::io::stdout().is_terminal(),
+            color: color_wanted(std::io::stdout().is_terminal(), no_color.as_deref()),
         }
     }
 
@@ -64,6 +64,12 @@ impl Env {
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         })
     }
+}
+
+/// Colour on a terminal, unless `NO_COLOR` is set to something
+/// (<https://no-color.org>).
+pub fn color_wanted(terminal: bool, no_color: Option<&str>) -> bool {
+    terminal && no_color.is_none_or(str::is_empty)
 }
 
 /// A failure, with the exit status it maps to.

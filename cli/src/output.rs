@@ -371,6 +371,72 @@ mod tests {
         assert_eq!(escape("café".as_bytes()), "café");
     }
 
+    fn entry(rel: &[u8], kind: Kind, size: u64, class: Class) -> Entry {
+        Entry {
+            rel: rel.to_vec(),
+            kind,
+            size,
+            mtime: 1_796_083_200,
+            change: Change::New,
+            class,
+        }
+    }
+
+    fn report(entries: Vec<Entry>) -> Report {
+        Report {
+            filesystem: "tmpfs",
+            method: String::new(),
+            entries,
+            storage: "/persist".to_owned(),
+        }
+    }
+
+    #[test]
+    fn colour_only_when_asked_and_regenerated_lines_are_marked() {
+        let r = report(vec![
+            entry(
+                b"etc/hosts",
+                Kind::Symlink,
+                0,
+                Class::Regenerated("store link".into()),
+            ),
+            entry(b"etc/x", Kind::File, 5, Class::Lost),
+        ]);
+        let all: Vec<&Entry> = r.entries.iter().collect();
+        let mut plain = Vec::new();
+        tree(&all, false, false, &mut plain).unwrap();
+        let plain = String::from_utf8(plain).unwrap();
+        assert!(!plain.contains('\x1b'));
+        assert!(plain.contains("      hosts (regenerated)\n"), "{plain}");
+        let mut coloured = Vec::new();
+        tree(&all, false, true, &mut coloured).unwrap();
+        assert!(String::from_utf8(coloured).unwrap().contains("\x1b[1m"));
+        assert!(crate::color_wanted(true, None) && crate::color_wanted(true, Some("")));
+        assert!(!crate::color_wanted(true, Some("1")) && !crate::color_wanted(false, None));
+    }
+
+    #[test]
+    fn nix_snippet_for_given_paths_knows_files_from_directories() {
+        let r = report(vec![
+            entry(b"var/lib/app", Kind::Directory, 0, Class::Lost),
+            entry(b"var/lib/app/db", Kind::File, 9, Class::Lost),
+            entry(b"etc/quote\"d", Kind::File, 1, Class::Lost),
+        ]);
+        let all: Vec<&Entry> = r.entries.iter().collect();
+        let mut out = Vec::new();
+        nix(
+            &r,
+            &all,
+            &[b"/var/lib/app".to_vec(), b"/etc/quote\"d".to_vec()],
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "tabula.persist.\"/persist\" = {\n  directories = [\n    \"/var/lib/app\"\n  ];\n  files = [\n    \"/etc/quote\\\"d\"\n  ];\n};\n"
+        );
+    }
+
     #[test]
     fn sizes_read_like_du() {
         assert_eq!(human_size(0), "0B");

@@ -132,6 +132,26 @@ fn check_outputs(
         .collect();
     assert_eq!(show(&json_entries(&out.stdout)), show(&lost), "--json");
 
+    let out = tabula(&[
+        "--config",
+        cfg,
+        "--root",
+        rt,
+        "diff",
+        "--json",
+        "/var/lib/app/",
+    ]);
+    let under: Truth = lost
+        .iter()
+        .filter(|(k, _)| within(k, b"/var/lib/app"))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(
+        show(&json_entries(&out.stdout)),
+        show(&under),
+        "diff --json /var/lib/app/"
+    );
+
     let lost_paths: BTreeSet<Vec<u8>> = lost.keys().cloned().collect();
     let show_tree = |t: &BTreeMap<Vec<u8>, u64>| {
         t.iter()
