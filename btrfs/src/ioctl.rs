@@ -11,7 +11,7 @@
 //! | `BTRFS_IOC_GET_SUBVOL_INFO` | a subvolume's id and creation time (otime, otransid) |
 //! | `BTRFS_IOC_GET_SUBVOL_ROOTREF` | the subvolumes directly inside a subvolume |
 //! | `BTRFS_IOC_INO_LOOKUP_USER` | where such a nested subvolume sits, relative to its parent |
-//! | `BTRFS_IOC_TREE_SEARCH_V2` | the items of a subvolume's tree, from blocks written since a transaction (what `btrfs subvolume find-new` reads) |
+//! | `BTRFS_IOC_TREE_SEARCH_V2` | the items of a subvolume's tree, from blocks written since a transaction (what `btrfs subvolume find-new` reads); old roots' creation transaction ids, parents and the default subvolume (root tree) |
 //! | `BTRFS_IOC_INO_LOOKUP` | the path of a directory inode inside its subvolume (needs `CAP_SYS_ADMIN`) |
 //!
 //! All of them exist since Linux 5.7 (SNAP_DESTROY_V2); NixOS's oldest
@@ -572,4 +572,99 @@ pub fn ino_lookup(fd: BorrowedFd<'_>, tree_id: u64, dir: u64) -> io::Result<Vec<
         .position(|&c| c == 0)
         .unwrap_or(args.name.len());
     Ok(args.name[..end].to_vec())
+}
+
+/// The tree of tree roots, and the keys tabula reads in it.
+const BTRFS_ROOT_TREE_OBJECTID: u64 = 1;
+const BTRFS_ROOT_TREE_DIR_OBJECTID: u64 = 6;
+const BTRFS_DIR_ITEM_KEY: u32 = 84;
+const BTRFS_ROOT_ITEM_KEY: u32 = 132;
+const BTRFS_ROOT_BACKREF_KEY: u32 = 144;
+/// `offsetof(struct btrfs_root_item, otransid)` (the struct is packed);
+/// root items written before Linux 3.5 end before it.
+const ROOT_ITEM_OTRANSID: usize = 303;
+/// `offsetof(struct btrfs_dir_item, name_len)`, `sizeof(struct btrfs_dir_item)`.
+const DIR_ITEM_NAME_LEN: usize = 27;
+const DIR_ITEM_LEN: usize = 30;
+
+/// The items of tree `tree_id` with objectid `objectid` and type
+/// `item_type` (any offset), as (key offset, item body). Needs
+/// `CAP_SYS_ADMIN`.
+fn items_of(
+    fd: BorrowedFd<'_>,
+    tree_id: u64,
+    objectid: u64,
+    item_type: u32,
+) -> io::Result<Vec<(u64, Vec<u8>)>> {
+    let mut found = Vec::new();
+    let search = Search {
+        min_objectid: objectid,
+        max_objectid: objectid,
+        min_type: item_type,
+        max_type: item_type,
+        ..Search::all(tree_id)
+    };
+    tree_search(fd, &search, |item| {
+        if item.objectid == objectid && item.item_type == item_type {
+            found.push((item.offset, item.data));
+        }
+        true
+    })?;
+    Ok(found)
+}
+
+/// The creation transaction id (`otransid`) of subvolume `id`, read from
+/// its root item in the root tree, without opening the subvolume: the
+/// filesystem's own order of creation, which no clock can disturb. `0` for
+/// a root item older than Linux 3.5, which has none.
+pub fn subvol_otransid(fd: BorrowedFd<'_>, id: u64) -> io::Result<u64> {
+    let items = items_of(fd, BTRFS_ROOT_TREE_OBJECTID, id, BTRFS_ROOT_ITEM_KEY)?;
+    let (_, item) = items.first().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("subvolume {id} has no root item"),
+        )
+    })?;
+    Ok(item
+        .get(ROOT_ITEM_OTRANSID..ROOT_ITEM_OTRANSID + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_le_bytes))
+}
+
+/// The filesystem's default subvolume (`btrfs subvolume set-default`), the
+/// one a mount without `subvol=`/`subvolid=` shows: the `default` entry of
+/// the root tree's directory. `5` (the top level) when none is set.
+pub fn default_subvol(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let items = items_of(
+        fd,
+        BTRFS_ROOT_TREE_OBJECTID,
+        BTRFS_ROOT_TREE_DIR_OBJECTID,
+        BTRFS_DIR_ITEM_KEY,
+    )?;
+    for (_, item) in items {
+        // An item holds one or more `btrfs_dir_item`s (on hash collisions),
+        // each: location key (objectid u64, type u8, offset u64), transid
+        // u64, data_len u16, name_len u16, type u8, then the name and data.
+        let mut at = 0;
+        while let Some(head) = item.get(at..at + DIR_ITEM_LEN) {
+            let le16 = |i: usize| u16::from_le_bytes([head[i], head[i + 1]]);
+            let name_len = usize::from(le16(DIR_ITEM_NAME_LEN));
+            let data_len = usize::from(le16(DIR_ITEM_NAME_LEN - 2));
+            let name = item.get(at + DIR_ITEM_LEN..at + DIR_ITEM_LEN + name_len);
+            if name == Some(b"default".as_slice()) {
+                let mut location = [0u8; 8];
+                location.copy_from_slice(&head[0..8]);
+                return Ok(u64::from_le_bytes(location));
+            }
+            at += DIR_ITEM_LEN + name_len + data_len;
+        }
+    }
+    Ok(5)
+}
+
+/// The subvolume that contains subvolume `id` (its root backref), or
+/// `None` for the top level (and for a subvolume deleted meanwhile).
+pub fn subvol_parent(fd: BorrowedFd<'_>, id: u64) -> io::Result<Option<u64>> {
+    let items = items_of(fd, BTRFS_ROOT_TREE_OBJECTID, id, BTRFS_ROOT_BACKREF_KEY)?;
+    Ok(items.first().map(|(parent, _)| *parent))
 }
