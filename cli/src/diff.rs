@@ -93,7 +93,6 @@ pub struct Report {
 
 const BTRFS_MAGIC: i64 = 0x9123_683e;
 const TMPFS_MAGIC: i64 = 0x0102_1994;
-const ZFS_MAGIC: i64 = 0x2fc1_2fc1;
 
 /// The changed paths of a root, and a descriptor to look them up through.
 type Found = (&'static str, String, OwnedFd, BTreeMap<Vec<u8>, Change>);
@@ -122,7 +121,24 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
     })?;
     let mount_points = crate::mounts::under(&table, root);
 
-    let (filesystem, method, view, changes): Found = if fs_type == TMPFS_MAGIC {
+    // Btrfs by the filesystem; a ZFS target in the configuration means a
+    // ZFS root (whatever filesystem tests put at --root); else a tmpfs.
+    let zfs_target = config.rollback.iter().find_map(|t| match t {
+        RollbackTarget::Zfs(z) => Some(z),
+        RollbackTarget::Btrfs(_) => None,
+    });
+    let (filesystem, method, view, changes): Found = if fs_type == BTRFS_MAGIC {
+        btrfs_changes(config, &root_fd, root)?
+    } else if let Some(z) = zfs_target {
+        let changes = crate::zfs::diff(z, root)?;
+        let view = rustix::io::dup(&root_fd).map_err(|e| Error::runtime(format!("dup: {e}")))?;
+        (
+            "zfs",
+            format!("zfs diff {}@{}", z.dataset, z.snapshot),
+            view,
+            changes,
+        )
+    } else if fs_type == TMPFS_MAGIC {
         // A copy of the root mount without the mounts on top of it.
         let clone = rustix::mount::open_tree(
             &root_fd,
@@ -152,22 +168,7 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
             clone,
             found,
         )
-    } else if fs_type == BTRFS_MAGIC {
-        btrfs_changes(config, &root_fd, root)?
-    } else if let Some(z) = config.rollback.iter().find_map(|t| match t {
-        RollbackTarget::Zfs(z) => Some(z),
-        RollbackTarget::Btrfs(_) => None,
-    }) {
-        let changes = crate::zfs::diff(z, root)?;
-        let view = rustix::io::dup(&root_fd).map_err(|e| Error::runtime(format!("dup: {e}")))?;
-        (
-            "zfs",
-            format!("zfs diff {}@{}", z.dataset, z.snapshot),
-            view,
-            changes,
-        )
     } else {
-        let _ = ZFS_MAGIC;
         return Err(Error::usage(format!(
             "{} is neither a tmpfs nor a root that the configuration rolls back; expected the running root (tabula diff --root DIR)",
             root.display()
