@@ -3,9 +3,11 @@
 //! the one implementation of it.
 //!
 //! [`parse`] checks the whole file: syntax, the version, unknown keys, types,
-//! and every rollback field. Per-entry checks of `persist` and `overlays`
-//! that involve several entries (a path listed twice, nesting) belong to the
-//! generator, which decides what to emit around a bad entry.
+//! and every rollback field; an error there makes the file unusable.
+//! [`entries::check_entries`] checks each persisted entry and overlay on its
+//! own and against the others, and returns the accepted ones with the
+//! problems of the rest (the generator emits the accepted ones).
+//! [`check_file`] runs both: everything the file alone decides.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +17,12 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+mod dup;
+pub mod entries;
 pub mod names;
+pub mod old_root;
+
+pub use names::NEW_ROOT_SUFFIX;
 
 /// Where the NixOS module puts the file, in the initrd and in stage 2.
 pub const DEFAULT_PATH: &str = "/etc/tabula/config.json";
@@ -266,18 +273,9 @@ impl<'de> Deserialize<'de> for Id {
                         })
                         .and_then(|n| self.visit_u64(n));
                 }
-                let valid = !v.is_empty()
-                    && v.len() <= 256
-                    && !v.starts_with('-')
-                    && v.chars()
-                        .all(|c| !c.is_control() && !matches!(c, ':' | '/' | ' ' | ','));
-                if valid {
-                    Ok(Id::Name(v.to_owned()))
-                } else {
-                    Err(E::custom(format!(
-                        "{v:?} is not a valid user or group name; expected a name without `:`, `/`, `,`, spaces or control characters, or a numeric id"
-                    )))
-                }
+                names::check_user_name(v)
+                    .map(|()| Id::Name(v.to_owned()))
+                    .map_err(|why| E::custom(format!("{v:?} {why}, or a numeric id")))
             }
         }
         d.deserialize_any(IdVisitor)
@@ -349,6 +347,24 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
     parse(&text, file)
 }
 
+/// Everything the file at `path` alone decides, as one error per problem:
+/// the document (syntax, version, keys, types, every rollback target) and
+/// every persisted entry and overlay. Empty means valid: a boot would refuse
+/// nothing of it without looking at a disk. Reads the file and nothing else.
+pub fn check_file(path: &Path) -> Vec<ConfigError> {
+    match load(path) {
+        Err(e) => vec![e],
+        Ok(config) => entries::check_entries(&config)
+            .all_problems()
+            .map(|p| ConfigError {
+                file: path.to_owned(),
+                field: p.label.clone(),
+                message: format!("{:?} {}; {}", p.value, p.message, p.skipped),
+            })
+            .collect(),
+    }
+}
+
 /// Parses and checks a configuration document; `file` only names it in errors.
 pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let err = |field: &str, message: String| ConfigError {
@@ -356,6 +372,19 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         field: field.to_owned(),
         message,
     };
+    match dup::find_duplicate(text) {
+        Err(e) => return Err(err("", format!("is not valid JSON: {e}"))),
+        Ok(Some(d)) => {
+            return Err(err(
+                &d.path,
+                format!(
+                    "the key {:?} appears twice in one object; JSON readers disagree on which one wins, so expected each key once: remove one",
+                    d.key
+                ),
+            ));
+        }
+        Ok(None) => {}
+    }
     let doc: Value =
         serde_json::from_str(text).map_err(|e| err("", format!("is not valid JSON: {e}")))?;
     let Value::Object(top) = &doc else {
@@ -469,32 +498,14 @@ fn check_target(target: &RollbackTarget, at: &str) -> Result<(), FieldError> {
                 ));
             }
             for (i, opt) in b.mount_options.iter().enumerate() {
-                let key = format!("mountOptions[{i}]");
-                if opt.is_empty() || opt.contains(',') || opt.chars().any(char::is_control) {
-                    return Err((
-                        format!("{at}.{key}"),
-                        format!(
-                            "{opt:?} is not a single mount option; expected one option per list item, such as \"compress=zstd\""
-                        ),
-                    ));
-                }
-                let name = opt.split('=').next().unwrap_or(opt);
-                if matches!(name, "subvol" | "subvolid") {
-                    return Err((
-                        format!("{at}.{key}"),
-                        format!(
-                            "{opt:?} would mount something other than the top level; tabula mounts subvolid=5 itself, remove this option"
-                        ),
-                    ));
-                }
-                if name == "ro" {
-                    return Err((
-                        format!("{at}.{key}"),
-                        format!("{opt:?} makes the rollback impossible; remove it"),
-                    ));
-                }
+                field_check(
+                    at,
+                    &format!("mountOptions[{i}]"),
+                    opt,
+                    names::check_btrfs_mount_option,
+                )?;
             }
-            field_check(at, "subvolume", &b.subvolume, names::check_subvolume)?;
+            field_check(at, "subvolume", &b.subvolume, names::check_root_subvolume)?;
             if let Some(blank) = &b.blank {
                 field_check(at, "blank", blank, names::check_subvolume)?;
             }
@@ -532,19 +543,10 @@ fn check_target(target: &RollbackTarget, at: &str) -> Result<(), FieldError> {
             }
         }
         RollbackTarget::Zfs(z) => {
-            field_check(at, "dataset", &z.dataset, names::check_dataset)?;
-            if !z.dataset.contains('/') {
-                return Err((
-                    format!("{at}.dataset"),
-                    format!(
-                        "{:?} is a whole pool; expected a dataset inside the pool, such as \"rpool/local/root\"",
-                        z.dataset
-                    ),
-                ));
-            }
+            field_check(at, "dataset", &z.dataset, names::check_root_dataset)?;
             field_check(at, "snapshot", &z.snapshot, names::check_snapshot)?;
             if let Some(old) = &z.old_roots {
-                field_check(at, "oldRoots", old, names::check_dataset)?;
+                field_check(at, "oldRoots", old, names::check_zfs_old_roots)?;
                 if old.split('/').next() != Some(z.pool()) {
                     return Err((
                         format!("{at}.oldRoots"),
@@ -565,18 +567,7 @@ fn check_target(target: &RollbackTarget, at: &str) -> Result<(), FieldError> {
                     ));
                 }
             }
-            if z.zfs_command.is_empty() || z.zfs_command.chars().any(char::is_control) {
-                return Err((
-                    format!("{at}.zfsCommand"),
-                    format!(
-                        "{:?} is not a command; expected \"zfs\" or an absolute path",
-                        z.zfs_command
-                    ),
-                ));
-            }
-            if z.zfs_command.contains('/') {
-                field_check(at, "zfsCommand", &z.zfs_command, names::check_absolute_path)?;
-            }
+            field_check(at, "zfsCommand", &z.zfs_command, names::check_zfs_command)?;
         }
     }
     let keep = match target {
@@ -596,25 +587,87 @@ fn check_target(target: &RollbackTarget, at: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Two targets must not roll back the same thing.
+/// The names a target owns on its filesystem, with their field names: the
+/// root, the blank and the old roots (Btrfs subvolumes, ZFS datasets).
+fn owned_names(t: &RollbackTarget) -> Vec<(&'static str, &str)> {
+    match t {
+        RollbackTarget::Btrfs(b) => [
+            Some(("subvolume", b.subvolume.as_str())),
+            b.blank.as_deref().map(|n| ("blank", n)),
+            b.old_roots.as_deref().map(|n| ("oldRoots", n)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        RollbackTarget::Zfs(z) => [
+            Some(("dataset", z.dataset.as_str())),
+            z.old_roots.as_deref().map(|n| ("oldRoots", n)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    }
+}
+
+/// Where a target's names live: the Btrfs device, or the ZFS namespace
+/// (dataset names carry their pool).
+fn namespace(t: &RollbackTarget) -> Option<&str> {
+    match t {
+        RollbackTarget::Btrfs(b) => Some(&b.device),
+        RollbackTarget::Zfs(_) => None,
+    }
+}
+
+/// Two targets must not roll back, archive into or prune the same thing, as
+/// far as the strings show: on one Btrfs device (or among ZFS datasets) no
+/// name of one target (root, blank, old roots) may be or lie inside a name of
+/// another. Two targets may share one `blank` (it is only read). What only
+/// the filesystem shows (one filesystem under two device names) is checked
+/// at boot.
 fn check_distinct_targets(targets: &[RollbackTarget]) -> Result<(), FieldError> {
     for (i, a) in targets.iter().enumerate() {
         for (j, b) in targets.iter().enumerate().skip(i + 1) {
-            let clash = match (a, b) {
-                (RollbackTarget::Btrfs(a), RollbackTarget::Btrfs(b)) => {
-                    a.device == b.device && a.subvolume == b.subvolume
-                }
-                (RollbackTarget::Zfs(a), RollbackTarget::Zfs(b)) => {
-                    names::is_within(&a.dataset, &b.dataset)
-                        || names::is_within(&b.dataset, &a.dataset)
-                }
-                _ => false,
-            };
-            if clash {
+            let same_kind = matches!(
+                (a, b),
+                (RollbackTarget::Btrfs(_), RollbackTarget::Btrfs(_))
+                    | (RollbackTarget::Zfs(_), RollbackTarget::Zfs(_))
+            );
+            if !same_kind || namespace(a) != namespace(b) {
+                continue;
+            }
+            let (root_a, root_b) = (owned_names(a)[0], owned_names(b)[0]);
+            if root_a.1 == root_b.1 {
                 return Err((
                     format!("rollback[{j}]"),
                     format!("rolls back the same root as rollback[{i}]; expected each root once"),
                 ));
+            }
+            for (ka, na) in owned_names(a) {
+                for (kb, nb) in owned_names(b) {
+                    if ka == "blank" && kb == "blank" {
+                        continue;
+                    }
+                    // How b's name stands to a's.
+                    let how = if na == nb {
+                        "is the same as"
+                    } else if names::is_within(nb, na) {
+                        "is inside"
+                    } else if names::is_within(na, nb) {
+                        "contains"
+                    } else {
+                        continue;
+                    };
+                    let place = match namespace(a) {
+                        Some(device) => format!(" on the same device {device:?}"),
+                        None => String::new(),
+                    };
+                    return Err((
+                        format!("rollback[{j}].{kb}"),
+                        format!(
+                            "{nb:?} {how} rollback[{i}].{ka} ({na:?}){place}; one target would rotate or prune what the other keeps: expected separate names for each target"
+                        ),
+                    ));
+                }
             }
         }
     }

@@ -126,21 +126,9 @@ pub fn siphash24(data: &[u8], key: &[u8; 16]) -> u64 {
     v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
-/// Why a string cannot be written as a unit-file value verbatim, if it
-/// cannot. Control characters (a newline would start a new directive),
-/// whitespace at either end (systemd strips it) and a trailing backslash (a
-/// line continuation) are refused; `%` is doubled by [`unit_value`].
-pub fn unit_value_problem(s: &str) -> Option<&'static str> {
-    if s.chars().any(char::is_control) {
-        Some("contains a control character, which would end the line in a unit file")
-    } else if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
-        Some("starts or ends with whitespace, which systemd strips from unit-file values")
-    } else if s.ends_with('\\') {
-        Some("ends with a backslash, which continues a line in a unit file")
-    } else {
-        None
-    }
-}
+/// The rule for values written into unit files lives with the other
+/// rules of the configuration contract.
+pub use tabula_config::entries::unit_value_problem;
 
 /// `s` as a unit-file value: `%` doubled so that no specifier is expanded.
 /// The caller has checked [`unit_value_problem`].

@@ -28,6 +28,7 @@ use tabula_config::Id;
 use tabula_config::names::is_within;
 
 use crate::plan::{Bind, Group, Kind, Plan, Stage};
+use tabula_config::names::join;
 
 /// Content of a persisted `/etc/machine-id` created by tabula: systemd
 /// treats it as "no id yet" and the first boot as a first boot.
@@ -246,14 +247,6 @@ fn fix(fd: impl AsFd, want: Owner, path: &str, report: bool) -> Result<(), Strin
         }
     }
     Ok(())
-}
-
-fn join(base: &str, name: &str) -> String {
-    if base == "/" {
-        format!("/{name}")
-    } else {
-        format!("{base}/{name}")
-    }
 }
 
 impl Walker<'_> {

@@ -69,6 +69,10 @@ fn unusable_configuration_emits_nothing() {
         ("{ not json", "is not valid JSON"),
         (r#"{"version":2}"#, "understands only version 1"),
         (
+            r#"{"version":2,"version":1}"#,
+            "version: the key \"version\" appears twice",
+        ),
+        (
             r#"{"version":1,"persist":[{"storage":"/p","directorys":[]}]}"#,
             "unknown field",
         ),
@@ -146,4 +150,61 @@ fn machine_id_outside_the_initrd_is_warned_about() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A path the kernel or systemd cannot take (4096 bytes or more, a
+/// component over 255 bytes, or too long once the initrd's `/sysroot` is
+/// put in front) is a bad entry: named, skipped, the rest still emitted,
+/// exit 2.
+#[test]
+fn overlong_paths_are_rejected_by_name_and_the_rest_is_emitted() {
+    let long_component = format!("/srv/{}", "c".repeat(256));
+    let too_long = "/aaaaaaa".repeat(512); // 4096 bytes
+    let fits_alone = format!("/b{}", "/aaaaaaa".repeat(511)); // 4090 bytes
+    assert_eq!((too_long.len(), fits_alone.len()), (4096, 4090));
+    let config = format!(
+        r#"{{"version":1,"persist":[{{"storage":"/p",
+          "directories":["/var/log","{long_component}","{too_long}"],
+          "files":[{{"path":"/etc/machine-id","inInitrd":true}},
+                   {{"path":"{fits_alone}","inInitrd":true}}]}}]}}"#
+    );
+    for initrd in [false, true] {
+        let out = tempfile::tempdir().expect("tempdir");
+        let (o, _t) = run(&config, &[out.path()], initrd);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("persist[0].files[1] (") && err.contains("/sysroot"),
+            "{err}"
+        );
+        if initrd {
+            assert_eq!(
+                listing(out.path()),
+                [
+                    "initrd-fs.target.d",
+                    "sysroot-etc-machine\\x2did.mount",
+                    "tabula-prepare-initrd.service"
+                ]
+            );
+        } else {
+            for needle in [
+                "persist[0].directories[1] (",
+                "has a component of 256 bytes",
+                "persist[0].directories[2] (",
+                "is 4096 bytes long",
+            ] {
+                assert!(err.contains(needle), "missing {needle:?} in\n{err}");
+            }
+            assert_eq!(
+                listing(out.path()),
+                [
+                    "etc-machine\\x2did.mount",
+                    "local-fs.target.d",
+                    "systemd-machine-id-commit.service.d",
+                    "tabula-prepare.service",
+                    "var-log.mount"
+                ]
+            );
+        }
+    }
 }

@@ -63,9 +63,6 @@ use tabula_config::BtrfsTarget;
 
 use crate::{fault, ioctl, keep};
 
-/// Appended to the root subvolume's name for the new root under construction.
-pub const NEW_SUFFIX: &str = ".tabula-new";
-
 /// The inode number of every subvolume's root directory.
 const SUBVOL_ROOT_INO: u64 = 256;
 
@@ -500,7 +497,7 @@ impl Rotation<'_> {
         let t = self.target;
         let root_path = t.subvolume.as_str();
         let (parent_path, root_name) = split_parent(root_path);
-        let new_name = format!("{root_name}{NEW_SUFFIX}");
+        let new_name = format!("{root_name}{}", tabula_config::NEW_ROOT_SUFFIX);
         let new_path = join(parent_path, &new_name);
 
         // Look before touching anything.

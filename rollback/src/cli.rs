@@ -1,10 +1,12 @@
 //! The command line and the kernel command line.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 pub const USAGE: &str = "\
 usage: tabula-rollback [--config PATH] [--dry-run]
+       tabula-rollback --check-config PATH
 
 Rolls the root filesystem back, as configured in PATH (default
 /etc/tabula/config.json). Meant to run in the initrd, before the root is
@@ -12,6 +14,10 @@ mounted.
 
   --config PATH  read the configuration from PATH
   --dry-run      print each action, one per line, and change nothing
+  --check-config PATH
+                 check everything the file alone decides, print one line
+                 per problem on stderr, exit 0 (valid) or 2; touches
+                 nothing else (no device, no kernel log)
   --help         print this help and exit
   --version      print the version and exit
 
@@ -22,7 +28,14 @@ Exit status: 0 done (or skipped), 1 runtime failure, 2 usage or config error.";
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Run { config: PathBuf, dry_run: bool },
+    Run {
+        config: PathBuf,
+        dry_run: bool,
+    },
+    /// `--check-config PATH`: validate the file offline.
+    CheckConfig {
+        config: PathBuf,
+    },
     Help,
     Version,
 }
@@ -32,6 +45,7 @@ pub enum Command {
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
     let mut config: Option<PathBuf> = None;
     let mut dry_run = false;
+    let mut check: Option<PathBuf> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str() else {
@@ -42,6 +56,15 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
             "--version" | "-V" => return Ok(Command::Version),
             "--dry-run" => {
                 dry_run = true;
+                continue;
+            }
+            "--check-config" => {
+                let Some(v) = args.next().filter(|v| !v.is_empty()) else {
+                    return Err("--check-config needs a value: --check-config PATH".to_owned());
+                };
+                if check.replace(PathBuf::from(v)).is_some() {
+                    return Err("--check-config given twice; expected it at most once".to_owned());
+                }
                 continue;
             }
             "--config" => match args.next() {
@@ -61,10 +84,34 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
         }
         config = Some(PathBuf::from(value));
     }
+    if let Some(path) = check {
+        if dry_run || config.is_some() {
+            return Err(
+                "--check-config PATH takes no other option; run the check and the rollback separately"
+                    .to_owned(),
+            );
+        }
+        return Ok(Command::CheckConfig { config: path });
+    }
     Ok(Command::Run {
         config: config.unwrap_or_else(|| PathBuf::from(tabula_config::DEFAULT_PATH)),
         dry_run,
     })
+}
+
+/// `--check-config PATH`: everything the file alone decides, one line per
+/// problem on `err`. Reads the file and nothing else (no device, no kernel
+/// log). Returns the exit status: 0 valid, 2 not.
+pub fn check_config(path: &Path, err: &mut impl Write) -> u8 {
+    let problems = tabula_config::check_file(path);
+    for p in &problems {
+        let _ = writeln!(err, "tabula-rollback: {p}");
+    }
+    if problems.is_empty() {
+        crate::EXIT_OK
+    } else {
+        crate::EXIT_USAGE
+    }
 }
 
 /// What the kernel command line says about tabula.
@@ -163,6 +210,67 @@ mod tests {
         assert_eq!(args(&["--help"]), Ok(Command::Help));
         assert_eq!(args(&["--dry-run", "-h"]), Ok(Command::Help));
         assert_eq!(args(&["--version"]), Ok(Command::Version));
+        assert_eq!(
+            args(&["--check-config", "/x.json"]),
+            Ok(Command::CheckConfig {
+                config: PathBuf::from("/x.json")
+            })
+        );
+    }
+
+    #[test]
+    fn check_config_takes_its_path_and_nothing_else() {
+        for list in [
+            &["--check-config"][..],
+            &["--check-config", ""][..],
+            &["--check-config", "a", "--check-config", "b"][..],
+            &["--check-config", "a", "--dry-run"][..],
+            &["--config", "a", "--check-config", "b"][..],
+        ] {
+            assert!(args(list).is_err(), "{list:?} must be refused");
+        }
+    }
+
+    fn check(text: &str) -> (u8, String) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        let mut err = Vec::new();
+        let code = check_config(&path, &mut err);
+        (code, String::from_utf8_lossy(&err).into_owned())
+    }
+
+    #[test]
+    fn check_config_exits_0_and_prints_nothing_for_a_valid_file() {
+        let (code, err) = check(
+            r#"{"version": 1, "rollback": [{"type": "btrfs", "device": "/dev/vda2",
+                "subvolume": "@root", "oldRoots": "@old_roots"}],
+                "persist": [{"storage": "/persist", "directories": ["/var/log"]}]}"#,
+        );
+        assert_eq!((code, err.as_str()), (0, ""));
+    }
+
+    #[test]
+    fn check_config_prints_one_line_per_problem_and_exits_2() {
+        let (code, err) = check(
+            r#"{"version": 1, "persist": [{"storage": "/persist",
+                "directories": ["var/log", "/ok", "/ok"]}]}"#,
+        );
+        assert_eq!(code, 2);
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(err.contains("persist[0].directories[0]"), "{err}");
+        assert!(err.contains("persist[0].directories[2]"), "{err}");
+        let (code, err) = check(
+            r#"{"version": 1, "rollback": [{"type": "zfs",
+            "dataset": "rpool/root", "oldRoots": null, "zfsCommand": "bin/zfs"}]}"#,
+        );
+        assert_eq!(code, 2);
+        assert!(
+            err.contains("rollback[0].zfsCommand") && err.contains("\"bin/zfs\""),
+            "{err}"
+        );
+        let (code, err) = check("{");
+        assert_eq!((code, err.lines().count()), (2, 1), "{err}");
     }
 
     #[test]

@@ -88,6 +88,9 @@ impl Env {
 pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
     let (config_path, dry_run_arg) = match cli::parse_args(args) {
         Ok(cli::Command::Run { config, dry_run }) => (config, dry_run),
+        Ok(cli::Command::CheckConfig { config }) => {
+            return cli::check_config(&config, &mut std::io::stderr());
+        }
         Ok(cli::Command::Help) => {
             let _ = writeln!(std::io::stdout(), "{}", cli::USAGE);
             return EXIT_OK;

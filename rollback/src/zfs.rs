@@ -271,7 +271,7 @@ impl Rotation<'_> {
     }
 
     fn temp(&self) -> String {
-        format!("{}.tabula-new", self.target.dataset)
+        format!("{}{}", self.target.dataset, tabula_config::NEW_ROOT_SUFFIX)
     }
 
     fn snapshot(&self) -> String {

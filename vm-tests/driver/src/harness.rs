@@ -317,24 +317,10 @@ pub fn ls(dir: &Path) -> Result<Vec<String>> {
     Ok(v)
 }
 
-/// Whether `name` looks like an old-root name: `YYYY-MM-DDTHH:MM:SSZ[.N]`.
+/// Whether `name` is an old-root name: `YYYY-MM-DDTHH:MM:SSZ[.N]`, as the
+/// rollback itself dates it (the one definition of the format).
 pub fn is_timestamp_name(name: &str) -> bool {
-    let base = name.split_once(".").map_or(name, |(b, n)| {
-        if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() {
-            b
-        } else {
-            ""
-        }
-    });
-    let b = base.as_bytes();
-    b.len() == 20
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
+    tabula_rollback::keep::parse_name(name).is_some()
 }
 
 /// [`check_eq`] for each `(what, key, expected)` row of a boot's report, in
