@@ -175,7 +175,7 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
         )));
     };
 
-    let persisted = persisted_paths(config);
+    let persisted = persisted_paths(config, None);
     let etc_clean = read_etc_clean(view.as_fd());
     let mut entries = Vec::new();
     for (rel, change) in changes {
@@ -323,26 +323,17 @@ fn btrfs_changes(config: &Config, root_fd: &OwnedFd, root: &Path) -> Result<Foun
     )))
 }
 
-/// Every persisted path, relative to the root (no leading `/`).
-pub fn persisted_paths(config: &Config) -> Vec<Vec<u8>> {
-    let mut paths = Vec::new();
-    for storage in &config.persist {
-        for e in storage.directories.iter().chain(&storage.files) {
-            paths.push(e.0.path.trim_start_matches('/').as_bytes().to_vec());
-        }
-        for (name, user) in &storage.users {
-            let home = user.home.clone().unwrap_or_else(|| format!("/home/{name}"));
-            for e in user.directories.iter().chain(&user.files) {
-                let p = format!(
-                    "{}/{}",
-                    home.trim_start_matches('/'),
-                    e.0.path.trim_start_matches('/')
-                );
-                paths.push(p.into_bytes());
-            }
-        }
-    }
-    paths
+/// Every persisted path of `storage` (all storages when `None`), relative
+/// to the root (no leading `/`). The entries and their rules are the
+/// config crate's ([`tabula_config::entries::check_entries`]): an entry it
+/// rejects is not mounted at boot, so what is at its path is not persisted.
+pub fn persisted_paths(config: &Config, storage: Option<&str>) -> Vec<Vec<u8>> {
+    tabula_config::entries::check_entries(config)
+        .persisted
+        .into_iter()
+        .filter(|p| storage.is_none_or(|s| p.storage == s))
+        .map(|p| p.path.trim_start_matches('/').as_bytes().to_vec())
+        .collect()
 }
 
 /// `path` is `dir` or inside it (both relative, normalised).

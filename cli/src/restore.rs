@@ -32,15 +32,13 @@ fn open_root(root: &Path) -> Result<OwnedFd> {
 /// The storage that declares `rel` (or holds an entry around it), else the
 /// first storage.
 fn storage_for(config: &Config, rel: &[u8]) -> Result<(String, bool)> {
-    for storage in &config.persist {
-        let one = Config {
-            rollback: Vec::new(),
-            persist: vec![storage.clone()],
-            overlays: Vec::new(),
-        };
-        if persisted_paths(&one).iter().any(|p| is_within(rel, p)) {
-            return Ok((storage.storage.clone(), true));
-        }
+    let entries = tabula_config::entries::check_entries(config);
+    if let Some(p) = entries
+        .persisted
+        .iter()
+        .find(|p| is_within(rel, p.path.trim_start_matches('/').as_bytes()))
+    {
+        return Ok((p.storage.clone(), true));
     }
     config.persist.first().map(|s| (s.storage.clone(), false)).ok_or_else(|| {
         Error::usage("the configuration has no persist storage; add one (tabula.persist.\"/persist\") and switch first")
@@ -263,12 +261,7 @@ pub fn stray(config: &Config, root: &Path) -> Result<Vec<Stray>> {
     let root_fd = open_root(root)?;
     let mut found = Vec::new();
     for storage in &config.persist {
-        let one = Config {
-            rollback: Vec::new(),
-            persist: vec![storage.clone()],
-            overlays: Vec::new(),
-        };
-        let declared = persisted_paths(&one);
+        let declared = persisted_paths(config, Some(&storage.storage));
         let srel = storage.storage.trim_start_matches('/').as_bytes();
         let dir = match rustix::fs::openat2(
             &root_fd,
