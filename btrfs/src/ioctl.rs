@@ -459,11 +459,18 @@ pub fn tree_search(
     search: &Search,
     mut found: impl FnMut(Item) -> bool,
 ) -> io::Result<()> {
-    const BUF: usize = 64 * 1024;
     const HEAD: usize = size_of::<SearchArgsV2>();
+    // One object's items (an inode and its names) fit in a page; a range
+    // gets 64 KiB. An item larger than the buffer makes the kernel answer
+    // EOVERFLOW with the size it needs, and the search retries with it.
+    let mut buf_len: usize = if search.min_objectid == search.max_objectid {
+        4096
+    } else {
+        64 * 1024
+    };
     // u64 words keep the header's alignment; the kernel writes the items
     // into the bytes after the header.
-    let mut words = vec![0u64; (HEAD + BUF) / 8];
+    let mut words = vec![0u64; (HEAD + buf_len).div_ceil(8)];
     let mut next = (search.min_objectid, search.min_type, search.min_offset);
     loop {
         let args = SearchArgsV2 {
@@ -484,21 +491,35 @@ pub fn tree_search(
                 unused3: 0,
                 unused4: 0,
             },
-            buf_size: BUF as u64,
+            buf_size: buf_len as u64,
         };
         let head = words.as_mut_ptr().cast::<SearchArgsV2>();
         // SAFETY: `words` is an owned, zeroed, 8-byte aligned allocation of
-        // `HEAD + BUF` bytes; the header written here is a
+        // at least `HEAD + buf_len` bytes; the header written here is a
         // `btrfs_ioctl_search_args_v2` (size checked above) whose `buf_size`
         // says how many bytes follow it, so the kernel writes only inside
         // the allocation; `fd` is open for the call.
-        check(unsafe {
+        let ret = check(unsafe {
             head.write(args);
             libc::ioctl(fd.as_raw_fd(), BTRFS_IOC_TREE_SEARCH_V2 as _, head)
-        })?;
+        });
         // SAFETY: `head` points at the initialised header of `words`, which
         // is still alive and not otherwise borrowed.
-        let nr = unsafe { (*head).key.nr_items } as usize;
+        let (nr, wanted) = unsafe { ((*head).key.nr_items as usize, (*head).buf_size) };
+        match ret {
+            // The next item alone does not fit: the kernel copied nothing
+            // back but the size it needs.
+            Err(e) if e.raw_os_error() == Some(libc::EOVERFLOW) => {
+                let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+                if wanted <= buf_len || wanted > 16 << 20 {
+                    return Err(e);
+                }
+                buf_len = wanted;
+                words = vec![0u64; (HEAD + buf_len).div_ceil(8)];
+                continue;
+            }
+            other => other?,
+        }
         if nr == 0 {
             return Ok(());
         }

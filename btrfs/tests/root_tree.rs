@@ -34,8 +34,11 @@ impl Drop for Fs {
 
 #[test]
 #[ignore = "needs root and loop devices; dev/test.sh runs it"]
-fn root_tree_reads_agree_with_the_kernel() {
-    if skip_unless("root_tree_reads_agree_with_the_kernel", BTRFS_ON_LOOP) {
+fn root_tree_reads_and_tree_searches_agree_with_the_kernel() {
+    if skip_unless(
+        "root_tree_reads_and_tree_searches_agree_with_the_kernel",
+        BTRFS_ON_LOOP,
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -90,6 +93,31 @@ fn root_tree_reads_agree_with_the_kernel() {
     assert!(ioctl::subvol_otransid(top.as_fd(), 999_999).is_err());
     assert_eq!(ioctl::subvol_parent(top.as_fd(), 999_999).unwrap(), None);
     assert_eq!(ioctl::ino_lookup(top.as_fd(), ia.id, 256).unwrap(), b"");
+
+    // 300 long names of one inode: its name items outgrow the one-page
+    // buffer of a single-object search, which must grow and find them all.
+    let file = a.join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let long = "n".repeat(200);
+    for i in 0..300 {
+        std::fs::hard_link(&file, a.join(format!("{long}{i:03}"))).unwrap();
+    }
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
+    let mut names = Vec::new();
+    let search = tabula_btrfs::Search {
+        min_objectid: ino,
+        max_objectid: ino,
+        min_type: tabula_btrfs::INODE_REF_KEY,
+        max_type: tabula_btrfs::INODE_EXTREF_KEY,
+        ..tabula_btrfs::Search::all(ia.id)
+    };
+    ioctl::tree_search(top.as_fd(), &search, |item| {
+        names.extend(tabula_btrfs::parse_names(&item));
+        true
+    })
+    .unwrap();
+    assert_eq!(names.len(), 301);
+    assert!(names.iter().all(|n| n.parent == 256));
     drop((top, fa, fb));
     drop(fs);
 }
