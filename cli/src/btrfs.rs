@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
 use tabula_btrfs::{
     FIRST_FREE_OBJECTID, INODE_EXTREF_KEY, INODE_ITEM_KEY, INODE_REF_KEY, InodeItem, Name, Search,
@@ -42,13 +42,15 @@ pub fn mount_top(target: &BtrfsTarget) -> Result<OwnedFd> {
     open_at(mount.as_fd(), ".").map_err(|e| fail("open", e))
 }
 
-/// Opens the subvolume (or directory) `name`, relative to the top level.
-pub fn open_at(top: BorrowedFd<'_>, name: &str) -> rustix::io::Result<OwnedFd> {
-    rustix::fs::openat(
-        top,
+/// Opens the subvolume (or directory) `name` below `dir` (the top level, or
+/// an old-roots directory), never through a symlink.
+pub fn open_at(dir: BorrowedFd<'_>, name: &str) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat2(
+        dir,
         name,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
     )
 }
 
