@@ -304,10 +304,16 @@ fn btrfs_changes(config: &Config, root_fd: &OwnedFd, root: &Path) -> Result<Foun
         }
         return Ok((
             "btrfs",
-            format!(
-                "a walk of subvolume {} (id {}): the next boot starts it empty",
-                target.subvolume, info.id
-            ),
+            match &target.blank {
+                None => format!(
+                    "a walk of subvolume {} (id {}): the next boot starts it empty",
+                    target.subvolume, info.id
+                ),
+                Some(blank) => format!(
+                    "a walk of subvolume {} (id {}): it is not a snapshot of {blank}, so all of it is listed",
+                    target.subvolume, info.id
+                ),
+            },
             sub,
             found,
         ));
