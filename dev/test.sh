@@ -40,6 +40,7 @@ run "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 # devices, /dev/kmsg) are #[ignore]d for a plain `cargo test`, run here.
 run "cargo test" cargo test --workspace --locked --features tabula-rollback/fault-injection -- --include-ignored
 run "static release build" dev/build-static.sh
+run "Nix check phase in a sandbox emulation" dev/sandbox-test.sh
 [ -x nixos-module/tests/run.sh ] && run "nix offline checks" nixos-module/tests/run.sh
 if [ "$vm" = 1 ] && [ -x vm-tests/run.sh ]; then
   run "QEMU boot scenarios" vm-tests/run.sh

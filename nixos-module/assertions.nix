@@ -17,7 +17,6 @@ let
     concatStringsSep
     elem
     filter
-    hasPrefix
     imap1
     length
     mkIf
@@ -113,14 +112,6 @@ let
         message = "${name}: oldRoots = \"${toString t.oldRoots}\" is not a subvolume name relative to the top level (e.g. \"@old_roots\").";
       }
       {
-        assertion =
-          !any (
-            o:
-            hasPrefix "subvol=" o || hasPrefix "subvolid=" o
-          ) (concatMap (splitString ",") t.mountOptions);
-        message = "${name}: mountOptions must not contain subvol= or subvolid=: tabula mounts the top level (subvolid=5) itself.";
-      }
-      {
         assertion = length (lib.unique btrfsNames) == length btrfsNames && tabulaLib.nestedPairs (map (n: "/${n}") btrfsNames) == [ ];
         message = "${name}: subvolume, blank and oldRoots must be distinct and none inside another (got ${concatStringsSep ", " btrfsNames}).";
       }
@@ -134,7 +125,7 @@ let
         assertion =
           t.oldRoots == null
           || (
-            tabulaLib.isDatasetName t.oldRoots
+            tabulaLib.rules.zfsOldRoots t.oldRoots
             && tabulaLib.poolOf t.oldRoots == tabulaLib.poolOf t.dataset
             && !isWithin "/${t.dataset}" "/${t.oldRoots}"
             && !isWithin "/${t.oldRoots}" "/${t.dataset}"

@@ -4,6 +4,7 @@
 #   options.nix         every option (mirrors docs/config.md)
 #   render.nix          options -> /etc/tabula/config.json
 #   assertions.nix      what must hold at evaluation time, warnings
+#   check.nix           the rendered config checked by the binaries at build time
 #   initrd-scripted.nix scripted stage 1 wiring (postResumeCommands)
 #   initrd-systemd.nix  systemd stage 1 wiring (rollback-unit.json)
 #   stage2.nix          the systemd generator
@@ -13,6 +14,7 @@
     ./options.nix
     ./render.nix
     ./assertions.nix
+    ./check.nix
     ./initrd-scripted.nix
     ./initrd-systemd.nix
     ./stage2.nix

@@ -19,7 +19,6 @@ let
     head
     length
     mapAttrs
-    mapAttrsToList
     optional
     removeAttrs
     splitString
@@ -31,7 +30,6 @@ let
   # Printable ASCII, space included: everything else is refused in the
   # strings that reach a unit name or the kernel's mount table.
   printable = s: builtins.match "[ -~]*" s != null;
-  noControl = s: builtins.match "[^[:cntrl:]]*" s != null;
 
   components = s: tail (splitString "/" s);
   goodComponent = c: c != "" && c != "." && c != "..";
@@ -39,37 +37,155 @@ in
 rec {
   # --- values of the contract ------------------------------------------------
 
-  # An absolute, normalised path: "/" or "/a/b", no empty, "." or ".."
-  # component, no trailing "/", no control character.
-  isAbsolutePath =
-    s:
-    builtins.isString s
-    && hasPrefix "/" s
-    && noControl s
-    && (s == "/" || all goodComponent (components s));
+  # The contract's rules for single values, as the config crate states them
+  # (config/src/names.rs, entries.rs, the Id and Mode parsers), one predicate
+  # per rule, named as in config/rules.json: the table of accepted and refused
+  # cases that the crate's tests and tests/eval.nix both check, so the two
+  # statements cannot drift apart. Each takes any value (false for a value of
+  # the wrong type). The option types of options.nix are built from these.
+  #
+  # Lengths are in bytes, like Nix's stringLength. Nix strings cannot hold NUL,
+  # and [:cntrl:] and [:space:] are ASCII classes here, where Rust's
+  # is_control and is_whitespace are Unicode's.
+  rules =
+    let
+      str = builtins.isString;
+      len = builtins.stringLength;
+      hasControl = s: builtins.match "[^[:cntrl:]]*" s == null;
+      hasSpace = s: builtins.match ".*[[:space:]].*" s != null;
+      nameMax = 255; # one path component (NAME_MAX)
+      pathMax = 4096; # PATH_MAX, with its NUL
+      datasetMax = 255; # ZFS_MAX_DATASET_NAME_LEN without its NUL
+      newRootSuffix = ".tabula-new"; # names.rs NEW_ROOT_SUFFIX
+      zfsOldRootRoom = 1 + 20 + 5; # "/", "YYYY-MM-DDTHH:MM:SSZ", ".1234"
+      normalised = cs: all goodComponent cs;
+      shortComponents = cs: all (c: len c <= nameMax) cs;
+      pathLength = s: len s < pathMax && shortComponents (splitString "/" s);
+      notReserved = s: !hasSuffix newRootSuffix s;
+      zfsComponent = c: c != "." && c != ".." && builtins.match "[A-Za-z0-9_.:-]+" c != null;
+      lastComponent = s: lib.last (splitString "/" s);
+      # a decimal string without a sign, as a number (null when too long for one)
+      decimal =
+        s:
+        let
+          digits = head (builtins.match "0*([0-9]+)" s);
+        in
+        if len digits > 10 then null else builtins.fromJSON digits;
+      maxId = 4294967294; # u32, without the "no id" value 2^32-1
+    in
+    rec {
+      absolutePath =
+        s:
+        str s
+        && !hasControl s
+        && hasPrefix "/" s
+        && (s == "/" || (normalised (components s) && pathLength s));
+      # a path that a unit file carries as written: no surrounding whitespace,
+      # no trailing backslash (entries.rs check_path)
+      persistedPath =
+        s:
+        absolutePath s
+        && builtins.match "[[:space:]].*|.*[[:space:]]" s == null
+        && !hasSuffix "\\" s;
+      relativePath =
+        s:
+        str s
+        && !hasControl s
+        && s != ""
+        && !hasPrefix "/" s
+        && normalised (splitString "/" s)
+        && pathLength s;
+      subvolume =
+        s:
+        str s
+        && s != ""
+        && !hasControl s
+        && !hasPrefix "/" s
+        && normalised (splitString "/" s)
+        && shortComponents (splitString "/" s)
+        && notReserved s;
+      # the root to roll back: room for the new root's suffix
+      rootSubvolume = s: subvolume s && len (lastComponent s) + len newRootSuffix <= nameMax;
+      dataset =
+        s:
+        str s
+        && s != ""
+        && len s <= datasetMax
+        && !hasPrefix "/" s
+        && all zfsComponent (splitString "/" s)
+        && builtins.match "[A-Za-z].*" s != null
+        && notReserved s;
+      # a dataset inside a pool, with room for the new root's suffix
+      rootDataset = s: dataset s && lib.hasInfix "/" s && len s + len newRootSuffix <= datasetMax;
+      zfsOldRoots = s: dataset s && len s + zfsOldRootRoom <= datasetMax;
+      snapshot = s: str s && !lib.hasInfix "/" s && !lib.hasInfix "@" s && zfsComponent s;
+      # 3 or 4 octal digits, as a string
+      mode = s: str s && builtins.match "[0-7]{3,4}" s != null;
+      userName =
+        s:
+        str s
+        && s != ""
+        && len s <= 256
+        && !hasPrefix "-" s
+        && !hasControl s
+        && builtins.match ".*[:/ ,].*" s == null;
+      # a name, or a numeric id (number or decimal string) below 2^32-1
+      userOrGroup =
+        v:
+        if builtins.isInt v then
+          v >= 0 && v <= maxId
+        else if str v && builtins.match "[0-9]+" v != null then
+          decimal v != null && decimal v <= maxId
+        else
+          userName v;
+      mountOption =
+        s:
+        str s
+        && s != ""
+        && !lib.hasInfix "," s
+        && !hasSpace s
+        && !hasControl s
+        && !lib.hasInfix "\\" s
+        && !lib.hasInfix "\"" s;
+      # for the top level of a Btrfs filesystem being rolled back: writable, a
+      # fresh mount, and tabula chooses the subvolume (subvolid=5) itself
+      btrfsMountOptionRefused = [
+        "subvol"
+        "subvolid"
+        "ro"
+        "rescue"
+        "norecovery"
+        "bind"
+        "rbind"
+        "remount"
+      ];
+      btrfsMountOption = s: mountOption s && !elem (head (splitString "=" s)) btrfsMountOptionRefused;
+      # "zfs" (looked up in PATH), or the absolute path of the program
+      zfsCommand =
+        s:
+        str s
+        && s != ""
+        && !hasControl s
+        && !hasSpace s
+        && (!lib.hasInfix "/" s || (absolutePath s && s != "/"));
+      unitName =
+        s:
+        str s
+        && len s < 256
+        && lib.hasInfix "." s
+        && !hasPrefix "." s
+        # letters, digits, : - _ . \ @ (the backslash of \x2d escapes)
+        && builtins.match "[A-Za-z0-9:_.@-]+" (builtins.replaceStrings [ "\\" ] [ "" ] s) != null;
+      waitSeconds = v: builtins.isInt v && v >= 0 && v <= 3600;
+      keepCount = v: builtins.isInt v && v >= 0 && v <= 4294967295;
+    };
 
-  # A Btrfs subvolume name relative to the top level: "@root", "nixos/root".
-  isSubvolumeName =
-    s:
-    builtins.isString s
-    && s != ""
-    && !hasPrefix "/" s
-    && noControl s
-    && all goodComponent (splitString "/" s);
-
-  # A ZFS dataset name "pool/child/...": components of A-Z a-z 0-9 _ - . :
-  isDatasetName =
-    s:
-    builtins.isString s
-    && all (c: builtins.match "[A-Za-z0-9_.:-]+" c != null && c != "." && c != "..") (
-      splitString "/" s
-    );
-
-  # A ZFS snapshot name, without the "@".
-  isSnapshotName = s: builtins.isString s && builtins.match "[A-Za-z0-9_.:-]+" s != null;
-
-  # A permission mode as the contract wants it: 3 or 4 octal digits.
-  isMode = s: builtins.isString s && builtins.match "[0-7]{3,4}" s != null;
+  # Older names, used across the module.
+  isAbsolutePath = rules.absolutePath;
+  isSubvolumeName = rules.subvolume;
+  isDatasetName = rules.dataset;
+  isSnapshotName = rules.snapshot;
+  isMode = rules.mode;
 
   # nixpkgs' own list (nixos/lib/utils.nix pathsNeededForBoot): mount points
   # the initrd mounts, which NixOS activation reads before stage 2. The

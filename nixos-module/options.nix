@@ -17,58 +17,50 @@ let
 
   tabulaLib = import ./lib.nix { inherit lib; };
 
-  cfg = config.tabula;
-
   # --- value types of the contract ---------------------------------------------
+  # Each is the base type narrowed by one rule of lib.nix `rules` (the
+  # config crate's rule, tested against the same cases, config/rules.json).
 
-  absolutePath = types.addCheck types.str tabulaLib.isAbsolutePath // {
-    name = "absolutePath";
-    description = "absolute, normalised path (no `.`, `..`, `//` or trailing `/`)";
-  };
-  subvolumeName = types.addCheck types.str tabulaLib.isSubvolumeName // {
-    name = "subvolumeName";
-    description = "Btrfs subvolume name relative to the top level (e.g. `@root`)";
-  };
-  datasetName = types.addCheck types.str tabulaLib.isDatasetName // {
-    name = "datasetName";
-    description = "ZFS dataset name (`pool/child/...`)";
-  };
-  snapshotName = types.addCheck types.str tabulaLib.isSnapshotName // {
-    name = "snapshotName";
-    description = "ZFS snapshot name without `@`";
-  };
-  octalMode = types.addCheck types.str tabulaLib.isMode // {
-    name = "octalMode";
-    description = "octal mode string such as `\"0700\"`";
-  };
-  userOrGroup =
-    types.either types.ints.unsigned (types.strMatching "[^:/, [:cntrl:]-][^:/, [:cntrl:]]*")
+  ruleType =
+    rule: base: description:
+    types.addCheck base tabulaLib.rules.${rule}
     // {
-      description = "user or group name (resolved at boot), or numeric id";
+      name = rule;
+      inherit description;
     };
-  unitName = types.strMatching "[A-Za-z0-9:_.@\\\\-]+" // {
-    description = "systemd unit name";
-  };
-  mountOption = types.strMatching "[^,[:cntrl:]]+" // {
-    description = "mount option (no `,`)";
-  };
+
+  absolutePath = ruleType "absolutePath" types.str "absolute, normalised path (no `.`, `..`, `//` or trailing `/`)";
+  persistedPath = ruleType "persistedPath" types.str "absolute, normalised path (no `.`, `..`, `//`, trailing `/` or `\\`, no surrounding space)";
+  relativePath = ruleType "relativePath" types.str "path relative to the home directory";
+  subvolumeName = ruleType "subvolume" types.str "Btrfs subvolume name relative to the top level (e.g. `@old_roots`)";
+  rootSubvolumeName = ruleType "rootSubvolume" types.str "Btrfs subvolume name relative to the top level (e.g. `@root`), last component at most 244 bytes";
+  rootDatasetName = ruleType "rootDataset" types.str "ZFS dataset inside a pool (`pool/child/...`), at most 244 bytes";
+  snapshotName = ruleType "snapshot" types.str "ZFS snapshot name without `@`";
+  octalMode = ruleType "mode" types.str "octal mode string such as `\"0700\"`";
+  userOrGroup = ruleType "userOrGroup" (types.either types.int types.str) "user or group name (resolved at boot), or numeric id";
+  unitName = ruleType "unitName" types.str "systemd unit name (`nix-daemon.service`)";
+  mountOption = ruleType "mountOption" types.str "mount option (no `,`, space, `\\` or `\"`)";
+  btrfsMountOption = ruleType "btrfsMountOption" types.str "mount option for the Btrfs top level (not `ro`, `subvol=`, `subvolid=`, `rescue=`, `norecovery`, `bind`, `rbind`, `remount`)";
+  zfsCommand = ruleType "zfsCommand" types.str "`zfs`, or the absolute path of the zfs program";
+  waitSeconds = ruleType "waitSeconds" types.int "seconds, 0 to 3600";
+  keepCount = ruleType "keepCount" types.int "count, 0 to 4294967295";
 
   # --- rollback ----------------------------------------------------------------
 
   keepModule = {
     options = {
       days = mkOption {
-        type = types.nullOr types.ints.unsigned;
+        type = types.nullOr keepCount;
         default = 30;
         description = "Delete old roots older than this many days; `null`: no age limit.";
       };
       min = mkOption {
-        type = types.ints.unsigned;
+        type = keepCount;
         default = 1;
         description = "Always keep at least the newest `min` old roots, whatever their age.";
       };
       max = mkOption {
-        type = types.nullOr types.ints.unsigned;
+        type = types.nullOr keepCount;
         default = null;
         description = "Keep at most this many old roots, newest first; `min` wins over `max`.";
       };
@@ -102,13 +94,13 @@ let
           description = "Btrfs only, required: the block device holding the filesystem, exactly as `fileSystems.\"/\".device` names it.";
         };
         mountOptions = mkOption {
-          type = types.listOf mountOption;
+          type = types.listOf btrfsMountOption;
           default = [ ];
           example = [ "compress=zstd" ];
-          description = "Btrfs only: extra options for mounting the top level (`subvolid=5` is always added; `subvol=`/`subvolid=` are refused).";
+          description = "Btrfs only: extra options for mounting the top level (`subvolid=5` is always added; `subvol=`, `subvolid=` and what would make the mount read-only or not a fresh mount are refused).";
         };
         subvolume = mkOption {
-          type = types.nullOr subvolumeName;
+          type = types.nullOr rootSubvolumeName;
           default = if btrfs then "@root" else null;
           defaultText = literalExpression ''if type == "btrfs" then "@root" else null'';
           description = "Btrfs only: the root subvolume to roll back.";
@@ -120,7 +112,7 @@ let
           description = "Btrfs only: when set, the new root is a writable snapshot of this subvolume; when `null`, an empty subvolume.";
         };
         waitSeconds = mkOption {
-          type = types.nullOr (types.ints.between 0 3600);
+          type = types.nullOr waitSeconds;
           default = if btrfs then 30 else null;
           defaultText = literalExpression ''if type == "btrfs" then 30 else null'';
           description = "Btrfs only: how long `tabula-rollback` waits for `device` to appear.";
@@ -128,7 +120,7 @@ let
 
         # zfs
         dataset = mkOption {
-          type = types.nullOr datasetName;
+          type = types.nullOr rootDatasetName;
           default = null;
           example = "rpool/local/root";
           description = "ZFS only, required: the root dataset, exactly as `fileSystems.\"/\".device` names it.";
@@ -140,7 +132,7 @@ let
           description = "ZFS only: roll back to `dataset@snapshot`.";
         };
         zfsCommand = mkOption {
-          type = types.nullOr types.str;
+          type = types.nullOr zfsCommand;
           default = if zfs then "zfs" else null;
           defaultText = literalExpression ''if type == "zfs" then "zfs" else null'';
           description = ''
@@ -217,19 +209,12 @@ let
       inherit description;
     };
 
-  relativePath = types.addCheck types.str (
-    s: tabulaLib.isSubvolumeName s # same rules: relative, normalised
-  ) // {
-    name = "relativePath";
-    description = "path relative to the home directory";
-  };
-
   userModule =
     { name, ... }:
     {
       options = {
         home = mkOption {
-          type = absolutePath;
+          type = persistedPath;
           default = config.users.users.${name}.home or "/home/${name}";
           defaultText = literalExpression ''config.users.users.''${name}.home or "/home/''${name}"'';
           description = "The user's home directory; entries are relative to it.";
@@ -249,7 +234,7 @@ let
           description = "Whether to persist into this storage.";
         };
         storage = mkOption {
-          type = absolutePath;
+          type = persistedPath;
           default = name;
           defaultText = literalExpression "‹name›";
           description = "Where persisted data lives; an entry's source is `storage` + its absolute path.";
@@ -264,8 +249,8 @@ let
           default = [ ];
           description = "Extra options for every bind mount of this storage.";
         };
-        directories = entries absolutePath "Directories to persist.";
-        files = entries absolutePath ''
+        directories = entries persistedPath "Directories to persist.";
+        files = entries persistedPath ''
           Files to persist. A file is created (empty, with its owner and mode)
           on both sides if missing, then bind-mounted: never a symlink.
         '';
@@ -282,29 +267,29 @@ let
     {
       options = {
         where = mkOption {
-          type = absolutePath;
+          type = persistedPath;
           default = name;
           defaultText = literalExpression "‹name›";
           description = "The mount point.";
         };
         lower = mkOption {
-          type = types.nonEmptyListOf absolutePath;
+          type = types.nonEmptyListOf persistedPath;
           default = [ name ];
           defaultText = literalExpression "[ ‹name› ]";
           description = "Lower directories, top first. The default overlays the mount point on itself.";
         };
         upper = mkOption {
-          type = absolutePath;
+          type = persistedPath;
           example = "/mnt/nix-ssd/upper";
           description = "Upper directory.";
         };
         work = mkOption {
-          type = absolutePath;
+          type = persistedPath;
           example = "/mnt/nix-ssd/work";
           description = "Work directory, on the same filesystem as `upper`.";
         };
         whenMounted = mkOption {
-          type = types.nullOr absolutePath;
+          type = types.nullOr persistedPath;
           default = null;
           example = "/mnt/nix-ssd";
           description = "Mount only if this is a mount point; otherwise boot on the lower layers alone and say why in the journal.";

@@ -11,7 +11,6 @@
 let
   inherit (lib)
     filterAttrs
-    mapAttrsToList
     mkIf
     ;
 

@@ -31,28 +31,66 @@ let
       };
     };
     callPackage = _: _: throw "tests set tabula.package";
+    # the build-time check: its script is kept for inspection
+    runCommand = name: _: script: {
+      type = "derivation";
+      inherit name script;
+      outPath = "/nix/store/33333333333333333333333333333333-${name}";
+    };
+    stdenv = {
+      buildPlatform.canExecute = _: true;
+      hostPlatform = { };
+    };
   };
 
   # nixpkgs' nixos/lib/utils.nix, as far as the modules read it
   utils.pathsNeededForBoot = tabulaLib.pathsNeededForBoot;
 
+  # The initrd flavours every evaluation names explicitly: which stubs stand
+  # for nixpkgs, and the value of boot.initrd.systemd.enable.
+  #   scripted        a nixpkgs with the scripted initrd, and it is used
+  #   systemd         the same nixpkgs, systemd stage 1 (the default since 26.05)
+  #   systemd-only    a nixpkgs whose scripted initrd options are gone (26.11)
+  #   scripted-gone   that nixpkgs, with the scripted initrd asked for anyway
+  flavours = {
+    scripted = {
+      stubs = [ ./stubs.nix ./stubs-scripted.nix ];
+      systemd = false;
+    };
+    systemd = {
+      stubs = [ ./stubs.nix ./stubs-scripted.nix ];
+      systemd = true;
+    };
+    systemd-only = {
+      stubs = [ ./stubs.nix ];
+      systemd = true;
+    };
+    scripted-gone = {
+      stubs = [ ./stubs.nix ];
+      systemd = false;
+    };
+  };
+
   # `module` (the tabula module, or the impermanence compatibility module
-  # that imports it) with the stubs and a fixed package, plus `modules`.
+  # that imports it) with the stubs of `flavour` and a fixed package, plus
+  # `modules`.
   evalWith =
-    module: modules:
+    module: flavour: modules:
     lib.evalModules {
-      modules = [
-        ./stubs.nix
-        module
-        {
-          _module.args = { inherit pkgs utils; };
-          tabula.package = package;
-        }
-      ]
-      ++ modules;
+      modules =
+        flavours.${flavour}.stubs
+        ++ [
+          module
+          {
+            _module.args = { inherit pkgs utils; };
+            tabula.package = package;
+            boot.initrd.systemd.enable = flavours.${flavour}.systemd;
+          }
+        ]
+        ++ modules;
     };
   eval = evalWith ../default.nix;
-  evalCompat = modules: (evalWith ../impermanence.nix modules).config;
+  evalCompat = flavour: modules: (evalWith ../impermanence.nix flavour modules).config;
 
   failedAssertions = config: map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
 
@@ -67,7 +105,7 @@ let
 
   # seed 001: Btrfs, flat @subvolumes, @old_roots, 30 days.
   btrfsLayout =
-    { lib, ... }:
+    { ... }:
     let
       device = "/dev/disk/by-label/nixos";
       sub = name: extra: {
@@ -160,10 +198,6 @@ let
     '';
   };
 
-  systemdInitrd = {
-    boot.initrd.systemd.enable = true;
-  };
-
   # --- checks ------------------------------------------------------------------
 
   check = name: ok: detail: { inherit name ok detail; };
@@ -188,31 +222,31 @@ let
       golden name
     );
   checkAssertion =
-    name: modules: needle:
+    name: flavour: modules: needle:
     let
-      r = builtins.tryEval (failedAssertions (eval modules).config);
+      r = builtins.tryEval (failedAssertions (eval flavour modules).config);
       matching = lib.filter (lib.hasInfix needle) r.value;
     in
-    check "assertion: ${name}" (r.success && matching != [ ]) (
+    check "assertion (${flavour}): ${name}" (r.success && matching != [ ]) (
       if !r.success then
         "the evaluation threw instead"
       else
         "no failing assertion contains ${builtins.toJSON needle}; failing: ${builtins.toJSON r.value}"
     );
   checkWarning =
-    name: modules: needle: expected:
+    name: flavour: modules: needle: expected:
     let
-      ws = (eval modules).config.warnings;
+      ws = (eval flavour modules).config.warnings;
       found = lib.any (lib.hasInfix needle) ws;
     in
-    check "warning: ${name}" (found == expected) "warnings: ${builtins.toJSON ws}";
+    check "warning (${flavour}): ${name}" (found == expected) "warnings: ${builtins.toJSON ws}";
   # The module system must refuse the value (type check): the evaluation throws.
   checkRefused =
-    name: modules:
+    name: flavour: modules:
     let
-      r = builtins.tryEval (builtins.deepSeq (removeAttrs (eval modules).config.tabula [ "package" ]) true);
+      r = builtins.tryEval (builtins.deepSeq (removeAttrs (eval flavour modules).config.tabula [ "package" ]) true);
     in
-    check "refused: ${name}" (!r.success) "the value was accepted";
+    check "refused (${flavour}): ${name}" (!r.success) "the value was accepted";
 
   # stage-1.nix pastes postResumeCommands into stage-1-init.sh and then goes
   # on substituting @name@ placeholders in the result: one in tabula's text
@@ -255,30 +289,48 @@ let
       (checkEq "${name}: not required by anything (onFailure = continue)" s.requiredBy [ ])
       (checkHas "${name}: the binary is a store path of the initrd" i.systemd.storePaths rollbackBin)
       (checkEq "${name}: config.json in the initrd" i.systemd.contents."/etc/tabula/config.json".source.value config.tabula.settings)
-      (checkEq "${name}: scripted-only hooks stay empty (systemd initrd asserts it)" [
+    ]
+    # where nixpkgs still declares them
+    ++ lib.optional (i ? postResumeCommands) (
+      checkEq "${name}: scripted-only hooks stay empty (systemd initrd asserts it)" [
         i.postResumeCommands
         i.postDeviceCommands
         i.extraUtilsCommands
         i.extraUtilsCommandsTest
-      ] [ "" "" "" "" ])
-    ];
+      ] [ "" "" "" "" ]
+    );
 
   stage2Checks = name: config: [
     (checkEq "${name}: generator in stage 2" config.systemd.generators.tabula generatorBin)
     (checkEq "${name}: /etc/tabula/config.json" config.environment.etc."tabula/config.json".source.value config.tabula.settings)
-  ];
+  ] ++ buildCheckChecks name config;
+
+  # The rendered file is checked by both binaries at build time (check.nix).
+  buildCheckChecks =
+    name: config:
+    let
+      checks = config.system.checks;
+      script = (lib.head checks).script or "";
+    in
+    [
+      (checkEq "${name}: system.checks holds the config check" (map (d: d.name) checks) [ "tabula-check-config" ])
+      (checkInfix "${name}: the config check runs both binaries" "for program in tabula-rollback tabula-generator; do" script)
+      (checkInfix "${name}: the config check runs --check-config on the rendered file" "${package.outPath}/bin/$program --check-config ${config.tabula.configFile.outPath}" script)
+      (checkInfix "${name}: the config check fails when a binary refuses" "exit \"$status\"" script)
+    ];
 
   # --- cases -------------------------------------------------------------------
 
-  btrfsScripted = (eval [ btrfsLayout ]).config;
-  btrfsSystemd = (eval [ btrfsLayout systemdInitrd ]).config;
-  zfsScripted = (eval [ zfsLayout nixpkgsZfsImport ]).config;
-  zfsSystemd = (eval [ zfsLayout systemdInitrd ]).config;
+  btrfsScripted = (eval "scripted" [ btrfsLayout ]).config;
+  btrfsSystemd = (eval "systemd" [ btrfsLayout ]).config;
+  btrfsSystemdOnly = (eval "systemd-only" [ btrfsLayout ]).config;
+  zfsScripted = (eval "scripted" [ zfsLayout nixpkgsZfsImport ]).config;
+  zfsSystemd = (eval "systemd" [ zfsLayout ]).config;
+  zfsSystemdOnly = (eval "systemd-only" [ zfsLayout ]).config;
 
   zfsKeepPrevious =
-    (eval [
+    (eval "systemd" [
       zfsLayout
-      systemdInitrd
       {
         tabula.rollback.targets = lib.mkForce [
           {
@@ -296,14 +348,13 @@ let
       }
     ]).config;
 
-  blockSystemd = (eval [ btrfsLayout systemdInitrd { tabula.rollback.onFailure = "block"; } ]).config;
-  blockScripted = (eval [ btrfsLayout { tabula.rollback.onFailure = "block"; } ]).config;
+  blockSystemd = (eval "systemd" [ btrfsLayout { tabula.rollback.onFailure = "block"; } ]).config;
+  blockScripted = (eval "scripted" [ btrfsLayout { tabula.rollback.onFailure = "block"; } ]).config;
 
   # persisted files and homes, machine-id from the initrd (systemd initrd)
-  persistFilesHomes =
-    (eval [
+  persistFilesHomes = (eval "systemd" persistFilesHomesModules).config;
+  persistFilesHomesModules = [
       btrfsLayout
-      systemdInitrd
       {
         users.users.alice = {
           isNormalUser = true;
@@ -349,11 +400,11 @@ let
           ];
         };
       }
-    ]).config;
+  ];
 
   # seed 004: the SSD overlay store, no rollback at all
   overlayLayout =
-    (eval [
+    (eval "scripted" [
       {
         fileSystems."/" = {
           device = "/dev/disk/by-label/NIXOS_SD";
@@ -383,7 +434,7 @@ let
     ]).config;
 
   # impermanence's own README example, through the compatibility module
-  compat = evalCompat [
+  compat = evalCompat "scripted" [
     {
       fileSystems."/" = {
         device = "none";
@@ -456,9 +507,8 @@ let
     }
   ];
 
-  compatSystemd = evalCompat [
+  compatSystemd = evalCompat "systemd" [
     {
-      boot.initrd.systemd.enable = true;
       fileSystems."/persistent" = {
         device = "/dev/disk/by-label/persist";
         fsType = "ext4";
@@ -471,7 +521,7 @@ let
     }
   ];
 
-  compatDisabled = evalCompat [ ];
+  compatDisabled = evalCompat "systemd" [ ];
 
   # --- assertion cases: a layout plus one mistake ----------------------------------
 
@@ -520,6 +570,26 @@ lib.flatten [
   (systemdChecks "zfs-systemd" zfsSystemd "zfs-import-rpool.service")
   (checkEq "zfs-systemd: no device unit for a ZFS target" (lib.filter (lib.hasSuffix ".device") zfsSystemd.boot.initrd.systemd.services.tabula-rollback.after) [ ])
 
+  # A nixpkgs without the scripted initrd's options (planned for 26.11): the
+  # module still evaluates, and the systemd wiring is the same.
+  (checkNoAssertions "btrfs-systemd-only" btrfsSystemdOnly)
+  (systemdChecks "btrfs-systemd-only" btrfsSystemdOnly "dev-disk-by\\x2dlabel-nixos.device")
+  (stage2Checks "btrfs-systemd-only" btrfsSystemdOnly)
+  (checkEq "btrfs-systemd-only: the scripted options really are absent" (btrfsSystemdOnly.boot.initrd ? postResumeCommands) false)
+  (checkEq "btrfs-systemd-only: same service as with the scripted options declared" btrfsSystemdOnly.boot.initrd.systemd.services btrfsSystemd.boot.initrd.systemd.services)
+  (checkNoAssertions "zfs-systemd-only" zfsSystemdOnly)
+  (systemdChecks "zfs-systemd-only" zfsSystemdOnly "zfs-import-rpool.service")
+  (checkNoAssertions "persist-files-and-homes (systemd-only)" (eval "systemd-only" persistFilesHomesModules).config)
+  (checkAssertion "the scripted initrd asked for where nixpkgs no longer has it" "scripted-gone" [ btrfsLayout ]
+    "this nixpkgs has no scripted initrd")
+  (checkEq "the real-NixOS evaluation cases (nixos-eval-*) each set boot.initrd.systemd.enable" (
+    lib.attrNames (
+      lib.filterAttrs (_: c: !lib.any (m: m ? boot.initrd.systemd.enable) c.imports) (
+        import ./nixos-eval-cases.nix
+      )
+    )
+  ) [ ])
+
   # ZFS keep-previous
   (checkNoAssertions "zfs-keep-previous" zfsKeepPrevious)
   (checkGolden "zfs-keep-previous" zfsKeepPrevious)
@@ -528,6 +598,8 @@ lib.flatten [
   (checkEq "failure-policy: block makes initrd.target require the rollback" blockSystemd.boot.initrd.systemd.services.tabula-rollback.requiredBy [ "initrd.target" ])
   (checkEq "failure-policy: block drops WantedBy" blockSystemd.boot.initrd.systemd.services.tabula-rollback.wantedBy [ ])
   (checkInfix "failure-policy: block calls stage 1's fail in the scripted initrd" "fail\n" blockScripted.boot.initrd.postResumeCommands)
+  (checkInfix "failure-policy: block in the scripted initrd repeats the rollback until it succeeds (fail's \"continue\" key does not boot the old root)" "until tabula-rollback --config /etc/tabula/config.json; do" blockScripted.boot.initrd.postResumeCommands)
+  (checkEq "failure-policy: continue never calls fail" (lib.hasInfix "fail\n" btrfsScripted.boot.initrd.postResumeCommands) false)
   (checkEq "failure-policy: no @name@ placeholder in postResumeCommands with block" (placeholderLines blockScripted.boot.initrd.postResumeCommands) [ ])
   (checkEq "failure-policy: the rendered config does not depend on it" blockSystemd.tabula.settings btrfsScripted.tabula.settings)
 
@@ -554,6 +626,7 @@ lib.flatten [
   (stage2Checks "compat-impermanence" compat)
   (checkEq "compat-impermanence: tabula enabled by environment.persistence" compat.tabula.enable true)
   (checkEq "compat-impermanence: nothing enabled without environment.persistence" compatDisabled.tabula.enable false)
+  (checkEq "disabled: no build-time config check" compatDisabled.system.checks [ ])
   (checkEq "compat-impermanence: boot-needed directories come from the systemd initrd, as impermanence mounts them" (lib.head compatSystemd.tabula.settings.persist).directories [
     {
       path = "/var/lib/nixos";
@@ -566,16 +639,16 @@ lib.flatten [
   ) (builtins.toJSON compat.warnings))
 
   # assertions that must fire
-  (checkAssertion "btrfs target that fileSystems.\"/\" does not mount" (btrfsWith [
+  (checkAssertion "btrfs target that fileSystems.\"/\" does not mount" "systemd" (btrfsWith [
     { fileSystems."/".options = lib.mkForce [ "subvol=@" ]; }
   ]) "none of them is the root filesystem")
-  (checkAssertion "btrfs target named by another path of the same disk" (btrfsWith [
+  (checkAssertion "btrfs target named by another path of the same disk" "systemd" (btrfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-uuid/0f3c"; } ]; }
   ]) "no fileSystems entry mounts it")
-  (checkAssertion "zfs target that is not the root dataset" (zfsWith [
+  (checkAssertion "zfs target that is not the root dataset" "systemd" (zfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/nix"; } ]; }
   ]) "none of them is the root filesystem")
-  (checkAssertion "rolled-back filesystem not needed for boot" (zfsWith [
+  (checkAssertion "rolled-back filesystem not needed for boot" "systemd" (zfsWith [
     {
       fileSystems."/scratch" = {
         device = "rpool/local/scratch";
@@ -584,13 +657,13 @@ lib.flatten [
       tabula.rollback.targets = [ { type = "zfs"; dataset = "rpool/local/scratch"; } ];
     }
   ]) "fileSystems.\"/scratch\".neededForBoot = true")
-  (checkAssertion "storage not needed for boot" (btrfsWith [
+  (checkAssertion "storage not needed for boot" "systemd" (btrfsWith [
     { fileSystems."/persist".neededForBoot = lib.mkForce false; }
   ]) "set fileSystems.\"/persist\".neededForBoot = true")
-  (checkAssertion "storage on the erased root" (btrfsWith [
+  (checkAssertion "storage on the erased root" "systemd" (btrfsWith [
     { tabula.persist."/data".directories = [ "/srv" ]; }
   ]) "/data has no fileSystems entry of its own")
-  (checkAssertion "a path persisted twice" (btrfsWith [
+  (checkAssertion "a path persisted twice" "systemd" (btrfsWith [
     {
       fileSystems."/persist2" = {
         device = "/dev/disk/by-label/nixos";
@@ -601,66 +674,62 @@ lib.flatten [
       tabula.persist."/persist2".directories = [ "/etc/nixos" ];
     }
   ]) "persisted more than once: /etc/nixos")
-  (checkAssertion "a path persisted inside another" (btrfsWith [
+  (checkAssertion "a path persisted inside another" "systemd" (btrfsWith [
     { tabula.persist."/persist".directories = [ "/var/lib/nixos/extra" ]; }
   ]) "/var/lib/nixos/extra is inside /var/lib/nixos")
-  (checkAssertion "a home file persisted twice" (btrfsWith [
+  (checkAssertion "a home file persisted twice" "systemd" (btrfsWith [
     {
       users.users.alice.isNormalUser = true;
       tabula.persist."/persist".users.alice.files = [ ".zsh_history" ".zsh_history" ];
     }
   ]) "persisted more than once: /home/alice/.zsh_history")
-  (checkAssertion "a persisted path that is also a mount point" (btrfsWith [
+  (checkAssertion "a persisted path that is also a mount point" "systemd" (btrfsWith [
     { tabula.persist."/persist".directories = [ "/var/log" ]; }
   ]) "/var/log is also a fileSystems mount point")
-  (checkAssertion "a persisted path under the storage" (btrfsWith [
+  (checkAssertion "a persisted path under the storage" "systemd" (btrfsWith [
     { tabula.persist."/persist".directories = [ "/persist/cache" ]; }
   ]) "a persisted path lies inside a storage: /persist/cache")
-  (checkAssertion "inInitrd with the scripted initrd" (btrfsWith [
+  (checkAssertion "inInitrd with the scripted initrd" "scripted" (btrfsWith [
     { tabula.persist."/persist".files = [ { path = "/etc/machine-id"; inInitrd = true; } ]; }
   ]) "set boot.initrd.systemd.enable = true")
-  (checkAssertion "a zfs option on a btrfs target" (btrfsWith [
+  (checkAssertion "a zfs option on a btrfs target" "systemd" (btrfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; dataset = "rpool/x"; } ]; }
   ]) "dataset belong to the other kind")
-  (checkAssertion "a btrfs option on a zfs target" (zfsWith [
+  (checkAssertion "a btrfs option on a zfs target" "systemd" (zfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; blank = "@blank"; } ]; }
   ]) "blank belong to the other kind")
-  (checkAssertion "subvol= in a target's mountOptions" (btrfsWith [
-    { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; mountOptions = [ "noatime" "subvol=@" ]; } ]; }
-  ]) "must not contain subvol=")
-  (checkAssertion "oldRoots equal to the root subvolume" (btrfsWith [
+  (checkAssertion "oldRoots equal to the root subvolume" "systemd" (btrfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; oldRoots = "@root/old"; } ]; }
   ]) "none inside another")
-  (checkAssertion "zfs oldRoots in another pool" (zfsWith [
+  (checkAssertion "zfs oldRoots in another pool" "systemd" (zfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; oldRoots = "tank/old_roots"; } ]; }
   ]) "must be a dataset of the same pool")
-  (checkAssertion "zfs oldRoots inside the dataset" (zfsWith [
+  (checkAssertion "zfs oldRoots inside the dataset" "systemd" (zfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; oldRoots = "rpool/local/root/old"; } ]; }
   ]) "neither inside nor above the dataset")
-  (checkAssertion "a target listed twice" (zfsWith [
+  (checkAssertion "a target listed twice" "systemd" (zfsWith [
     { tabula.rollback.targets = [ { type = "zfs"; dataset = "rpool/local/root"; } ]; }
   ]) "a filesystem is listed twice")
-  (checkAssertion "btrfs target without a device" (btrfsWith [
+  (checkAssertion "btrfs target without a device" "systemd" (btrfsWith [
     { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; } ]; }
   ]) "`device` is required")
 
   # warnings
-  (checkWarning "/var/lib/nixos not persisted, users without uid" (zfsWith [
+  (checkWarning "/var/lib/nixos not persisted, users without uid" "systemd" (zfsWith [
     {
       tabula.persist."/persist".directories = lib.mkForce [ "/etc/ssh" ];
       users.users.alice.isNormalUser = true;
     }
   ]) "/var/lib/nixos is neither persisted nor mounted" true)
-  (checkWarning "no /var/lib/nixos warning when it is persisted" (zfsWith [
+  (checkWarning "no /var/lib/nixos warning when it is persisted" "systemd" (zfsWith [
     { users.users.alice.isNormalUser = true; }
   ]) "is neither persisted nor mounted" false)
-  (checkWarning "/var/lib/nixos persisted after activation (scripted initrd)" [ zfsLayout ]
+  (checkWarning "/var/lib/nixos persisted after activation (scripted initrd)" "scripted" [ zfsLayout ]
     "/var/lib/nixos is used by NixOS activation" true)
-  (checkWarning "/var/lib/nixos persisted after activation (systemd initrd, without inInitrd)" [ zfsLayout systemdInitrd ]
+  (checkWarning "/var/lib/nixos persisted after activation (systemd initrd, without inInitrd)" "systemd" [ zfsLayout ]
     "Set inInitrd = true on it" true)
-  (checkWarning "/var/lib/nixos from the initrd: no activation warning" [
+  (checkWarning "/var/lib/nixos from the initrd: no activation warning" "systemd" [
     zfsLayout
-    systemdInitrd
     {
       tabula.persist."/persist".directories = lib.mkForce [
         {
@@ -670,10 +739,10 @@ lib.flatten [
       ];
     }
   ] "used by NixOS activation" false)
-  (checkWarning "zfs-auto-snapshot with a rolled-back dataset" (zfsWith [
+  (checkWarning "zfs-auto-snapshot with a rolled-back dataset" "systemd" (zfsWith [
     { services.zfs.autoSnapshot.enable = true; }
   ]) "services.zfs.autoSnapshot is enabled" true)
-  (checkWarning "snapshot warning silenced" (zfsWith [
+  (checkWarning "snapshot warning silenced" "systemd" (zfsWith [
     {
       services.zfs.autoSnapshot.enable = true;
       tabula.rollback.warnSnapshotTools = false;
@@ -681,20 +750,62 @@ lib.flatten [
   ]) "services.zfs.autoSnapshot" false)
 
   # values the types refuse before anything is rendered
-  (checkRefused "relative persisted path" (btrfsWith [ { tabula.persist."/persist".directories = [ "var/log" ]; } ]))
-  (checkRefused "persisted path with .." (btrfsWith [ { tabula.persist."/persist".directories = [ "/var/../etc" ]; } ]))
-  (checkRefused "persisted path with a newline" (btrfsWith [ { tabula.persist."/persist".files = [ "/etc/a\nb" ]; } ]))
-  (checkRefused "trailing slash" (btrfsWith [ { tabula.persist."/persist".directories = [ "/var/log/" ]; } ]))
-  (checkRefused "home entry with a leading /" (btrfsWith [ { tabula.persist."/persist".users.alice.directories = [ "/Documents" ]; } ]))
-  (checkRefused "subvolume with .." (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda2"; subvolume = "../x"; } ]; } ]))
-  (checkRefused "dataset with an empty component" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool//root"; } ]; } ]))
-  (checkRefused "snapshot with @" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; snapshot = "@blank"; } ]; } ]))
-  (checkRefused "symbolic mode in the native option" (btrfsWith [ { tabula.persist."/persist".directories = [ { path = "/srv"; mode = "u=rwx"; } ]; } ]))
-  (checkRefused "keep.days negative" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda2"; keep.days = -1; } ]; } ]))
-  (checkRefused "waitSeconds above an hour" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda2"; waitSeconds = 3601; } ]; } ]))
-  (checkRefused "unknown onFailure" (btrfsWith [ { tabula.rollback.onFailure = "panic"; } ]))
-  (checkRefused "device path with a newline (unit injection)" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda\nExecStart=/bin/sh"; } ]; } ]))
-  (checkRefused "unit name with a space (directive injection)" (btrfsWith [ { tabula.overlays."/nix/store" = { upper = "/u"; work = "/w"; before = [ "a.service b.service" ]; }; } ]))
+  (checkRefused "subvol= in a target's mountOptions" "systemd" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; mountOptions = [ "noatime" "subvol=@" ]; } ]; } ]))
+  (checkRefused "ro in a btrfs target's mountOptions (the rollback could not write)" "systemd" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/disk/by-label/nixos"; mountOptions = [ "ro" ]; } ]; } ]))
+  (checkRefused "a relative zfsCommand" "systemd" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; zfsCommand = "bin/zfs"; } ]; } ]))
+  (checkRefused "a uid of 2^32-1 (no id)" "systemd" (btrfsWith [ { tabula.persist."/persist".directories = [ { path = "/srv"; user = 4294967295; } ]; } ]))
+  (checkRefused "a root dataset that is a whole pool" "systemd" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool"; }  ]; } ]))
+  (checkRefused "relative persisted path" "systemd" (btrfsWith [ { tabula.persist."/persist".directories = [ "var/log" ]; } ]))
+  (checkRefused "persisted path with .." "systemd" (btrfsWith [ { tabula.persist."/persist".directories = [ "/var/../etc" ]; } ]))
+  (checkRefused "persisted path with a newline" "systemd" (btrfsWith [ { tabula.persist."/persist".files = [ "/etc/a\nb" ]; } ]))
+  (checkRefused "trailing slash" "systemd" (btrfsWith [ { tabula.persist."/persist".directories = [ "/var/log/" ]; } ]))
+  (checkRefused "home entry with a leading /" "systemd" (btrfsWith [ { tabula.persist."/persist".users.alice.directories = [ "/Documents" ]; } ]))
+  (checkRefused "subvolume with .." "systemd" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda2"; subvolume = "../x"; } ]; } ]))
+  (checkRefused "dataset with an empty component" "systemd" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool//root"; } ]; } ]))
+  (checkRefused "snapshot with @" "systemd" (zfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "zfs"; dataset = "rpool/local/root"; snapshot = "@blank"; } ]; } ]))
+  (checkRefused "symbolic mode in the native option" "systemd" (btrfsWith [ { tabula.persist."/persist".directories = [ { path = "/srv"; mode = "u=rwx"; } ]; } ]))
+  (checkRefused "keep.days negative" "systemd" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda2"; keep.days = -1; } ]; } ]))
+  (checkRefused "waitSeconds above an hour" "systemd" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda2"; waitSeconds = 3601; } ]; } ]))
+  (checkRefused "unknown onFailure" "systemd" (btrfsWith [ { tabula.rollback.onFailure = "panic"; } ]))
+  (checkRefused "device path with a newline (unit injection)" "systemd" (btrfsWith [ { tabula.rollback.targets = lib.mkForce [ { type = "btrfs"; device = "/dev/sda\nExecStart=/bin/sh"; } ]; } ]))
+  (checkRefused "unit name with a space (directive injection)" "systemd" (btrfsWith [ { tabula.overlays."/nix/store" = { upper = "/u"; work = "/w"; before = [ "a.service b.service" ]; }; } ]))
+
+  # The rules both languages state, against the table of cases the config
+  # crate's tests read too (config/rules.json): every case of every rule.
+  (
+    let
+      # Nix strings cannot hold NUL (fromJSON cuts the string there): such a
+      # case is tried with U+0001, another control character, instead.
+      table = builtins.fromJSON (
+        builtins.replaceStrings [ "\\u0000" ] [ "\\u0001" ] (builtins.readFile ../../config/rules.json)
+      );
+      expand =
+        c:
+        if builtins.isAttrs c then
+          c.prefix + lib.concatStrings (lib.replicate c.times c.repeat) + c.suffix
+        else
+          c;
+      show = v: lib.substring 0 60 (builtins.toJSON v);
+      ruleNames = lib.attrNames table;
+      unknown = lib.filter (r: !(tabulaLib.rules ? ${r})) ruleNames;
+      wrongOf =
+        rule:
+        lib.concatMap (
+          side:
+          map (c: "${rule} must ${side} ${show c}") (
+            lib.filter (c: tabulaLib.rules.${rule} (expand c) != (side == "accept")) (map expand table.${rule}.${side})
+          )
+        ) [ "accept" "refuse" ];
+      count = lib.foldl' (n: r: n + lib.length table.${r}.accept + lib.length table.${r}.refuse) 0 ruleNames;
+    in
+    [
+      (checkEq "shared rules: config/rules.json names only rules lib.nix states" unknown [ ])
+      (check "shared rules: config/rules.json has cases (${toString count})" (count > 200) "only ${toString count}")
+    ]
+    ++ map (
+      rule: checkEq "shared rules: lib.nix rules.${rule} decides every case of config/rules.json as the config crate does" (wrongOf rule) [ ]
+    ) (lib.filter (r: tabulaLib.rules ? ${r}) ruleNames)
+  )
 
   # option documentation (what nixosOptionsDoc renders)
   (

@@ -17,6 +17,7 @@ let
   };
   stubPkgs = system: rec {
     stdenv.hostPlatform.system = system;
+    stdenv.buildPlatform.canExecute = _: true;
     pkgsStatic.callPackage = _: _: fakeDrv "tabula-static";
     callPackage = _: _: fakeDrv "tabula-native";
     formats.json = _: {
@@ -25,7 +26,7 @@ let
     # the checks' builders are never forced here: only their names are read
     runCommand = name: _: _: fakeDrv name;
     writeText = name: _: fakeDrv name;
-    testers.runNixOSTest = t: fakeDrv "vm-test";
+    testers.runNixOSTest = _: fakeDrv "vm-test";
     nixosOptionsDoc = _: { optionsCommonMark = fakeDrv "options.md"; };
   };
   nixpkgs = {
@@ -41,8 +42,11 @@ let
   # nixpkgs' nixos/lib/utils.nix, as far as the modules read it
   utils.pathsNeededForBoot = (import ../lib.nix { inherit lib; }).pathsNeededForBoot;
 
+  # nixpkgs as the flake pins it: systemd stage 1 by default, the scripted
+  # initrd's options still declared (until their removal, planned for 26.11)
   base = [
     ./stubs.nix
+    ./stubs-scripted.nix
     { _module.args = { inherit pkgs utils; }; }
   ];
 
@@ -107,17 +111,24 @@ let
   # --- examples/, with disko's fileSystems derived by disko-stub.nix --------------
 
   exampleFiles = lib.filter (lib.hasSuffix ".nix") (lib.attrNames (builtins.readDir (repoPath + "/examples")));
-  examples = map (file: {
-    name = "examples/${file}";
-    config =
-      (lib.evalModules {
+  examples = map (
+    file:
+    let
+      evaluated = lib.evalModules {
         modules = base ++ [
           ./disko-stub.nix
           self.nixosModules.default
           (repoPath + "/examples/${file}")
         ];
-      }).config;
-  }) exampleFiles;
+      };
+    in
+    {
+      name = "examples/${file}";
+      inherit (evaluated) config;
+      # the files that set boot.initrd.systemd.enable (not its default)
+      flavourFiles = evaluated.options.boot.initrd.systemd.enable.files;
+    }
+  ) exampleFiles;
 
   # --- package.nix: the source it hands to cargo ------------------------------------
   # (lib.fileset needs Nix >= 2.14, newer than Debian's nix-bin: the file set is
@@ -233,6 +244,9 @@ in
   ) examples
   ++ [
     (check "examples: one per seed layout (btrfs, zfs, overlay)" (lib.length examples == 3) (builtins.toJSON exampleFiles))
+    (check "examples: each that rolls back names its initrd flavour (boot.initrd.systemd.enable)" (
+      lib.all (e: e.config.tabula.rollback.targets == [ ] || lib.any (lib.hasSuffix e.name) (map toString e.flavourFiles)) examples
+    ) (builtins.toJSON (map (e: { inherit (e) name; files = map toString e.flavourFiles; }) examples)))
   ]
   ++ map (
     scenario:

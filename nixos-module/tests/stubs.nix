@@ -4,6 +4,11 @@
 # config/users-groups.nix, system/etc/etc.nix, misc/assertions.nix). A
 # misspelt option or a value of the wrong type in the module fails the
 # evaluation here as it would in NixOS. Only what tabula touches is declared.
+#
+# systemd stage 1 is the default, as in nixpkgs since 26.05. The scripted
+# initrd's options are in stubs-scripted.nix: a test imports it to stand for
+# a nixpkgs that still has them, or leaves it out to stand for one where the
+# scripted initrd is gone (planned for 26.11).
 { lib, ... }:
 
 let
@@ -19,12 +24,7 @@ let
     type = types.listOf types.str;
     default = [ ];
   };
-  # the shell hooks of the scripted initrd
-  lines = mkOption {
-    type = types.lines;
-    default = "";
-  };
-  # files by target path, each { source } (environment.etc, extraFiles, contents)
+  # files by target path, each { source } (environment.etc, contents)
   filesFrom =
     sourceType:
     mkOption {
@@ -86,6 +86,11 @@ in
     };
 
     environment.etc = filesFrom types.path;
+
+    system.checks = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
 
     fileSystems = mkOption {
       type = types.attrsOf (
@@ -162,16 +167,10 @@ in
     };
 
     boot.initrd = {
-      extraUtilsCommands = lines;
-      extraUtilsCommandsTest = lines;
-      postDeviceCommands = lines;
-      postResumeCommands = lines;
-      extraFiles = filesFrom types.package;
-
       systemd = {
         enable = mkOption {
           type = types.bool;
-          default = false;
+          default = true;
         };
         services = mkOption {
           type = types.attrsOf (types.submodule serviceModule);

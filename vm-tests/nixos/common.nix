@@ -172,6 +172,12 @@ let
     };
 
   # Python helpers shared by every test script.
+  #
+  # Output is checked in Python, never with `cmd | grep -q` in the guest: the
+  # driver runs commands under `set -o pipefail`, and `grep -q` (or `-m1`)
+  # exiting at its first match kills the writer with SIGPIPE, so the pipeline
+  # fails whether or not the line was there (`fail(...)` then passes either
+  # way, `succeed(...)` fails at random).
   helpers = ''
     import re
 
@@ -224,12 +230,22 @@ let
         return m.succeed("journalctl -b -o cat -t tabula-rollback --no-pager")
 
 
+    def journal(m, unit=None, output="cat"):
+        """This boot's journal (of `unit`), as lines."""
+        select = f" -u '{unit}'" if unit else ""
+        return m.succeed(f"journalctl -b -o {output} --no-pager{select}").splitlines()
+
+
     def journal_time(m, unit, text=""):
         """Monotonic time of the first journal line of `unit` (containing `text`)."""
-        line = m.succeed(
-            f"journalctl -b -o short-monotonic --no-pager -u '{unit}' | grep -m1 -F -- '{text}'"
-        )
-        return float(line.split("]", 1)[0].strip("[ "))
+        lines = [l for l in journal(m, unit, "short-monotonic") if text in l]
+        assert lines, f"no journal line of {unit} contains {text!r}"
+        return float(lines[0].split("]", 1)[0].strip("[ "))
+
+
+    def mounted(m, path, column):
+        """findmnt's `column` (SOURCE, FSTYPE, OPTIONS) of the mount at `path`."""
+        return m.succeed(f"findmnt -no {column} {path}").strip()
 
 
     def assert_finished_before(m, first, second):
@@ -255,8 +271,9 @@ let
             "test \"$(cat /var/lib/kept/data)\" = kept",
             "test \"$(stat -c %U:%G:%a /var/lib/kept)\" = alice:users:750",
             "test \"$(stat -c %U:%G /var/lib/kept/data)\" = alice:users",
-            "findmnt -no SOURCE /var/lib/kept | grep -q /var/lib/kept",
         )
+        source = mounted(m, "/var/lib/kept", "SOURCE")
+        assert "/var/lib/kept" in source, f"/var/lib/kept is not a bind mount of the storage: {source!r}"
   '';
 
   # The test of one scenario: named `tabula-<name>` like its file (and the
@@ -295,13 +312,16 @@ let
         boot_specialisation(machine)
 
         with subtest("the root is the fresh @root"):
-            machine.succeed("findmnt -no FSTYPE,OPTIONS / | grep -E '^btrfs .*subvol=/@root(,|$)'")
+            assert mounted(machine, "/", "FSTYPE") == "btrfs"
+            options = mounted(machine, "/", "OPTIONS").split(",")
+            assert "subvol=/@root" in options, f"/ is not @root: {options}"
             assert "@root" in rollback_log(machine), "tabula-rollback logged nothing about @root"
 
       ''
       + onlyWith "systemd" flavour ''
         with subtest("ran as the initrd unit built from rollback-unit.json, before the root was mounted"):
-            machine.succeed("journalctl -b -o cat -u tabula-rollback.service | grep -q '^Finished'")
+            lines = journal(machine, "tabula-rollback.service")
+            assert any(l.startswith("Finished") for l in lines), f"no Finished line: {lines}"
             assert_finished_before(machine, "tabula-rollback.service", "sysroot.mount")
 
       ''
@@ -341,7 +361,8 @@ let
         boot_specialisation(machine)
 
         with subtest("the root is rpool/local/root"):
-            machine.succeed("findmnt -no SOURCE,FSTYPE / | grep -qx 'rpool/local/root *zfs'")
+            assert mounted(machine, "/", "SOURCE") == "rpool/local/root"
+            assert mounted(machine, "/", "FSTYPE") == "zfs"
             assert "rpool/local/root@blank" in rollback_log(machine), "tabula-rollback logged nothing about the rollback"
 
       ''

@@ -10,10 +10,9 @@
   boot_specialisation(machine)
 
   with subtest("the overlay is mounted, with the SSD as upper layer"):
-      machine.succeed(
-          "findmnt -no FSTYPE /opt/store | grep -qx overlay",
-          "findmnt -no OPTIONS /opt/store | grep -q upperdir=/mnt/ssd/upper",
-      )
+      assert mounted(machine, "/opt/store", "FSTYPE") == "overlay"
+      options = mounted(machine, "/opt/store", "OPTIONS").split(",")
+      assert "upperdir=/mnt/ssd/upper" in options, f"upper layer not on the SSD: {options}"
 
   with subtest("the unit listed in before ran after it"):
       machine.wait_for_unit("store-reader.service")

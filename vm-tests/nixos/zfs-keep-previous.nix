@@ -33,7 +33,7 @@ common.scenario {
 
     with subtest("the root is fresh, persisted data intact"):
         check_state(machine)
-        machine.succeed("findmnt -no SOURCE / | grep -qx rpool/local/root")
+        assert mounted(machine, "/", "SOURCE") == "rpool/local/root"
         assert machine.succeed("zfs get -H -o value mountpoint rpool/local/root").strip() == "legacy"
 
     with subtest("the previous root is kept under rpool/local/old_roots"):
