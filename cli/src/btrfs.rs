@@ -83,31 +83,56 @@ pub fn changes_since(
     // until its transaction commits; the tree search reads the tree, so
     // commit first, as `btrfs subvolume find-new` users must `sync`.
     rustix::fs::syncfs(top).map_err(|e| io("syncfs", e.into()))?;
+    // One pass over the tree blocks written since the root was made: the
+    // changed inodes, and the names found in those blocks. A new inode's
+    // names were all written after `base`, so they are all here.
     let mut changed = Vec::new();
+    let mut scanned_names: HashMap<u64, Vec<Name>> = HashMap::new();
     let scan = Search {
         min_objectid: FIRST_FREE_OBJECTID,
         min_type: INODE_ITEM_KEY,
-        max_type: INODE_ITEM_KEY,
+        max_type: INODE_EXTREF_KEY,
         min_transid: base,
         ..Search::all(tree)
     };
     ioctl::tree_search(top, &scan, |item| {
-        if item.item_type == INODE_ITEM_KEY {
-            if let Some(inode) = InodeItem::parse(&item.data) {
-                if inode.transid > base {
-                    changed.push((item.objectid, inode));
+        match item.item_type {
+            INODE_ITEM_KEY => {
+                if let Some(inode) = InodeItem::parse(&item.data) {
+                    if inode.transid > base {
+                        changed.push((item.objectid, inode));
+                    }
                 }
             }
+            INODE_REF_KEY | INODE_EXTREF_KEY => scanned_names
+                .entry(item.objectid)
+                .or_default()
+                .extend(tabula_btrfs::parse_names(&item)),
+            _ => {}
         }
         true
     })
     .map_err(|e| io("tree search", e))?;
+    let created: BTreeSet<u64> = changed
+        .iter()
+        .filter(|(_, inode)| inode.generation > base)
+        .map(|(ino, _)| *ino)
+        .collect();
 
     let mut found: BTreeMap<Vec<u8>, Change> = BTreeMap::new();
     let mut dirs: HashMap<u64, Vec<u8>> = HashMap::new();
     let mut new_dirs = BTreeSet::new();
     for (ino, inode) in changed {
-        let names = names_of(top, tree, ino).map_err(|e| io("names", e))?;
+        let names = match scanned_names.remove(&ino) {
+            Some(mut names) if created.contains(&ino) => {
+                // A name in a created directory is found by the walk of
+                // the outermost created directory, below.
+                names.retain(|n| !created.contains(&n.parent));
+                names
+            }
+            // An older inode may keep names in blocks not written since.
+            _ => names_of(top, tree, ino).map_err(|e| io("names", e))?,
+        };
         let is_dir = inode.mode & 0o170_000 == 0o040_000;
         let (old_names, modified) = if inode.generation > base {
             (BTreeSet::new(), false)
