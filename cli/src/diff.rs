@@ -527,6 +527,27 @@ pub fn print(
     } else if args.nix {
         crate::output::nix(report, &selected, &args.paths, out)
     } else {
-        crate::output::tree(&selected, args.expand, env.color, out)
+        crate::output::tree(&selected, args.expand, env.color, out)?;
+        let lost: Vec<&&Entry> = selected.iter().filter(|e| e.class == Class::Lost).collect();
+        let regenerated = report
+            .entries
+            .iter()
+            .filter(|e| e.class != Class::Lost)
+            .count();
+        writeln!(
+            out,
+            "\n{} lost, {} ({}: {})",
+            lost.len(),
+            crate::output::human_size(lost.iter().map(|e| e.size).sum()),
+            report.filesystem,
+            report.method
+        )?;
+        if !args.all && regenerated > 0 {
+            writeln!(
+                out,
+                "{regenerated} regenerated entries not shown (--all shows them)"
+            )?;
+        }
+        Ok(())
     }
 }

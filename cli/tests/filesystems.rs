@@ -42,7 +42,8 @@ fn tree_lines(stdout: &[u8]) -> BTreeMap<Vec<u8>, u64> {
     let text = String::from_utf8(stdout.to_vec()).unwrap();
     let mut stack: Vec<Vec<u8>> = Vec::new();
     let mut got = BTreeMap::new();
-    for line in text.lines().skip(1) {
+    // The tree ends at the first empty line (a summary follows).
+    for line in text.lines().skip(1).take_while(|l| !l.is_empty()) {
         let count: u64 = line[10..17].trim().parse().unwrap();
         let shown = &line[41..];
         let depth = (shown.len() - shown.trim_start_matches(' ').len()) / 2;
@@ -174,6 +175,15 @@ fn check_outputs(
 
     let out = tabula(&["--config", cfg, "--root", rt, "diff"]);
     let human = String::from_utf8_lossy(&out.stdout).into_owned();
+    let regenerated = truth.len() - lost.len();
+    assert!(
+        human.contains(&format!("\n\n{} lost, ", lost.len())),
+        "{human}"
+    );
+    assert!(
+        human.contains(&format!("\n{regenerated} regenerated entries not shown")),
+        "{human}"
+    );
     assert_eq!(
         show_tree(&tree_lines(&out.stdout)),
         show_tree(&expected_tree(&lost_paths, new_dirs)),
