@@ -236,10 +236,21 @@ impl Copier<'_> {
             }
         }
         if self.opts.dry_run {
-            if kind == FileType::Directory {
-                self.children(sd, sn, None, shown)?;
-            } else {
-                self.stats.bytes += u64::try_from(st.st_size).unwrap_or(0);
+            match kind {
+                FileType::Directory => {
+                    self.children(sd, sn, None, shown)?;
+                }
+                FileType::RegularFile => {
+                    self.stats.bytes += u64::try_from(st.st_size).unwrap_or(0);
+                    if st.st_nlink > 1 {
+                        // Later names of this file are links, as in a real copy.
+                        let again =
+                            rustix::io::dup(sd).map_err(|e| self.fail("remember", shown, e))?;
+                        self.links
+                            .insert((st.st_dev, st.st_ino), (again, sn.to_owned()));
+                    }
+                }
+                _ => {}
             }
             return Ok(());
         }

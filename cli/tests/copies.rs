@@ -151,6 +151,35 @@ fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked()
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!root.join("var").exists(), "a dry run made something");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("would copy file /var/lib/foo/sub/deep\n"),
+        "{said}"
+    );
+    assert!(said.contains("would copy 8 entries (12B)"), "{said}");
+
+    // Back in place, one file: its directories are made, it keeps its times.
+    let out = run(&[
+        "/var/lib/foo/sub/deep",
+        "--from",
+        "2026-11-30T10:00:00Z",
+        "--to",
+        "place",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("tabula.persist"),
+        "in place: no entry to add"
+    );
+    assert_eq!(
+        describe(&root.join("var/lib/foo/sub")),
+        describe(&old.join("var/lib/foo/sub"))
+    );
 
     let out = run(&["/var/lib/foo", "--from", "2026-11-30T10:00:00Z"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
