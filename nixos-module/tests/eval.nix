@@ -471,10 +471,12 @@ let
         ];
         files = [
           "/etc/machine-id"
+          # the README's parentDirectory.mode = "u=rwx,g=,o=" is refused
+          # (compat-refusals below); the default parent mode is accepted
           {
             file = "/var/keys/secret_file";
             parentDirectory = {
-              mode = "u=rwx,g=,o=";
+              mode = "u=rwx,g=rx,o=rx";
             };
           }
         ];
@@ -522,6 +524,119 @@ let
   ];
 
   compatDisabled = evalCompat "systemd" [ ];
+
+  # one storage on a filesystem needed for boot, one normal user
+  compatBase = {
+    fileSystems."/persist" = {
+      device = "/dev/disk/by-label/persist";
+      fsType = "ext4";
+      neededForBoot = true;
+    };
+    users.users.alice = {
+      isNormalUser = true;
+      uid = 1000;
+    };
+  };
+  compatWith = flavour: extra: evalCompat flavour ([ compatBase ] ++ extra);
+  persistAt = settings: path: lib.findFirst (s: s.storage == path) null settings.persist;
+  checkCompatAssertion =
+    name: modules: needle:
+    let
+      r = builtins.tryEval (failedAssertions (compatWith "systemd" modules));
+      matching = lib.filter (lib.hasInfix needle) r.value;
+    in
+    check "compat assertion: ${name}" (r.success && matching != [ ]) (
+      if !r.success then
+        "the evaluation threw instead"
+      else
+        "no failing assertion contains ${builtins.toJSON needle}; failing: ${builtins.toJSON r.value}"
+    );
+
+  # Home Manager: home.persistence of each user, through home-manager.sharedModules
+  compatHomeManager = compatWith "systemd" [
+    ./home-manager-stub.nix
+    {
+      users.users.alice.home = "/home/alice";
+      environment.persistence."/persist".directories = [ "/var/lib/nixos" ];
+      home-manager.users.alice.home.persistence."/persist" = {
+        hideMounts = false;
+        directories = [
+          "Documents"
+          ".local/share/direnv/"
+          {
+            directory = ".ssh";
+            mode = "u=rwx,g=,o=";
+          }
+        ];
+        files = [ ".zsh_history" ];
+      };
+      home-manager.users.alice.home.persistence."/persist/cache".directories = [ ".cache/nix" ];
+      home-manager.users.alice.home.persistence."/old" = {
+        enable = false;
+        directories = [ "old" ];
+      };
+    }
+  ];
+  # sops-nix and agenix keys: the storage and a user's host key persisted in stage 2
+  secretsWith =
+    flavour: extra:
+    failedAssertions (
+      compatWith flavour (
+        [
+          ./secrets-stub.nix
+          {
+            environment.persistence."/persist" = {
+              directories = [ "/var/lib/nixos" ];
+              files = [ "/etc/ssh/ssh_host_ed25519_key" ];
+            };
+          }
+        ]
+        ++ extra
+      )
+    );
+  checkSecrets =
+    name: flavour: extra: needles:
+    let
+      failed = secretsWith flavour extra;
+      text = lib.concatStringsSep "\n" failed;
+    in
+    check "secrets keys (${flavour}): ${name}" (
+      if needles == [ ] then failed == [ ] else lib.all (n: lib.hasInfix n text) needles
+    ) "failing assertions: ${builtins.toJSON failed}";
+
+  hmAssertions = user: config: map (a: a.message) (lib.filter (a: !a.assertion) config.home-manager.users.${user}.assertions);
+
+  # paths and modes as impermanence reads them
+  compatPaths = compatWith "systemd" [
+    {
+      environment.persistence."/persist" = {
+        directories = [
+          "/var/lib/NetworkManager/"
+          "//var//lib/bluetooth"
+          {
+            directory = "/var/lib/private";
+            mode = "go-rwx";
+          }
+          {
+            directory = "/srv/public";
+            mode = "a+r";
+          }
+          {
+            directory = "/srv/shared";
+            mode = "u=rwx,g=rx,o=";
+          }
+        ];
+        files = [ "/etc/ssh/ssh_host_ed25519_key" ];
+        users.alice.directories = [ ".config/sops/age/" ];
+        users.alice.files = [ "/.bash_history" ];
+      };
+    }
+  ];
+  compatPathsStorage = persistAt compatPaths.tabula.settings "/persist";
+  # "." persists the whole home (alone: tabula refuses nested entries for now)
+  compatHome = compatWith "systemd" [
+    { environment.persistence."/persist".users.alice.directories = [ "." ]; }
+  ];
 
   # --- assertion cases: a layout plus one mistake ----------------------------------
 
@@ -634,9 +749,286 @@ lib.flatten [
     }
     "/var/lib/bluetooth"
   ])
-  (check "compat-impermanence: unmapped options are warned about" (
-    lib.any (lib.hasInfix "parentDirectory") compat.warnings
-  ) (builtins.toJSON compat.warnings))
+
+  # sops-nix / agenix: keys they read must be there at activation
+  (checkSecrets "an SSH host key persisted in stage 2 is refused, naming the line to add" "systemd" [
+    { sops.age.sshKeyPaths = [ "/etc/ssh/ssh_host_ed25519_key" ]; }
+  ] [
+    "sops.age.sshKeyPaths reads /etc/ssh/ssh_host_ed25519_key"
+    "only in stage 2, after activation"
+    "tabula.persist.\"/persist\".files = [ { path = \"/etc/ssh/ssh_host_ed25519_key\"; inInitrd = true; } ];"
+    "sops.age.sshKeyPaths = [ \"/persist/etc/ssh/ssh_host_ed25519_key\" ];"
+  ])
+  (checkSecrets "a key inside a directory persisted in stage 2: that directory from the initrd" "systemd" [
+    {
+      environment.persistence."/persist".files = lib.mkForce [ ];
+      environment.persistence."/persist".directories = [ "/etc/ssh" ];
+      sops.age.sshKeyPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+    }
+  ] [ "tabula.persist.\"/persist\".directories = [ { path = \"/etc/ssh\"; inInitrd = true; } ];" ])
+  (checkSecrets "the same key read from the storage (a filesystem needed for boot) is accepted" "systemd" [
+    { sops.age.sshKeyPaths = [ "/persist/etc/ssh/ssh_host_ed25519_key" ]; }
+  ] [ ])
+  (checkSecrets "an agenix identity persisted inInitrd is accepted" "systemd" [
+    {
+      age.identityPaths = [ "/etc/ssh/ssh_host_rsa_key" ];
+      tabula.persist."/persist".files = [
+        {
+          path = "/etc/ssh/ssh_host_rsa_key";
+          inInitrd = true;
+        }
+      ];
+    }
+  ] [ ])
+  (checkSecrets "an agenix identity not persisted at all is refused" "systemd" [
+    { age.identityPaths = [ "/etc/ssh/ssh_host_rsa_key" ]; }
+  ] [
+    "age.identityPaths reads /etc/ssh/ssh_host_rsa_key"
+    "it is not persisted at all"
+  ])
+  (checkSecrets "sops.age.keyFile under a directory persisted in stage 2, scripted initrd: read it from the storage" "scripted" [
+    {
+      environment.persistence."/persist".directories = [ "/var/lib/sops-nix" ];
+      sops.age.keyFile = "/var/lib/sops-nix/key.txt";
+    }
+  ] [
+    "sops.age.keyFile reads /var/lib/sops-nix/key.txt"
+    "(/var/lib/sops-nix in /persist) only in stage 2"
+    "The scripted initrd cannot mount persisted paths before activation"
+    "sops.age.keyFile = \"/persist/var/lib/sops-nix/key.txt\";"
+  ])
+  (checkSecrets "sops.gnupg.sshKeyPaths on another filesystem needed for boot is accepted" "systemd" [
+    {
+      fileSystems."/nix" = {
+        device = "/dev/disk/by-label/nix";
+        fsType = "ext4";
+      };
+      sops.gnupg.sshKeyPaths = [ "/nix/persist/etc/ssh/ssh_host_rsa_key" ];
+    }
+  ] [ ])
+  (checkSecrets "sops.gnupg.sshKeyPaths on the erased root is refused" "systemd" [
+    { sops.gnupg.sshKeyPaths = [ "/root/.ssh/id_rsa" ]; }
+  ] [ "sops.gnupg.sshKeyPaths reads /root/.ssh/id_rsa" ])
+
+  # Home Manager's home.persistence, mapped to the user's entries
+  (checkEq "compat: Home Manager's home.persistence becomes the user's tabula.persist entries, per storage" (map (s: {
+    inherit (s) storage;
+    users = s.users;
+  }) compatHomeManager.tabula.settings.persist) [
+    {
+      storage = "/persist";
+      users.alice = {
+        home = "/home/alice";
+        directories = [
+          "Documents"
+          ".local/share/direnv"
+          {
+            path = ".ssh";
+            mode = "0700";
+          }
+        ];
+        files = [ ".zsh_history" ];
+      };
+    }
+    {
+      storage = "/persist/cache";
+      users.alice = {
+        home = "/home/alice";
+        directories = [ ".cache/nix" ];
+        files = [ ];
+      };
+    }
+  ])
+  (checkEq "compat: the Home Manager module is added to home-manager.sharedModules, and knows it" (hmAssertions "alice" compatHomeManager) [ ])
+  (check "compat: home.persistence with the home in persistentStoragePath is refused, as impermanence does" (
+    lib.any (lib.hasInfix "contains the home directory") (
+      hmAssertions "alice" (compatWith "systemd" [
+        ./home-manager-stub.nix
+        { home-manager.users.alice.home.persistence."/persist/home/alice".directories = [ "Documents" ]; }
+      ])
+    )
+  ) "not refused")
+  (checkEq "compat: without Home Manager nothing is added for it" (compatPaths ? home-manager) false)
+  (checkCompatAssertion "Home Manager entries are refused for the same reasons (method = symlink)" [
+    ./home-manager-stub.nix
+    {
+      home-manager.users.alice.home.persistence."/persist".files = [
+        {
+          file = ".config/app.json";
+          method = "symlink";
+        }
+      ];
+    }
+  ] "home-manager.users.alice.home.persistence.\"/persist\": .config/app.json: method = \"symlink\" is not supported")
+
+  # impermanence's paths and modes (concatPaths, mkdir --mode)
+  (checkNoAssertions "compat-paths" compatPaths)
+  (checkEq "compat: trailing and repeated slashes are dropped, symbolic modes become mkdir's octal" compatPathsStorage.directories [
+    "/var/lib/NetworkManager"
+    "/var/lib/bluetooth"
+    {
+      path = "/var/lib/private";
+      mode = "0700";
+    }
+    {
+      path = "/srv/public";
+      mode = "0777";
+    }
+    {
+      path = "/srv/shared";
+      mode = "0750";
+    }
+  ])
+  (checkEq "compat: a user's paths are relative to the home, slashes dropped" compatPathsStorage.users.alice {
+    home = "/home/alice";
+    directories = [ ".config/sops/age" ];
+    files = [ ".bash_history" ];
+  })
+  (checkNoAssertions "compat-home" compatHome)
+  (checkEq "compat: \".\" in users.<name>.directories persists the whole home, the user's, 0700 as impermanence creates it" (persistAt compatHome.tabula.settings "/persist").directories [
+    {
+      path = "/home/alice";
+      user = "alice";
+      group = "users";
+      mode = "0700";
+    }
+  ])
+  (checkEq "compat: persistentStoragePath accepts a path literal" (map (s: s.storage) (compatWith "systemd" [
+    {
+      environment.persistence.main = {
+        persistentStoragePath = /persist;
+        directories = [ "/var/log" ];
+      };
+    }
+  ]).tabula.settings.persist) [ "/persist" ])
+
+  # what tabula cannot do as impermanence does: refused, with the reason
+  (checkCompatAssertion "parentDirectory with a mode other than the default parent's" [
+    {
+      environment.persistence."/persist".files = [
+        {
+          file = "/var/keys/secret_file";
+          parentDirectory.mode = "u=rwx,g=,o=";
+        }
+      ];
+    }
+  ] "config contract has no key for the owner and mode of an entry's parents")
+  (checkCompatAssertion "parentDirectory with another owner" [
+    {
+      environment.persistence."/persist".files = [
+        {
+          file = "/var/lib/app/state";
+          parentDirectory.user = "alice";
+        }
+      ];
+    }
+  ] "parentDirectory asks for")
+  (checkNoAssertions "compat: parentDirectory equal to the default parent is accepted" (compatWith "systemd" [
+    {
+      environment.persistence."/persist".users.alice.files = [
+        {
+          file = ".config/app/token";
+          parentDirectory.mode = "0755";
+        }
+      ];
+    }
+  ]))
+  (checkCompatAssertion "method = symlink" [
+    {
+      environment.persistence."/persist".files = [
+        {
+          file = "/etc/app.conf";
+          method = "symlink";
+        }
+      ];
+    }
+  ] "method = \"symlink\" is not supported")
+  (checkCompatAssertion "a per-entry hideMount other than the storage's" [
+    {
+      environment.persistence."/persist".directories = [
+        {
+          directory = "/var/lib/app";
+          hideMount = true;
+        }
+      ];
+    }
+  ] "hideMount = true, but tabula sets x-gvfs-hide per storage")
+  (checkCompatAssertion "a per-entry allowTrash other than the storage's" [
+    {
+      environment.persistence."/persist" = {
+        allowTrash = true;
+        directories = [
+          {
+            directory = "/srv/data";
+            allowTrash = false;
+          }
+        ];
+      };
+    }
+  ] "allowTrash = false, but tabula sets x-gvfs-trash per storage")
+  (checkNoAssertions "compat: a per-entry hideMount equal to the storage's is accepted" (compatWith "systemd" [
+    {
+      environment.persistence."/persist" = {
+        hideMounts = true;
+        directories = [
+          {
+            directory = "/var/lib/app";
+            hideMount = true;
+          }
+        ];
+      };
+    }
+  ]))
+  (checkCompatAssertion "a symbolic mode mkdir reads differently from what is modelled (copying bits)" [
+    {
+      environment.persistence."/persist".directories = [
+        {
+          directory = "/var/lib/app";
+          mode = "g=u";
+        }
+      ];
+    }
+  ] "is not one tabula can reproduce exactly")
+  (checkCompatAssertion "a setuid mode" [
+    {
+      environment.persistence."/persist".directories = [
+        {
+          directory = "/var/lib/app";
+          mode = "u+s";
+        }
+      ];
+    }
+  ] "is not one tabula can reproduce exactly")
+  (checkCompatAssertion "users.<name>.home other than the user's home" [
+    { environment.persistence."/persist".users.alice.home = "/srv/alice"; }
+  ] "is not the user's home")
+  (check "compat: users.<name>.home equal to the user's home is accepted with a deprecation warning" (
+    let
+      c = compatWith "systemd" [ { environment.persistence."/persist".users.alice.home = "/home/alice"; } ];
+    in
+    failedAssertions c == [ ] && lib.any (lib.hasInfix "users.alice.home is deprecated") c.warnings
+  ) "no deprecation warning, or an assertion")
+  (check "compat: enableWarnings = false silences the deprecation warning" (
+    let
+      c = compatWith "systemd" [
+        {
+          environment.persistence."/persist" = {
+            enableWarnings = false;
+            users.alice.home = "/home/alice";
+          };
+        }
+      ];
+    in
+    !(lib.any (lib.hasInfix "is deprecated") c.warnings)
+  ) "warned anyway")
+  (check "compat: /var/lib/nixos not persisted while a user has no uid: warned" (
+    lib.any (lib.hasInfix "/var/lib/nixos is neither persisted nor mounted") (compatWith "systemd" [
+      {
+        users.users.bob.isNormalUser = true;
+        environment.persistence."/persist".directories = [ "/var/log" ];
+      }
+    ]).warnings
+  ) "no warning")
 
   # assertions that must fire
   (checkAssertion "btrfs target that fileSystems.\"/\" does not mount" "systemd" (btrfsWith [

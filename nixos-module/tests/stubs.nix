@@ -132,7 +132,7 @@ in
     users.users = mkOption {
       type = types.attrsOf (
         types.submodule (
-          { name, ... }:
+          { name, config, ... }:
           {
             options = {
               home = mkOption {
@@ -147,8 +147,16 @@ in
                 type = types.bool;
                 default = false;
               };
+              group = mkOption {
+                type = types.str;
+                default = "";
+              };
             };
-            config.home = lib.mkIf (name != "root") (lib.mkDefault "/home/${name}");
+            # nixpkgs: a normal user's primary group is "users" unless set
+            config = {
+              home = lib.mkIf (name != "root") (lib.mkDefault "/home/${name}");
+              group = lib.mkIf config.isNormalUser (lib.mkDefault "users");
+            };
           }
         )
       );

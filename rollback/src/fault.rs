@@ -2,8 +2,9 @@
 //! builds): `TABULA_FAULT_AFTER=<step>` aborts the process right after the
 //! first time `<step>` completes, `<step>:<n>` after the n-th time. An abort
 //! leaves the filesystem exactly as a power cut between two steps would
-//! (each step is one atomic Btrfs operation; see the state machine in
-//! `btrfs.rs`), and the tests then check that a normal run recovers.
+//! (each step is one atomic Btrfs operation or one `zfs` command; see the
+//! state machines in `btrfs/state.rs` and `zfs/rotation.rs`), and the tests then check that
+//! a normal run recovers.
 //!
 //! Without the feature, [`after`] is an empty inline function.
 
@@ -18,6 +19,13 @@ pub const STEPS: &[&str] = &[
     "archived",
     "nested-destroyed",
     "pruned",
+    // ZFS: keep-previous rotation (`oldRoots` set), then `oldRoots: null`.
+    "zfs-cloned",
+    "zfs-archived",
+    "zfs-renamed",
+    "zfs-promoted",
+    "zfs-pruned",
+    "zfs-rolled-back",
 ];
 
 #[cfg(feature = "fault-injection")]

@@ -11,6 +11,10 @@
 //! | `BTRFS_IOC_GET_SUBVOL_INFO` | a subvolume's id and creation time (otime, otransid) |
 //! | `BTRFS_IOC_GET_SUBVOL_ROOTREF` | the subvolumes directly inside a subvolume |
 //! | `BTRFS_IOC_INO_LOOKUP_USER` | where such a nested subvolume sits, relative to its parent |
+//! | `BTRFS_IOC_TREE_SEARCH` | old roots' creation transaction ids, and the default subvolume (root tree) |
+//!
+//! The file is longer than the others on purpose: every `unsafe` block of
+//! the workspace is here, next to the layouts it relies on.
 //!
 //! All of them exist since Linux 5.7 (SNAP_DESTROY_V2); NixOS's oldest
 //! supported kernel is newer.
@@ -343,4 +347,190 @@ pub fn child_path(fd: BorrowedFd<'_>, child: Child) -> io::Result<(Vec<u8>, Vec<
     })?;
     let until_nul = |b: &[u8]| b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())].to_vec();
     Ok((until_nul(&args.path), until_nul(&args.name)))
+}
+
+/// `struct btrfs_ioctl_search_key`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct SearchKey {
+    tree_id: u64,
+    min_objectid: u64,
+    max_objectid: u64,
+    min_offset: u64,
+    max_offset: u64,
+    min_transid: u64,
+    max_transid: u64,
+    min_type: u32,
+    max_type: u32,
+    nr_items: u32,
+    unused: u32,
+    unused1: u64,
+    unused2: u64,
+    unused3: u64,
+    unused4: u64,
+}
+
+/// `struct btrfs_ioctl_search_args`.
+#[repr(C)]
+struct SearchArgs {
+    key: SearchKey,
+    buf: [u8; 4096 - size_of::<SearchKey>()],
+}
+
+/// `struct btrfs_ioctl_search_header`, which precedes each item in `buf`.
+const SEARCH_HEADER_LEN: usize = 32;
+
+const _: () = assert!(size_of::<SearchKey>() == 104);
+const _: () = assert!(size_of::<SearchArgs>() == 4096);
+const BTRFS_IOC_TREE_SEARCH: u64 = iowr(17, size_of::<SearchArgs>());
+const _: () = assert!(BTRFS_IOC_TREE_SEARCH == 0xd000_9411);
+
+/// The tree of tree roots, and the keys tabula reads in it.
+const BTRFS_ROOT_TREE_OBJECTID: u64 = 1;
+const BTRFS_ROOT_TREE_DIR_OBJECTID: u64 = 6;
+const BTRFS_DIR_ITEM_KEY: u32 = 84;
+const BTRFS_ROOT_ITEM_KEY: u32 = 132;
+const BTRFS_ROOT_BACKREF_KEY: u32 = 144;
+/// `offsetof(struct btrfs_root_item, otransid)` (the struct is packed);
+/// root items written before Linux 3.5 end before it.
+const ROOT_ITEM_OTRANSID: usize = 303;
+/// `offsetof(struct btrfs_dir_item, name_len)`, `sizeof(struct btrfs_dir_item)`.
+const DIR_ITEM_NAME_LEN: usize = 27;
+const DIR_ITEM_LEN: usize = 30;
+
+/// The items of tree `tree_id` with keys of type `item_type` and objectid
+/// `objectid` (any offset), as (key offset, raw item body). Needs
+/// `CAP_SYS_ADMIN`.
+fn tree_search(
+    fd: BorrowedFd<'_>,
+    tree_id: u64,
+    objectid: u64,
+    item_type: u32,
+) -> io::Result<Vec<(u64, Vec<u8>)>> {
+    let mut found = Vec::new();
+    let mut min_offset = 0;
+    loop {
+        let mut args = Box::new(SearchArgs {
+            key: SearchKey {
+                tree_id,
+                min_objectid: objectid,
+                max_objectid: objectid,
+                min_offset,
+                max_offset: u64::MAX,
+                min_transid: 0,
+                max_transid: u64::MAX,
+                min_type: item_type,
+                max_type: item_type,
+                nr_items: 4096,
+                ..SearchKey::default()
+            },
+            buf: [0; 4096 - size_of::<SearchKey>()],
+        });
+        // SAFETY: `fd` is open for the call; `args` is an owned, initialised
+        // `btrfs_ioctl_search_args` (size checked above). The kernel reads
+        // the key, writes at most `buf.len()` bytes of results into `buf`
+        // and the number of items into `key.nr_items`.
+        check(unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                BTRFS_IOC_TREE_SEARCH as _,
+                &mut *args as *mut SearchArgs,
+            )
+        })?;
+        let items = args.key.nr_items;
+        if items == 0 {
+            return Ok(found);
+        }
+        let u64_at = |b: &[u8], at: usize| {
+            b.get(at..at + 8)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_ne_bytes)
+        };
+        let mut at = 0;
+        let mut last_offset = None;
+        for _ in 0..items {
+            let header = args.buf.get(at..at + SEARCH_HEADER_LEN).ok_or_else(short)?;
+            let (offset, item_type_found) = (
+                u64_at(header, 16).ok_or_else(short)?,
+                u32::from_ne_bytes(header[24..28].try_into().map_err(|_| short())?),
+            );
+            let len = u32::from_ne_bytes(header[28..32].try_into().map_err(|_| short())?);
+            let len = usize::try_from(len).map_err(|_| short())?;
+            let body = args
+                .buf
+                .get(at + SEARCH_HEADER_LEN..at + SEARCH_HEADER_LEN + len)
+                .ok_or_else(short)?;
+            if item_type_found == item_type {
+                found.push((offset, body.to_vec()));
+            }
+            last_offset = Some(offset);
+            at += SEARCH_HEADER_LEN + len;
+        }
+        match last_offset.and_then(|o| o.checked_add(1)) {
+            Some(next) => min_offset = next,
+            None => return Ok(found),
+        }
+    }
+}
+
+fn short() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the Btrfs tree search returned a truncated item",
+    )
+}
+
+/// The creation transaction id (`otransid`) of subvolume `id`, read from
+/// its root item in the root tree, without opening the subvolume: the
+/// filesystem's own order of creation, which no clock can disturb. `0` for
+/// a root item older than Linux 3.5, which has none.
+pub fn subvol_otransid(fd: BorrowedFd<'_>, id: u64) -> io::Result<u64> {
+    let items = tree_search(fd, BTRFS_ROOT_TREE_OBJECTID, id, BTRFS_ROOT_ITEM_KEY)?;
+    let (_, item) = items.first().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("subvolume {id} has no root item"),
+        )
+    })?;
+    Ok(item
+        .get(ROOT_ITEM_OTRANSID..ROOT_ITEM_OTRANSID + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_le_bytes))
+}
+
+/// The filesystem's default subvolume (`btrfs subvolume set-default`), the
+/// one a mount without `subvol=`/`subvolid=` shows: the `default` entry of
+/// the root tree's directory. `5` (the top level) when none is set.
+pub fn default_subvol(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let items = tree_search(
+        fd,
+        BTRFS_ROOT_TREE_OBJECTID,
+        BTRFS_ROOT_TREE_DIR_OBJECTID,
+        BTRFS_DIR_ITEM_KEY,
+    )?;
+    for (_, item) in items {
+        // An item holds one or more `btrfs_dir_item`s (on hash collisions),
+        // each: location key (objectid u64, type u8, offset u64), transid
+        // u64, data_len u16, name_len u16, type u8, then the name and data.
+        let mut at = 0;
+        while let Some(head) = item.get(at..at + DIR_ITEM_LEN) {
+            let le16 = |i: usize| u16::from_le_bytes([head[i], head[i + 1]]);
+            let name_len = usize::from(le16(DIR_ITEM_NAME_LEN));
+            let data_len = usize::from(le16(DIR_ITEM_NAME_LEN - 2));
+            let name = item.get(at + DIR_ITEM_LEN..at + DIR_ITEM_LEN + name_len);
+            if name == Some(b"default".as_slice()) {
+                let location: [u8; 8] = head[0..8].try_into().map_err(|_| short())?;
+                return Ok(u64::from_le_bytes(location));
+            }
+            at += DIR_ITEM_LEN + name_len + data_len;
+        }
+    }
+    Ok(5)
+}
+
+/// The subvolume that contains subvolume `id` (its root backref), or
+/// `None` for the top level (and for a subvolume deleted meanwhile).
+pub fn subvol_parent(fd: BorrowedFd<'_>, id: u64) -> io::Result<Option<u64>> {
+    let items = tree_search(fd, BTRFS_ROOT_TREE_OBJECTID, id, BTRFS_ROOT_BACKREF_KEY)?;
+    Ok(items.first().map(|(parent, _)| *parent))
 }

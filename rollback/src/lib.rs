@@ -18,6 +18,7 @@ pub mod cli;
 pub mod fault;
 mod ioctl;
 pub mod keep;
+mod keep_report;
 pub mod kmsg;
 pub mod zfs;
 
@@ -28,6 +29,17 @@ pub const EXIT_FAILURE: u8 = 1;
 /// Exit status: a usage or configuration error, found before any device is
 /// touched.
 pub const EXIT_USAGE: u8 = 2;
+
+/// What a run of either backend needs besides its target.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The current time, Unix seconds (the keep policy only).
+    pub now: i64,
+    /// Print the actions instead of taking them.
+    pub dry_run: bool,
+    /// Where private mount points are made (`/run`; Btrfs only).
+    pub run_dir: PathBuf,
+}
 
 /// What the program reads from the world besides its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,20 +164,24 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
     if dry_run {
         log::info!("dry run: printing the actions, changing nothing");
     }
+    if let Err(e) = btrfs::check_distinct(&config.rollback) {
+        log::error!("{e}; stopped, nothing was rolled back");
+        return EXIT_FAILURE;
+    }
+    let ctx = Ctx {
+        now,
+        dry_run,
+        run_dir: env.run_dir.clone(),
+    };
     for (i, target) in config.rollback.iter().enumerate() {
         let result = match target {
             RollbackTarget::Btrfs(b) => {
                 log::info!("rollback[{i}]: Btrfs {} on {}", b.subvolume, b.device);
-                let ctx = btrfs::Ctx {
-                    now,
-                    dry_run,
-                    run_dir: env.run_dir.clone(),
-                };
                 btrfs::run(b, &ctx).map_err(|e| e.to_string())
             }
             RollbackTarget::Zfs(z) => {
                 log::info!("rollback[{i}]: ZFS {}@{}", z.dataset, z.snapshot);
-                zfs::run(z, &zfs::Ctx { now, dry_run }).map_err(|e| e.to_string())
+                zfs::run(z, &ctx).map_err(|e| e.to_string())
             }
         };
         if let Err(message) = result {

@@ -1,12 +1,16 @@
 //! ZFS rollback against `tests/fake-zfs`, a simulator that records every
 //! argv: the exact command sequences of both modes, every refusal, and crash
-//! recovery after a power cut at each step of a rotation.
+//! recovery after a power cut at each step of a rotation. One file, longer
+//! than the others: every test shares the fake pool set up at its top.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tabula_config::{Keep, ZfsTarget};
+
+use tabula_testkit::Need;
 
 use super::{Ctx, ZfsError, run};
 use crate::keep;
@@ -24,8 +28,41 @@ impl Drop for Pool {
     }
 }
 
-fn fake() -> String {
-    format!("{}/tests/fake-zfs", env!("CARGO_MANIFEST_DIR"))
+/// What the fake needs: python3 on `PATH` (found there, never through
+/// `/usr/bin/env`, which a build sandbox lacks).
+const FAKE_ZFS: &[Need] = &[Need::Program {
+    name: "python3",
+    package: "python3",
+}];
+
+/// The absolute path of the python3 on `PATH`.
+fn python3() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("python3"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("python3 is not on PATH"))
+}
+
+/// Held for writing while a fake is written, for reading while one runs: a
+/// program being written cannot be started (ETXTBSY), and a process forked
+/// by another test thread at that moment would hold the file open for
+/// writing until its `exec`.
+static FORKS: RwLock<()> = RwLock::new(());
+
+/// `tests/fake-zfs` with the absolute path of python3 as its first line, so
+/// that it runs without `/usr/bin/env`; it keeps its state next to itself.
+fn install_fake(dir: &Path) -> PathBuf {
+    let _writing = FORKS.write().unwrap_or_else(|e| e.into_inner());
+    let source = format!("{}/tests/fake-zfs", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&source).unwrap_or_else(|e| panic!("{source}: {e}"));
+    let body = text.split_once('\n').map_or("", |(_, rest)| rest);
+    let fake = dir.join("zfs");
+    std::fs::write(&fake, format!("#!{}\n{body}", python3().display()))
+        .unwrap_or_else(|e| panic!("{}: {e}", fake.display()));
+    set_executable(&fake);
+    fake
 }
 
 impl Pool {
@@ -52,15 +89,17 @@ impl Pool {
               "snapshots": {{"rpool/local/root@blank": {{"creation": {root_created}}}}}}}"#
         );
         std::fs::write(dir.join("state.json"), state).unwrap_or_else(|e| panic!("{e}"));
+        install_fake(&dir);
         Pool { dir }
     }
 
     fn zfs(&self, args: &[&str]) -> String {
-        let out = Command::new(fake())
+        let _running = FORKS.read().unwrap_or_else(|e| e.into_inner());
+        let out = Command::new(self.fake())
             .args(args)
-            .env("FAKE_ZFS_STATE", self.dir.join("state.json"))
+            .env_remove("FAKE_ZFS_CRASH_AFTER")
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", fake()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.fake().display()));
         assert!(
             out.status.success(),
             "fake-zfs {args:?}: {}",
@@ -82,23 +121,30 @@ impl Pool {
         crash_after: Option<u32>,
     ) -> Result<(), ZfsError> {
         let _ = std::fs::remove_file(self.log());
-        let wrapper = self.dir.join("zfs");
-        let crash = crash_after
-            .map(|n| format!("export FAKE_ZFS_CRASH_AFTER={n}\n"))
-            .unwrap_or_default();
-        let script = format!(
-            "#!/bin/sh\nexport FAKE_ZFS_STATE='{}' FAKE_ZFS_LOG='{}'\n{crash}exec '{}' \"$@\"\n",
-            self.dir.join("state.json").display(),
-            self.log().display(),
-            fake()
-        );
-        std::fs::write(&wrapper, script).unwrap_or_else(|e| panic!("{e}"));
-        set_executable(&wrapper);
+        let crash = self.dir.join("crash-after");
+        match crash_after {
+            Some(n) => std::fs::write(&crash, n.to_string()).unwrap_or_else(|e| panic!("{e}")),
+            None => {
+                let _ = std::fs::remove_file(&crash);
+            }
+        }
+        let _running = FORKS.read().unwrap_or_else(|e| e.into_inner());
         let target = ZfsTarget {
-            zfs_command: wrapper.display().to_string(),
+            zfs_command: self.fake().display().to_string(),
             ..target.clone()
         };
-        run(&target, &Ctx { now, dry_run })
+        run(
+            &target,
+            &Ctx {
+                now,
+                dry_run,
+                run_dir: PathBuf::from("/run"),
+            },
+        )
+    }
+
+    fn fake(&self) -> PathBuf {
+        self.dir.join("zfs")
     }
 
     fn log(&self) -> PathBuf {
@@ -144,23 +190,9 @@ fn target(old_roots: Option<&str>, keep: Keep) -> ZfsTarget {
     }
 }
 
-fn python_available() -> bool {
-    let ok = Command::new("python3")
-        .arg("-c")
-        .arg("pass")
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "\n!!! SKIPPED: python3 is missing, and tests/fake-zfs needs it; install python3 !!!\n"
-        );
-    }
-    ok
-}
-
 #[test]
 fn rollback_mode_runs_exactly_rollback_r() {
-    if !python_available() {
+    if tabula_testkit::skip_unless("rollback_mode_runs_exactly_rollback_r", FAKE_ZFS) {
         return;
     }
     let pool = Pool::new(NOW - DAY);
@@ -181,7 +213,10 @@ fn rollback_mode_runs_exactly_rollback_r() {
 
 #[test]
 fn a_missing_snapshot_is_refused_and_nothing_changes() {
-    if !python_available() {
+    if tabula_testkit::skip_unless(
+        "a_missing_snapshot_is_refused_and_nothing_changes",
+        FAKE_ZFS,
+    ) {
         return;
     }
     for old_roots in [None, Some("rpool/local/old_roots")] {
@@ -204,7 +239,7 @@ fn a_missing_snapshot_is_refused_and_nothing_changes() {
 
 #[test]
 fn keep_previous_runs_the_documented_sequence() {
-    if !python_available() {
+    if tabula_testkit::skip_unless("keep_previous_runs_the_documented_sequence", FAKE_ZFS) {
         return;
     }
     let created = NOW - DAY;
@@ -263,7 +298,7 @@ fn assert_settled(pool: &Pool, want: &[String]) {
 
 #[test]
 fn rotations_accumulate_and_are_pruned() {
-    if !python_available() {
+    if tabula_testkit::skip_unless("rotations_accumulate_and_are_pruned", FAKE_ZFS) {
         return;
     }
     // Ten boots, a day apart; keep 30 days but at most 4.
@@ -310,7 +345,7 @@ fn rotations_accumulate_and_are_pruned() {
 
 #[test]
 fn a_power_cut_at_every_step_is_recovered() {
-    if !python_available() {
+    if tabula_testkit::skip_unless("a_power_cut_at_every_step_is_recovered", FAKE_ZFS) {
         return;
     }
     let created = NOW - 3 * DAY;
@@ -346,7 +381,7 @@ fn a_power_cut_at_every_step_is_recovered() {
 
 #[test]
 fn refusals_change_nothing() {
-    if !python_available() {
+    if tabula_testkit::skip_unless("refusals_change_nothing", FAKE_ZFS) {
         return;
     }
     let keep_previous = target(Some("rpool/local/old_roots"), Keep::default());
@@ -411,7 +446,7 @@ fn refusals_change_nothing() {
 
 #[test]
 fn a_clone_torn_by_a_power_cut_is_recovered() {
-    if !python_available() {
+    if tabula_testkit::skip_unless("a_clone_torn_by_a_power_cut_is_recovered", FAKE_ZFS) {
         return;
     }
     // `zfs clone -o` creates the clone, then sets its properties: a power
@@ -444,6 +479,7 @@ fn a_missing_zfs_program_is_named() {
         &Ctx {
             now: NOW,
             dry_run: false,
+            run_dir: PathBuf::from("/run"),
         },
     )
     .err()
@@ -458,7 +494,7 @@ fn a_missing_zfs_program_is_named() {
 
 #[test]
 fn dry_run_changes_nothing() {
-    if !python_available() {
+    if tabula_testkit::skip_unless("dry_run_changes_nothing", FAKE_ZFS) {
         return;
     }
     for old_roots in [None, Some("rpool/local/old_roots")] {
@@ -473,7 +509,10 @@ fn dry_run_changes_nothing() {
 
 #[test]
 fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() {
-    if !python_available() {
+    if tabula_testkit::skip_unless(
+        "a_prune_blocked_by_a_dependent_clone_stops_with_the_reason",
+        FAKE_ZFS,
+    ) {
         return;
     }
     let pool = Pool::new(NOW - 90 * DAY);
@@ -505,4 +544,74 @@ fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() {
     );
     assert!(msg.contains("dependent clones"), "{msg}");
     assert!(pool.dump().contains("rpool/safe/rescued"));
+}
+
+/// The old roots in `rpool/local/old_roots`, by name.
+fn old_roots(pool: &Pool) -> Vec<String> {
+    pool.dump()
+        .lines()
+        .filter_map(|l| l.strip_prefix("rpool/local/old_roots/"))
+        .filter_map(|l| l.split_once(' ').map(|(n, _)| n.to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever() {
+    if tabula_testkit::skip_unless(
+        "a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever",
+        FAKE_ZFS,
+    ) {
+        return;
+    }
+    // A boot whose clock was a year ahead created the root that the next
+    // boot archived: its name lies in the future, but it was archived first.
+    let future = NOW + 365 * DAY;
+    let pool = Pool::new(future);
+    let policy = Keep {
+        days: Some(30),
+        min: 1,
+        max: Some(1),
+    };
+    let old = Some("rpool/local/old_roots");
+    pool.set_clock(NOW - 2 * DAY);
+    pool.run(&target(old, policy), NOW - 2 * DAY, false, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(old_roots(&pool), [keep::timestamp_name(future)]);
+    // The next boots, with a good clock: each keeps the root it archived
+    // (the most recent), and the future-stamped one goes.
+    for boot in [NOW - DAY, NOW] {
+        pool.set_clock(boot);
+        pool.run(&target(old, policy), boot, false, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let left = old_roots(&pool);
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_ne!(left[0], keep::timestamp_name(future), "{left:?}");
+    }
+}
+
+#[test]
+fn the_root_archived_by_a_run_is_never_pruned_by_it() {
+    if tabula_testkit::skip_unless("the_root_archived_by_a_run_is_never_pruned_by_it", FAKE_ZFS) {
+        return;
+    }
+    // The root was stamped by a clock 400 days behind; keep 30 days, min 0.
+    let pool = Pool::new(NOW - 400 * DAY);
+    let policy = Keep {
+        days: Some(30),
+        min: 0,
+        max: None,
+    };
+    pool.run(
+        &target(Some("rpool/local/old_roots"), policy),
+        NOW,
+        false,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        old_roots(&pool),
+        [keep::timestamp_name(NOW - 400 * DAY)],
+        "{}",
+        pool.dump()
+    );
 }
