@@ -14,6 +14,9 @@
 //! | `BTRFS_IOC_TREE_SEARCH_V2` | the items of a subvolume's tree, from blocks written since a transaction (what `btrfs subvolume find-new` reads); old roots' creation transaction ids, parents and the default subvolume (root tree) |
 //! | `BTRFS_IOC_INO_LOOKUP` | the path of a directory inode inside its subvolume (needs `CAP_SYS_ADMIN`) |
 //!
+//! The file is longer than the others on purpose: every `unsafe` block of
+//! the workspace is here, next to the layouts it relies on.
+//!
 //! All of them exist since Linux 5.7 (SNAP_DESTROY_V2); NixOS's oldest
 //! supported kernel is newer.
 #![allow(unsafe_code)]

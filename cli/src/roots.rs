@@ -1,6 +1,8 @@
 //! `tabula roots`: the old roots and what the keep policy does with each
 //! at the next boot. The policy is the rollback's own
-//! ([`tabula_rollback::keep::plan`]), called here, not re-implemented.
+//! ([`tabula_rollback::keep::plan`]), called here, not re-implemented, with
+//! the same order of creation it ranks by (Btrfs `otransid`, ZFS
+//! `createtxg`); the list is shown in that order, most recent first.
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -29,15 +31,21 @@ pub struct OldRoot {
     /// from the name, else from the filesystem.
     pub archived: Option<i64>,
     pub fate: Fate,
+    /// The filesystem's order of creation (see `keep::OldRoot::order`):
+    /// larger is more recently archived.
+    pub order: (u64, u64),
 }
+
+/// An old root as listed: its name, creation time (seconds since 1970, if
+/// known) and the filesystem's order of creation.
+pub type Found = (String, Option<i64>, (u64, u64));
 
 /// The old roots of every rollback target that keeps them.
 pub fn list(config: &Config, env: &Env) -> Result<Vec<OldRoot>> {
     let now = env.now();
     let mut all = Vec::new();
     for target in &config.rollback {
-        let (names, keep_policy, prefix): (Vec<(String, Option<i64>)>, Keep, String) = match target
-        {
+        let (names, keep_policy, prefix): (Vec<Found>, Keep, String) = match target {
             RollbackTarget::Btrfs(b) => {
                 let Some(old) = &b.old_roots else { continue };
                 let top = crate::btrfs::mount_top(b)?;
@@ -74,11 +82,18 @@ pub fn list(config: &Config, env: &Env) -> Result<Vec<OldRoot>> {
                     if !is_subvolume {
                         continue;
                     }
-                    let otime = crate::btrfs::open_at(dir.as_fd(), &name)
-                        .ok()
-                        .and_then(|fd| tabula_btrfs::ioctl::subvol_info(fd.as_fd()).ok())
-                        .map(|i| i.otime);
-                    names.push((name, otime));
+                    let info = crate::btrfs::open_at(dir.as_fd(), &name)
+                        .map_err(std::io::Error::from)
+                        .and_then(|fd| tabula_btrfs::ioctl::subvol_info(fd.as_fd()))
+                        .map_err(|e| {
+                            Error::runtime(format!(
+                                "cannot read old root {old}/{name} on {}: {e}",
+                                b.device
+                            ))
+                        })?;
+                    // The filesystem's order of creation, as the rollback
+                    // ranks old roots: creation transaction, then id.
+                    names.push((name, Some(info.otime), (info.otransid, info.id)));
                 }
                 (names, b.keep, format!("{old}/"))
             }
@@ -87,9 +102,15 @@ pub fn list(config: &Config, env: &Env) -> Result<Vec<OldRoot>> {
                 (crate::zfs::old_roots(z, old)?, z.keep, format!("{old}/"))
             }
         };
-        let plain: Vec<String> = names.iter().map(|(n, _)| n.clone()).collect();
-        let plan = keep::plan(&plain, now, &keep_policy);
-        for (name, created) in names {
+        let ordered: Vec<keep::OldRoot> = names
+            .iter()
+            .map(|(name, _, order)| keep::OldRoot {
+                name: name.clone(),
+                order: *order,
+            })
+            .collect();
+        let plan = keep::plan(&ordered, now, &keep_policy, &[]);
+        for (name, created, order) in names {
             let fate = if plan.prune.contains(&name) {
                 Fate::Pruned
             } else if plan.pinned.contains(&name) {
@@ -102,14 +123,11 @@ pub fn list(config: &Config, env: &Env) -> Result<Vec<OldRoot>> {
                 archived: keep::parse_name(&name).or(created),
                 name,
                 fate,
+                order,
             });
         }
     }
-    all.sort_by(|a, b| {
-        b.archived
-            .cmp(&a.archived)
-            .then(a.location.cmp(&b.location))
-    });
+    all.sort_by(|a, b| b.order.cmp(&a.order).then(a.location.cmp(&b.location)));
     Ok(all)
 }
 

@@ -133,32 +133,45 @@ pub fn diff(target: &ZfsTarget, root: &Path) -> Result<BTreeMap<Vec<u8>, Change>
 }
 
 /// The old roots: the filesystems directly under `oldRoots`, with their
-/// `creation` property (seconds since the epoch).
-pub fn old_roots(target: &ZfsTarget, old_roots: &str) -> Result<Vec<(String, Option<i64>)>> {
-    let text = run(
-        target,
-        &[
-            "list",
-            "-H",
-            "-p",
-            "-o",
-            "name,creation",
-            "-t",
-            "filesystem",
-            "-d",
-            "1",
-            old_roots,
-        ],
-    )?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .filter(|(name, _)| *name != old_roots)
-        .filter_map(|(name, creation)| {
-            let short = name.strip_prefix(old_roots)?.strip_prefix('/')?;
-            Some((short.to_owned(), creation.trim().parse().ok()))
-        })
-        .collect())
+/// `creation` property (seconds since the epoch) and `createtxg` (the
+/// pool's order of creation, which the rollback's keep policy ranks by).
+pub fn old_roots(target: &ZfsTarget, old_roots: &str) -> Result<Vec<crate::roots::Found>> {
+    let args = [
+        "list",
+        "-H",
+        "-p",
+        "-o",
+        "name,creation,createtxg",
+        "-t",
+        "filesystem,volume",
+        "-d",
+        "1",
+        old_roots,
+    ];
+    let text = run(target, &args)?;
+    let mut found = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [name, creation, txg] = fields.as_slice() else {
+            return Err(Error::runtime(format!(
+                "cannot read this line of {} {}: {line:?}; expected a name, its creation time and its createtxg, tab-separated",
+                target.zfs_command,
+                args.join(" ")
+            )));
+        };
+        let Some(short) = name
+            .strip_prefix(old_roots)
+            .and_then(|n| n.strip_prefix('/'))
+        else {
+            continue; // oldRoots itself
+        };
+        let txg: u64 = txg
+            .trim()
+            .parse()
+            .map_err(|_| Error::runtime(format!("{name}: createtxg {txg:?} is not a number")))?;
+        found.push((short.to_owned(), creation.trim().parse().ok(), (txg, 0)));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -479,11 +479,13 @@ fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() {
         &["-q", "subvolume", "create", p(&top.join("@root"))],
     );
     std::fs::create_dir_all(top.join("@old_roots/not-a-subvolume")).unwrap();
+    // Archived in the order of their names (the clock was right); the
+    // rollback ranks them by creation transaction, and so does the list.
     for name in [
+        "2026-09-01T10:00:00Z",
+        "2026-10-01T10:00:00Z",
         "2026-11-30T10:00:00Z",
         "2026-11-30T10:00:00Z.1",
-        "2026-10-01T10:00:00Z",
-        "2026-09-01T10:00:00Z",
         "before-upgrade",
     ] {
         sh(
@@ -525,8 +527,8 @@ fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() {
             .copied()
             .collect::<Vec<_>>(),
         [
-            "2026-11-30T10:00:00Z    kept                      @old_roots/2026-11-30T10:00:00Z",
             "2026-11-30T10:00:00Z    kept                      @old_roots/2026-11-30T10:00:00Z.1",
+            "2026-11-30T10:00:00Z    kept                      @old_roots/2026-11-30T10:00:00Z",
             "2026-10-01T10:00:00Z    pruned at the next boot   @old_roots/2026-10-01T10:00:00Z",
             "2026-09-01T10:00:00Z    pruned at the next boot   @old_roots/2026-09-01T10:00:00Z",
         ]

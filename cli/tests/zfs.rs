@@ -108,11 +108,14 @@ fn zfs_diff_lists_what_zfs_diff_reports_minus_persisted_and_regenerated() {
 #[test]
 fn zfs_roots_follow_the_rollbacks_keep_policy() {
     let dir = tempfile::tempdir().unwrap();
-    let list = "rpool/local/old\t1700000000\n\
-rpool/local/old/2026-11-30T10:00:00Z\t1796032800\n\
-rpool/local/old/2026-10-01T10:00:00Z\t1790848800\n\
-rpool/local/old/2026-09-01T10:00:00Z\t1788256800\n\
-rpool/local/old/before-upgrade\t1780000000\n";
+    // The names' clock was wrong once: the root named 2026-09-01 was
+    // archived after the one named 2026-10-01 (createtxg 300 > 200). The
+    // keep policy ranks by createtxg, and so does the list.
+    let list = "rpool/local/old\t1700000000\t5\n\
+rpool/local/old/2026-11-30T10:00:00Z\t1796032800\t400\n\
+rpool/local/old/2026-10-01T10:00:00Z\t1790848800\t200\n\
+rpool/local/old/2026-09-01T10:00:00Z\t1788256800\t300\n\
+rpool/local/old/before-upgrade\t1780000000\t100\n";
     let zfs = fake_zfs(dir.path(), "", list);
     let cfg = config(dir.path(), &zfs, r#"{"days": 30, "min": 1}"#);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tabula"))
@@ -144,15 +147,15 @@ rpool/local/old/before-upgrade\t1780000000\n";
         got,
         [
             "rpool/local/old/2026-11-30T10:00:00Z keep pinned=false",
-            "rpool/local/old/2026-10-01T10:00:00Z prune pinned=false",
             "rpool/local/old/2026-09-01T10:00:00Z prune pinned=false",
+            "rpool/local/old/2026-10-01T10:00:00Z prune pinned=false",
             "rpool/local/old/before-upgrade keep pinned=true",
         ]
     );
     let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
     assert_eq!(
         log,
-        "list -H -p -o name,creation -t filesystem -d 1 rpool/local/old\n"
+        "list -H -p -o name,creation,createtxg -t filesystem,volume -d 1 rpool/local/old\n"
     );
 }
 
