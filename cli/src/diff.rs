@@ -527,7 +527,16 @@ pub fn print(
     } else if args.nix {
         crate::output::nix(report, &selected, &args.paths, out)
     } else {
-        crate::output::tree(&selected, args.expand, env.color, out)?;
+        // A new directory that holds something not lost is shown open.
+        let mut open = BTreeSet::new();
+        for e in report.entries.iter().filter(|e| e.class != Class::Lost) {
+            let mut rel = e.rel.as_slice();
+            while let Some(pos) = rel.iter().rposition(|&b| b == b'/') {
+                rel = &rel[..pos];
+                open.insert(rel.to_vec());
+            }
+        }
+        crate::output::tree(&selected, args.expand, &open, env.color, out)?;
         let lost: Vec<&&Entry> = selected.iter().filter(|e| e.class == Class::Lost).collect();
         let regenerated = report
             .entries

@@ -8,7 +8,7 @@
 //! (with U+FFFD for bytes that are not UTF-8) and, only when the path is
 //! not UTF-8, `path_bytes`: the exact bytes as a list of numbers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -118,13 +118,16 @@ impl Node {
 /// The tree: one line per directory group and per entry, largest first.
 /// Columns: total size, number of entries at or under the path, newest
 /// modification time (UTC), then the name, indented by depth; directories
-/// end in `/`. A new directory shows as one line unless `expand`.
+/// end in `/`. A new directory shows as one line, unless `expand`, or it is
+/// in `open` (it holds something that is not lost, worth seeing).
 pub fn tree(
     entries: &[&Entry],
     expand: bool,
+    open: &BTreeSet<Vec<u8>>,
     color: bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
+    let fold = Fold { expand, open };
     let mut root = Node {
         newest: i64::MIN,
         ..Node::default()
@@ -145,7 +148,13 @@ pub fn tree(
         "size", "entries", "newest (UTC)"
     )?;
     line(out, &root, entries, b"/", 0, color)?;
-    print_children(out, &root, entries, 1, expand, color)
+    print_children(out, &root, entries, 1, &fold, color)
+}
+
+/// Which new directories the tree shows as one line.
+struct Fold<'a> {
+    expand: bool,
+    open: &'a BTreeSet<Vec<u8>>,
 }
 
 fn print_children(
@@ -153,7 +162,7 @@ fn print_children(
     node: &Node,
     entries: &[&Entry],
     depth: usize,
-    expand: bool,
+    fold: &Fold<'_>,
     color: bool,
 ) -> std::io::Result<()> {
     let mut kids: Vec<(&Vec<u8>, &Node)> = node.children.iter().collect();
@@ -173,12 +182,14 @@ fn print_children(
             shown.push(b'/');
         }
         line(out, child, entries, &shown, depth, color)?;
-        let collapsed = !expand
+        let collapsed = !fold.expand
             && child.entry.is_some_and(|i| {
-                entries[i].change == Change::New && entries[i].kind == Kind::Directory
+                entries[i].change == Change::New
+                    && entries[i].kind == Kind::Directory
+                    && !fold.open.contains(&entries[i].rel)
             });
         if !collapsed {
-            print_children(out, child, entries, depth + 1, expand, color)?;
+            print_children(out, child, entries, depth + 1, fold, color)?;
         }
     }
     Ok(())
@@ -404,12 +415,12 @@ mod tests {
         ]);
         let all: Vec<&Entry> = r.entries.iter().collect();
         let mut plain = Vec::new();
-        tree(&all, false, false, &mut plain).unwrap();
+        tree(&all, false, &BTreeSet::new(), false, &mut plain).unwrap();
         let plain = String::from_utf8(plain).unwrap();
         assert!(!plain.contains('\x1b'));
         assert!(plain.contains("      hosts (regenerated)\n"), "{plain}");
         let mut coloured = Vec::new();
-        tree(&all, false, true, &mut coloured).unwrap();
+        tree(&all, false, &BTreeSet::new(), true, &mut coloured).unwrap();
         assert!(String::from_utf8(coloured).unwrap().contains("\x1b[1m"));
         assert!(crate::color_wanted(true, None) && crate::color_wanted(true, Some("")));
         assert!(!crate::color_wanted(true, Some("1")) && !crate::color_wanted(false, None));

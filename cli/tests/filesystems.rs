@@ -239,6 +239,14 @@ fn plant_common(r: &Path) {
     write(&r.join("etc/.clean"), b"sudoers\n");
     write(&r.join("etc/sudoers"), b"root ALL=(ALL) ALL\n");
     write(&r.join("etc/passwd"), b"root:x:0:0::/root:/bin/sh\n");
+    // A new directory with a lost file and a store link: the tree shows it
+    // open, not as one line.
+    write(&r.join("opt/tool/conf"), b"setting");
+    symlink(
+        "/nix/store/0000000000000000000000000000000-tool/bin",
+        r.join("opt/tool/bin"),
+    )
+    .unwrap();
     // Persisted: written through the bind mounts, into the storage.
     write(&r.join("var/log/new.log"), b"log");
     write(&r.join("var/lib/bluetooth/adapter"), b"bt");
@@ -265,6 +273,9 @@ const COMMON_LOST: &[&[u8]] = &[
     b"/srv/a\nb",
     b"/srv/\xff\xfe",
     b"/srv/link-elsewhere",
+    b"/opt",
+    b"/opt/tool",
+    b"/opt/tool/conf",
 ];
 const COMMON_REGENERATED: &[&[u8]] = &[
     b"/etc/static",
@@ -276,6 +287,7 @@ const COMMON_REGENERATED: &[&[u8]] = &[
     b"/etc/passwd",
     b"/boot",
     b"/var/lib",
+    b"/opt/tool/bin",
 ];
 
 /// Makes the mount points and the persisted bind mounts on root `r`, from
@@ -389,7 +401,7 @@ fn btrfs_diff_from_blank_lists_exactly_what_the_next_boot_erases() {
     .concat();
     let truth = truth(&lost, COMMON_REGENERATED);
     let new_dirs = paths(&[b"/var/lib/app", b"/srv", b"/var/lib/machines"]);
-    let nix = "tabula.persist.\"/persist\" = {\n  directories = [\n    \"/srv\"\n    \"/var/lib/app\"\n    \"/var/lib/machines\"\n  ];\n  files = [\n    \"/etc/keep-link\"\n    \"/etc/mod-me\"\n    \"/etc/new.conf\"\n    \"/etc/renamed\"\n  ];\n};\n";
+    let nix = "tabula.persist.\"/persist\" = {\n  directories = [\n    \"/srv\"\n    \"/var/lib/app\"\n    \"/var/lib/machines\"\n  ];\n  files = [\n    \"/etc/keep-link\"\n    \"/etc/mod-me\"\n    \"/etc/new.conf\"\n    \"/etc/renamed\"\n    \"/opt/tool/conf\"\n  ];\n};\n";
     check_outputs(&cfg, &r, &truth, &new_dirs, Some(nix));
 
     let out = tabula(&["--config", p(&cfg), "--root", p(&r), "diff", "--json"]);
