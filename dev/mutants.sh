@@ -25,13 +25,14 @@ fi
 
 if [ $# -eq 0 ]; then
   # The pure logic: the configuration contract, the keep policy, the
-  # recognition of the state a crash left behind, unit-name escaping and unit
-  # writing.
+  # recognition of the state a crash left behind (Btrfs: btrfs/state.rs;
+  # ZFS: the State type and its transitions in zfs/rotation.rs), unit-name
+  # escaping and unit writing.
   set -- \
     -f 'config/src/*.rs' \
     -f rollback/src/keep.rs \
-    -f 'rollback/src/btrfs/state*.rs' \
-    -f 'rollback/src/zfs/state*.rs' \
+    -f rollback/src/btrfs/state.rs \
+    -f rollback/src/zfs/rotation.rs \
     -f generator/src/escape.rs \
     -f generator/src/units.rs
 fi

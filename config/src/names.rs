@@ -359,6 +359,21 @@ pub fn join(base: &str, rel: &str) -> String {
     out
 }
 
+/// `parent` + `/` + `name` for names relative to a filesystem's top level or
+/// a pool (subvolumes, datasets): an empty `parent` is the top level, so
+/// `join_name("", "@root")` is `@root`, `join_name("@old", "x")` is `@old/x`.
+pub fn join_name(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        let mut out = String::with_capacity(parent.len() + 1 + name.len());
+        out.push_str(parent);
+        out.push('/');
+        out.push_str(name);
+        out
+    }
+}
+
 /// Whether `inner` is `outer` or lies below it, component-wise
 /// (`/a/bc` is not inside `/a/b`).
 pub fn is_within(inner: &str, outer: &str) -> bool {
@@ -437,6 +452,20 @@ mod tests {
         for bad in ["", "a/b", "@blank", "bl ank", ".."] {
             assert!(check_snapshot(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn joins_put_exactly_one_slash_between_the_parts() {
+        assert_eq!(join("/home/a", ".ssh"), "/home/a/.ssh");
+        assert_eq!(join("/", "x"), "/x");
+        assert_eq!(join("/persist", "/var/log"), "/persist/var/log");
+        assert_eq!(join("/persist/", "var"), "/persist/var");
+        assert_eq!(join_name("", "@root"), "@root");
+        assert_eq!(join_name("@old", "x"), "@old/x");
+        assert_eq!(
+            join_name("rpool/old", "2026-11-21T00:00:00Z"),
+            "rpool/old/2026-11-21T00:00:00Z"
+        );
     }
 
     #[test]

@@ -179,6 +179,9 @@ mod tests {
             "+026-11-21T00:00:00Z",
             "2026-1a-21T00:00:00Z",
             "٢٠٢٦-11-21T00:00:00Z",
+            // Century years are leap years only when divisible by 400.
+            "1900-02-29T00:00:00Z",
+            "2100-02-29T00:00:00Z",
             // One wrong separator at each place.
             "2026_11-21T00:00:00Z",
             "2026-11_21T00:00:00Z",

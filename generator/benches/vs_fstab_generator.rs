@@ -78,8 +78,10 @@ fn main() {
             "version": 1,
             "persist": [ { "storage": "/persist", "directories": dirs } ]
         });
-        let config_path = dir.path().join("config.json");
-        fs::write(&config_path, config.to_string()).expect("write");
+        // The generator's root: only its configuration is there.
+        let root = dir.path().join("root");
+        fs::create_dir_all(root.join("etc/tabula")).expect("mkdir");
+        fs::write(root.join("etc/tabula/config.json"), config.to_string()).expect("write");
         let fstab: String = dirs
             .iter()
             .map(|d| {
@@ -88,15 +90,12 @@ fn main() {
             .collect();
         let fstab_path = dir.path().join("fstab");
         fs::write(&fstab_path, fstab).expect("write");
-        let no_initrd = dir.path().join("no-initrd-release");
 
         let mut tabula_units = 0;
         let (t_med, t_min) = time_runs(runs, |out| {
             let st = Command::new(&exe)
                 .arg(out)
-                .env("TABULA_CONFIG", &config_path)
-                .env("TABULA_INITRD_RELEASE", &no_initrd)
-                .env("TABULA_LOG", "stderr")
+                .env("TABULA_GENERATOR_ROOT", &root)
                 .stderr(Stdio::null())
                 .status()
                 .expect("run tabula-generator");

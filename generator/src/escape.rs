@@ -18,16 +18,10 @@ const LONG_NAME_HASH_KEY: [u8; 16] = [
     0xec, 0xf2, 0x37, 0xfb, 0x58, 0x32, 0x4a, 0x32, 0x84, 0x9f, 0x06, 0x9b, 0x0d, 0x21, 0xeb, 0x9a,
 ];
 
-/// `systemd-escape --path PATH`, for a normalised absolute path (the caller
-/// checks that): `/` is `-`, the slashes around are dropped, inner slashes
-/// become `-`, and every byte that is not an ASCII letter, digit, `:`, `_` or
-/// a non-leading `.` becomes `\xNN`.
-pub fn escape_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 8);
-    push_escaped_path(&mut out, path);
-    out
-}
-
+/// Appends `systemd-escape --path PATH` for a normalised absolute path (the
+/// caller checks that): `/` is `-`, the slashes around are dropped, inner
+/// slashes become `-`, and every byte that is not an ASCII letter, digit,
+/// `:`, `_` or a non-leading `.` becomes `\xNN`.
 fn push_escaped_path(out: &mut String, path: &str) {
     let trimmed = path.trim_matches('/');
     if trimmed.is_empty() {

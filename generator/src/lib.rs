@@ -3,41 +3,160 @@
 //! fixes what they mount, symlink-safely. `docs/generator.md` describes what
 //! is emitted and why.
 //!
-//! `main.rs` only reads arguments and the environment; everything here takes
-//! its paths as parameters so that tests run against temporary trees.
+//! The data moves one way: [`cli`] reads the arguments, the configuration
+//! is parsed and checked (`tabula-config`), [`plan`] turns it into mounts,
+//! [`units`] into files. `main.rs` only hands the arguments and [`Env`] to
+//! [`run`]; everything the program reads from the machine is under
+//! [`Env::root`], so tests run it against a temporary tree.
 
+use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use log::{error, info, warn};
+use tabula_runtime::log::{KMSG, Target};
 
+pub mod cli;
+pub mod error;
 pub mod escape;
-pub mod kmsg;
 pub mod plan;
 pub mod prepare;
 pub mod units;
 
+pub use cli::Command;
+pub use error::{GenerateError, PrepareError};
 pub use plan::{Plan, Stage, plan};
 pub use units::{Context, Node, Tree, render};
 
-/// Exit status: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit status: a runtime failure (an output directory cannot be written).
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit status: bad usage or configuration (including rejected entries,
-/// after the valid ones were emitted).
-pub const EXIT_CONFIG: u8 = 2;
+/// The exit status: [`Exit::Failure`] when an output directory cannot be
+/// written, [`Exit::Usage`] for bad usage or configuration (including
+/// rejected entries, after the valid ones were emitted).
+pub use tabula_runtime::Exit;
 
-/// Everything the generator reads besides its arguments.
-#[derive(Debug, Clone)]
-pub struct Environment {
-    /// The configuration file.
-    pub config: PathBuf,
-    /// How units name it in `SourcePath=` (normally `config` itself).
-    pub source_path: String,
-    /// `/etc/initrd-release`: when it exists, we run in the initrd.
-    pub initrd_release: PathBuf,
-    /// Absolute path of this program, for the prepare service.
+/// The environment variable that moves [`Env::root`] (tests, as
+/// `ZRAM_GENERATOR_ROOT` does for systemd's zram-generator).
+pub const ROOT_VARIABLE: &str = "TABULA_GENERATOR_ROOT";
+
+/// `/etc/initrd-release`: when it exists, we run in the initrd.
+pub const INITRD_RELEASE: &str = "/etc/initrd-release";
+
+/// Everything the program reads from the machine besides its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Env {
+    /// The root every absolute path is read and written under: `/`, or a
+    /// temporary tree in tests. The configuration is
+    /// `ROOT/etc/tabula/config.json`, the initrd is recognised by
+    /// `ROOT/etc/initrd-release`, users by `ROOT/etc/passwd` and
+    /// `ROOT/etc/group`, and lines go to `ROOT/dev/kmsg`. Units name the
+    /// configuration by its path under the root.
+    pub root: PathBuf,
+    /// The absolute path of this program, for the prepare service's
+    /// `ExecStart=`.
     pub exe: String,
+}
+
+impl Env {
+    /// The environment of this process: the root is `/` unless
+    /// [`ROOT_VARIABLE`] names another; the program's path is
+    /// `/proc/self/exe` (on NixOS the store path).
+    #[must_use]
+    pub fn from_process() -> Env {
+        Env {
+            root: std::env::var_os(ROOT_VARIABLE)
+                .filter(|r| !r.is_empty())
+                .map_or_else(|| PathBuf::from("/"), PathBuf::from),
+            exe: std::env::current_exe().map_or_else(
+                |_| "/etc/systemd/system-generators/tabula-generator".to_owned(),
+                |p| p.to_string_lossy().into_owned(),
+            ),
+        }
+    }
+
+    /// `absolute` under the root.
+    #[must_use]
+    pub fn path(&self, absolute: &str) -> PathBuf {
+        self.root.join(absolute.trim_start_matches('/'))
+    }
+
+    /// The configuration file.
+    #[must_use]
+    pub fn config(&self) -> PathBuf {
+        self.path(tabula_config::DEFAULT_PATH)
+    }
+
+    /// In the initrd or in the booted system.
+    #[must_use]
+    pub fn stage(&self) -> Stage {
+        if self.path(INITRD_RELEASE).exists() {
+            Stage::Initrd
+        } else {
+            Stage::System
+        }
+    }
+
+    /// What the prepare step reads and writes.
+    #[must_use]
+    pub fn prepare_options(&self) -> prepare::Options {
+        prepare::Options {
+            root: self.root.clone(),
+            prepared_dir: self.path(units::PREPARED_DIR),
+            passwd: self.path("/etc/passwd"),
+            group: self.path("/etc/group"),
+        }
+    }
+}
+
+/// The whole program: `args` are the arguments after the program name.
+pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
+    let kmsg = Target::Kmsg(env.path(KMSG));
+    let command = match cli::parse_args(args) {
+        Ok(command) => command,
+        Err(e) => {
+            tabula_runtime::log::init("tabula-generator", kmsg);
+            error!("{e}");
+            return Exit::Usage;
+        }
+    };
+    match command {
+        Command::Help => {
+            let _ = writeln!(std::io::stdout(), "{}", cli::USAGE);
+            Exit::Ok
+        }
+        Command::Version => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "tabula-generator {}",
+                env!("CARGO_PKG_VERSION")
+            );
+            Exit::Ok
+        }
+        Command::CheckConfig { path } => check_config(&path, &mut std::io::stderr().lock()),
+        Command::Prepare { stage } => {
+            // A service: its stderr is the journal.
+            tabula_runtime::log::init("tabula-prepare", Target::Stderr);
+            prepare::run(&env.config(), stage, &env.prepare_options())
+        }
+        Command::Generate { normal } => {
+            tabula_runtime::log::init("tabula-generator", kmsg);
+            run_generator(&normal, env)
+        }
+    }
+}
+
+/// `--check-config PATH`: everything the file alone decides (the document
+/// and every entry, as `tabula-config` checks them), one line per problem
+/// on `err`. Reads the file and nothing else: no unit is written, nothing is
+/// logged to the kernel. [`Exit::Ok`] when valid, [`Exit::Usage`] when not.
+pub fn check_config(path: &Path, err: &mut dyn std::io::Write) -> Exit {
+    let problems = tabula_config::check_file(path);
+    for p in &problems {
+        let _ = writeln!(err, "tabula-generator: {p}");
+    }
+    if problems.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Usage
+    }
 }
 
 /// Result of one generator run, for the caller to report.
@@ -49,13 +168,9 @@ pub struct Outcome {
 
 /// Reads the configuration and computes the output tree. `Err` is a
 /// configuration that cannot be used at all: nothing must be emitted.
-pub fn generate(env: &Environment) -> Result<Outcome, String> {
-    let config = tabula_config::load(&env.config).map_err(|e| e.to_string())?;
-    let stage = if env.initrd_release.exists() {
-        Stage::Initrd
-    } else {
-        Stage::System
-    };
+pub fn generate(env: &Env) -> Result<Outcome, GenerateError> {
+    let config = tabula_config::load(&env.config())?;
+    let stage = env.stage();
     let plan = plan(&config, stage);
     if stage == Stage::System {
         if let Some(b) = plan
@@ -72,14 +187,17 @@ pub fn generate(env: &Environment) -> Result<Outcome, String> {
     if let Some(why) = escape::unit_value_problem(&env.exe)
         .or_else(|| (!env.exe.starts_with('/')).then_some("is not an absolute path"))
     {
-        return Err(format!(
-            "this program's own path {:?} {why}; install tabula-generator at a plain absolute path",
-            env.exe
-        ));
+        return Err(GenerateError::OwnPath {
+            path: env.exe.clone(),
+            why,
+        });
     }
-    let config_path = env.source_path.as_str();
+    let config_path = tabula_config::DEFAULT_PATH;
     if let Some(why) = escape::unit_value_problem(config_path) {
-        return Err(format!("the configuration path {config_path:?} {why}"));
+        return Err(GenerateError::ConfigPath {
+            path: config_path.to_owned(),
+            why,
+        });
     }
     let ctx = Context {
         stage,
@@ -92,24 +210,14 @@ pub fn generate(env: &Environment) -> Result<Outcome, String> {
     })
 }
 
-/// The generator proper: `dirs` are the one or three output directories
-/// systemd passes (normal, early, late); only the normal one is written.
-pub fn run_generator(dirs: &[PathBuf], env: &Environment) -> u8 {
-    let [normal, ..] = dirs else {
-        error!("usage: tabula-generator NORMAL_DIR [EARLY_DIR LATE_DIR]");
-        return EXIT_CONFIG;
-    };
-    if !(dirs.len() == 1 || dirs.len() == 3) || dirs.iter().any(|d| !d.is_absolute()) {
-        error!(
-            "expected one or three absolute output directories, got {dirs:?}; usage: tabula-generator NORMAL_DIR [EARLY_DIR LATE_DIR] | tabula-generator prepare [--initrd]"
-        );
-        return EXIT_CONFIG;
-    }
+/// The generator proper: writes the units into `normal`, the normal output
+/// directory systemd passes.
+pub fn run_generator(normal: &Path, env: &Env) -> Exit {
     let outcome = match generate(env) {
         Ok(o) => o,
         Err(e) => {
             error!("{e}; nothing is mounted from persistent storage");
-            return EXIT_CONFIG;
+            return Exit::Usage;
         }
     };
     for p in &outcome.problems {
@@ -117,44 +225,17 @@ pub fn run_generator(dirs: &[PathBuf], env: &Environment) -> u8 {
     }
     if let Err(e) = units::write_tree(&outcome.tree, normal) {
         error!("cannot write units to {}: {e}", normal.display());
-        return EXIT_FAILURE;
+        return Exit::Failure;
     }
     let units = outcome.tree.keys().filter(|k| !k.contains('/')).count();
     info!("wrote {units} units to {}", normal.display());
     if outcome.problems.is_empty() {
-        EXIT_OK
+        Exit::Ok
     } else {
         warn!(
             "{} entries rejected (above); the others are mounted",
             outcome.problems.len()
         );
-        EXIT_CONFIG
+        Exit::Usage
     }
-}
-
-/// The absolute path of the running program, for the prepare service:
-/// `TABULA_GENERATOR_EXE` if set (tests, golden files), else
-/// `/proc/self/exe`, which on NixOS resolves to the store path and on
-/// other systems to the installed binary.
-pub fn own_path() -> String {
-    if let Some(p) = std::env::var_os("TABULA_GENERATOR_EXE") {
-        return p.to_string_lossy().into_owned();
-    }
-    std::env::current_exe()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "/etc/systemd/system-generators/tabula-generator".to_owned())
-}
-
-/// The configuration file: `TABULA_CONFIG` or `/etc/tabula/config.json`.
-pub fn config_path() -> PathBuf {
-    std::env::var_os("TABULA_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(tabula_config::DEFAULT_PATH))
-}
-
-/// `/etc/initrd-release`, or `TABULA_INITRD_RELEASE` (tests).
-pub fn initrd_release_path() -> PathBuf {
-    std::env::var_os("TABULA_INITRD_RELEASE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new("/etc/initrd-release").to_owned())
 }

@@ -1,35 +1,9 @@
-//! `tabula-generator NORMAL_DIR [EARLY_DIR LATE_DIR]`: the systemd generator.
-//! `tabula-generator prepare [--initrd]`: the prepare step, run by the
-//! `tabula-prepare.service` the generator emits.
+//! `tabula-generator`: see `tabula-generator --help` and `docs/generator.md`.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-use tabula_generator::kmsg::{self, Sink};
-use tabula_generator::{Environment, config_path, initrd_release_path, own_path};
 
 fn main() -> ExitCode {
     // args_os: a path that is not UTF-8 must not panic.
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let status = if args.first().is_some_and(|a| a == "prepare") {
-        kmsg::init("tabula-prepare", Sink::Stderr, log::LevelFilter::Info);
-        let rest: Vec<String> = args[1..]
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        tabula_generator::prepare::main(&rest)
-    } else {
-        kmsg::init("tabula-generator", Sink::Kmsg, log::LevelFilter::Info);
-        let config = config_path();
-        let env = Environment {
-            source_path: config.to_string_lossy().into_owned(),
-            config,
-            initrd_release: initrd_release_path(),
-            exe: own_path(),
-        };
-        let dirs: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
-        tabula_generator::run_generator(&dirs, &env)
-    };
-    ExitCode::from(status)
+    let env = tabula_generator::Env::from_process();
+    tabula_generator::run(std::env::args_os().skip(1), &env).into()
 }

@@ -8,8 +8,9 @@
 //! was checked. A user who plants a symlink anywhere in their persisted tree,
 //! or swaps a directory for one between our check and our change, makes
 //! this entry fail; nothing outside the tree is ever opened, created, chowned
-//! or chmodded. Regular files with more than one hard link are not chowned
-//! (a hard link to someone else's file is the other classic trick).
+//! or chmodded. A file with more than one hard link is never chowned or
+//! chmodded (a hard link to someone else's file is the other classic trick):
+//! its entry fails.
 //!
 //! For each entry prepared, an empty file named after its mount unit is
 //! created in [`crate::units::PREPARED_DIR`]; the mount unit asserts it, so
@@ -26,7 +27,9 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 use tabula_config::Id;
 use tabula_config::names::is_within;
+use tabula_runtime::Exit;
 
+use crate::error::PrepareError;
 use crate::plan::{Bind, Group, Kind, Plan, Stage};
 use tabula_config::names::join;
 
@@ -34,7 +37,8 @@ use tabula_config::names::join;
 /// treats it as "no id yet" and the first boot as a first boot.
 pub const MACHINE_ID_UNINITIALIZED: &str = "uninitialized\n";
 
-/// Everything the prepare step reads or writes besides the plan.
+/// Everything the prepare step reads or writes besides the plan
+/// ([`crate::Env::prepare_options`] for a run; tests set each path).
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The filesystem root every absolute path is resolved under: `/`, or
@@ -44,17 +48,6 @@ pub struct Options {
     pub prepared_dir: PathBuf,
     pub passwd: PathBuf,
     pub group: PathBuf,
-}
-
-impl Options {
-    pub fn system() -> Self {
-        Options {
-            root: PathBuf::from("/"),
-            prepared_dir: PathBuf::from(crate::units::PREPARED_DIR),
-            passwd: PathBuf::from("/etc/passwd"),
-            group: PathBuf::from("/etc/group"),
-        }
-    }
 }
 
 /// Users and groups, read from passwd and group files (static binaries have
@@ -95,7 +88,7 @@ impl UserDb {
 
     /// uid and primary gid. A numeric uid not in the database has no known
     /// primary group; its gid is taken equal to the uid.
-    fn user(&self, id: &Id) -> Result<(u32, u32), String> {
+    fn user(&self, id: &Id) -> Result<(u32, u32), PrepareError> {
         match id {
             Id::Numeric(uid) => Ok(self
                 .users
@@ -103,28 +96,34 @@ impl UserDb {
                 .find(|(u, _)| u == uid)
                 .copied()
                 .unwrap_or((*uid, *uid))),
-            Id::Name(name) => self.users.get(name).copied().ok_or_else(|| {
-                format!(
-                    "user {name:?} is not in {}; create it before tabula-prepare.service runs (it runs after systemd-sysusers.service and userborn.service), or give a numeric id",
-                    self.passwd.display()
-                )
-            }),
+            Id::Name(name) => {
+                self.users
+                    .get(name)
+                    .copied()
+                    .ok_or_else(|| PrepareError::UnknownUser {
+                        name: name.clone(),
+                        passwd: self.passwd.clone(),
+                    })
+            }
         }
     }
 
-    fn uid(&self, id: &Id) -> Result<u32, String> {
+    fn uid(&self, id: &Id) -> Result<u32, PrepareError> {
         self.user(id).map(|(uid, _)| uid)
     }
 
-    fn gid(&self, group: &Group) -> Result<u32, String> {
+    fn gid(&self, group: &Group) -> Result<u32, PrepareError> {
         match group {
             Group::Id(Id::Numeric(gid)) => Ok(*gid),
-            Group::Id(Id::Name(name)) => self.groups.get(name).copied().ok_or_else(|| {
-                format!(
-                    "group {name:?} is not in {}; create it before tabula-prepare.service runs, or give a numeric id",
-                    self.group.display()
-                )
-            }),
+            Group::Id(Id::Name(name)) => {
+                self.groups
+                    .get(name)
+                    .copied()
+                    .ok_or_else(|| PrepareError::UnknownGroup {
+                        name: name.clone(),
+                        group: self.group.clone(),
+                    })
+            }
             Group::PrimaryOf(Id::Numeric(uid)) => Ok(*uid),
             Group::PrimaryOf(user) => self.user(user).map(|(_, gid)| gid),
         }
@@ -165,20 +164,13 @@ struct Walker<'a> {
     hook: Option<Hook<'a>>,
 }
 
-fn errno_text(e: Errno, path: &str) -> String {
-    match e {
-        Errno::LOOP => format!(
-            "{path} is a symbolic link; tabula never follows symlinks in persisted paths, remove it"
-        ),
-        Errno::NOTDIR => format!("{path} is not a directory; expected a directory"),
-        Errno::NOENT => format!("{path} does not exist"),
-        e => format!("{path}: {e}"),
-    }
+fn errno_text(e: Errno, path: &str) -> PrepareError {
+    PrepareError::os(e, path)
 }
 
-/// Like [`errno_text`], but `O_DIRECTORY | O_NOFOLLOW` on a symlink gives
+/// Like [`PrepareError::os`], but `O_DIRECTORY | O_NOFOLLOW` on a symlink gives
 /// `ENOTDIR`: look at what `name` is to say it right.
-fn open_error(parent: impl AsFd, name: &str, e: Errno, path: &str) -> String {
+fn open_error(parent: impl AsFd, name: &str, e: Errno, path: &str) -> PrepareError {
     if e == Errno::NOTDIR {
         if let Ok(st) = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
@@ -203,28 +195,34 @@ fn open_dir(parent: impl AsFd, name: &str) -> Result<OwnedFd, Errno> {
 }
 
 /// Sets owner and mode through `fd` where they differ, saying so when
-/// `report` (an existing entry corrected, not one just created). Regular
-/// files with several links are not chowned.
-fn fix(fd: impl AsFd, want: Owner, path: &str, report: bool) -> Result<(), String> {
+/// `report` (an existing entry corrected, not one just created).
+///
+/// A file (anything but a directory) with more than one hard link is never
+/// changed: its other names may be anywhere on the filesystem (a root-owned
+/// key, `/etc/shadow`), and a new owner or mode would apply to them too. The
+/// entry fails instead; when nothing needs changing, nothing is changed.
+fn fix(fd: impl AsFd, want: Owner, path: &str, report: bool) -> Result<(), PrepareError> {
     let st = rustix::fs::fstat(&fd).map_err(|e| errno_text(e, path))?;
     let file_type = FileType::from_raw_mode(st.st_mode);
-    if st.st_uid != want.uid || st.st_gid != want.gid {
-        if file_type == FileType::RegularFile && st.st_nlink > 1 {
-            return Err(format!(
-                "{path} has {} hard links; tabula does not change the owner of a file linked elsewhere, replace it by a copy",
-                st.st_nlink
-            ));
-        }
+    let owner_differs = st.st_uid != want.uid || st.st_gid != want.gid;
+    let mode_differs = st.st_mode & 0o7777 != want.mode;
+    if (owner_differs || mode_differs) && file_type != FileType::Directory && st.st_nlink > 1 {
+        return Err(PrepareError::HardLinked {
+            path: path.to_owned(),
+            links: st.st_nlink,
+        });
+    }
+    if owner_differs {
         rustix::fs::fchown(
             &fd,
             Some(rustix::fs::Uid::from_raw(want.uid)),
             Some(rustix::fs::Gid::from_raw(want.gid)),
         )
-        .map_err(|e| {
-            format!(
-                "cannot set the owner of {path} to {}:{}: {e}",
-                want.uid, want.gid
-            )
+        .map_err(|errno| PrepareError::Chown {
+            path: path.to_owned(),
+            uid: want.uid,
+            gid: want.gid,
+            errno,
         })?;
         if report {
             info!(
@@ -236,8 +234,11 @@ fn fix(fd: impl AsFd, want: Owner, path: &str, report: bool) -> Result<(), Strin
     // chown clears set-id bits, so the mode is set (or checked) after it.
     let st2 = rustix::fs::fstat(&fd).map_err(|e| errno_text(e, path))?;
     if st2.st_mode & 0o7777 != want.mode {
-        rustix::fs::fchmod(&fd, mode(want.mode))
-            .map_err(|e| format!("cannot set the mode of {path} to {:04o}: {e}", want.mode))?;
+        rustix::fs::fchmod(&fd, mode(want.mode)).map_err(|errno| PrepareError::Chmod {
+            path: path.to_owned(),
+            mode: want.mode,
+            errno,
+        })?;
         if report && st.st_mode & 0o7777 != want.mode {
             info!(
                 "{path}: mode {:04o} corrected to {:04o}",
@@ -258,8 +259,8 @@ impl Walker<'_> {
 
     /// Opens the existing directory `path` (absolute) below `root`, without
     /// following any symlink.
-    fn open_existing(&self, root: &OwnedFd, path: &str) -> Result<OwnedFd, String> {
-        let mut fd = rustix::io::dup(root).map_err(|e| format!("/: {e}"))?;
+    fn open_existing(&self, root: &OwnedFd, path: &str) -> Result<OwnedFd, PrepareError> {
+        let mut fd = rustix::io::dup(root).map_err(|e| errno_text(e, "/"))?;
         let mut at = String::from("/");
         for comp in path.split('/').filter(|c| !c.is_empty()) {
             at = join(&at, comp);
@@ -278,14 +279,18 @@ impl Walker<'_> {
         base: &str,
         path: &str,
         parent_owner: &dyn Fn(&str) -> Owner,
-    ) -> Result<(OwnedFd, String), String> {
+    ) -> Result<(OwnedFd, String), PrepareError> {
+        let not_under = || PrepareError::NotUnder {
+            path: path.to_owned(),
+            base: base.to_owned(),
+        };
         let rest = path
             .strip_prefix(base)
             .map(|r| r.trim_start_matches('/'))
-            .ok_or_else(|| format!("{path} is not under {base}"))?;
+            .ok_or_else(not_under)?;
         let comps: Vec<&str> = rest.split('/').filter(|c| !c.is_empty()).collect();
         let Some((last, parents)) = comps.split_last() else {
-            return Err(format!("{path} has no name under {base}"));
+            return Err(not_under());
         };
         let mut at = base.to_owned();
         for comp in parents {
@@ -304,7 +309,7 @@ impl Walker<'_> {
         path: &str,
         want: Owner,
         fix_existing: bool,
-    ) -> Result<OwnedFd, String> {
+    ) -> Result<OwnedFd, PrepareError> {
         match open_dir(parent, name) {
             Ok(fd) => {
                 self.hook(path);
@@ -318,7 +323,12 @@ impl Walker<'_> {
                 // if something replaces it in between, the open fails.
                 match rustix::fs::mkdirat(parent, name, mode(0o700)) {
                     Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(format!("cannot create {path}: {e}")),
+                    Err(errno) => {
+                        return Err(PrepareError::Create {
+                            path: path.to_owned(),
+                            errno,
+                        });
+                    }
                 }
                 let fd = open_dir(parent, name).map_err(|e| open_error(parent, name, e, path))?;
                 self.hook(path);
@@ -338,7 +348,7 @@ impl Walker<'_> {
         path: &str,
         want: Owner,
         content: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), PrepareError> {
         let probe = rustix::fs::openat(
             parent,
             name,
@@ -351,7 +361,11 @@ impl Walker<'_> {
                 match FileType::from_raw_mode(st.st_mode) {
                     FileType::RegularFile => {}
                     FileType::Symlink => return Err(errno_text(Errno::LOOP, path)),
-                    _ => return Err(format!("{path} is not a regular file; expected a file")),
+                    _ => {
+                        return Err(PrepareError::NotARegularFile {
+                            path: path.to_owned(),
+                        });
+                    }
                 }
                 // Opening a regular file has no side effect; the identity
                 // check catches a swap between the probe and this open.
@@ -368,9 +382,9 @@ impl Walker<'_> {
                 .map_err(|e| errno_text(e, path))?;
                 let st2 = rustix::fs::fstat(&fd).map_err(|e| errno_text(e, path))?;
                 if (st.st_dev, st.st_ino) != (st2.st_dev, st2.st_ino) {
-                    return Err(format!(
-                        "{path} changed while it was being checked; run again"
-                    ));
+                    return Err(PrepareError::Changed {
+                        path: path.to_owned(),
+                    });
                 }
                 self.hook(path);
                 fix(&fd, want, path, true)
@@ -386,12 +400,17 @@ impl Walker<'_> {
                         | OFlags::CLOEXEC,
                     mode(0o600),
                 )
-                .map_err(|e| format!("cannot create {path}: {e}"))?;
+                .map_err(|errno| PrepareError::Create {
+                    path: path.to_owned(),
+                    errno,
+                })?;
                 if !content.is_empty() {
-                    let mut f =
-                        std::fs::File::from(fd.try_clone().map_err(|e| format!("{path}: {e}"))?);
-                    f.write_all(content.as_bytes())
-                        .map_err(|e| format!("cannot write {path}: {e}"))?;
+                    let write_error = |error| PrepareError::Write {
+                        path: PathBuf::from(path),
+                        error,
+                    };
+                    let mut f = std::fs::File::from(fd.try_clone().map_err(write_error)?);
+                    f.write_all(content.as_bytes()).map_err(write_error)?;
                 }
                 self.hook(path);
                 fix(&fd, want, path, false)?;
@@ -421,7 +440,7 @@ pub fn prepare_bind(
     db: &UserDb,
     root: &OwnedFd,
     hook: Option<Hook<'_>>,
-) -> Result<Done, String> {
+) -> Result<Done, PrepareError> {
     let walker = Walker { hook };
     let want = Owner {
         uid: db.uid(&b.user)?,
@@ -457,7 +476,7 @@ pub fn prepare_bind(
 
     // The target side first: if it is already a mount point (the initrd
     // mounted it), there is nothing to do.
-    let root_dup = rustix::io::dup(root).map_err(|e| format!("/: {e}"))?;
+    let root_dup = rustix::io::dup(root).map_err(|e| errno_text(e, "/"))?;
     let (tparent, tname) =
         walker.walk_parents(root_dup, "/", &b.target, &owner_for(&target_home))?;
     if let (Some(parent_id), Some(id)) = (mount_id(&tparent, ""), mount_id(&tparent, &tname)) {
@@ -468,9 +487,13 @@ pub fn prepare_bind(
 
     // The storage must exist (it is a mounted filesystem): creating it would
     // persist into the erased root.
-    let storage = walker
-        .open_existing(root, &b.storage)
-        .map_err(|e| format!("the storage {}: {e}; is it mounted?", b.storage))?;
+    let storage =
+        walker
+            .open_existing(root, &b.storage)
+            .map_err(|cause| PrepareError::Storage {
+                storage: b.storage.clone(),
+                cause: Box::new(cause),
+            })?;
     let (sparent, sname) =
         walker.walk_parents(storage, &b.storage, &b.source, &owner_for(&source_home))?;
     match b.kind {
@@ -504,40 +527,28 @@ pub fn prepare_bind(
     Ok(Done::Prepared)
 }
 
-/// Prepares every entry of `plan`; returns the entries that failed.
-pub fn prepare_all(plan: &Plan, opts: &Options, hook: Option<Hook<'_>>) -> Vec<(String, String)> {
+/// Entries that could not be prepared, each with its label.
+pub type Failed = Vec<(String, PrepareError)>;
+
+/// Prepares every entry of `plan`; returns the entries that failed. `Err`:
+/// nothing could be prepared (the root or the marker directory cannot be
+/// opened).
+pub fn prepare_all(
+    plan: &Plan,
+    opts: &Options,
+    hook: Option<Hook<'_>>,
+) -> Result<Failed, PrepareError> {
     let db = UserDb::load(&opts.passwd, &opts.group);
-    let root = match rustix::fs::open(
+    let root = rustix::fs::open(
         &opts.root,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(e) => {
-            return plan
-                .binds
-                .iter()
-                .map(|b| {
-                    (
-                        b.label.clone(),
-                        format!("cannot open {}: {e}", opts.root.display()),
-                    )
-                })
-                .collect();
-        }
-    };
-    if let Err(e) = std::fs::create_dir_all(&opts.prepared_dir) {
-        return plan
-            .binds
-            .iter()
-            .map(|b| {
-                (
-                    b.label.clone(),
-                    format!("cannot create {}: {e}", opts.prepared_dir.display()),
-                )
-            })
-            .collect();
-    }
+    )
+    .map_err(|e| errno_text(e, &opts.root.to_string_lossy()))?;
+    std::fs::create_dir_all(&opts.prepared_dir).map_err(|error| PrepareError::Write {
+        path: opts.prepared_dir.clone(),
+        error,
+    })?;
     let mut failed = Vec::new();
     for b in &plan.binds {
         match prepare_bind(b, &db, &root, hook) {
@@ -546,38 +557,40 @@ pub fn prepare_all(plan: &Plan, opts: &Options, hook: Option<Hook<'_>>) -> Vec<(
                     info!("{} is already mounted; left as it is", b.target);
                 }
                 let marker = opts.prepared_dir.join(&b.unit);
-                if let Err(e) = std::fs::write(&marker, "") {
+                if let Err(error) = std::fs::write(&marker, "") {
                     failed.push((
                         b.label.clone(),
-                        format!("cannot write {}: {e}", marker.display()),
+                        PrepareError::Write {
+                            path: marker,
+                            error,
+                        },
                     ));
                 }
             }
             Err(e) => failed.push((b.label.clone(), e)),
         }
     }
-    failed
+    Ok(failed)
 }
 
-/// `tabula-generator prepare [--initrd]`.
-pub fn main(args: &[String]) -> u8 {
-    let stage = match args {
-        [] => Stage::System,
-        [flag] if flag == "--initrd" => Stage::Initrd,
-        _ => {
-            error!("usage: tabula-generator prepare [--initrd]");
-            return crate::EXIT_CONFIG;
-        }
-    };
-    let config = match tabula_config::load(&crate::config_path()) {
+/// The prepare step for `stage` with the configuration `config`: logs each
+/// entry that failed; [`Exit::Failure`] when any did.
+pub fn run(config: &Path, stage: Stage, opts: &Options) -> Exit {
+    let config = match tabula_config::load(config) {
         Ok(c) => c,
         Err(e) => {
             error!("{e}; nothing prepared, nothing will be mounted");
-            return crate::EXIT_CONFIG;
+            return Exit::Usage;
         }
     };
     let plan = crate::plan::plan(&config, stage);
-    let failed = prepare_all(&plan, &Options::system(), None);
+    let failed = match prepare_all(&plan, opts, None) {
+        Ok(failed) => failed,
+        Err(e) => {
+            error!("{e}; nothing prepared, nothing will be mounted");
+            return Exit::Failure;
+        }
+    };
     for (label, why) in &failed {
         error!("{label}: {why}; it is NOT mounted, writes to it go to the erased root");
     }
@@ -587,8 +600,8 @@ pub fn main(args: &[String]) -> u8 {
         plan.binds.len()
     );
     if failed.is_empty() {
-        crate::EXIT_OK
+        Exit::Ok
     } else {
-        crate::EXIT_FAILURE
+        Exit::Failure
     }
 }

@@ -3,7 +3,6 @@
 //! tree into the generator's output directory.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
@@ -54,13 +53,129 @@ pub struct Context<'a> {
     pub exe: &'a str,
 }
 
-fn unit_header(out: &mut String, description: &str, ctx: &Context<'_>) {
-    out.push_str(HEADER);
-    out.push_str("\n[Unit]\n");
-    let _ = writeln!(out, "Description={}", unit_value(description));
-    let _ = writeln!(out, "Documentation={DOCUMENTATION}");
-    let _ = writeln!(out, "SourcePath={}", unit_value(ctx.config_path));
-    out.push_str("DefaultDependencies=no\n");
+/// One unit file or drop-in, written line by line in the order it reads:
+///
+/// ```text
+/// UnitFile::new()          # the two-line header
+///     .blank()             #
+///     .section("Unit")     # [Unit]
+///     .set("Before", ..)   # Before=...
+/// ```
+///
+/// Every value goes through the one escaping rule of its kind: [`set`]
+/// doubles `%` (no specifier is expanded; the plan has refused control
+/// characters, edge whitespace and trailing backslashes), [`words`] quotes
+/// each word of a space-separated path list ([`unit_word`]).
+///
+/// [`set`]: UnitFile::set
+/// [`words`]: UnitFile::words
+struct UnitFile(String);
+
+impl UnitFile {
+    fn new(capacity: usize) -> Self {
+        let mut out = String::with_capacity(capacity);
+        out.push_str(HEADER);
+        UnitFile(out)
+    }
+
+    fn blank(&mut self) -> &mut Self {
+        self.0.push('\n');
+        self
+    }
+
+    fn comment(&mut self, line: &str) -> &mut Self {
+        self.0.push_str("# ");
+        self.0.push_str(line);
+        self.0.push('\n');
+        self
+    }
+
+    fn section(&mut self, name: &str) -> &mut Self {
+        self.0.push('[');
+        self.0.push_str(name);
+        self.0.push_str("]\n");
+        self
+    }
+
+    /// `key=` the concatenation of `parts`, each with `%` doubled.
+    fn set_parts(&mut self, key: &str, parts: &[&str]) -> &mut Self {
+        self.0.push_str(key);
+        self.0.push('=');
+        for part in parts {
+            push_value(&mut self.0, part);
+        }
+        self.0.push('\n');
+        self
+    }
+
+    /// `key=value`, `%` doubled.
+    fn set(&mut self, key: &str, value: &str) -> &mut Self {
+        self.set_parts(key, &[value])
+    }
+
+    /// `key=a b c`: names (units), separated by spaces, `%` doubled.
+    fn list<S: AsRef<str>>(&mut self, key: &str, items: &[S]) -> &mut Self {
+        self.joined(key, items.iter().map(AsRef::as_ref), ' ')
+    }
+
+    /// `key=` the `items` separated by `separator`, each with `%` doubled.
+    fn joined<'a>(
+        &mut self,
+        key: &str,
+        items: impl IntoIterator<Item = &'a str>,
+        separator: char,
+    ) -> &mut Self {
+        self.0.push_str(key);
+        self.0.push('=');
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.0.push(separator);
+            }
+            push_value(&mut self.0, item);
+        }
+        self.0.push('\n');
+        self
+    }
+
+    /// `key="a" b`: paths or arguments, each quoted as needed.
+    fn words<S: AsRef<str>>(&mut self, key: &str, words: &[S]) -> &mut Self {
+        self.0.push_str(key);
+        self.0.push('=');
+        for (i, word) in words.iter().enumerate() {
+            if i > 0 {
+                self.0.push(' ');
+            }
+            self.0.push_str(&unit_word(word.as_ref()));
+        }
+        self.0.push('\n');
+        self
+    }
+
+    /// `key=` each chunk of at most `per_line` items, as [`Self::list`].
+    fn list_lines<S: AsRef<str>>(&mut self, key: &str, items: &[S], per_line: usize) -> &mut Self {
+        for chunk in items.chunks(per_line) {
+            self.list(key, chunk);
+        }
+        self
+    }
+
+    /// `key=` each chunk of at most `per_line` items, as [`Self::words`].
+    fn words_lines<S: AsRef<str>>(&mut self, key: &str, items: &[S], per_line: usize) -> &mut Self {
+        for chunk in items.chunks(per_line) {
+            self.words(key, chunk);
+        }
+        self
+    }
+
+    /// `Documentation=` and `SourcePath=`, which every file has.
+    fn origin(&mut self, ctx: &Context<'_>) -> &mut Self {
+        self.set("Documentation", DOCUMENTATION)
+            .set("SourcePath", ctx.config_path)
+    }
+
+    fn finish(&mut self) -> Node {
+        Node::File(std::mem::take(&mut self.0))
+    }
 }
 
 fn link(tree: &mut Tree, dir: &str, unit: &str) {
@@ -85,28 +200,28 @@ pub fn render(plan: &Plan, ctx: &Context<'_>) -> Tree {
     if !plan.binds.is_empty() {
         tree.insert(
             prepare_unit_name(ctx.stage).to_owned(),
-            Node::File(prepare_unit(plan, ctx, target)),
+            prepare_unit(plan, ctx, target),
         );
     }
     for bind in &plan.binds {
-        tree.insert(bind.unit.clone(), Node::File(bind_unit(bind, ctx, target)));
+        tree.insert(bind.unit.clone(), bind_unit(bind, ctx, target));
     }
     if !plan.binds.is_empty() {
         // One drop-in instead of one `.wants/` symlink per mount: the same
         // dependency, half the files to create at every boot.
         tree.insert(
             format!("{target}.d/50-tabula.conf"),
-            Node::File(wants_dropin(plan, ctx)),
+            wants_dropin(plan, ctx),
         );
     }
     if ctx.stage == Stage::System && plan.binds.iter().any(Bind::is_machine_id) {
         tree.insert(
             "systemd-machine-id-commit.service.d/50-tabula.conf".to_owned(),
-            Node::File(machine_id_dropin(ctx)),
+            machine_id_dropin(ctx),
         );
     }
     for overlay in &plan.overlays {
-        tree.insert(overlay.unit.clone(), Node::File(overlay_unit(overlay, ctx)));
+        tree.insert(overlay.unit.clone(), overlay_unit(overlay, ctx));
         let o = &overlay.config;
         if o.before.is_empty() {
             link(&mut tree, "local-fs.target.wants", &overlay.unit);
@@ -119,13 +234,7 @@ pub fn render(plan: &Plan, ctx: &Context<'_>) -> Tree {
     tree
 }
 
-fn prepare_unit(plan: &Plan, ctx: &Context<'_>, target: &str) -> String {
-    let mut out = String::new();
-    unit_header(
-        &mut out,
-        "Prepare persisted paths: create them and set their owners and modes",
-        ctx,
-    );
+fn prepare_unit(plan: &Plan, ctx: &Context<'_>, target: &str) -> Node {
     let mut mounts_for: Vec<&str> = Vec::new();
     for b in &plan.binds {
         mounts_for.push(&b.storage);
@@ -133,35 +242,45 @@ fn prepare_unit(plan: &Plan, ctx: &Context<'_>, target: &str) -> String {
     }
     mounts_for.sort_unstable();
     mounts_for.dedup();
+    let mut unit = UnitFile::new(1024);
+    unit.blank()
+        .section("Unit")
+        .set(
+            "Description",
+            "Prepare persisted paths: create them and set their owners and modes",
+        )
+        .origin(ctx)
+        .set("DefaultDependencies", "no");
     match ctx.stage {
-        Stage::System => {
-            out.push_str("Conflicts=shutdown.target\n");
-            let _ = writeln!(out, "Before=shutdown.target {target}");
+        Stage::System => unit
+            .set("Conflicts", "shutdown.target")
+            .list("Before", &["shutdown.target", target])
             // The user database must be complete before names are resolved.
-            out.push_str("After=local-fs-pre.target systemd-remount-fs.service systemd-sysusers.service userborn.service\n");
-        }
-        Stage::Initrd => {
-            out.push_str("Conflicts=initrd-switch-root.target\n");
-            let _ = writeln!(out, "Before=initrd-switch-root.target {target}");
-            out.push_str("After=initrd-root-fs.target\n");
-        }
-    }
-    for chunk in mounts_for.chunks(16) {
-        let words: Vec<String> = chunk.iter().map(|p| unit_word(p)).collect();
-        let _ = writeln!(out, "RequiresMountsFor={}", words.join(" "));
-    }
-    out.push_str("\n[Service]\nType=oneshot\nRemainAfterExit=yes\n");
-    let args = match ctx.stage {
-        Stage::System => "prepare",
-        Stage::Initrd => "prepare --initrd",
+            .list(
+                "After",
+                &[
+                    "local-fs-pre.target",
+                    "systemd-remount-fs.service",
+                    "systemd-sysusers.service",
+                    "userborn.service",
+                ],
+            ),
+        Stage::Initrd => unit
+            .set("Conflicts", "initrd-switch-root.target")
+            .list("Before", &["initrd-switch-root.target", target])
+            .set("After", "initrd-root-fs.target"),
     };
-    let _ = writeln!(out, "ExecStart={} {args}", exec_word(ctx.exe));
-    out
-}
-
-/// The program path as the first word of `ExecStart=`.
-fn exec_word(exe: &str) -> String {
-    unit_word(exe)
+    let exec: &[&str] = match ctx.stage {
+        Stage::System => &[ctx.exe, "prepare"],
+        Stage::Initrd => &[ctx.exe, "prepare", "--initrd"],
+    };
+    unit.words_lines("RequiresMountsFor", &mounts_for, 16)
+        .blank()
+        .section("Service")
+        .set("Type", "oneshot")
+        .set("RemainAfterExit", "yes")
+        .words("ExecStart", exec)
+        .finish()
 }
 
 /// Appends `s` as a unit-file value (see [`unit_value`]) without an
@@ -174,83 +293,71 @@ fn push_value(out: &mut String, s: &str) {
     }
 }
 
-fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> String {
-    let mut out = String::with_capacity(768);
-    out.push_str(HEADER);
-    out.push_str("\n[Unit]\nDescription=Persisted ");
-    out.push_str(b.kind.noun());
-    out.push(' ');
-    push_value(&mut out, &b.path);
-    out.push_str(" from ");
-    push_value(&mut out, &b.storage);
-    out.push_str("\nDocumentation=");
-    out.push_str(DOCUMENTATION);
-    out.push_str("\nSourcePath=");
-    push_value(&mut out, ctx.config_path);
-    out.push_str("\nDefaultDependencies=no\n");
-    if ctx.stage == Stage::System {
-        out.push_str("Conflicts=umount.target\nBefore=umount.target ");
-    } else {
-        out.push_str("Before=");
-    }
-    out.push_str(target);
+fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> Node {
     let prepare = prepare_unit_name(ctx.stage);
-    out.push_str("\nWants=");
-    out.push_str(prepare);
-    out.push_str("\nAfter=");
-    out.push_str(prepare);
-    out.push_str("\nRequiresMountsFor=");
-    out.push_str(&unit_word(&b.storage));
-    out.push_str("\nAssertPathExists=");
-    out.push_str(PREPARED_DIR);
-    out.push('/');
-    push_value(&mut out, &b.unit);
-    out.push_str("\n\n[Mount]\nWhat=");
-    push_value(&mut out, &b.source);
-    out.push_str("\nWhere=");
-    push_value(&mut out, &b.target);
-    out.push_str("\nType=none\nOptions=bind");
-    for opt in b.options.iter() {
-        out.push(',');
-        push_value(&mut out, opt);
-    }
-    out.push('\n');
-    out
+    let mut unit = UnitFile::new(768);
+    unit.blank()
+        .section("Unit")
+        .set_parts(
+            "Description",
+            &[
+                "Persisted ",
+                b.kind.noun(),
+                " ",
+                &b.path,
+                " from ",
+                &b.storage,
+            ],
+        )
+        .origin(ctx)
+        .set("DefaultDependencies", "no");
+    match ctx.stage {
+        Stage::System => unit
+            .set("Conflicts", "umount.target")
+            .list("Before", &["umount.target", target]),
+        Stage::Initrd => unit.set("Before", target),
+    };
+    unit.set("Wants", prepare)
+        .set("After", prepare)
+        .words("RequiresMountsFor", &[&b.storage])
+        .set_parts("AssertPathExists", &[PREPARED_DIR, "/", &b.unit])
+        .blank()
+        .section("Mount")
+        .set("What", &b.source)
+        .set("Where", &b.target)
+        .set("Type", "none")
+        .joined(
+            "Options",
+            std::iter::once("bind").chain(b.options.iter().map(String::as_str)),
+            ',',
+        )
+        .finish()
 }
 
-fn wants_dropin(plan: &Plan, ctx: &Context<'_>) -> String {
-    let mut out = String::with_capacity(64 + plan.binds.len() * 40);
-    out.push_str(HEADER);
-    out.push_str("\n# The persisted paths, each a mount unit of this directory.\n[Unit]\n");
-    let _ = writeln!(out, "Documentation={DOCUMENTATION}");
-    let _ = writeln!(out, "SourcePath={}", unit_value(ctx.config_path));
-    for chunk in plan.binds.chunks(8) {
-        out.push_str("Wants=");
-        for (i, b) in chunk.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push_str(&b.unit);
-        }
-        out.push('\n');
-    }
-    out
+fn wants_dropin(plan: &Plan, ctx: &Context<'_>) -> Node {
+    let units: Vec<&str> = plan.binds.iter().map(|b| b.unit.as_str()).collect();
+    // No size hint from the entry count: the string grows by doubling,
+    // a handful of copies even for 10,000 entries.
+    UnitFile::new(1024)
+        .blank()
+        .comment("The persisted paths, each a mount unit of this directory.")
+        .section("Unit")
+        .origin(ctx)
+        .list_lines("Wants", &units, 8)
+        .finish()
 }
 
-fn machine_id_dropin(ctx: &Context<'_>) -> String {
-    let mut out = String::new();
-    out.push_str(HEADER);
-    out.push_str(
-        "\n# /etc/machine-id is a bind mount of its persisted copy. On the first boot\n\
-         # that copy holds \"uninitialized\", systemd runs with a transient id, and\n\
-         # this service writes it through the bind mount into persistent storage.\n\
-         # On every later boot the id is already persisted: nothing to commit.\n",
-    );
-    out.push_str("[Unit]\n");
-    let _ = writeln!(out, "Documentation={DOCUMENTATION}");
-    let _ = writeln!(out, "SourcePath={}", unit_value(ctx.config_path));
-    out.push_str("ConditionFirstBoot=yes\n");
-    out
+fn machine_id_dropin(ctx: &Context<'_>) -> Node {
+    UnitFile::new(768)
+        .blank()
+        .comment("/etc/machine-id is a bind mount of its persisted copy. On the first boot")
+        .comment("that copy holds \"uninitialized\", systemd runs with a transient id, and")
+        .comment("this service writes it through the bind mount into persistent storage.")
+        .comment("On every later boot the id is already persisted: nothing to commit.")
+        .section("Unit")
+        .origin(ctx)
+        .set("ConditionFirstBoot", "yes")
+        .finish()
 }
 
 /// Mount units of `path` and each of its parents, `/` excluded.
@@ -265,21 +372,25 @@ fn mount_units_along(path: &str) -> Vec<String> {
     units
 }
 
-fn overlay_unit(overlay: &OverlayMount, ctx: &Context<'_>) -> String {
+fn overlay_unit(overlay: &OverlayMount, ctx: &Context<'_>) -> Node {
     let o = &overlay.config;
-    let mut out = String::new();
     let description = match &o.when_mounted {
         Some(w) => format!("Overlay on {}, upper layer on {w}", o.where_),
         None => format!("Overlay on {}", o.where_),
     };
-    unit_header(&mut out, &description, ctx);
-    out.push_str("Conflicts=umount.target\n");
-    let mut before = vec!["umount.target".to_owned()];
+    let mut before = vec!["umount.target"];
     if o.before.is_empty() {
-        before.push("local-fs.target".to_owned());
+        before.push("local-fs.target");
     }
-    before.extend(o.before.iter().cloned());
-    let _ = writeln!(out, "Before={}", before.join(" "));
+    before.extend(o.before.iter().map(String::as_str));
+    let mut unit = UnitFile::new(1024);
+    unit.blank()
+        .section("Unit")
+        .set("Description", &description)
+        .origin(ctx)
+        .set("DefaultDependencies", "no")
+        .set("Conflicts", "umount.target")
+        .list("Before", &before);
     let mut dirs: Vec<&str> = vec![&o.upper, &o.work];
     dirs.extend(o.lower.iter().map(String::as_str));
     match &o.when_mounted {
@@ -289,8 +400,6 @@ fn overlay_unit(overlay: &OverlayMount, ctx: &Context<'_>) -> String {
             // and the journal says "skipped because of an unmet condition
             // check (ConditionPathIsMountPoint=...)", and the listed units
             // start on the lower layers alone.
-            let when_unit = path_unit_name(when, "mount");
-            let _ = writeln!(out, "Wants={when_unit}");
             let mut after: Vec<String> = Vec::new();
             for d in dirs.iter().copied().chain([when.as_str()]) {
                 after.extend(mount_units_along(d));
@@ -298,25 +407,17 @@ fn overlay_unit(overlay: &OverlayMount, ctx: &Context<'_>) -> String {
             after.retain(|u| *u != overlay.unit);
             after.sort();
             after.dedup();
-            for chunk in after.chunks(16) {
-                let _ = writeln!(out, "After={}", chunk.join(" "));
-            }
-            let _ = writeln!(out, "ConditionPathIsMountPoint={}", unit_value(when));
+            unit.set("Wants", &path_unit_name(when, "mount"))
+                .list_lines("After", &after, 16)
+                .set("ConditionPathIsMountPoint", when);
         }
         None => {
-            let words: Vec<String> = dirs
-                .iter()
-                .filter(|d| **d != o.where_)
-                .map(|d| unit_word(d))
-                .collect();
-            if !words.is_empty() {
-                let _ = writeln!(out, "RequiresMountsFor={}", words.join(" "));
+            let others: Vec<&str> = dirs.into_iter().filter(|d| *d != o.where_).collect();
+            if !others.is_empty() {
+                unit.words("RequiresMountsFor", &others);
             }
         }
     }
-    out.push_str("\n[Mount]\nWhat=overlay\n");
-    let _ = writeln!(out, "Where={}", unit_value(&o.where_));
-    out.push_str("Type=overlay\n");
     let lower: Vec<String> = o.lower.iter().map(|l| overlay_dir(l)).collect();
     let mut options = vec![
         format!("lowerdir={}", lower.join(":")),
@@ -324,8 +425,13 @@ fn overlay_unit(overlay: &OverlayMount, ctx: &Context<'_>) -> String {
         format!("workdir={}", overlay_dir(&o.work)),
     ];
     options.extend(o.mount_options.iter().cloned());
-    let _ = writeln!(out, "Options={}", unit_value(&options.join(",")));
-    out
+    unit.blank()
+        .section("Mount")
+        .set("What", "overlay")
+        .set("Where", &o.where_)
+        .set("Type", "overlay")
+        .set("Options", &options.join(","))
+        .finish()
 }
 
 /// Writes `tree` under `dir`, which exists (systemd creates it).

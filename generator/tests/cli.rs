@@ -7,22 +7,21 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Runs the binary as systemd would, with `config` as its configuration
+/// under a temporary root (no `/dev/kmsg` there: lines go to stderr).
 fn run(config: &str, dirs: &[&Path], initrd: bool) -> (Output, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cfg = tmp.path().join("config.json");
-    fs::write(&cfg, config).expect("write");
-    let release = tmp.path().join("initrd-release");
+    let root = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(root.path().join("etc/tabula")).expect("mkdir");
+    fs::write(root.path().join("etc/tabula/config.json"), config).expect("write");
     if initrd {
-        fs::write(&release, "ID=nixos\n").expect("write");
+        fs::write(root.path().join("etc/initrd-release"), "ID=nixos\n").expect("write");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
         .args(dirs)
-        .env("TABULA_CONFIG", &cfg)
-        .env("TABULA_INITRD_RELEASE", &release)
-        .env("TABULA_LOG", "stderr")
+        .env(tabula_generator::ROOT_VARIABLE, root.path())
         .output()
         .expect("run");
-    (out, tmp)
+    (out, root)
 }
 
 fn stderr(o: &Output) -> String {
@@ -150,6 +149,120 @@ fn machine_id_outside_the_initrd_is_warned_about() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_program_path_that_a_unit_cannot_hold_emits_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(root.path().join("etc/tabula")).expect("mkdir");
+    fs::write(root.path().join("etc/tabula/config.json"), GOOD).expect("write");
+    for exe in [
+        "relative/tabula-generator",
+        "/nix/store/x\ny/tabula-generator",
+    ] {
+        let env = tabula_generator::Env {
+            root: root.path().to_owned(),
+            exe: exe.to_owned(),
+        };
+        let result = tabula_generator::generate(&env);
+        assert!(
+            matches!(&result, Err(tabula_generator::GenerateError::OwnPath { path, .. }) if path == exe),
+            "{exe:?}: {result:?}"
+        );
+    }
+}
+
+/// `tabula-generator --check-config PATH` in `cwd`, under a root whose
+/// kernel log is a plain file, so that a line written there is seen.
+fn check_config(config: Option<&str>) -> (Output, tempfile::TempDir) {
+    let root = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(root.path().join("dev")).expect("mkdir");
+    fs::write(root.path().join("dev/kmsg"), "").expect("write");
+    let path = root.path().join("candidate.json");
+    if let Some(text) = config {
+        fs::write(&path, text).expect("write");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
+        .arg("--check-config")
+        .arg(&path)
+        .current_dir(root.path())
+        .env(tabula_generator::ROOT_VARIABLE, root.path())
+        .output()
+        .expect("run");
+    (out, root)
+}
+
+/// Every file under `dir` with its content.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).expect("dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.display().to_string(), fs::read(&p).expect("read")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn check_config_accepts_a_valid_file_silently_and_touches_nothing() {
+    let (o, root) = check_config(Some(GOOD));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!((stderr(&o).as_str(), o.stdout.as_slice()), ("", &b""[..]));
+    // Only what the test put there: no unit, no kernel log line.
+    assert_eq!(
+        contents(root.path()),
+        [
+            (
+                root.path().join("candidate.json").display().to_string(),
+                GOOD.as_bytes().to_vec()
+            ),
+            (root.path().join("dev/kmsg").display().to_string(), vec![]),
+        ]
+    );
+}
+
+#[test]
+fn check_config_prints_one_line_per_problem_and_exits_2() {
+    let config = r#"{"version":1,"persist":[{"storage":"/persist",
+      "directories":["/var/log","var/rel","/var/log","/c\u0007"],
+      "files":["/etc/machine-id"]}],
+      "overlays":[{"where":"/nix/store","lower":[],"upper":"/u","work":"/w"}]}"#;
+    let (o, root) = check_config(Some(config));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "{err}");
+    for (line, field) in lines.iter().zip([
+        "persist[0].directories[1]",
+        "persist[0].directories[3]",
+        "persist[0].directories[2]",
+        "overlays[0].lower",
+    ]) {
+        assert!(
+            line.starts_with("tabula-generator: ")
+                && line.contains("candidate.json: ")
+                && line.contains(field),
+            "{field} expected in {line}"
+        );
+    }
+    assert_eq!(
+        fs::read(root.path().join("dev/kmsg")).expect("read"),
+        b"",
+        "the check wrote to the kernel log"
+    );
+    // A file that is not a configuration, and no file: one line each.
+    for config in [Some("{ not json"), Some(r#"{"version":2}"#), None] {
+        let (o, _root) = check_config(config);
+        assert_eq!(o.status.code(), Some(2), "{config:?}");
+        assert_eq!(stderr(&o).lines().count(), 1, "{config:?}: {}", stderr(&o));
+    }
 }
 
 /// A path the kernel or systemd cannot take (4096 bytes or more, a

@@ -19,7 +19,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tabula_generator::{Environment, Node, Tree, generate};
+use tabula_generator::{Env, Node, Tree, generate};
+use tabula_testkit::Need;
+
+const SYSTEMD_ANALYZE: Need = Need::Program {
+    name: "systemd-analyze",
+    package: "systemd",
+};
 
 /// The program path written into golden files: constant, not the build dir.
 const GOLDEN_EXE: &str = "/usr/lib/tabula/tabula-generator";
@@ -35,13 +41,20 @@ fn cases() -> Vec<PathBuf> {
     cases
 }
 
-fn env_for(case: &Path, exe: &str) -> Environment {
-    Environment {
-        config: case.join("config.json"),
-        source_path: "/etc/tabula/config.json".to_owned(),
-        initrd_release: case.join("initrd-release"),
+/// A root holding the case as the generator finds it on a machine:
+/// `etc/tabula/config.json`, and `etc/initrd-release` in the initrd.
+fn env_for(case: &Path, exe: &str) -> (Env, tempfile::TempDir) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let env = Env {
+        root: root.path().to_owned(),
         exe: exe.to_owned(),
+    };
+    fs::create_dir_all(env.path("/etc/tabula")).expect("mkdir");
+    fs::copy(case.join("config.json"), env.config()).expect("copy config");
+    if case.join("initrd-release").exists() {
+        fs::copy(case.join("initrd-release"), env.path("/etc/initrd-release")).expect("copy");
     }
+    (env, root)
 }
 
 /// Reads a directory into a tree, as `write_tree` writes one.
@@ -73,7 +86,7 @@ fn read_tree(dir: &Path) -> Tree {
 }
 
 fn run_case(case: &Path) -> (Tree, String) {
-    let env = env_for(case, GOLDEN_EXE);
+    let (env, _root) = env_for(case, GOLDEN_EXE);
     match generate(&env) {
         Ok(outcome) => {
             let mut messages = outcome.problems.join("\n");
@@ -84,7 +97,8 @@ fn run_case(case: &Path) -> (Tree, String) {
         }
         Err(e) => (
             Tree::new(),
-            format!("FATAL: {e}\n").replace(&case.display().to_string(), "<case>"),
+            format!("FATAL: {e}\n")
+                .replace(&env.config().display().to_string(), "<case>/config.json"),
         ),
     }
 }
@@ -157,21 +171,15 @@ fn golden_trees() {
 /// binary as the prepare service's program (verify checks it exists).
 #[test]
 fn systemd_analyze_verify_every_case() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIPPED LOUDLY: systemd-analyze is not installed (apt-get install systemd); generated units are NOT verified"
-        );
+    if tabula_testkit::skip_unless("systemd_analyze_verify_every_case", &[SYSTEMD_ANALYZE]) {
         return;
     }
     let exe = env!("CARGO_BIN_EXE_tabula-generator");
     let mut checked = 0;
     let mut failures = BTreeMap::new();
     for case in cases() {
-        let Ok(outcome) = generate(&env_for(&case, exe)) else {
+        let (env, _root) = env_for(&case, exe);
+        let Ok(outcome) = generate(&env) else {
             continue;
         };
         let dir = tempfile::tempdir().expect("tempdir");
@@ -246,32 +254,20 @@ fn systemd_analyze_verify_every_case() {
 /// backslash eaten, nothing cut).
 #[test]
 fn systemd_reads_back_what_we_mean() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIPPED LOUDLY: systemd-analyze is not installed; systemd's reading of the units is NOT checked"
-        );
+    if tabula_testkit::skip_unless("systemd_reads_back_what_we_mean", &[SYSTEMD_ANALYZE]) {
         return;
     }
     let exe = env!("CARGO_BIN_EXE_tabula-generator");
     let mut compared = 0;
     for case in cases() {
-        let env = env_for(&case, exe);
-        let Ok(config) = tabula_config::load(&env.config) else {
+        let (env, _root) = env_for(&case, exe);
+        let Ok(config) = tabula_config::load(&env.config()) else {
             continue;
         };
         let Ok(outcome) = generate(&env) else {
             continue;
         };
-        let stage = if env.initrd_release.exists() {
-            tabula_generator::Stage::Initrd
-        } else {
-            tabula_generator::Stage::System
-        };
-        let plan = tabula_generator::plan(&config, stage);
+        let plan = tabula_generator::plan(&config, env.stage());
         let mut expected: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for b in &plan.binds {
             let mut options = vec!["bind".to_owned()];
@@ -350,4 +346,29 @@ fn systemd_reads_back_what_we_mean() {
     }
     eprintln!("{compared} settings read back by systemd as configured");
     assert!(compared > 100, "only {compared} settings compared");
+}
+
+/// `--check-config` reports exactly what a boot rejects: for every case, one
+/// line per rejected entry (or for an unusable file), exit 2; none, exit 0.
+#[test]
+fn check_config_finds_exactly_what_the_generator_rejects() {
+    for case in cases() {
+        let (env, _root) = env_for(&case, GOLDEN_EXE);
+        let (_, messages) = run_case(&case);
+        let mut err = Vec::new();
+        let exit = tabula_generator::check_config(&env.config(), &mut err);
+        let err = String::from_utf8_lossy(&err);
+        assert_eq!(
+            err.lines().count(),
+            messages.lines().count(),
+            "{}:\n{err}\nvs\n{messages}",
+            case.display()
+        );
+        let want = if messages.is_empty() {
+            tabula_generator::Exit::Ok
+        } else {
+            tabula_generator::Exit::Usage
+        };
+        assert_eq!(exit, want, "{}", case.display());
+    }
 }

@@ -11,19 +11,7 @@ use std::path::Path;
 
 use tabula_generator::plan::{Stage, plan};
 use tabula_generator::{Context, Node, render};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[(self.next() % from.len() as u64) as usize]
-    }
-}
+use tabula_testkit::Rng;
 
 const EVIL: &[&str] = &[
     "a",
@@ -63,14 +51,14 @@ const EVIL: &[&str] = &[
 ];
 
 fn evil(rng: &mut Rng, absolute: bool) -> String {
-    let n = 1 + rng.next() % 6;
+    let n = 1 + rng.below(6);
     let mut s: String = if absolute {
         "/".to_owned()
     } else {
         String::new()
     };
     for _ in 0..n {
-        s.push_str(rng.pick(EVIL));
+        s.push_str(rng.pick::<&str>(EVIL));
     }
     s
 }
@@ -102,13 +90,13 @@ fn unescape(v: &str) -> String {
 
 #[test]
 fn no_directive_can_be_injected() {
-    let mut rng = Rng(0x1dea_5eed_0bad_f00d);
+    let mut rng = Rng::new(0x1dea_5eed_0bad_f00d);
     let mut emitted_units = 0;
     let mut accepted_paths = 0;
     for round in 0..3000 {
         let dirs: Vec<String> = (0..4)
             .map(|_| {
-                let absolute = rng.next() % 8 != 0;
+                let absolute = rng.below(8) != 0;
                 evil(&mut rng, absolute)
             })
             .collect();

@@ -11,15 +11,13 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use tabula_config::parse;
+use tabula_generator::PrepareError;
 use tabula_generator::plan::{Stage, plan};
 use tabula_generator::prepare::{Options, prepare_all};
+use tabula_testkit::Need;
 
 const ALICE: u32 = 4242;
 const USERS: u32 = 4100;
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -92,9 +90,9 @@ const CONFIG: &str = r#"{
 }"#;
 
 #[test]
+#[ignore = "needs root (chown); dev/test.sh runs it"]
 fn creates_everything_with_owners_and_modes() {
-    if !is_root() {
-        eprintln!("SKIPPED LOUDLY: the prepare tests need root (chown); run cargo test as root");
+    if tabula_testkit::skip_unless("creates_everything_with_owners_and_modes", &[Need::Root]) {
         return;
     }
     let f = fixture();
@@ -121,7 +119,7 @@ fn creates_everything_with_owners_and_modes() {
     let config = parse(CONFIG, Path::new("test.json")).expect("config");
     let p = plan(&config, Stage::System);
     assert!(p.problems.is_empty(), "{:?}", p.problems);
-    let failed = prepare_all(&p, &f.opts, None);
+    let failed = prepare_all(&p, &f.opts, None).expect("the root opens");
     assert!(failed.is_empty(), "{failed:?}");
 
     let r = &f.root;
@@ -182,14 +180,18 @@ fn creates_everything_with_owners_and_modes() {
     }
     // Idempotent: a second run changes nothing and fails nothing.
     let before = snapshot(r);
-    assert!(prepare_all(&p, &f.opts, None).is_empty());
+    assert!(
+        prepare_all(&p, &f.opts, None)
+            .expect("the root opens")
+            .is_empty()
+    );
     assert_eq!(before, snapshot(r));
 }
 
 #[test]
+#[ignore = "needs root (chown); dev/test.sh runs it"]
 fn planted_symlinks_touch_nothing_outside() {
-    if !is_root() {
-        eprintln!("SKIPPED LOUDLY: the prepare tests need root (chown); run cargo test as root");
+    if tabula_testkit::skip_unless("planted_symlinks_touch_nothing_outside", &[Need::Root]) {
         return;
     }
     let f = fixture();
@@ -232,7 +234,7 @@ fn planted_symlinks_touch_nothing_outside() {
     )
     .expect("config");
     let p = plan(&config, Stage::System);
-    let failed = prepare_all(&p, &f.opts, None);
+    let failed = prepare_all(&p, &f.opts, None).expect("the root opens");
     let labels: Vec<&str> = failed.iter().map(|(l, _)| l.as_str()).collect();
     eprintln!("{failed:#?}");
     // Everything but Music fails, each with its reason.
@@ -243,7 +245,10 @@ fn planted_symlinks_touch_nothing_outside() {
     );
     for (_, why) in &failed {
         assert!(
-            why.contains("symbolic link") || why.contains("hard links"),
+            matches!(
+                why,
+                PrepareError::Symlink { .. } | PrepareError::HardLinked { .. }
+            ),
             "unexpected reason: {why}"
         );
     }
@@ -257,9 +262,12 @@ fn planted_symlinks_touch_nothing_outside() {
 }
 
 #[test]
+#[ignore = "needs root (chown); dev/test.sh runs it"]
 fn directory_swapped_for_a_symlink_between_check_and_use() {
-    if !is_root() {
-        eprintln!("SKIPPED LOUDLY: the prepare tests need root (chown); run cargo test as root");
+    if tabula_testkit::skip_unless(
+        "directory_swapped_for_a_symlink_between_check_and_use",
+        &[Need::Root],
+    ) {
         return;
     }
     let f = fixture();
@@ -304,14 +312,16 @@ fn directory_swapped_for_a_symlink_between_check_and_use() {
     )
     .expect("config");
     let p = plan(&config, Stage::System);
-    let failed = prepare_all(&p, &f.opts, Some(&hook));
+    let failed = prepare_all(&p, &f.opts, Some(&hook)).expect("the root opens");
     assert_eq!(swapped.borrow().len(), 2, "the swap did not happen");
     eprintln!("after the swaps: {failed:?}");
     // Both entries fail: the paths systemd would mount now contain a
     // symlink. No marker, so no mount.
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert!(
-        failed.iter().all(|(_, why)| why.contains("symbolic link")),
+        failed
+            .iter()
+            .all(|(_, why)| matches!(why, PrepareError::Symlink { .. })),
         "{failed:?}"
     );
     assert!(
@@ -334,9 +344,12 @@ fn directory_swapped_for_a_symlink_between_check_and_use() {
 }
 
 #[test]
+#[ignore = "needs root (chown); dev/test.sh runs it"]
 fn initrd_prepares_in_initrd_entries_under_sysroot() {
-    if !is_root() {
-        eprintln!("SKIPPED LOUDLY: the prepare tests need root (chown); run cargo test as root");
+    if tabula_testkit::skip_unless(
+        "initrd_prepares_in_initrd_entries_under_sysroot",
+        &[Need::Root],
+    ) {
         return;
     }
     let f = fixture();
@@ -351,7 +364,7 @@ fn initrd_prepares_in_initrd_entries_under_sysroot() {
     .expect("config");
     let p = plan(&config, Stage::Initrd);
     assert_eq!(p.binds.len(), 3);
-    let failed = prepare_all(&p, &f.opts, None);
+    let failed = prepare_all(&p, &f.opts, None).expect("the root opens");
     assert!(failed.is_empty(), "{failed:?}");
     let r = &f.root;
     assert_eq!(
@@ -383,4 +396,93 @@ fn initrd_prepares_in_initrd_entries_under_sysroot() {
     ] {
         assert!(f.opts.prepared_dir.join(unit).exists(), "no marker {unit}");
     }
+}
+
+/// A persisted file that is a hard link to a file elsewhere (a root-owned
+/// 0600 key) is never chowned or chmodded, on either side of the mount and
+/// whether the owner or only the mode differs: the entry fails, is named,
+/// gets no marker, and the other file keeps its owner and mode.
+#[test]
+#[ignore = "needs root (chown); dev/test.sh runs it"]
+fn prepare_never_changes_a_file_reached_through_a_hard_link() {
+    if tabula_testkit::skip_unless(
+        "prepare_never_changes_a_file_reached_through_a_hard_link",
+        &[Need::Root],
+    ) {
+        return;
+    }
+    let f = fixture();
+    let r = &f.root;
+    let outside = r.join("outside");
+    for name in ["key", "other-key", "shadow"] {
+        fs::write(outside.join(name), "secret\n").expect("write");
+        fs::set_permissions(outside.join(name), fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    fs::create_dir_all(r.join("persist/etc/ssh")).expect("mkdir");
+    fs::create_dir_all(r.join("etc")).expect("mkdir");
+    // The chmod path: root-owned like the entry wants, only the mode
+    // (0644 wanted) differs. On the storage side, and on the target side.
+    fs::hard_link(
+        outside.join("key"),
+        r.join("persist/etc/ssh/ssh_host_ed25519_key"),
+    )
+    .expect("link");
+    fs::hard_link(outside.join("other-key"), r.join("etc/motd")).expect("link");
+    // The chown path: alice's entry, a root-owned file.
+    let home = r.join("persist/home/alice");
+    fs::create_dir_all(&home).expect("mkdir");
+    rustix::fs::chown(
+        &home,
+        Some(rustix::fs::Uid::from_raw(ALICE)),
+        Some(rustix::fs::Gid::from_raw(USERS)),
+    )
+    .expect("chown");
+    fs::hard_link(outside.join("shadow"), home.join(".netrc")).expect("link");
+    let before = snapshot(&outside);
+
+    let config = parse(
+        r#"{ "version": 1, "persist": [ { "storage": "/persist",
+            "files": [ "/etc/ssh/ssh_host_ed25519_key", "/etc/motd", "/etc/plain" ],
+            "users": { "alice": { "files": [ ".netrc" ] } } } ] }"#,
+        Path::new("test.json"),
+    )
+    .expect("config");
+    let p = plan(&config, Stage::System);
+    let failed = prepare_all(&p, &f.opts, None).expect("the root opens");
+    let mut refused: Vec<(&str, &str)> = failed
+        .iter()
+        .map(|(label, why)| match why {
+            PrepareError::HardLinked { path, links } => {
+                assert_eq!(*links, 2, "{why}");
+                (label.as_str(), path.as_str())
+            }
+            other => panic!("{label}: expected a hard-link refusal, got {other}"),
+        })
+        .collect();
+    refused.sort_unstable();
+    assert_eq!(
+        refused,
+        [
+            (
+                "persist[0].files[0]",
+                "/persist/etc/ssh/ssh_host_ed25519_key"
+            ),
+            ("persist[0].files[1]", "/etc/motd"),
+            (
+                "persist[0].users.alice.files[0]",
+                "/persist/home/alice/.netrc"
+            ),
+        ]
+    );
+    assert_eq!(before, snapshot(&outside), "a file outside was changed");
+    for name in ["key", "other-key", "shadow"] {
+        assert_eq!(owner_mode(&outside.join(name)), (0, 0, 0o600), "{name}");
+    }
+    // The entry without a hard link is prepared, and only it is mounted.
+    assert_eq!(owner_mode(&r.join("persist/etc/plain")), (0, 0, 0o644));
+    let markers: Vec<String> = fs::read_dir(&f.opts.prepared_dir)
+        .expect("markers")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(markers, ["etc-plain.mount"]);
 }

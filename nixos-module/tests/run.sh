@@ -432,12 +432,11 @@ if command -v cargo >/dev/null && (cd "$repo" && cargo build -q --locked -p tabu
   for f in "$here"/expected/*.json "$rendered"/*.json; do
     for stage in stage2 initrd; do
       out=$(mktemp -d "$cache/generator.XXXXXX")
-      mkdir -p "$out/normal" "$out/early" "$out/late"
-      : >"$out/initrd-release"
-      release=$out/no-initrd-release
-      [ "$stage" = initrd ] && release=$out/initrd-release
+      mkdir -p "$out/normal" "$out/early" "$out/late" "$out/root/etc/tabula"
+      cp "$f" "$out/root/etc/tabula/config.json"
+      [ "$stage" = initrd ] && : >"$out/root/etc/initrd-release"
       name="generator ($stage) accepts $(basename "$f")"
-      if TABULA_CONFIG=$f TABULA_INITRD_RELEASE=$release TABULA_GENERATOR_EXE=$generator \
+      if TABULA_GENERATOR_ROOT=$out/root \
         "$generator" "$out/normal" "$out/early" "$out/late" 2>"$out/stderr"; then
         mapfile -t units < <(find "$out/normal" "$out/early" "$out/late" -maxdepth 1 -type f \( -name '*.mount' -o -name '*.service' \))
         if [ "$have_verify" = 1 ] && [ ${#units[@]} -gt 0 ]; then

@@ -101,16 +101,16 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
 
 /// `--check-config PATH`: everything the file alone decides, one line per
 /// problem on `err`. Reads the file and nothing else (no device, no kernel
-/// log). Returns the exit status: 0 valid, 2 not.
-pub fn check_config(path: &Path, err: &mut impl Write) -> u8 {
+/// log). Returns the exit status: [`crate::Exit::Ok`] valid, [`crate::Exit::Usage`] not.
+pub fn check_config(path: &Path, err: &mut impl Write) -> crate::Exit {
     let problems = tabula_config::check_file(path);
     for p in &problems {
         let _ = writeln!(err, "tabula-rollback: {p}");
     }
     if problems.is_empty() {
-        crate::EXIT_OK
+        crate::Exit::Ok
     } else {
-        crate::EXIT_USAGE
+        crate::Exit::Usage
     }
 }
 
@@ -231,7 +231,7 @@ mod tests {
         }
     }
 
-    fn check(text: &str) -> (u8, String) {
+    fn check(text: &str) -> (crate::Exit, String) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("config.json");
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
@@ -247,7 +247,7 @@ mod tests {
                 "subvolume": "@root", "oldRoots": "@old_roots"}],
                 "persist": [{"storage": "/persist", "directories": ["/var/log"]}]}"#,
         );
-        assert_eq!((code, err.as_str()), (0, ""));
+        assert_eq!((code, err.as_str()), (crate::Exit::Ok, ""));
     }
 
     #[test]
@@ -256,7 +256,7 @@ mod tests {
             r#"{"version": 1, "persist": [{"storage": "/persist",
                 "directories": ["var/log", "/ok", "/ok"]}]}"#,
         );
-        assert_eq!(code, 2);
+        assert_eq!(code, crate::Exit::Usage);
         assert_eq!(err.lines().count(), 2, "{err}");
         assert!(err.contains("persist[0].directories[0]"), "{err}");
         assert!(err.contains("persist[0].directories[2]"), "{err}");
@@ -264,13 +264,17 @@ mod tests {
             r#"{"version": 1, "rollback": [{"type": "zfs",
             "dataset": "rpool/root", "oldRoots": null, "zfsCommand": "bin/zfs"}]}"#,
         );
-        assert_eq!(code, 2);
+        assert_eq!(code, crate::Exit::Usage);
         assert!(
             err.contains("rollback[0].zfsCommand") && err.contains("\"bin/zfs\""),
             "{err}"
         );
         let (code, err) = check("{");
-        assert_eq!((code, err.lines().count()), (2, 1), "{err}");
+        assert_eq!(
+            (code, err.lines().count()),
+            (crate::Exit::Usage, 1),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,14 +4,8 @@
 
 use crate::keep::{self, Plan};
 
-/// `old_roots` + `/` + `name`, for messages.
-fn join(old_roots: &str, name: &str) -> String {
-    if old_roots.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{old_roots}/{name}")
-    }
-}
+// `old_roots` + `/` + `name`, for messages.
+use tabula_config::names::join_name as join;
 
 /// Logs `plan`, made at `now` for the old roots in `old_roots` (a Btrfs
 /// directory or a ZFS dataset).

@@ -19,16 +19,13 @@ pub mod fault;
 use tabula_btrfs::ioctl;
 pub mod keep;
 mod keep_report;
-pub mod kmsg;
 pub mod zfs;
 
-/// Exit status: done, or skipped by the kernel command line.
-pub const EXIT_OK: u8 = 0;
-/// Exit status: a runtime failure; the initrd boots whatever root exists.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit status: a usage or configuration error, found before any device is
-/// touched.
-pub const EXIT_USAGE: u8 = 2;
+/// The exit status: [`Exit::Ok`] done, or skipped by the kernel command
+/// line; [`Exit::Failure`] a runtime failure (the initrd boots whatever root
+/// exists); [`Exit::Usage`] a usage or configuration error, found before any
+/// device is touched.
+pub use tabula_runtime::Exit;
 
 /// What a run of either backend needs besides its target.
 #[derive(Debug, Clone)]
@@ -97,7 +94,7 @@ impl Env {
 
 /// The whole program: `args` are the arguments after the program name.
 /// Returns the exit status.
-pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
+pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
     let (config_path, dry_run_arg) = match cli::parse_args(args) {
         Ok(cli::Command::Run { config, dry_run }) => (config, dry_run),
         Ok(cli::Command::CheckConfig { config }) => {
@@ -105,7 +102,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
         }
         Ok(cli::Command::Help) => {
             let _ = writeln!(std::io::stdout(), "{}", cli::USAGE);
-            return EXIT_OK;
+            return Exit::Ok;
         }
         Ok(cli::Command::Version) => {
             let _ = writeln!(
@@ -113,14 +110,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
                 "tabula-rollback {}",
                 env!("CARGO_PKG_VERSION")
             );
-            return EXIT_OK;
+            return Exit::Ok;
         }
         Err(message) => {
             let _ = writeln!(std::io::stderr(), "tabula-rollback: {message}");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
-    kmsg::init(env.kmsg.clone());
+    tabula_runtime::log::init(
+        "tabula-rollback",
+        env.kmsg.clone().map_or(
+            tabula_runtime::log::Target::Stderr,
+            tabula_runtime::log::Target::Kmsg,
+        ),
+    );
 
     let kernel = match std::fs::read_to_string(&env.cmdline) {
         Ok(text) => cli::parse_cmdline(&text),
@@ -135,13 +138,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
     let dry_run = match kernel {
         Ok(cli::Kernel::Skip) => {
             log::info!("tabula.rollback=0 on the kernel command line: rollback skipped");
-            return EXIT_OK;
+            return Exit::Ok;
         }
         Ok(cli::Kernel::DryRun) => true,
         Ok(cli::Kernel::Normal) => dry_run_arg,
         Err(message) => {
             log::error!("{message}; nothing done");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
 
@@ -149,7 +152,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
         Ok(config) => config,
         Err(e) => {
             log::error!("{e}; nothing done");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     let now = env.now.unwrap_or_else(|| {
@@ -159,14 +162,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
     });
     if config.rollback.is_empty() {
         log::info!("{}: no rollback configured", config_path.display());
-        return EXIT_OK;
+        return Exit::Ok;
     }
     if dry_run {
         log::info!("dry run: printing the actions, changing nothing");
     }
     if let Err(e) = btrfs::check_distinct(&config.rollback) {
         log::error!("{e}; stopped, nothing was rolled back");
-        return EXIT_FAILURE;
+        return Exit::Failure;
     }
     let ctx = Ctx {
         now,
@@ -186,9 +189,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> u8 {
         };
         if let Err(message) = result {
             log::error!("rollback[{i}]: {message}; stopped, the root is left as it is now");
-            return EXIT_FAILURE;
+            return Exit::Failure;
         }
     }
     log::info!("done");
-    EXIT_OK
+    Exit::Ok
 }

@@ -2,13 +2,15 @@
 
 use std::process::ExitCode;
 
+use tabula_rollback::Exit;
+
 fn main() -> ExitCode {
     let env = match tabula_rollback::Env::from_process() {
         Ok(env) => env,
         Err(message) => {
             eprintln!("tabula-rollback: {message}");
-            return ExitCode::from(tabula_rollback::EXIT_USAGE);
+            return Exit::Usage.into();
         }
     };
-    ExitCode::from(tabula_rollback::run(std::env::args_os().skip(1), &env))
+    tabula_rollback::run(std::env::args_os().skip(1), &env).into()
 }

@@ -8,11 +8,11 @@ use std::path::Path;
 
 use common::{DAY, Image, btrfs_config, make_persist, now, serial};
 use tabula_rollback::keep::timestamp_name;
-use tabula_rollback::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Env};
+use tabula_rollback::{Env, Exit};
 use tabula_testkit::BTRFS_ON_LOOP;
 
 /// Runs the program in this process; returns (exit status, log lines).
-fn rollback(img: &Image, config: &Path, extra: &[&str], cmdline: &str, at: i64) -> (u8, String) {
+fn rollback(img: &Image, config: &Path, extra: &[&str], cmdline: &str, at: i64) -> (Exit, String) {
     let log = img.dir.path().join("kmsg.log");
     let cmd = img.dir.path().join("cmdline");
     std::fs::write(&log, "").unwrap();
@@ -62,7 +62,7 @@ fn fresh_root_empty_then_rotated() {
 
     // A blank filesystem: the root is created, nothing else.
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("@root does not exist yet"));
     img.mount();
     assert!(img.is_subvol("@root"));
@@ -74,7 +74,7 @@ fn fresh_root_empty_then_rotated() {
 
     // Next boot: the used root is kept, a new empty one takes its place.
     let (code, _) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     img.mount();
     assert!(img.is_subvol("@root") && img.ls("@root").is_empty());
     assert_eq!(img.ls(""), ["@old_roots", "@root"]);
@@ -113,7 +113,7 @@ fn fresh_root_from_blank() {
     );
     let before = img.full_listing();
     let (code, log) = rollback(&img, &missing, &[], "", now());
-    assert_eq!(code, EXIT_FAILURE);
+    assert_eq!(code, Exit::Failure);
     assert!(
         log.contains("the blank subvolume @nope does not exist"),
         "{log}"
@@ -126,7 +126,7 @@ fn fresh_root_from_blank() {
         r#", "oldRoots": "@old_roots", "blank": "@blank""#,
     );
     let (code, _) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     img.mount();
     assert_eq!(img.ls("@root"), ["etc"]);
     assert_eq!(img.ls("@root/etc"), ["marker"]);
@@ -195,7 +195,7 @@ fn forty_old_roots_pruned_with_nested_subvolumes() {
 
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
     let (code, log) = rollback(&img, &cfg, &[], "", t);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("not an old root, left alone"), "{log}");
     assert!(log.contains("@old_roots/before-upgrade is pinned"), "{log}");
     // Leaves first: within each pruned root, c before b before a before the root.
@@ -269,7 +269,7 @@ fn name_collisions() {
 
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(
         log.contains(&format!("move @root.tabula-new to @old_roots/{name}.2")),
         "{log}"
@@ -311,7 +311,7 @@ fn old_roots_null_deletes_the_previous_root_and_its_nested_subvolumes() {
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": null"#);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(
         log.contains("delete subvolume @root.tabula-new/srv/inner\n"),
         "{log}"
@@ -354,7 +354,7 @@ fn dry_run_changes_nothing() {
         (&[][..], "quiet tabula.rollback=dry-run"),
     ] {
         let (code, log) = rollback(&img, &cfg, args, cmdline, t);
-        assert_eq!(code, EXIT_OK);
+        assert_eq!(code, Exit::Ok);
         let actions: Vec<&str> = log
             .lines()
             .filter_map(|l| l.split_once("dry-run: ").map(|(_, a)| a))
@@ -386,10 +386,10 @@ fn kernel_command_line_skips() {
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
     let before = img.full_listing();
     let (code, log) = rollback(&img, &cfg, &[], "ro tabula.rollback=0 quiet", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("rollback skipped"));
     let (code, log) = rollback(&img, &cfg, &[], "tabula.rollback=maybe", now());
-    assert_eq!(code, EXIT_USAGE);
+    assert_eq!(code, Exit::Usage);
     assert!(log.contains("\"maybe\""));
     assert_eq!(img.full_listing(), before);
 }
@@ -412,35 +412,35 @@ fn refusals_change_nothing() {
     let dir = img.dir.path();
     let dev = img.device.clone();
 
-    let cases: [(String, u8, &str); 6] = [
+    let cases: [(String, Exit, &str); 6] = [
         (
             r#""subvolume": "@root", "oldRoots": "@old_roots""#.into(),
-            EXIT_FAILURE,
+            Exit::Failure,
             "@root is a plain directory, not a subvolume",
         ),
         (
             r#""subvolume": "@other", "oldRoots": "@old_roots""#.into(),
-            EXIT_FAILURE,
+            Exit::Failure,
             "@other.tabula-new is a plain directory",
         ),
         (
             r#""subvolume": "@third", "oldRoots": "@old_roots", "blank": "@root""#.into(),
-            EXIT_FAILURE,
+            Exit::Failure,
             "the blank @root is a plain directory",
         ),
         (
             r#""subvolume": "@third", "oldRoots": "@third/old""#.into(),
-            EXIT_USAGE,
+            Exit::Usage,
             "rollback[0].oldRoots",
         ),
         (
             r#""subvolume": "@third", "oldRoots": "../x""#.into(),
-            EXIT_USAGE,
+            Exit::Usage,
             "rollback[0].oldRoots",
         ),
         (
             r#""subvolume": "@third", "oldRoots": null, "mountOptions": ["bogus_option"]"#.into(),
-            EXIT_FAILURE,
+            Exit::Failure,
             "cannot mount",
         ),
     ];
@@ -465,7 +465,7 @@ fn refusals_change_nothing() {
     );
     let start = std::time::Instant::now();
     let (code, log) = rollback(&img, &p, &[], "", now());
-    assert_eq!(code, EXIT_FAILURE);
+    assert_eq!(code, Exit::Failure);
     assert!(log.contains("did not appear within 2 s"), "{log}");
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(img.full_listing(), before);
@@ -493,7 +493,7 @@ fn interrupted_runs_are_finished() {
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, cfg_extra);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(
         log.contains("unused new root of an interrupted run"),
         "{log}"
@@ -523,7 +523,7 @@ fn interrupted_runs_are_finished() {
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, cfg_extra);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("previous root of an interrupted run"), "{log}");
     img.mount();
     assert_eq!(img.ls(""), ["@old_roots", "@root"]);
@@ -548,7 +548,7 @@ fn interrupted_runs_are_finished() {
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, cfg_extra);
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("previous root of an interrupted run"), "{log}");
     img.mount();
     let kept = img
@@ -588,14 +588,14 @@ fn clock_at_1970_prunes_nothing_and_2099_keeps_min() {
         r#", "oldRoots": "@old_roots", "keep": {"days": 30, "min": 2}"#,
     );
     let (code, log) = rollback(&img, &cfg, &[], "", 0);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("before 2020"), "{log}");
     img.mount();
     assert_eq!(img.ls("@old_roots").len(), 6);
     img.umount();
     // In 2099 everything is old; the newest two stay.
     let (code, _) = rollback(&img, &cfg, &[], "", 4_070_908_800);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     img.mount();
     let left = img.ls("@old_roots");
     assert_eq!(left.len(), 2, "{left:?}");
@@ -650,7 +650,7 @@ fn old_roots_subvolume_and_nested_paths() {
     )
     .unwrap();
     let (code, log) = rollback(&img, &p, &[], "", t);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Ok);
     assert!(log.contains("(btrfs, subvolid=5,compress=zstd:3)"), "{log}");
     img.mount();
     assert_eq!(img.ls("sys"), ["@blank", "@root", "blank-src"]);
@@ -697,12 +697,12 @@ fn mounted_root_is_refused() {
     let (code, log) = rollback(&img, &cfg, &[], "", now());
     let (dry_code, dry_log) = rollback(&img, &cfg, &["--dry-run"], "", now());
     common::sh("umount", &[live.to_str().unwrap()]);
-    assert_eq!(code, EXIT_FAILURE);
+    assert_eq!(code, Exit::Failure);
     assert!(
         log.contains(&format!("@root is mounted at {}", live.display())),
         "{log}"
     );
-    assert_eq!(dry_code, EXIT_OK);
+    assert_eq!(dry_code, Exit::Ok);
     assert!(dry_log.contains("a real run refuses"), "{dry_log}");
     img.mount();
     assert_eq!(img.ls(""), ["@root"]);
@@ -741,7 +741,7 @@ fn a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever() {
         img.write("@root/etc/written", format!("boot {boot}").as_bytes());
         img.umount();
         let (code, log) = rollback(&img, &cfg, &[], "", now());
-        assert_eq!(code, EXIT_OK, "{log}");
+        assert_eq!(code, Exit::Ok, "{log}");
         img.mount();
         // The root archived now is the one kept, whatever the names say.
         let left = img.ls("@old_roots");
@@ -787,14 +787,14 @@ fn the_root_archived_by_a_run_is_never_pruned_by_it() {
     // This boot's clock is two years ahead: by its name, the root it
     // archives is two years old.
     let (code, log) = rollback(&img, &cfg, &[], "", t + 730 * DAY);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     assert_eq!(img.ls("@old_roots"), [previous], "{log}");
     img.umount();
     // A later boot with a clock set back to 2021 (an initrd stamped with
     // its build date): nothing it archives or finds is older than 0 days.
     let (code, log) = rollback(&img, &cfg, &[], "", 1_609_459_200);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     assert_eq!(img.ls("@old_roots").len(), 2, "{log}");
 }
@@ -836,7 +836,7 @@ fn the_default_subvolume_is_never_rotated_away() {
         set_default(&mut img, default);
         let before = img.full_listing();
         let (code, log) = rollback(&img, &cfg, &[], "", t);
-        assert_eq!(code, EXIT_FAILURE, "{default}: {log}");
+        assert_eq!(code, Exit::Failure, "{default}: {log}");
         assert!(log.contains(&says), "{default}: {log}");
         assert!(log.contains("btrfs subvolume set-default 5"), "{log}");
         assert!(log.contains("subvol=@root"), "{log}");
@@ -846,7 +846,7 @@ fn the_default_subvolume_is_never_rotated_away() {
     // to stop.
     set_default(&mut img, "@old_roots/pinned");
     let (code, log) = rollback(&img, &cfg, &[], "", t);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
 }
 
 /// A configuration with two Btrfs targets, `(device, subvolume, oldRoots)`.
@@ -915,7 +915,7 @@ fn one_filesystem_named_by_two_device_paths_is_refused() {
     ] {
         let before = img.full_listing();
         let (code, log) = rollback(&img, &cfg, &[], "", now());
-        assert_eq!(code, EXIT_FAILURE, "{log}");
+        assert_eq!(code, Exit::Failure, "{log}");
         assert!(log.contains("are the same filesystem"), "{log}");
         assert_eq!(img.full_listing(), before, "something changed: {log}");
     }
@@ -926,7 +926,7 @@ fn one_filesystem_named_by_two_device_paths_is_refused() {
         (link, "@other", "@old2"),
     );
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     assert_eq!(img.ls("@old").len(), 1);
     assert_eq!(img.ls("@old2").len(), 1);
@@ -957,7 +957,7 @@ fn a_device_that_appears_late_is_waited_for() {
     });
     let (code, log) = rollback(&img, &cfg, &[], "", now());
     appear.join().unwrap();
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     assert!(log.contains("waiting up to 2 s"), "{log}");
     assert!(log.contains("appeared"), "{log}");
     img.mount();
@@ -1005,18 +1005,18 @@ fn a_root_whose_nested_subvolume_is_mounted_is_not_rotated() {
     let (dry_code, dry_log) = rollback(&img, &cfg, &["--dry-run"], "", now());
     let after = img.full_listing();
     common::sh("umount", &[at.to_str().unwrap()]);
-    assert_eq!(code, EXIT_FAILURE, "{log}");
+    assert_eq!(code, Exit::Failure, "{log}");
     assert!(
         log.contains(&format!("@root is mounted at {}", at.display())),
         "{log}"
     );
     assert!(log.contains("inside it"), "{log}");
     assert_eq!(after, before, "something changed");
-    assert_eq!(dry_code, EXIT_OK, "{dry_log}");
+    assert_eq!(dry_code, Exit::Ok, "{dry_log}");
     assert!(dry_log.contains("a real run refuses"), "{dry_log}");
     // Unmounted, the same root rotates.
     let (code, log) = rollback(&img, &cfg, &[], "", now());
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
 }
 
 #[test]
@@ -1046,7 +1046,7 @@ fn a_mounted_old_root_is_never_pruned() {
     // An old root kept by the policy may be mounted: nothing is refused.
     let at = mount_subvol(&img, &format!("@old_roots/{young}"), "young");
     let (code, log) = rollback(&img, &cfg, &["--dry-run"], "", t);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     assert!(!log.contains("is mounted at"), "{log}");
     common::sh("umount", &[at.to_str().unwrap()]);
     // One due for pruning, mounted at /recover (or something inside it):
@@ -1061,7 +1061,7 @@ fn a_mounted_old_root_is_never_pruned() {
         let after = img.full_listing();
         common::sh("umount", &[at.to_str().unwrap()]);
         std::fs::remove_dir(&at).unwrap();
-        assert_eq!(code, EXIT_FAILURE, "{rel}: {log}");
+        assert_eq!(code, Exit::Failure, "{rel}: {log}");
         assert!(
             log.contains(&format!("@old_roots/{due} is mounted at {}", at.display())),
             "{rel}: {log}"
@@ -1069,7 +1069,7 @@ fn a_mounted_old_root_is_never_pruned() {
         assert_eq!(after, before, "{rel}: something changed");
     }
     let (code, log) = rollback(&img, &cfg, &[], "", t);
-    assert_eq!(code, EXIT_OK, "{log}");
+    assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     assert!(!img.exists(&format!("@old_roots/{due}")), "{log}");
 }
@@ -1137,7 +1137,7 @@ fn a_symbolic_link_is_reported_as_one_naming_its_field() {
         )
         .unwrap();
         let (code, log) = rollback(&img, &p, &[], "", now());
-        assert_eq!(code, EXIT_FAILURE, "{entry}: {log}");
+        assert_eq!(code, Exit::Failure, "{entry}: {log}");
         for needle in needles {
             assert!(log.contains(needle), "{entry}: {needle:?} not in {log}");
         }
@@ -1209,7 +1209,7 @@ fn each_check_that_tells_a_new_root_from_a_previous_root_holds_on_its_own() {
         img.umount();
         let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
         let (code, log) = rollback(&img, &cfg, &[], "", now());
-        assert_eq!(code, EXIT_OK, "{what}: {log}");
+        assert_eq!(code, Exit::Ok, "{what}: {log}");
         assert!(
             log.contains("previous root of an interrupted run"),
             "{what}: {log}"

@@ -113,11 +113,5 @@ pub(super) fn split_parent(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
 }
 
-/// `dir` + `/` + `name`, for messages; `dir` empty is the top level.
-pub(super) fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{dir}/{name}")
-    }
-}
+// `dir` + `/` + `name`, for messages; `dir` empty is the top level.
+pub(super) use tabula_config::names::join_name as join;
