@@ -322,7 +322,7 @@ mod tests {
             (&["--config", "/a", "--config", "/b", "diff"], "given twice"),
         ] {
             let e = parse_str(args).expect_err("must fail");
-            assert_eq!(e.status, crate::EXIT_USAGE);
+            assert_eq!(e.exit, crate::Exit::Usage);
             assert!(e.message.contains(says), "{args:?}: {}", e.message);
         }
     }

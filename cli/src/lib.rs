@@ -23,12 +23,10 @@ pub mod zfs;
 
 pub use args::{Command, DiffArgs};
 
-/// Exit status: done.
-pub const EXIT_OK: u8 = 0;
-/// Exit status: a runtime failure (a device, a mount, a command failed).
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit status: a usage or configuration error.
-pub const EXIT_USAGE: u8 = 2;
+/// The exit status, shared by every tabula program: `Ok` (0), `Failure`
+/// (1: a device, a mount, a command failed), `Usage` (2: bad arguments or
+/// configuration).
+pub use tabula_runtime::Exit;
 
 /// What the program reads of the running system besides its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +73,7 @@ pub fn color_wanted(terminal: bool, no_color: Option<&str>) -> bool {
 /// A failure, with the exit status it maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
-    pub status: u8,
+    pub exit: Exit,
     pub message: String,
 }
 
@@ -83,14 +81,14 @@ impl Error {
     /// A runtime failure (exit 1).
     pub fn runtime(message: impl Into<String>) -> Error {
         Error {
-            status: EXIT_FAILURE,
+            exit: Exit::Failure,
             message: message.into(),
         }
     }
     /// A usage or configuration error (exit 2).
     pub fn usage(message: impl Into<String>) -> Error {
         Error {
-            status: EXIT_USAGE,
+            exit: Exit::Usage,
             message: message.into(),
         }
     }
@@ -100,13 +98,13 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Runs `tabula` with `args` (without the program name); returns the exit
 /// status.
-pub fn run(args: Vec<OsString>, env: &Env, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub fn run(args: Vec<OsString>, env: &Env, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let result = args::parse(args).and_then(|cmd| dispatch(cmd, env, out));
     match result {
-        Ok(()) => EXIT_OK,
+        Ok(()) => Exit::Ok,
         Err(e) => {
             let _ = writeln!(err, "tabula: {}", e.message);
-            e.status
+            e.exit
         }
     }
 }

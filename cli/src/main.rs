@@ -8,10 +8,12 @@ fn main() -> ExitCode {
     let args = std::env::args_os().skip(1).collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut err = std::io::stderr().lock();
-    let mut status = tabula_cli::run(args, &env, &mut out, &mut err);
+    let mut exit = tabula_cli::run(args, &env, &mut out, &mut err);
     if let Err(e) = out.flush() {
         let _ = writeln!(err, "tabula: cannot write the output: {e}");
-        status = status.max(tabula_cli::EXIT_FAILURE);
+        if exit == tabula_cli::Exit::Ok {
+            exit = tabula_cli::Exit::Failure;
+        }
     }
-    ExitCode::from(status)
+    exit.into()
 }
