@@ -187,13 +187,29 @@ let
 
   persistedPaths = map (p: p.path) persisted;
   duplicatePaths = tabulaLib.duplicates persistedPaths;
-  nested = filter (pair: !elem (lib.head pair) duplicatePaths) (tabulaLib.nestedPairs persistedPaths);
+  # Nested entries are fine (the outer is mounted first, the inner on top);
+  # the same two nestings as the config crate refuses cannot work: a path
+  # inside a persisted file, and an inInitrd entry inside one mounted later,
+  # in stage 2, which would hide it.
+  nested = concatMap (
+    outer:
+    map (inner: {
+      inherit outer inner;
+      why =
+        if outer.kind == "file" then
+          "a file has no paths inside it"
+        else
+          "it has inInitrd and ${outer.path} has not: that mount comes later, in stage 2, and would hide it; give both inInitrd or neither";
+    }) (filter (inner: inner.path != outer.path && isWithin outer.path inner.path && (outer.kind == "file" || (inner.inInitrd && !outer.inInitrd))) persisted)
+  ) persisted;
   underStorage = filter (p: any (s: isWithin s.storage p.path) storages) persisted;
   inInitrdEntries = filter (p: p.inInitrd) persisted;
   alsoMounted = filter (p: any (fs: fs.mountPoint == p.path) fileSystems) persisted;
   # NixOS activation reads and writes these before stage 2 mounts anything
   # (nixpkgs' pathsNeededForBoot): /var/lib/nixos holds the uid/gid maps.
   neededBeforeStage2 = filter (p: !p.inInitrd && elem p.path pathsNeededForBoot) persisted;
+  # PID 1 reads /etc/machine-id before any stage-2 mount.
+  machineIdLate = any (p: p.path == "/etc/machine-id" && p.kind == "file" && !p.inInitrd) persisted;
 
   # The fileSystems entry a path lives on: the longest mount point above it.
   mountOfPath =
@@ -255,9 +271,9 @@ in
         }
         {
           assertion = nested == [ ];
-          message = "tabula.persist: a persisted path inside another: ${
-            concatMapStringsSep "; " (pair: "${lib.elemAt pair 1} is inside ${lib.head pair}") nested
-          }. Persist the outer path only, or list the inner paths instead of it.";
+          message = "tabula.persist: a persisted path inside another that cannot hold it: ${
+            concatMapStringsSep "; " (c: "${c.inner.path} is inside ${c.outer.path} (${c.outer.kind}): ${c.why}") nested
+          }.";
         }
         {
           assertion = underStorage == [ ];
@@ -302,6 +318,21 @@ in
             "Set inInitrd = true on ${if length neededBeforeStage2 == 1 then "it" else "them"}: the systemd initrd mounts it before activation."
           else
             "Use the systemd initrd (boot.initrd.systemd.enable = true) and inInitrd = true, or a fileSystems entry of its own."
+        }''
+      ++ optional machineIdLate ''
+        tabula: /etc/machine-id is persisted without inInitrd, so it is bind-mounted
+        in stage 2, after systemd (PID 1) has read it. On every boot PID 1 finds no
+        id on the erased root, treats the boot as the first one (first-boot units
+        and presets run again) and runs with a new random id: the journal starts
+        new files under /var/log/journal/<new id>, and DHCP leases and anything
+        else derived from the id change. The persisted copy (created holding
+        "uninitialized") is mounted over /etc/machine-id only afterwards, so
+        programs that read the file later see it, not the id PID 1 and journald
+        use. ${
+          if config.boot.initrd.systemd.enable then
+            "Set inInitrd = true on it: the systemd initrd mounts it before PID 1 reads it."
+          else
+            "Only the systemd initrd can mount it in time: set boot.initrd.systemd.enable = true and inInitrd = true (tabula.nixosModules.impermanence does the latter itself)."
         }''
       ++ optional (cfg.rollback.warnSnapshotTools && zfsTargets != [ ] && snapshotTools != [ ]) ''
         tabula: ${concatStringsSep ", " snapshotTools} is enabled, and tabula rolls back ${

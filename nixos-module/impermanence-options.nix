@@ -45,12 +45,12 @@ let
     hideMount = mkOption {
       type = types.nullOr types.bool;
       default = null;
-      description = "Per-entry `x-gvfs-hide`; tabula sets it per storage, so a value other than the storage's is refused by an assertion.";
+      description = "Per-entry `x-gvfs-hide` (default: the location's `hideMounts`), on a directory's bind mount only, as impermanence (tabula: the entry's `mountOptions`).";
     };
     allowTrash = mkOption {
       type = types.nullOr types.bool;
       default = null;
-      description = "Per-entry `x-gvfs-trash`; tabula sets it per storage, so a value other than the storage's is refused by an assertion.";
+      description = "Per-entry `x-gvfs-trash` (default: the location's `allowTrash`), on a directory's bind mount only, as impermanence (tabula: the entry's `mountOptions`).";
     };
   };
 
@@ -69,7 +69,7 @@ let
       parentDirectory = mkOption {
         type = types.nullOr (types.submodule { options = permOptions; });
         default = null;
-        description = "Owner and mode of the file's parent directory when it is created; tabula creates parents root:root 0755 (in a home: the user's, 0755), and refuses other values by an assertion.";
+        description = "Owner and mode of the file's parent directory when it is created (tabula: the entry's `parentDirectory`).";
       };
       method = mkOption {
         type = types.enum [
@@ -77,7 +77,7 @@ let
           "symlink"
         ];
         default = "auto";
-        description = "impermanence's linking method; tabula bind-mounts every file, and refuses `symlink` by an assertion.";
+        description = "impermanence's linking method: `symlink` puts a symbolic link to the persisted copy in place (tabula: the entry's `method`); `auto` is a bind mount.";
       };
     }
     // entryCommon;
@@ -117,12 +117,12 @@ let
         hideMounts = mkOption {
           type = types.bool;
           default = false;
-          description = "`x-gvfs-hide` on the bind mounts (tabula: `hideMounts`).";
+          description = "`x-gvfs-hide` on the directories' bind mounts (tabula: each entry's `mountOptions`).";
         };
         allowTrash = mkOption {
           type = types.bool;
           default = false;
-          description = "`x-gvfs-trash` on the bind mounts (tabula: added to `mountOptions`).";
+          description = "`x-gvfs-trash` on the directories' bind mounts (tabula: each entry's `mountOptions`).";
         };
         enableDebugging = mkOption {
           type = types.bool;

@@ -10,9 +10,7 @@
 # and repeated slashes dropped; "." in `users.<name>.directories` is the
 # whole home), modes as `mkdir --mode` makes them (impermanence-lib.nix).
 # What tabula cannot do the same way is refused by an assertion that says
-# why (a `parentDirectory` owner or mode other than the defaults,
-# `method = "symlink"`, a per-entry `hideMount`/`allowTrash` that differs
-# from its storage's, a mode mkdir would read differently); nothing is
+# why (a mode mkdir would read differently); nothing is
 # accepted and ignored. docs/nixos.md "Migrating from impermanence" lists
 # what still differs.
 {
@@ -103,19 +101,52 @@ let
   # systemd (with the scripted initrd it cannot, and says so in a warning).
   neededForBoot = path: lib.elem path (utils.pathsNeededForBoot or tabulaLib.pathsNeededForBoot);
   initrdFlag = path: lib.optionalAttrs (config.boot.initrd.systemd.enable && neededForBoot path) { inInitrd = true; };
+  # /etc/machine-id: PID 1 reads it before any stage-2 mount, so with the
+  # systemd initrd it is mounted from there (inInitrd); with the scripted
+  # initrd it cannot be, and tabula's warning says what happens instead.
+  initrdFileFlag = path: lib.optionalAttrs (config.boot.initrd.systemd.enable && path == "/etc/machine-id") { inInitrd = true; };
+
+  # a file's parentDirectory: the fields set (the contract's defaults for
+  # the rest are impermanence's), the mode as mkdir makes it; and its
+  # method when it is "symlink" ("auto" is tabula's bind mount)
+  parentDirOf =
+    e:
+    let
+      pd = e.parentDirectory;
+      set = lib.filterAttrs (_: v: v != null) {
+        inherit (pd) user group;
+        mode = octalMode pd.mode;
+      };
+    in
+    lib.optionalAttrs (pd != null && set != { }) { parentDirectory = set; }
+    // lib.optionalAttrs ((e.method or "auto") == "symlink") { method = "symlink"; };
 
   # Every entry of every enabled location, flattened: where it goes
   # (storage, system or a user's list) and what it says.
-  records = concatMap (
+  listed = concatMap (
     l:
     let
-      entry = kind: user: e: value: {
-        inherit kind user value l e;
-        home = if user == null then null else homeIn l user;
-        storage = storageOf l e;
-        hide = if e.hideMount == null then l.hideMounts else e.hideMount;
-        trash = if e.allowTrash == null then l.allowTrash else e.allowTrash;
-      };
+      entry =
+        kind: user: e: value:
+        let
+          hide = if e.hideMount == null then l.hideMounts else e.hideMount;
+          trash = if e.allowTrash == null then l.allowTrash else e.allowTrash;
+        in
+        {
+          inherit kind user l e;
+          # impermanence applies user, group and mode only to what it
+          # creates, and x-gvfs-hide / x-gvfs-trash to directory mounts only
+          value =
+            value
+            // {
+              ownership = "create";
+            }
+            // lib.optionalAttrs (kind == "directories" && (hide || trash)) {
+              mountOptions = optional hide "x-gvfs-hide" ++ optional trash "x-gvfs-trash";
+            };
+          home = if user == null then null else homeIn l user;
+          storage = storageOf l e;
+        };
       userRecords =
         name:
         let
@@ -139,16 +170,53 @@ let
             else
               entry "directories" name e ({ path = rel; } // perms e);
         in
-        map dir u.directories ++ map (e: entry "files" name e { path = userRel e.file; }) u.files;
+        map dir u.directories ++ map (e: entry "files" name e ({ path = userRel e.file; } // parentDirOf e)) u.files;
     in
     map (e: entry "directories" null e ({ path = sysPath e.directory; } // perms e // initrdFlag (sysPath e.directory))) l.directories
-    ++ map (e: entry "files" null e { path = sysPath e.file; }) l.files
+    ++ map (e: entry "files" null e ({ path = sysPath e.file; } // initrdFileFlag (sysPath e.file) // parentDirOf e)) l.files
     ++ concatMap userRecords (attrNames l.users)
   ) enabled;
 
+  # impermanence creates each missing directory once, in list order, with
+  # the owner and mode of the first entry that needs it: an entry listed
+  # before an outer one (`.config/fcitx5`, then `.config`) creates the outer
+  # directory as its parent, with a parent's owner and mode, and the outer
+  # entry's own user, group and mode then find it existing and change
+  # nothing. The outer entry here asks for what impermanence creates.
+  indexed = lib.imap0 (
+    i: r:
+    r
+    // {
+      inherit i;
+      full = if r.user == null then r.value.path else "${r.home}/${r.value.path}";
+    }
+  ) listed;
+  createdAsParentBy =
+    r: lib.findFirst (c: c.i < r.i && c.storage == r.storage && lib.hasPrefix "${r.full}/" c.full) null indexed;
+  parentOwner =
+    c: if (c.e.parentDirectory or null) != null && parentWanted c != null then parentWanted c else defaultParent c;
+  records = map (
+    r:
+    let
+      c = if r.kind == "directories" then createdAsParentBy r else null;
+      p = if c == null then null else parentOwner c;
+    in
+    if p == null then
+      r
+    else
+      r
+      // {
+        value =
+          removeAttrs r.value [
+            "user"
+            "group"
+            "mode"
+          ]
+          // lib.filterAttrs (_: v: v != null) p;
+      }
+  ) indexed;
+
   storagePaths = lib.unique (map locStorage enabled ++ map (r: r.storage) records);
-  storageHide = sp: lib.any (l: l.hideMounts) (filter (l: locStorage l == sp) enabled);
-  storageTrash = sp: lib.any (l: l.allowTrash) (filter (l: locStorage l == sp) enabled);
 
   storageFor =
     sp:
@@ -157,8 +225,9 @@ let
       values = kind: user: map (r: r.value) (filter (r: r.kind == kind && r.user == user) rs);
     in
     {
-      hideMounts = storageHide sp;
-      mountOptions = optional (storageTrash sp) "x-gvfs-trash";
+      # per entry (directories only), as impermanence does
+      hideMounts = false;
+      mountOptions = [ ];
       directories = values "directories" null;
       files = values "files" null;
       users = lib.genAttrs (lib.unique (lib.concatMap (r: optional (r.user != null) r.user) rs)) (name: {
@@ -220,14 +289,6 @@ let
       "${labelOf r}: mode \"${r.e.mode}\" is not one tabula can reproduce exactly as `mkdir --mode` would (octal up to 0777, or clauses of [ugoa]*[=+-][rwxX]*); write it in octal, e.g. \"0750\"."
     ++ optional (r.e ? parentDirectory && r.e.parentDirectory != null && r.e.parentDirectory.mode != null && octalMode r.e.parentDirectory.mode == null)
       "${labelOf r}: parentDirectory.mode \"${r.e.parentDirectory.mode}\" is not one tabula can reproduce exactly; write it in octal."
-    ++ optional (r.e ? parentDirectory && parentWanted r != null && parentWanted r != defaultParent r)
-      "${labelOf r}: parentDirectory asks for ${builtins.toJSON (parentWanted r)} on the file's parent directory, but tabula's config contract has no key for the owner and mode of an entry's parents (it creates missing parents ${builtins.toJSON (defaultParent r)}). Remove parentDirectory, or create the parent yourself (e.g. systemd.tmpfiles) before the persisted file is prepared."
-    ++ optional (r.e ? method && r.e.method == "symlink")
-      "${labelOf r}: method = \"symlink\" is not supported: tabula bind-mounts every file, and its config contract has no key for a symlinked entry yet. Remove `method` (the bind mount keeps the data of programs that replace files by rename)."
-    ++ optional (r.hide != storageHide r.storage)
-      "${labelOf r}: hideMount = ${lib.boolToString r.hide}, but tabula sets x-gvfs-hide per storage and ${r.storage} gets hideMounts = ${lib.boolToString (storageHide r.storage)}; the config contract has no per-entry mount options. Set the same value for every entry of ${r.storage}."
-    ++ optional (r.trash != storageTrash r.storage)
-      "${labelOf r}: allowTrash = ${lib.boolToString r.trash}, but tabula sets x-gvfs-trash per storage and ${r.storage} gets allowTrash = ${lib.boolToString (storageTrash r.storage)}; the config contract has no per-entry mount options. Set the same value for every entry of ${r.storage}."
   ) records;
 
   homeChecks = concatMap (

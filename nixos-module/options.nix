@@ -165,7 +165,8 @@ let
 
   # --- persistence ---------------------------------------------------------------
 
-  # An entry: a path string, or { path, user, group, mode, inInitrd }. Unset
+  # An entry: a path string, or { path, user, group, mode, inInitrd, ownership,
+  # mountOptions, parentDirectory, method }. Unset
   # fields are left to the generator's defaults (docs/config.md).
   entryOptions = {
     user = mkOption {
@@ -190,6 +191,67 @@ let
         Mount it from the systemd initrd, under `/sysroot`, so it exists
         when stage 2 starts (`/etc/machine-id`, SSH host keys). Needs
         `boot.initrd.systemd.enable`.
+      '';
+    };
+    parentDirectory = mkOption {
+      type = types.nullOr (
+        types.submodule {
+          options = {
+            user = mkOption {
+              type = types.nullOr userOrGroup;
+              default = null;
+              description = "Owner (default: `root`, or the user for `users.<name>` entries).";
+            };
+            group = mkOption {
+              type = types.nullOr userOrGroup;
+              default = null;
+              description = "Group (default: `root`, or the user's primary group).";
+            };
+            mode = mkOption {
+              type = types.nullOr octalMode;
+              default = null;
+              description = "Mode (default `0755`).";
+            };
+          };
+        }
+      );
+      default = null;
+      description = "Owner and mode of the entry's parent directory, on each side where it is created (not the home, which is the user's, `0700`).";
+    };
+    method = mkOption {
+      type = types.nullOr (
+        types.enum [
+          "bind"
+          "symlink"
+        ]
+      );
+      default = null;
+      description = ''
+        Files only. `"bind"` (the default when unset): a bind mount of the
+        persisted copy. `"symlink"`: a symbolic link to it, placed by the
+        prepare step, for programs that replace the file by rename (not for
+        `/etc/machine-id`, not with `inInitrd`).
+      '';
+    };
+    mountOptions = mkOption {
+      type = types.listOf mountOption;
+      default = [ ];
+      description = "Extra options for this entry's bind mount, after its storage's (`x-gvfs-hide` on one directory only, for example).";
+    };
+    ownership = mkOption {
+      type = types.nullOr (
+        types.enum [
+          "create"
+          "enforce"
+        ]
+      );
+      default = null;
+      description = ''
+        `"create"` (the default when unset): `user`, `group` and `mode` are
+        applied only to a source the generator creates; existing data keeps
+        its owner and mode. `"enforce"`: an existing source and mount point
+        are corrected to them at every boot (docs/config.md says why
+        `create` is the default).
       '';
     };
   };

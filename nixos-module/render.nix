@@ -22,8 +22,14 @@ let
     e:
     let
       set = filterAttrs (_: v: v != null) {
-        inherit (e) user group mode;
+        inherit (e) user group mode ownership method;
         inInitrd = if e.inInitrd then true else null;
+        mountOptions = if e.mountOptions == [ ] then null else e.mountOptions;
+        parentDirectory =
+          if e.parentDirectory == null then
+            null
+          else
+            filterAttrs (_: v: v != null) { inherit (e.parentDirectory) user group mode; };
       };
     in
     if set == { } then e.path else { inherit (e) path; } // set;

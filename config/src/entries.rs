@@ -16,7 +16,7 @@ use crate::names::{
     self, check_absolute_path, check_mount_option, check_relative_path, check_unit_name, is_within,
     join,
 };
-use crate::{Config, Entry, Id, Overlay, Persist};
+use crate::{Config, Entry, Id, Method, Overlay, Ownership, Persist};
 
 /// Where the initrd mounts the real root: entries mounted in the initrd
 /// (`inInitrd`) live below it there, and their paths must fit with it.
@@ -78,9 +78,29 @@ pub struct Persisted {
     pub group: Group,
     pub mode: u32,
     pub in_initrd: bool,
+    /// Whether `user`, `group` and `mode` apply to existing data too.
+    pub ownership: Ownership,
+    /// When the entry is inside another persisted entry: that entry's
+    /// storage. Once the outer entry is mounted, this entry's mount point
+    /// is there, at outer storage + path.
+    pub outer_storage: Option<String>,
+    /// Owner and mode of the entry's parent directory, on both sides, when
+    /// the prepare step creates it (not when it is the home).
+    pub parent: Option<Parent>,
+    /// A bind mount, or (files only) a symbolic link.
+    pub method: Method,
     pub home: Option<Home>,
-    /// Mount options after `bind` (shared by every entry of a storage).
+    /// Mount options after `bind`: the storage's, then the entry's own
+    /// (shared by every entry of a storage that has none of its own).
     pub options: Rc<[String]>,
+}
+
+/// The owner and mode of a created parent directory, defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parent {
+    pub user: Id,
+    pub group: Group,
+    pub mode: u32,
 }
 
 /// An overlay whose fields passed every check.
@@ -118,7 +138,8 @@ const OVERLAY_SKIPPED: &str = "this overlay is skipped, the others are still mou
 /// What [`check_entries`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entries {
-    /// The accepted persisted entries, sorted by path.
+    /// The accepted persisted entries, sorted by path: an outer entry
+    /// before the entries inside it.
     pub persisted: Vec<Persisted>,
     /// Problems of the persisted entries, in the order found.
     pub problems: Vec<Problem>,
@@ -254,30 +275,49 @@ pub fn check_entries(config: &Config) -> Entries {
     // Accepted paths → index in `persisted`; a candidate's ancestors (and
     // itself) are looked up here, O(depth) instead of O(entries).
     let mut accepted: HashMap<String, usize> = HashMap::new();
-    for Candidate(entry) in candidates {
-        let clash = ancestors_and_self(&entry.path)
-            .find_map(|p| accepted.get(p))
-            .map(|&i| &persisted[i]);
-        if let Some(prev) = clash {
-            let message = if prev.path == entry.path {
-                if prev.kind == entry.kind {
-                    format!("is listed twice; the first, {}, is kept", prev.label)
-                } else {
-                    format!(
-                        "is listed as a {} and, in {}, as a {}; a path is one or the other",
-                        entry.kind.noun(),
-                        prev.label,
-                        prev.kind.noun()
-                    )
-                }
+    for Candidate(mut entry) in candidates {
+        if let Some(prev) = accepted.get(&entry.path).map(|&i| &persisted[i]) {
+            let message = if prev.kind == entry.kind {
+                format!("is listed twice; the first, {}, is kept", prev.label)
             } else {
                 format!(
-                    "is inside {:?}, persisted by {}; a persisted path inside another would be hidden or hide it, persist only one of them",
-                    prev.path, prev.label
+                    "is listed as a {} and, in {}, as a {}; a path is one or the other",
+                    entry.kind.noun(),
+                    prev.label,
+                    prev.kind.noun()
                 )
             };
             problems.push(problem(&entry.label, &entry.path, message));
             continue;
+        }
+        // Nested entries are fine (`.config` and `.config/fcitx5`, or
+        // `/var/lib` in one storage and `/var/lib/nixos` in another): the
+        // outer is mounted first, the inner on top of it. Two nestings
+        // cannot work: a path inside a persisted file, and an entry mounted
+        // in the initrd inside one mounted later, which would hide it.
+        let outer = ancestors_and_self(&entry.path)
+            .skip(1)
+            .find_map(|p| accepted.get(p))
+            .map(|&i| &persisted[i]);
+        if let Some(outer) = outer {
+            let why = if outer.kind == Kind::File {
+                Some(format!(
+                    "is inside {:?}, persisted by {} as a file; a file has no paths inside it",
+                    outer.path, outer.label
+                ))
+            } else if entry.in_initrd && !outer.in_initrd {
+                Some(format!(
+                    "has inInitrd but is inside {:?}, persisted by {} without it: that mount comes later, in stage 2, and would hide this one; give both inInitrd or neither",
+                    outer.path, outer.label
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = why {
+                problems.push(problem(&entry.label, &entry.path, message));
+                continue;
+            }
+            entry.outer_storage = Some(outer.storage.clone());
         }
         if let Some(storage) = storages.iter().find(|s| is_within(&entry.path, s)) {
             problems.push(problem(
@@ -454,6 +494,45 @@ impl Ctx<'_> {
                 format!("is where its persisted copy would be, and {why}"),
             )
         })?;
+        let method = e.method.unwrap_or_default();
+        if method == Method::Symlink {
+            if kind == Kind::Directory {
+                return Err(problem(
+                    label,
+                    &path,
+                    "is a directory, and \"method\": \"symlink\" is for files; remove it (a directory is bind-mounted)",
+                ));
+            }
+            if path == "/etc/machine-id" {
+                return Err(problem(
+                    label,
+                    &path,
+                    "cannot be a symlink: systemd does not write a first boot's id through a symlink; remove \"method\" (it is bind-mounted)",
+                ));
+            }
+            if e.in_initrd {
+                return Err(problem(
+                    label,
+                    &path,
+                    "has both \"method\": \"symlink\" and inInitrd; a symlink needs no mount, drop inInitrd",
+                ));
+            }
+        }
+        for (j, opt) in e.mount_options.iter().enumerate() {
+            check_mount_option(opt)
+                .map_err(|why| problem(&format!("{label}.mountOptions[{j}]"), opt, why))?;
+        }
+        let options = if e.mount_options.is_empty() {
+            Rc::clone(&self.options)
+        } else {
+            let mut all = self.options.to_vec();
+            for opt in &e.mount_options {
+                if !all.contains(opt) {
+                    all.push(opt.clone());
+                }
+            }
+            Rc::from(all)
+        };
         let (default_user, default_group) = match user {
             None => (
                 Id::Name("root".to_owned()),
@@ -478,11 +557,30 @@ impl Ctx<'_> {
             group: e.group.clone().map_or(default_group, Group::Id),
             mode,
             in_initrd: e.in_initrd,
+            ownership: e.ownership.unwrap_or_default(),
+            outer_storage: None,
+            method,
+            parent: e.parent_directory.as_ref().map(|p| Parent {
+                // A created parent defaults to root's 0755, or in a home to
+                // the user's (docs/generator.md).
+                user: p.user.clone().unwrap_or_else(|| match user {
+                    None => Id::Name("root".to_owned()),
+                    Some((u, _)) => u.clone(),
+                }),
+                group: p.group.clone().map_or_else(
+                    || match user {
+                        None => Group::Id(Id::Name("root".to_owned())),
+                        Some((u, _)) => Group::PrimaryOf(u.clone()),
+                    },
+                    Group::Id,
+                ),
+                mode: p.mode.map_or(0o755, |m| m.0),
+            }),
             home: user.map(|(u, home)| Home {
                 user: u.clone(),
                 path: home.to_owned(),
             }),
-            options: Rc::clone(&self.options),
+            options,
         })
     }
 }

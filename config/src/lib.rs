@@ -203,6 +203,57 @@ pub struct EntryObject {
     pub mode: Option<Mode>,
     #[serde(default)]
     pub in_initrd: bool,
+    /// Whether `user`, `group` and `mode` are applied to existing data too;
+    /// absent: [`Ownership::Create`].
+    #[serde(default)]
+    pub ownership: Option<Ownership>,
+    /// Mount options of this entry's bind mount, after its storage's.
+    #[serde(default)]
+    pub mount_options: Vec<String>,
+    /// Owner and mode of the entry's parent directory, when it is created.
+    #[serde(default)]
+    pub parent_directory: Option<ParentDirectory>,
+    /// How a file is put in place; absent: [`Method::Bind`].
+    #[serde(default)]
+    pub method: Option<Method>,
+}
+
+/// How a persisted file is put in place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// A bind mount of the persisted copy.
+    #[default]
+    Bind,
+    /// A symbolic link to the persisted copy, no mount: a program that
+    /// replaces the file by rename replaces the link.
+    Symlink,
+}
+
+/// The owner and mode a missing parent directory of an entry is created
+/// with; unset fields take the defaults of created parents.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentDirectory {
+    #[serde(default)]
+    pub user: Option<Id>,
+    #[serde(default)]
+    pub group: Option<Id>,
+    #[serde(default)]
+    pub mode: Option<Mode>,
+}
+
+/// When an entry's owner and mode are applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ownership {
+    /// Only to a source (and the parents) the prepare step creates; existing
+    /// data keeps its owner and mode, and the mount point mirrors the
+    /// source's (as `chown`/`chmod --reference` would).
+    #[default]
+    Create,
+    /// To existing sources and mount points too, on every boot.
+    Enforce,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +274,10 @@ impl<'de> Deserialize<'de> for Entry {
                     group: None,
                     mode: None,
                     in_initrd: false,
+                    ownership: None,
+                    mount_options: Vec::new(),
+                    parent_directory: None,
+                    method: None,
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {

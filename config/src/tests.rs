@@ -771,7 +771,7 @@ fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() {
     let e = entries_of(
         r#"{"version": 1, "persist": [
         {"storage": "/persist", "hideMounts": true, "mountOptions": ["noexec"],
-         "directories": ["/var/log", "var/rel", "/var/log", "/var/log/sub", "/persist/x", "/",
+         "directories": ["/var/log", "var/rel", "/var/log", "/etc/ok/sub", "/persist/x", "/",
                          {"path": "/srv", "user": 5, "group": "wheel", "mode": "0700", "inInitrd": true}],
          "files": ["/etc/ok", "/var/log"],
          "users": {"alice": {"directories": ["/abs", "docs"], "files": [".x"]},
@@ -796,7 +796,7 @@ fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() {
         r#"persist[0].directories[2] ("/var/log"): is listed twice; the first, persist[0].directories[0], is kept"#,
         r#"persist[0].files[1] ("/var/log"): is listed as a file and, in persist[0].directories[0], as a directory; a path is one or the other"#,
         r#"persist[3].directories[2] ("/var/log"): is listed twice; the first, persist[0].directories[0], is kept"#,
-        r#"persist[0].directories[3] ("/var/log/sub"): is inside "/var/log", persisted by persist[0].directories[0]"#,
+        r#"persist[0].directories[3] ("/etc/ok/sub"): is inside "/etc/ok", persisted by persist[0].files[0] as a file; a file has no paths inside it"#,
         r#"persist[3].directories[0] ("/mnt"): contains the storage "/mnt/data"; mounting over it would hide persisted data"#,
         r#"persist[3].directories[1] ("/p2/in"): is inside the storage "/p2" of another entry; it is persistent already"#,
         r#"persist[0].directories[4] ("/persist/x"): is inside the storage "/persist" itself"#,
@@ -990,4 +990,197 @@ fn check_file_reports_the_document_error_or_every_entry_problem() {
     assert_eq!(errors[0].field, "version");
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(check_file(&dir.join("missing.json")).len(), 1);
+}
+
+#[test]
+fn an_entry_applies_its_owner_and_mode_only_to_what_it_creates_unless_it_enforces_them() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [{"storage": "/persist",
+           "directories": ["/a", {"path": "/b", "ownership": "create"},
+                          {"path": "/c", "ownership": "enforce"}]}]}"#,
+    );
+    let got: Vec<(&str, Ownership)> = e
+        .persisted
+        .iter()
+        .map(|p| (p.path.as_str(), p.ownership))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/a", Ownership::Create),
+            ("/b", Ownership::Create),
+            ("/c", Ownership::Enforce)
+        ]
+    );
+    let err = parse_str(
+        r#"{"version": 1, "persist": [{"storage": "/persist",
+           "files": [{"path": "/etc/x", "ownership": "always"}]}]}"#,
+    )
+    .map(|_| ())
+    .expect_err("an unknown ownership is refused");
+    let line = err.to_string();
+    assert!(
+        line.contains("ownership") && line.contains("always") && line.contains("enforce"),
+        "{line}"
+    );
+}
+
+#[test]
+fn nested_entries_are_kept_outer_first_and_only_true_conflicts_are_refused() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [
+        {"storage": "/persist",
+         "directories": ["/var/lib", {"path": "/srv/boot/early", "inInitrd": true}, "/srv/boot"],
+         "files": ["/etc/app.conf"],
+         "users": {"alice": {"directories": [".config/fcitx5", ".config"]}}},
+        {"storage": "/state",
+         "directories": ["/var/lib/nixos", "/var/lib/nixos/inner", "/etc/app.conf/x",
+                         {"path": "/var/lib", "mode": "0700"}]}]}"#,
+    );
+    let lines = problem_lines(&e);
+    let want = [
+        r#"persist[0].directories[1] ("/srv/boot/early"): has inInitrd but is inside "/srv/boot", persisted by persist[0].directories[2] without it: that mount comes later, in stage 2, and would hide this one; give both inInitrd or neither"#,
+        r#"persist[1].directories[3] ("/var/lib"): is listed twice; the first, persist[0].directories[0], is kept"#,
+        r#"persist[1].directories[2] ("/etc/app.conf/x"): is inside "/etc/app.conf", persisted by persist[0].files[0] as a file"#,
+    ];
+    for w in want {
+        assert!(
+            lines.iter().any(|l| l.starts_with(w)),
+            "missing {w}\nin\n{}",
+            lines.join("\n")
+        );
+    }
+    assert_eq!(lines.len(), want.len(), "{}", lines.join("\n"));
+    let kept: Vec<(&str, Option<&str>)> = e
+        .persisted
+        .iter()
+        .map(|p| (p.path.as_str(), p.outer_storage.as_deref()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("/etc/app.conf", None),
+            ("/home/alice/.config", None),
+            ("/home/alice/.config/fcitx5", Some("/persist")),
+            ("/srv/boot", None),
+            ("/var/lib", None),
+            ("/var/lib/nixos", Some("/persist")),
+            ("/var/lib/nixos/inner", Some("/state")),
+        ]
+    );
+}
+
+#[test]
+fn an_entry_s_mount_options_follow_its_storage_s_and_a_bad_one_skips_only_that_entry() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [{"storage": "/persist", "hideMounts": true,
+           "mountOptions": ["nodev"],
+           "directories": [{"path": "/a", "mountOptions": ["x-gvfs-trash", "x-gvfs-hide"]},
+                           "/b", {"path": "/c", "mountOptions": ["a,b"]}],
+           "files": [{"path": "/etc/f", "mountOptions": ["ro"]}]}]}"#,
+    );
+    let got: Vec<(&str, Vec<&str>)> = e
+        .persisted
+        .iter()
+        .map(|p| {
+            (
+                p.path.as_str(),
+                p.options.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/a", vec!["x-gvfs-hide", "nodev", "x-gvfs-trash"]),
+            ("/b", vec!["x-gvfs-hide", "nodev"]),
+            ("/etc/f", vec!["x-gvfs-hide", "nodev", "ro"]),
+        ]
+    );
+    assert_eq!(
+        problem_lines(&e),
+        [
+            r#"persist[0].directories[2].mountOptions[0] ("a,b"): is not a single mount option; expected one option per list item, without commas or spaces, such as "noatime"; this entry is skipped, the others are still mounted"#
+        ]
+    );
+}
+
+#[test]
+fn a_parent_directory_takes_the_defaults_of_created_parents_for_what_it_leaves_unset() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [{"storage": "/persist",
+           "files": [{"path": "/var/keys/secret", "parentDirectory": {"mode": "0700"}}, "/etc/plain"],
+           "users": {"alice": {"files": [{"path": ".config/app/key",
+                                          "parentDirectory": {"group": "wheel"}}]}}}]}"#,
+    );
+    assert!(e.problems.is_empty(), "{:?}", e.problems);
+    let parent_of = |path: &str| {
+        e.persisted
+            .iter()
+            .find(|p| p.path == path)
+            .unwrap_or_else(|| panic!("{path} not kept"))
+            .parent
+            .clone()
+    };
+    assert_eq!(
+        parent_of("/var/keys/secret"),
+        Some(entries::Parent {
+            user: Id::Name("root".into()),
+            group: entries::Group::Id(Id::Name("root".into())),
+            mode: 0o700
+        })
+    );
+    assert_eq!(parent_of("/etc/plain"), None);
+    assert_eq!(
+        parent_of("/home/alice/.config/app/key"),
+        Some(entries::Parent {
+            user: Id::Name("alice".into()),
+            group: entries::Group::Id(Id::Name("wheel".into())),
+            mode: 0o755
+        })
+    );
+    let err = parse_str(
+        r#"{"version": 1, "persist": [{"storage": "/p",
+           "files": [{"path": "/x/y", "parentDirectory": {"mode": "0700", "recursive": true}}]}]}"#,
+    )
+    .map(|_| ())
+    .expect_err("an unknown key in parentDirectory is refused");
+    assert!(err.to_string().contains("recursive"), "{err}");
+}
+
+#[test]
+fn a_symlink_is_for_files_other_than_the_machine_id_and_outside_the_initrd() {
+    let e = entries_of(
+        r#"{"version": 1, "persist": [{"storage": "/persist",
+           "directories": [{"path": "/var/lib/app", "method": "symlink"}],
+           "files": [{"path": "/etc/app.json", "method": "symlink"},
+                     {"path": "/etc/machine-id", "method": "symlink"},
+                     {"path": "/etc/early", "method": "symlink", "inInitrd": true},
+                     {"path": "/etc/bound", "method": "bind"}]}]}"#,
+    );
+    let kept: Vec<(&str, Method)> = e
+        .persisted
+        .iter()
+        .map(|p| (p.path.as_str(), p.method))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("/etc/app.json", Method::Symlink),
+            ("/etc/bound", Method::Bind)
+        ]
+    );
+    let lines = problem_lines(&e);
+    for w in [
+        r#"persist[0].directories[0] ("/var/lib/app"): is a directory, and "method": "symlink" is for files"#,
+        r#"persist[0].files[1] ("/etc/machine-id"): cannot be a symlink"#,
+        r#"persist[0].files[2] ("/etc/early"): has both "method": "symlink" and inInitrd"#,
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(w)),
+            "missing {w}\nin\n{}",
+            lines.join("\n")
+        );
+    }
+    assert_eq!(lines.len(), 3, "{}", lines.join("\n"));
 }

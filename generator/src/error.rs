@@ -58,6 +58,8 @@ pub enum PrepareError {
     HardLinked { path: String, links: u64 },
     /// The file was replaced between its check and its use.
     Changed { path: String },
+    /// Where a symlinked file's link goes, something else is.
+    Occupied { path: String, link: String },
     /// The storage cannot be opened.
     Storage {
         storage: String,
@@ -124,6 +126,10 @@ impl fmt::Display for PrepareError {
             PrepareError::HardLinked { path, links } => write!(
                 f,
                 "{path} has {links} hard links; tabula never changes the owner or mode of a file linked elsewhere (it would change the other names too): replace it by a copy of its own"
+            ),
+            PrepareError::Occupied { path, link } => write!(
+                f,
+                "{path} exists and is not a symbolic link to {link}; the entry's method is \"symlink\": move it away (into {link} if it is the data to keep)"
             ),
             PrepareError::Changed { path } => {
                 write!(f, "{path} changed while it was being checked; run again")

@@ -179,7 +179,7 @@ pub fn generate(env: &Env) -> Result<Outcome, GenerateError> {
             .find(|b| b.is_machine_id() && !b.in_initrd)
         {
             warn!(
-                "{}: /etc/machine-id is persisted without \"inInitrd\": true; systemd reads it before any stage-2 mount, so this boot runs with a different id than the persisted one. Set inInitrd (with a systemd initrd)",
+                "{}: /etc/machine-id is persisted without \"inInitrd\": true, so it is bind-mounted after systemd has read it: this boot runs as a first boot with a new random id (a new journal directory, new DHCP leases), and only programs that read the file later see the persisted copy. Set inInitrd (it needs the systemd initrd)",
                 b.label
             );
         }

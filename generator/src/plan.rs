@@ -11,8 +11,9 @@ use std::rc::Rc;
 use tabula_config::Config;
 use tabula_config::Overlay;
 use tabula_config::entries::{CheckedOverlay, Entries, Persisted, check_entries};
-pub use tabula_config::entries::{Group, Home, Kind, Problem, SYSROOT};
+pub use tabula_config::entries::{Group, Home, Kind, Parent, Problem, SYSROOT};
 use tabula_config::names::join;
+pub use tabula_config::{Method, Ownership};
 
 use crate::escape::path_unit_name;
 
@@ -40,6 +41,18 @@ pub struct Bind {
     pub group: Group,
     pub mode: u32,
     pub in_initrd: bool,
+    /// Whether `user`, `group` and `mode` apply to existing data too.
+    pub ownership: Ownership,
+    /// When the entry is inside another persisted entry: that entry's
+    /// storage, as mounted here. The outer entry is mounted first (systemd
+    /// orders a mount unit after the mount units of its parent paths), so
+    /// the mount point is really at outer storage + path.
+    pub outer_storage: Option<String>,
+    /// Owner and mode of the entry's parent directory when it is created.
+    pub parent: Option<Parent>,
+    /// A bind mount, or (files only) a symbolic link placed by the prepare
+    /// step, without a mount unit.
+    pub method: Method,
     /// The user's home, as mounted here.
     pub home: Option<Home>,
     /// Mount options after `bind` (shared by every entry of a storage).
@@ -49,6 +62,11 @@ pub struct Bind {
 }
 
 impl Bind {
+    /// Whether a mount unit puts it in place (not a symlink).
+    pub fn is_mounted(&self) -> bool {
+        self.method == Method::Bind
+    }
+
     /// Whether the persisted copy must start as `uninitialized`.
     pub fn is_machine_id(&self) -> bool {
         self.kind == Kind::File && self.path == MACHINE_ID
@@ -64,7 +82,8 @@ pub struct OverlayMount {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Sorted by target.
+    /// Sorted by target: an outer entry before the entries inside it, so
+    /// that the prepare step creates the outer entry first.
     pub binds: Vec<Bind>,
     /// Sorted by mount point.
     pub overlays: Vec<OverlayMount>,
@@ -100,6 +119,10 @@ fn bind(stage: Stage, e: Persisted) -> Bind {
         group: e.group,
         mode: e.mode,
         in_initrd: e.in_initrd,
+        ownership: e.ownership,
+        outer_storage: e.outer_storage.map(|s| prefixed(stage, &s)),
+        parent: e.parent,
+        method: e.method,
         home: e.home.map(|h| Home {
             user: h.user,
             path: prefixed(stage, &h.path),

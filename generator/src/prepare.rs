@@ -1,6 +1,7 @@
 //! The prepare step: before the bind mounts, create every missing source,
-//! target and parent with its owner and mode, and correct the owner and mode
-//! of existing sources and targets.
+//! target and parent with its owner and mode. An existing source keeps its
+//! owner and mode unless its entry says `"ownership": "enforce"`; the mount
+//! point gets the source's owner and mode (or, enforced, the entry's).
 //!
 //! It is symlink-safe: every path is walked one component at a time from a
 //! directory file descriptor with `O_NOFOLLOW`, never by name from `/`, and
@@ -30,7 +31,7 @@ use tabula_config::names::is_within;
 use tabula_runtime::Exit;
 
 use crate::error::PrepareError;
-use crate::plan::{Bind, Group, Kind, Plan, Stage};
+use crate::plan::{Bind, Group, Kind, Method, Ownership, Plan, Stage};
 use tabula_config::names::join;
 
 /// Content of a persisted `/etc/machine-id` created by tabula: systemd
@@ -340,7 +341,9 @@ impl Walker<'_> {
         }
     }
 
-    /// Opens or creates the regular file `name` in `parent` with `want`.
+    /// Opens or creates the regular file `name` in `parent`; a created one
+    /// gets `want`, an existing one is corrected to `want` only if
+    /// `fix_existing`.
     fn ensure_file(
         &self,
         parent: &OwnedFd,
@@ -348,7 +351,8 @@ impl Walker<'_> {
         path: &str,
         want: Owner,
         content: &str,
-    ) -> Result<(), PrepareError> {
+        fix_existing: bool,
+    ) -> Result<OwnedFd, PrepareError> {
         let probe = rustix::fs::openat(
             parent,
             name,
@@ -387,7 +391,10 @@ impl Walker<'_> {
                     });
                 }
                 self.hook(path);
-                fix(&fd, want, path, true)
+                if fix_existing {
+                    fix(&fd, want, path, true)?;
+                }
+                Ok(fd)
             }
             Err(Errno::NOENT) => {
                 let fd = rustix::fs::openat(
@@ -415,11 +422,46 @@ impl Walker<'_> {
                 self.hook(path);
                 fix(&fd, want, path, false)?;
                 info!("created {path} ({want})");
-                Ok(())
+                Ok(fd)
             }
             Err(e) => Err(errno_text(e, path)),
         }
     }
+}
+
+/// Makes `name` in `parent` a symbolic link to `link`: created when
+/// missing, left as it is when it already is that link; anything else there
+/// fails the entry and is left alone.
+fn place_symlink(parent: &OwnedFd, name: &str, path: &str, link: &str) -> Result<(), PrepareError> {
+    let occupied = || PrepareError::Occupied {
+        path: path.to_owned(),
+        link: link.to_owned(),
+    };
+    match rustix::fs::readlinkat(parent, name, Vec::new()) {
+        Ok(current) if current.as_bytes() == link.as_bytes() => Ok(()),
+        Ok(_) => Err(occupied()),
+        Err(Errno::NOENT) => {
+            rustix::fs::symlinkat(link, parent, name).map_err(|errno| PrepareError::Create {
+                path: path.to_owned(),
+                errno,
+            })?;
+            info!("created {path} -> {link}");
+            Ok(())
+        }
+        // EINVAL: there, but not a symlink.
+        Err(Errno::INVAL) => Err(occupied()),
+        Err(e) => Err(errno_text(e, path)),
+    }
+}
+
+/// The owner and mode `fd` has now.
+fn owner_of(fd: impl AsFd, path: &str) -> Result<Owner, PrepareError> {
+    let st = rustix::fs::fstat(fd).map_err(|e| errno_text(e, path))?;
+    Ok(Owner {
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mode: st.st_mode & 0o7777,
+    })
 }
 
 fn mount_id(fd: impl AsFd, name: &str) -> Option<u64> {
@@ -463,11 +505,32 @@ pub fn prepare_bind(
         let unprefixed = h.path.strip_prefix(prefix).unwrap_or(&h.path);
         format!("{}{unprefixed}", b.storage)
     });
-    let owner_for = |home: &Option<String>| {
+    // The entry's `parentDirectory`, for its parent directory on each side.
+    let parent_owner = match &b.parent {
+        Some(p) => Some(Owner {
+            uid: db.uid(&p.user)?,
+            gid: db.gid(&p.group)?,
+            mode: p.mode,
+        }),
+        None => None,
+    };
+    let owner_for = |home: &Option<String>, entry: &str| {
         let home = home.clone();
+        let entry_parent = entry.rsplit_once('/').map(|(p, _)| p.to_owned());
         move |at: &str| -> Owner {
+            // The home first: it is created as the user's 0700 whatever an
+            // entry directly inside it asks for its parent, as impermanence.
+            if let (Some(h), Some(o)) = (&home, home_owner) {
+                if at == h {
+                    return Owner { mode: 0o700, ..o };
+                }
+            }
+            if let Some(p) = parent_owner {
+                if entry_parent.as_deref() == Some(at) {
+                    return p;
+                }
+            }
             match (&home, home_owner) {
-                (Some(h), Some(o)) if at == h => Owner { mode: 0o700, ..o },
                 (Some(h), Some(o)) if is_within(at, h) => o,
                 _ => ROOT_DIR,
             }
@@ -477,8 +540,12 @@ pub fn prepare_bind(
     // The target side first: if it is already a mount point (the initrd
     // mounted it), there is nothing to do.
     let root_dup = rustix::io::dup(root).map_err(|e| errno_text(e, "/"))?;
-    let (tparent, tname) =
-        walker.walk_parents(root_dup, "/", &b.target, &owner_for(&target_home))?;
+    let (tparent, tname) = walker.walk_parents(
+        root_dup,
+        "/",
+        &b.target,
+        &owner_for(&target_home, &b.target),
+    )?;
     if let (Some(parent_id), Some(id)) = (mount_id(&tparent, ""), mount_id(&tparent, &tname)) {
         if parent_id != id {
             return Ok(Done::AlreadyMounted);
@@ -494,12 +561,54 @@ pub fn prepare_bind(
                 storage: b.storage.clone(),
                 cause: Box::new(cause),
             })?;
-    let (sparent, sname) =
-        walker.walk_parents(storage, &b.storage, &b.source, &owner_for(&source_home))?;
+    let (sparent, sname) = walker.walk_parents(
+        storage,
+        &b.storage,
+        &b.source,
+        &owner_for(&source_home, &b.source),
+    )?;
+    // Inside another entry, the mount point is where that entry's mount
+    // puts it: in the outer storage, which exists (it is mounted) and was
+    // prepared first, as outer entries sort before inner ones.
+    let mut mount_point = b.target.clone();
+    let (tparent, tname) = match &b.outer_storage {
+        None => (tparent, tname),
+        Some(outer) => {
+            let unprefixed = b.target.strip_prefix(prefix).unwrap_or(&b.target);
+            mount_point = format!("{outer}{unprefixed}");
+            let outer_home = b.home.as_ref().map(|h| {
+                let unprefixed = h.path.strip_prefix(prefix).unwrap_or(&h.path);
+                format!("{outer}{unprefixed}")
+            });
+            let outer_fd =
+                walker
+                    .open_existing(root, outer)
+                    .map_err(|cause| PrepareError::Storage {
+                        storage: outer.clone(),
+                        cause: Box::new(cause),
+                    })?;
+            walker.walk_parents(
+                outer_fd,
+                outer,
+                &mount_point,
+                &owner_for(&outer_home, &mount_point),
+            )?
+        }
+    };
+    // Enforced: the entry's owner and mode on both sides. Otherwise the
+    // source keeps what it has (the entry's only if created just now) and
+    // the mount point mirrors it, as impermanence's `chown --reference`
+    // and `chmod --reference` do.
+    let enforce = b.ownership == Ownership::Enforce;
     match b.kind {
         Kind::Directory => {
-            walker.ensure_dir(&sparent, &sname, &b.source, want, true)?;
-            walker.ensure_dir(&tparent, &tname, &b.target, want, true)?;
+            let src = walker.ensure_dir(&sparent, &sname, &b.source, want, enforce)?;
+            let target_want = if enforce {
+                want
+            } else {
+                owner_of(&src, &b.source)?
+            };
+            walker.ensure_dir(&tparent, &tname, &mount_point, target_want, true)?;
         }
         Kind::File => {
             let content = if b.is_machine_id() {
@@ -507,15 +616,33 @@ pub fn prepare_bind(
             } else {
                 ""
             };
-            walker.ensure_file(&sparent, &sname, &b.source, want, content)?;
-            walker.ensure_file(&tparent, &tname, &b.target, want, "")?;
+            let src = walker.ensure_file(&sparent, &sname, &b.source, want, content, enforce)?;
+            if b.method == Method::Symlink {
+                // The link names the copy as the running system sees it.
+                let link = &b.source[prefix.len()..];
+                place_symlink(&tparent, &tname, &mount_point, link)?;
+            } else {
+                let target_want = if enforce {
+                    want
+                } else {
+                    owner_of(&src, &b.source)?
+                };
+                walker.ensure_file(&tparent, &tname, &mount_point, target_want, "", true)?;
+            }
         }
     }
     // What systemd will mount is named by path: check, now that everything
     // is in place, that neither path has a symlink anywhere (a swap during
     // this run leaves one), so that the mount cannot be redirected.
     let quiet = Walker { hook: None };
-    for path in [&b.source, &b.target] {
+    // (Inside another entry, the mount point checked is the one in the outer
+    // storage: the target path leads there once the outer entry is mounted.)
+    let checked: &[&String] = if b.method == Method::Symlink {
+        &[&b.source]
+    } else {
+        &[&b.source, &mount_point]
+    };
+    for path in checked {
         let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
         let parent_fd = quiet.open_existing(root, if parent.is_empty() { "/" } else { parent })?;
         let st = rustix::fs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW)

@@ -203,7 +203,7 @@ pub fn render(plan: &Plan, ctx: &Context<'_>) -> Tree {
             prepare_unit(plan, ctx, target),
         );
     }
-    for bind in &plan.binds {
+    for bind in plan.binds.iter().filter(|b| b.is_mounted()) {
         tree.insert(bind.unit.clone(), bind_unit(bind, ctx, target));
     }
     if !plan.binds.is_empty() {
@@ -238,7 +238,12 @@ fn prepare_unit(plan: &Plan, ctx: &Context<'_>, target: &str) -> Node {
     let mut mounts_for: Vec<&str> = Vec::new();
     for b in &plan.binds {
         mounts_for.push(&b.storage);
-        mounts_for.push(parent(&b.target));
+        // An entry inside another is prepared in the outer entry's storage
+        // (listed for the outer entry), not under its own parent: that is
+        // the outer entry's mount point, mounted after this service.
+        if b.outer_storage.is_none() {
+            mounts_for.push(parent(&b.target));
+        }
     }
     mounts_for.sort_unstable();
     mounts_for.dedup();
@@ -335,12 +340,22 @@ fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> Node {
 }
 
 fn wants_dropin(plan: &Plan, ctx: &Context<'_>) -> Node {
-    let units: Vec<&str> = plan.binds.iter().map(|b| b.unit.as_str()).collect();
+    let mut units: Vec<&str> = plan
+        .binds
+        .iter()
+        .filter(|b| b.is_mounted())
+        .map(|b| b.unit.as_str())
+        .collect();
+    // A symlinked file has no mount unit to pull the prepare step in.
+    if plan.binds.iter().any(|b| !b.is_mounted()) {
+        units.push(prepare_unit_name(ctx.stage));
+    }
     // No size hint from the entry count: the string grows by doubling,
     // a handful of copies even for 10,000 entries.
     UnitFile::new(1024)
         .blank()
-        .comment("The persisted paths, each a mount unit of this directory.")
+        .comment("The persisted paths, each a mount unit of this directory (and the")
+        .comment("prepare step, which places the symlinked files, when there are any).")
         .section("Unit")
         .origin(ctx)
         .list_lines("Wants", &units, 8)

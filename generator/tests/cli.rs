@@ -92,7 +92,7 @@ fn unusable_configuration_emits_nothing() {
 #[test]
 fn rejected_entries_are_named_and_the_rest_is_emitted() {
     let config = r#"{"version":1,"persist":[{"storage":"/persist",
-      "directories":["/var/log","var/rel","/var/log","/var/log/sub","/persist/x","/a/../b","/c\u0007"],
+      "directories":["/var/log","var/rel","/var/log",{"path":"/var/log/sub","inInitrd":true},"/persist/x","/a/../b","/c\u0007"],
       "files":["/var/log"]}]}"#;
     let out = tempfile::tempdir().expect("tempdir");
     let (o, _t) = run(config, &[out.path()], false);
@@ -101,7 +101,7 @@ fn rejected_entries_are_named_and_the_rest_is_emitted() {
     for needle in [
         r#"directories[1] ("var/rel"): is not absolute"#,
         r#"directories[2] ("/var/log"): is listed twice"#,
-        r#"directories[3] ("/var/log/sub"): is inside "/var/log""#,
+        r#"directories[3] ("/var/log/sub"): has inInitrd but is inside "/var/log""#,
         r#"directories[4] ("/persist/x"): is inside the storage"#,
         r#"directories[5] ("/a/../b"): has a `..` component"#,
         r#"directories[6] ("/c\u{7}"): contains the control character"#,
@@ -145,7 +145,7 @@ fn machine_id_outside_the_initrd_is_warned_about() {
     assert_eq!(o.status.code(), Some(0));
     assert!(
         stderr(&o)
-            .contains(r#"persist[0].files[0]: /etc/machine-id is persisted without "inInitrd""#),
+            .contains(r#"persist[0].files[0]: /etc/machine-id is persisted without "inInitrd": true, so it is bind-mounted after systemd has read it"#),
         "{}",
         stderr(&o)
     );

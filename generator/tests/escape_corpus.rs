@@ -54,6 +54,7 @@ fn corpus(count: usize) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs systemd's own tools (systemd-escape, systemd-analyze), which a build sandbox lacks; dev/test.sh runs it"]
 fn equals_systemd_escape_on_10000_random_paths() {
     if tabula_testkit::skip_unless(
         "equals_systemd_escape_on_10000_random_paths",
@@ -102,6 +103,7 @@ fn equals_systemd_escape_on_10000_random_paths() {
 /// `systemd-analyze verify` loads a mount unit named by us and refuses it
 /// ("Where= setting doesn't match unit name") unless the hashed name is right.
 #[test]
+#[ignore = "needs systemd's own tools (systemd-escape, systemd-analyze), which a build sandbox lacks; dev/test.sh runs it"]
 fn hashed_names_are_accepted_by_systemd_analyze_verify() {
     if tabula_testkit::skip_unless(
         "hashed_names_are_accepted_by_systemd_analyze_verify",

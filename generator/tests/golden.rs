@@ -170,6 +170,7 @@ fn golden_trees() {
 /// Every unit of every case through `systemd-analyze verify`, with the real
 /// binary as the prepare service's program (verify checks it exists).
 #[test]
+#[ignore = "needs systemd's own tools (systemd-escape, systemd-analyze), which a build sandbox lacks; dev/test.sh runs it"]
 fn systemd_analyze_verify_every_case() {
     if tabula_testkit::skip_unless("systemd_analyze_verify_every_case", &[SYSTEMD_ANALYZE]) {
         return;
@@ -253,6 +254,7 @@ fn systemd_analyze_verify_every_case() {
 /// exactly the configured paths (no `%` specifier expanded, no quote or
 /// backslash eaten, nothing cut).
 #[test]
+#[ignore = "needs systemd's own tools (systemd-escape, systemd-analyze), which a build sandbox lacks; dev/test.sh runs it"]
 fn systemd_reads_back_what_we_mean() {
     if tabula_testkit::skip_unless("systemd_reads_back_what_we_mean", &[SYSTEMD_ANALYZE]) {
         return;
@@ -269,7 +271,8 @@ fn systemd_reads_back_what_we_mean() {
         };
         let plan = tabula_generator::plan(&config, env.stage());
         let mut expected: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-        for b in &plan.binds {
+        // A symlinked file has no mount unit.
+        for b in plan.binds.iter().filter(|b| b.is_mounted()) {
             let mut options = vec!["bind".to_owned()];
             options.extend(b.options.iter().cloned());
             expected.insert(

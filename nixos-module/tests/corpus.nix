@@ -253,8 +253,9 @@ let
             parentPath = dirOf path;
             # docs/generator.md: a missing parent outside a home root:root
             # 0755, the home the user's 0700, inside a home the user's 0755;
-            # a parent that is itself an entry gets that entry's
-            parent =
+            # a parent that is itself an entry gets that entry's; otherwise
+            # the entry's parentDirectory applies (never to the home)
+            parent = (if home != null && parentPath == home then lib.id else (d: d // (e.parentDirectory or { }))) (
               if home != null && parentPath == home then
                 {
                   user = user;
@@ -272,7 +273,8 @@ let
                   user = "root";
                   group = "root";
                   mode = "0755";
-                };
+                }
+            );
           in
           {
             inherit kind path;
@@ -280,7 +282,8 @@ let
             user = e.user or (if user == null then "root" else user);
             group = e.group or (if user == null then "root" else groupOf user);
             mode = e.mode or (if kind == "directory" then "0755" else "0644");
-            mountOptions = opts;
+            # the storage's, then the entry's own (docs/config.md)
+            mountOptions = opts ++ filter (o: !elem o opts) (e.mountOptions or [ ]);
             inInitrd = e.inInitrd or false;
           }
           // lib.optionalAttrs (kind == "file") {
@@ -306,12 +309,11 @@ let
   # docs/nixos.md ("Migrating from impermanence"), with the field it shows in.
   knownClasses = {
     "file created" = "a missing file source: impermanence symlinks to it, tabula creates it empty and bind-mounts (programs that replace files by rename keep their data)";
-    "file mountOptions" = "x-gvfs-hide/x-gvfs-trash: impermanence puts them on directory mounts only, tabula on every bind mount of the storage";
     "file mode" = "impermanence never creates a file, so it has no mode for one; tabula creates a missing one 0644 (root or the user)";
     "file user" = "as `file mode`: the owner of a file tabula creates";
     "file group" = "as `file mode`: the group of a file tabula creates";
-    "refused: nested entries" = "an entry inside another entry (`.config` and `.config/fcitx5`): refused by tabula's own check until the contract and the generator order nested mounts";
-    "refused: parentDirectory" = "an owner or mode for a file's parent other than the defaults: the config contract has no key for it, so the compatibility module refuses it with an assertion";
+    "refused: nested entries" = "a path inside a persisted file, or an inInitrd entry inside one mounted in stage 2: nestings that cannot work, refused by tabula's own check (other nested entries are accepted and mounted outer first)";
+    "file inInitrd" = "/etc/machine-id with the systemd initrd: tabula mounts it from the initrd so that PID 1 reads the persisted id (impermanence mounts it in stage 2, after PID 1 has read it); on purpose";
     "directory inInitrd" = "the scripted initrd: impermanence bind-mounts pathsNeededForBoot (/var/log, /var/lib/nixos, ...) from stage 1, tabula mounts them in stage 2";
   };
 

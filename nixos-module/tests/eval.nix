@@ -520,6 +520,10 @@ let
         "/var/lib/nixos"
         "/var/lib/bluetooth"
       ];
+      environment.persistence."/persistent".files = [
+        "/etc/machine-id"
+        "/etc/ssh/ssh_host_ed25519_key"
+      ];
     }
   ];
 
@@ -539,6 +543,26 @@ let
   };
   compatWith = flavour: extra: evalCompat flavour ([ compatBase ] ++ extra);
   persistAt = settings: path: lib.findFirst (s: s.storage == path) null settings.persist;
+  # The compat module writes ownership = "create" on every entry (checked
+  # once, below); the other compat checks compare the rest of each entry.
+  stripCreate =
+    e:
+    if builtins.isAttrs e && (e.ownership or null) == "create" then
+      let
+        r = removeAttrs e [ "ownership" ];
+      in
+      if builtins.attrNames r == [ "path" ] then r.path else r
+    else
+      e;
+  stripUser = u: u // {
+    directories = map stripCreate u.directories;
+    files = map stripCreate u.files;
+  };
+  allEntries =
+    settings:
+    lib.concatMap (
+      s: s.directories ++ s.files ++ lib.concatMap (u: u.directories ++ u.files) (lib.attrValues s.users)
+    ) settings.persist;
   checkCompatAssertion =
     name: modules: needle:
     let
@@ -633,7 +657,7 @@ let
     }
   ];
   compatPathsStorage = persistAt compatPaths.tabula.settings "/persist";
-  # "." persists the whole home (alone: tabula refuses nested entries for now)
+  # "." persists the whole home
   compatHome = compatWith "systemd" [
     { environment.persistence."/persist".users.alice.directories = [ "." ]; }
   ];
@@ -738,11 +762,34 @@ lib.flatten [
   # impermanence compatibility
   (checkNoAssertions "compat-impermanence" compat)
   (checkGolden "compat-impermanence" compat)
+  (checkEq "compat: every entry leaves the owner and mode of existing data alone (ownership = create), as impermanence does" (lib.unique (
+    map (e: e.ownership or null) (lib.concatMap (c: allEntries c.tabula.settings) [
+      compat
+      compatSystemd
+      compatPaths
+      compatHome
+      compatHomeManager
+    ])
+  )) [ "create" ])
   (stage2Checks "compat-impermanence" compat)
   (checkEq "compat-impermanence: tabula enabled by environment.persistence" compat.tabula.enable true)
   (checkEq "compat-impermanence: nothing enabled without environment.persistence" compatDisabled.tabula.enable false)
   (checkEq "disabled: no build-time config check" compatDisabled.system.checks [ ])
-  (checkEq "compat-impermanence: boot-needed directories come from the systemd initrd, as impermanence mounts them" (lib.head compatSystemd.tabula.settings.persist).directories [
+  (checkEq "compat-impermanence: /etc/machine-id is mounted from the systemd initrd, before PID 1 reads it" (map stripCreate (lib.head compatSystemd.tabula.settings.persist).files) [
+    {
+      path = "/etc/machine-id";
+      inInitrd = true;
+    }
+    "/etc/ssh/ssh_host_ed25519_key"
+  ])
+  (checkEq "compat-impermanence: with the systemd initrd no machine-id warning" (lib.filter (lib.hasInfix "/etc/machine-id") compatSystemd.warnings) [ ])
+  (check "compat-impermanence: with the scripted initrd, a warning says what happens to /etc/machine-id" (lib.any (
+    w:
+    lib.hasInfix "after systemd (PID 1) has read it" w
+    && lib.hasInfix "treats the boot as the first one" w
+    && lib.hasInfix "boot.initrd.systemd.enable = true" w
+  ) compat.warnings) "no such warning in ${builtins.toJSON compat.warnings}")
+  (checkEq "compat-impermanence: boot-needed directories come from the systemd initrd, as impermanence mounts them" (map stripCreate (lib.head compatSystemd.tabula.settings.persist).directories) [
     {
       path = "/var/lib/nixos";
       inInitrd = true;
@@ -813,7 +860,7 @@ lib.flatten [
   # Home Manager's home.persistence, mapped to the user's entries
   (checkEq "compat: Home Manager's home.persistence becomes the user's tabula.persist entries, per storage" (map (s: {
     inherit (s) storage;
-    users = s.users;
+    users = lib.mapAttrs (_: stripUser) s.users;
   }) compatHomeManager.tabula.settings.persist) [
     {
       storage = "/persist";
@@ -849,21 +896,21 @@ lib.flatten [
     )
   ) "not refused")
   (checkEq "compat: without Home Manager nothing is added for it" (compatPaths ? home-manager) false)
-  (checkCompatAssertion "Home Manager entries are refused for the same reasons (method = symlink)" [
+  (checkCompatAssertion "Home Manager entries are refused for the same reasons (a mode mkdir reads differently)" [
     ./home-manager-stub.nix
     {
-      home-manager.users.alice.home.persistence."/persist".files = [
+      home-manager.users.alice.home.persistence."/persist".directories = [
         {
-          file = ".config/app.json";
-          method = "symlink";
+          directory = ".gnupg";
+          mode = "g=u";
         }
       ];
     }
-  ] "home-manager.users.alice.home.persistence.\"/persist\": .config/app.json: method = \"symlink\" is not supported")
+  ] "home-manager.users.alice.home.persistence.\"/persist\": .gnupg: mode \"g=u\" is not one tabula can reproduce")
 
   # impermanence's paths and modes (concatPaths, mkdir --mode)
   (checkNoAssertions "compat-paths" compatPaths)
-  (checkEq "compat: trailing and repeated slashes are dropped, symbolic modes become mkdir's octal" compatPathsStorage.directories [
+  (checkEq "compat: trailing and repeated slashes are dropped, symbolic modes become mkdir's octal" (map stripCreate compatPathsStorage.directories) [
     "/var/lib/NetworkManager"
     "/var/lib/bluetooth"
     {
@@ -879,13 +926,47 @@ lib.flatten [
       mode = "0750";
     }
   ])
-  (checkEq "compat: a user's paths are relative to the home, slashes dropped" compatPathsStorage.users.alice {
+  (checkEq "compat: a user's paths are relative to the home, slashes dropped" (stripUser compatPathsStorage.users.alice) {
     home = "/home/alice";
     directories = [ ".config/sops/age" ];
     files = [ ".bash_history" ];
   })
   (checkNoAssertions "compat-home" compatHome)
-  (checkEq "compat: \".\" in users.<name>.directories persists the whole home, the user's, 0700 as impermanence creates it" (persistAt compatHome.tabula.settings "/persist").directories [
+  (checkEq "compat: an outer directory listed after an inner one is created as its parent, as impermanence creates it" (stripUser (persistAt (compatWith "systemd" [
+    {
+      users.users.alice.group = "users";
+      environment.persistence."/persist".users.alice.directories = [
+        ".config/fcitx5"
+        {
+          directory = ".config";
+          group = "wheel";
+          mode = "0700";
+        }
+        ".local/share"
+        ".local"
+      ];
+    }
+  ]).tabula.settings "/persist").users.alice) {
+        home = "/home/alice";
+        directories = [
+          ".config/fcitx5"
+          {
+            path = ".config";
+            user = "alice";
+            group = "users";
+            mode = "0755";
+          }
+          ".local/share"
+          {
+            path = ".local";
+            user = "alice";
+            group = "users";
+            mode = "0755";
+          }
+        ];
+        files = [ ];
+      })
+  (checkEq "compat: \".\" in users.<name>.directories persists the whole home, the user's, 0700 as impermanence creates it" (map stripCreate (persistAt compatHome.tabula.settings "/persist").directories) [
     {
       path = "/home/alice";
       user = "alice";
@@ -903,26 +984,29 @@ lib.flatten [
   ]).tabula.settings.persist) [ "/persist" ])
 
   # what tabula cannot do as impermanence does: refused, with the reason
-  (checkCompatAssertion "parentDirectory with a mode other than the default parent's" [
+  (checkEq "compat: a file's parentDirectory goes to the entry, the mode as mkdir makes it (impermanence's README example)" (map stripCreate (persistAt (compatWith "systemd" [
     {
       environment.persistence."/persist".files = [
         {
           file = "/var/keys/secret_file";
           parentDirectory.mode = "u=rwx,g=,o=";
         }
-      ];
-    }
-  ] "config contract has no key for the owner and mode of an entry's parents")
-  (checkCompatAssertion "parentDirectory with another owner" [
-    {
-      environment.persistence."/persist".files = [
         {
           file = "/var/lib/app/state";
           parentDirectory.user = "alice";
         }
       ];
     }
-  ] "parentDirectory asks for")
+  ]).tabula.settings "/persist").files) [
+    {
+      path = "/var/keys/secret_file";
+      parentDirectory.mode = "0700";
+    }
+    {
+      path = "/var/lib/app/state";
+      parentDirectory.user = "alice";
+    }
+  ])
   (checkNoAssertions "compat: parentDirectory equal to the default parent is accepted" (compatWith "systemd" [
     {
       environment.persistence."/persist".users.alice.files = [
@@ -933,52 +1017,82 @@ lib.flatten [
       ];
     }
   ]))
-  (checkCompatAssertion "method = symlink" [
+  (checkEq "compat: method = symlink becomes the entry's method, auto a bind mount" (map stripCreate (persistAt (compatWith "systemd" [
     {
       environment.persistence."/persist".files = [
         {
           file = "/etc/app.conf";
           method = "symlink";
         }
-      ];
-    }
-  ] "method = \"symlink\" is not supported")
-  (checkCompatAssertion "a per-entry hideMount other than the storage's" [
-    {
-      environment.persistence."/persist".directories = [
         {
-          directory = "/var/lib/app";
-          hideMount = true;
+          file = "/etc/other.conf";
+          method = "auto";
         }
       ];
     }
-  ] "hideMount = true, but tabula sets x-gvfs-hide per storage")
-  (checkCompatAssertion "a per-entry allowTrash other than the storage's" [
+  ]).tabula.settings "/persist").files) [
     {
-      environment.persistence."/persist" = {
-        allowTrash = true;
-        directories = [
-          {
-            directory = "/srv/data";
-            allowTrash = false;
-          }
-        ];
-      };
+      path = "/etc/app.conf";
+      method = "symlink";
     }
-  ] "allowTrash = false, but tabula sets x-gvfs-trash per storage")
-  (checkNoAssertions "compat: a per-entry hideMount equal to the storage's is accepted" (compatWith "systemd" [
+    "/etc/other.conf"
+  ])
+  (checkEq "compat: hideMount and allowTrash per entry, on directory mounts only, as impermanence" (
+    let
+      st = persistAt (compatWith "systemd" [
+        {
+          environment.persistence."/persist" = {
+            hideMounts = true;
+            allowTrash = true;
+            directories = [
+              "/var/lib/both"
+              {
+                directory = "/var/lib/shown";
+                hideMount = false;
+              }
+              {
+                directory = "/srv/notrash";
+                allowTrash = false;
+              }
+              {
+                directory = "/srv/plain";
+                hideMount = false;
+                allowTrash = false;
+              }
+            ];
+            files = [ "/etc/app.conf" ];
+          };
+        }
+      ]).tabula.settings "/persist";
+    in
     {
-      environment.persistence."/persist" = {
-        hideMounts = true;
-        directories = [
-          {
-            directory = "/var/lib/app";
-            hideMount = true;
-          }
-        ];
-      };
+      inherit (st) hideMounts mountOptions;
+      directories = map stripCreate st.directories;
+      files = map stripCreate st.files;
     }
-  ]))
+  ) {
+    hideMounts = false;
+    mountOptions = [ ];
+    directories = [
+      {
+        path = "/var/lib/both";
+        mountOptions = [
+          "x-gvfs-hide"
+          "x-gvfs-trash"
+        ];
+      }
+      {
+        path = "/var/lib/shown";
+        mountOptions = [ "x-gvfs-trash" ];
+      }
+      {
+        path = "/srv/notrash";
+        mountOptions = [ "x-gvfs-hide" ];
+      }
+      "/srv/plain"
+    ];
+    files = [ "/etc/app.conf" ];
+  })
   (checkCompatAssertion "a symbolic mode mkdir reads differently from what is modelled (copying bits)" [
     {
       environment.persistence."/persist".directories = [
@@ -1066,9 +1180,31 @@ lib.flatten [
       tabula.persist."/persist2".directories = [ "/etc/nixos" ];
     }
   ]) "persisted more than once: /etc/nixos")
-  (checkAssertion "a path persisted inside another" "systemd" (btrfsWith [
-    { tabula.persist."/persist".directories = [ "/var/lib/nixos/extra" ]; }
-  ]) "/var/lib/nixos/extra is inside /var/lib/nixos")
+  (checkNoAssertions "nested entries, in one storage and in two" (eval "systemd" (btrfsWith [
+    {
+      fileSystems."/state" = {
+        device = "/dev/disk/by-label/nixos";
+        fsType = "btrfs";
+        options = [ "subvol=@state" ];
+        neededForBoot = true;
+      };
+      tabula.persist."/persist".directories = [ "/var/lib/nixos/extra" ];
+      tabula.persist."/state".directories = [ "/var/lib/bluetooth/keys" ];
+    }
+  ])).config)
+  (checkAssertion "a path persisted inside a persisted file" "systemd" (btrfsWith [
+    { tabula.persist."/persist".directories = [ "/etc/ssh/ssh_host_ed25519_key/x" ]; }
+  ]) "/etc/ssh/ssh_host_ed25519_key/x is inside /etc/ssh/ssh_host_ed25519_key (file): a file has no paths inside it")
+  (checkAssertion "an inInitrd path inside one mounted in stage 2" "systemd" (btrfsWith [
+    {
+      tabula.persist."/persist".directories = [
+        {
+          path = "/var/lib/nixos/early";
+          inInitrd = true;
+        }
+      ];
+    }
+  ]) "/var/lib/nixos/early is inside /var/lib/nixos (directory): it has inInitrd and /var/lib/nixos has not")
   (checkAssertion "a home file persisted twice" "systemd" (btrfsWith [
     {
       users.users.alice.isNormalUser = true;

@@ -68,9 +68,21 @@ impl Rotation<'_> {
         let temp_exists = self.zfs.exists(&temp)?;
         if temp_exists && !self.is_marked(&temp)? {
             if !(root_exists && self.is_torn_clone(&temp)?) {
+                // Real ZFS counts a few KiB as written in a fresh clone of a
+                // snapshot that holds files, so a torn clone of a non-empty
+                // snapshot looks used: say how to tell, and touch nothing.
+                let hint = if self.zfs.get("origin", &temp)? == self.snapshot() {
+                    format!(
+                        ". It is a clone of {}, as a power cut during `zfs clone` leaves one, but something was written to it: \
+                         compare it with `zfs diff {} {temp}` and, if nothing of yours is in it, `zfs destroy {temp}`",
+                        self.snapshot(),
+                        self.snapshot()
+                    )
+                } else {
+                    ". Rename or destroy it yourself".to_owned()
+                };
                 return Err(ZfsError::Refused(format!(
-                    "{temp} exists but was not made by tabula ({MARK} is not {MARK_VALUE}); nothing was changed. \
-                     Rename or destroy it yourself"
+                    "{temp} exists but was not made by tabula ({MARK} is not {MARK_VALUE}); nothing was changed{hint}"
                 )));
             }
             return Ok(State::TornClone);

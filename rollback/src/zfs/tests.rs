@@ -418,7 +418,10 @@ fn refusals_change_nothing() {
                 ]);
                 p.zfs(&["write", "rpool/local/root.tabula-new", "precious"]);
             },
-            "rpool/local/root.tabula-new exists but was not made by tabula",
+            "rpool/local/root.tabula-new exists but was not made by tabula (tabula:role is not new-root); \
+             nothing was changed. It is a clone of rpool/local/root@blank, as a power cut during `zfs clone` \
+             leaves one, but something was written to it: compare it with \
+             `zfs diff rpool/local/root@blank rpool/local/root.tabula-new`",
         ),
         (
             "unmarked clone of another snapshot",
@@ -426,7 +429,8 @@ fn refusals_change_nothing() {
                 p.zfs(&["snapshot", "rpool/safe@mine"]);
                 p.zfs(&["clone", "rpool/safe@mine", "rpool/local/root.tabula-new"]);
             },
-            "rpool/local/root.tabula-new exists but was not made by tabula",
+            "rpool/local/root.tabula-new exists but was not made by tabula (tabula:role is not new-root); \
+             nothing was changed. Rename or destroy it yourself",
         ),
     ];
     for (what, setup, want) in cases {

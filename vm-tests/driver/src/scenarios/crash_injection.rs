@@ -197,7 +197,8 @@ pub fn run(env: &Env) -> Result<Outcome> {
     let mut reached = 0;
     let mut stops: Vec<Vec<String>> = tabula_rollback::fault::STEPS
         .iter()
-        .filter(|s| !s.starts_with("leftover"))
+        // Btrfs steps only (crash-injection-zfs stops after the zfs-* ones).
+        .filter(|s| !s.starts_with("leftover") && !s.starts_with("zfs-"))
         .map(|s| vec![s.to_string()])
         .collect();
     // Leftovers exist only after an earlier stop: stop there first.

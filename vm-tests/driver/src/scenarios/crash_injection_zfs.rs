@@ -1,16 +1,31 @@
-//! crash-injection-zfs: power cuts (QEMU killed) at random instants of the
-//! ZFS keep-previous rotation (clone, rename, rename, promote, prune). After
-//! every cut the next boot's rollback succeeds; then, inspected from an
-//! initrd shell: exactly one `rpool/local/root` (unmarked, not a clone,
-//! owning `@blank`), no leftover `.tabula-new`, old roots per policy, and
-//! `rpool/safe/persist` unchanged (sha256 of every file).
+//! crash-injection-zfs: the ZFS keep-previous rotation (clone, rename,
+//! rename, promote, prune) stopped between any two `zfs` commands.
+//!
+//! 1. With the `fault-injection` build: a stop right after every step
+//!    (`zfs-cloned`, `zfs-archived`, `zfs-renamed`, `zfs-promoted`,
+//!    `zfs-pruned`, and the steps of the runs that finish an interrupted
+//!    one), each both as a process crash (abort; the initrd then exports the
+//!    pool and powers off) and as a power cut (QEMU killed the instant the
+//!    abort is printed); then `oldRoots: null`'s `zfs-rolled-back` the same
+//!    way.
+//! 2. Power cuts (QEMU killed) at random instants from `zfs clone` to the
+//!    end of the run.
+//!
+//! After every stop, a recovery boot runs the normal rollback in stage 1
+//! (same binary, configuration and `zpool import -N` as a normal boot) and
+//! then inspects the pool from the initrd shell: the rollback succeeded;
+//! exactly one `rpool/local/root` (unmarked, promoted, owning `@blank`,
+//! holding nothing), no leftover `.tabula-new`, 1–2 old roots (keep min 1,
+//! max 2), exactly one of them holding the file written on the root before
+//! the stop, and `rpool/safe/persist` unchanged (sha256 of every file).
+//! Finally a full boot into systemd.
 //!
 //! `TABULA_CRASH_ZFS_ITERATIONS` (default 5) and `TABULA_CRASH_SEED`.
 
 use crate::harness::{Ctx, Fs, Mode, Outcome, Spec, check_eq};
 use crate::initrd::Flavour;
 use crate::qemu::{Boot, End, Hook};
-use crate::{Env, Result, bail, ensure};
+use crate::{Context, Env, Result, bail, ensure};
 use std::time::Duration;
 
 const CONFIG: &str = r#"{
@@ -18,6 +33,14 @@ const CONFIG: &str = r#"{
   "rollback": [
     { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank",
       "oldRoots": "rpool/local/old_roots", "keep": { "days": null, "min": 1, "max": 2 } }
+  ]
+}"#;
+
+/// The same root without old roots: `zfs rollback -r`.
+const CONFIG_NULL: &str = r#"{
+  "version": 1,
+  "rollback": [
+    { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank", "oldRoots": null }
   ]
 }"#;
 
@@ -33,20 +56,59 @@ umount /p
 zpool export rpool
 "#;
 
-/// Report the pool state (initrd shell, busybox).
+/// Recover (when asked), report the pool state, and write the marker file
+/// `gen-$NEXT` on the root for the next stop (initrd shell, busybox).
 const INSPECT: &str = r#"
 set -e
 ZPOOL_IMPORT_UDEV_TIMEOUT_MS=0 zpool import -N -f rpool
+if [ "$RECOVER" = yes ]; then
+  rc=0; tabula-rollback --config /etc/tabula/config.json || rc=$?
+  mark "recover-exit=$rc"
+fi
 mark "datasets=$(zfs list -H -t all -o name | tr '\n' ',')"
 mark "origin=$(zfs get -H -o value origin rpool/local/root) mark=$(zfs get -H -o value -s local tabula:role rpool/local/root | tr -d '\n')x"
-mkdir -p /p && mount -t zfs -o ro rpool/safe/persist /p
+mkdir -p /p /r
+mount -t zfs -o ro rpool/safe/persist /p
 mark "persist=$(cd /p && find . -type f | sort | xargs sha256sum | sha256sum | cut -c1-32)"
 umount /p
+mount -t zfs rpool/local/root /r
+mark "root-files=$(ls -A /r | paste -sd, -)"
+[ -n "$NEXT" ] && echo "$NEXT" >"/r/gen-$NEXT"
+umount /r
+for n in $(zfs list -H -o name -d 1 rpool/local/old_roots | tail -n +2); do
+  if mount -t zfs -o ro "$n" /r 2>/dev/null; then
+    mark "old-files=${n##*/}:$(ls -A /r | grep '^gen-' | paste -sd, -)"
+    umount /r
+  else
+    mark "old-files=${n##*/}:unmountable"
+  fi
+done
 zpool export rpool
 "#;
 
-fn inspect(ctx: &Ctx, img: &std::path::Path, label: &str) -> Result<(Boot, String)> {
-    let mut spec = Spec::new(Flavour::Scripted, Fs::Zfs, CONFIG, INSPECT);
+/// What an inspection found.
+struct State {
+    persist: String,
+    old_roots: usize,
+}
+
+/// Inspect (after a recovery rollback when `recover`), check the
+/// invariants, and leave `gen-<next>` on the root. `gen` is the marker the
+/// root held before the stop, which exactly one old root must now hold.
+fn inspect(
+    ctx: &Ctx,
+    img: &std::path::Path,
+    label: &str,
+    config: &str,
+    recover: bool,
+    gen_before: Option<u32>,
+    next: u32,
+) -> Result<(Boot, State)> {
+    let script = format!(
+        "RECOVER={}\nNEXT={next}\n{INSPECT}",
+        if recover { "yes" } else { "no" }
+    );
+    let mut spec = Spec::new(Flavour::Scripted, Fs::Zfs, config, &script);
     spec.mode = Mode::InitrdScript;
     spec.timeout = Duration::from_secs(180);
     let b = ctx.boot(label, img, &spec)?;
@@ -56,6 +118,14 @@ fn inspect(ctx: &Ctx, img: &std::path::Path, label: &str) -> Result<(Boot, Strin
         Some("0"),
         Some(&b),
     )?;
+    if recover {
+        check_eq(
+            &format!("{label}: the recovery rollback's exit status"),
+            b.get("recover-exit"),
+            Some("0"),
+            Some(&b),
+        )?;
+    }
     let ds: Vec<String> = b
         .get("datasets")
         .unwrap_or_default()
@@ -65,36 +135,100 @@ fn inspect(ctx: &Ctx, img: &std::path::Path, label: &str) -> Result<(Boot, Strin
         .collect();
     ensure!(
         ds.iter().filter(|d| *d == "rpool/local/root").count() == 1,
-        "not exactly one rpool/local/root: {ds:?}; {}",
+        "{label}: not exactly one rpool/local/root: {ds:?}; {}",
         b.describe()
     );
     ensure!(
         ds.iter().any(|d| d == "rpool/local/root@blank"),
-        "rpool/local/root@blank missing: {ds:?}; {}",
+        "{label}: rpool/local/root@blank missing: {ds:?}; {}",
         b.describe()
     );
     ensure!(
         !ds.iter().any(|d| d.contains("tabula-new")),
-        "a leftover temporary dataset: {ds:?}; {}",
+        "{label}: a leftover temporary dataset: {ds:?}; {}",
         b.describe()
     );
     let old = ds
         .iter()
         .filter(|d| d.starts_with("rpool/local/old_roots/") && !d.contains('@'))
         .count();
-    ensure!(
-        (1..=2).contains(&old),
-        "keep min 1 / max 2 violated: {old} old roots in {ds:?}"
-    );
     check_eq(
-        "root origin (promoted)",
+        &format!("{label}: root origin (promoted)"),
         b.get("origin"),
         Some("-"),
         Some(&b),
     )?;
+    check_eq(
+        &format!("{label}: tabula:role on the root"),
+        b.get("mark"),
+        Some("x"),
+        Some(&b),
+    )?;
+    check_eq(
+        &format!("{label}: files on the new root"),
+        b.get("root-files"),
+        Some(""),
+        Some(&b),
+    )?;
+    if let Some(g) = gen_before {
+        let holders: Vec<&str> = b
+            .all("old-files")
+            .into_iter()
+            .filter(|v| {
+                // "<timestamp name>:<files>": the name has colons, the files none.
+                v.rsplit_once(':')
+                    .is_some_and(|(_, f)| f.split(',').any(|x| x == format!("gen-{g}")))
+            })
+            .collect();
+        ensure!(
+            holders.len() == 1,
+            "{label}: the root of before the stop (holding gen-{g}) is not exactly one old root: {:?}; {}",
+            b.all("old-files"),
+            b.describe()
+        );
+    }
     let persist = b.get("persist").unwrap_or_default().to_owned();
-    ensure!(persist.len() == 32, "no persist checksum; {}", b.describe());
-    Ok((b, persist))
+    ensure!(
+        persist.len() == 32,
+        "{label}: no persist checksum; {}",
+        b.describe()
+    );
+    Ok((
+        b,
+        State {
+            persist,
+            old_roots: old,
+        },
+    ))
+}
+
+/// One stop: boot the fault-injection build with `TABULA_FAULT_AFTER=step`,
+/// as an abort or (when `cut`) a power cut at the abort. Returns whether the
+/// step was reached.
+fn stop(
+    ctx: &Ctx,
+    img: &std::path::Path,
+    config: &str,
+    step: &str,
+    cut: bool,
+    label: &str,
+) -> Result<bool> {
+    let mut spec = Spec::new(Flavour::Scripted, Fs::Zfs, config, "");
+    spec.mode = Mode::RotateOnly;
+    spec.timeout = Duration::from_secs(180);
+    spec.rollback_bin = Some(ctx.env.rollback_fault.clone());
+    spec.cmdline = format!("tabula.harness.fault={step}");
+    let b = ctx.boot_with(label, img, &spec, &mut |line| {
+        if cut && line.contains("fault injection: aborting") {
+            Hook::KillAfter(Duration::ZERO)
+        } else {
+            Hook::Continue
+        }
+    })?;
+    if b.end == End::TimedOut {
+        bail!("{label}: timed out; {}", b.describe());
+    }
+    Ok(b.log.contains("fault injection: aborting"))
 }
 
 /// Run the scenario.
@@ -114,6 +248,11 @@ pub fn run(env: &Env) -> Result<Outcome> {
                 | 1
         });
     eprintln!("crash-injection-zfs: {iterations} power cuts, TABULA_CRASH_SEED={seed}");
+    Env::require_bin(&env.rollback_fault).ctx(
+        "crash-injection-zfs needs the fault-injection build: cargo build --release \
+         --target x86_64-unknown-linux-musl --target-dir target/fault-injection \
+         -p tabula-rollback --features fault-injection (vm-tests/run.sh does it)",
+    )?;
     let img = ctx.zfs_image("disk.img")?;
     let mut s = Spec::new(Flavour::Scripted, Fs::Zfs, CONFIG, SEED);
     s.mode = Mode::InitrdScript;
@@ -134,9 +273,77 @@ pub fn run(env: &Env) -> Result<Outcome> {
         Some("0"),
         Some(&b),
     )?;
-    let (_, persist) = inspect(&ctx, &img, "inspect-clean")?;
-    // Aim at the destructive part: from `zfs clone` to the end of the run
-    // (kernel timestamps of tabula-rollback's own log lines).
+    let mut next = 1;
+    let (_, clean) = inspect(&ctx, &img, "inspect-clean", CONFIG, false, None, next)?;
+    let persist = clean.persist;
+
+    // 1. A stop after every step. The second stop of a pair is reached only
+    // in the run that finishes an interrupted one (after the first stop).
+    let mut stops: Vec<Vec<&str>> = tabula_rollback::fault::STEPS
+        .iter()
+        .filter(|s| s.starts_with("zfs-") && **s != "zfs-rolled-back")
+        .map(|s| vec![*s])
+        .collect();
+    // After `zfs-archived` the next run renames the new root into place
+    // (the recovery's own `zfs-renamed`); after `zfs-renamed` it promotes.
+    stops.push(vec!["zfs-archived", "zfs-renamed"]);
+    stops.push(vec!["zfs-renamed", "zfs-promoted"]);
+    let mut reached = 0;
+    let mut total = 0;
+    for seq in &stops {
+        for cut in [false, true] {
+            let gen_before = next;
+            let mut label = String::new();
+            let mut hit_last = false;
+            for (j, step) in seq.iter().enumerate() {
+                // Only the last stop of a sequence is a power cut.
+                let cut_here = cut && j + 1 == seq.len();
+                label = format!("{}-{step}", if cut_here { "cut" } else { "abort" });
+                hit_last = stop(&ctx, &img, CONFIG, step, cut_here, &label)?;
+            }
+            total += 1;
+            reached += usize::from(hit_last);
+            next += 1;
+            let (_, st) = inspect(
+                &ctx,
+                &img,
+                &format!("recover-{label}"),
+                CONFIG,
+                true,
+                Some(gen_before),
+                next,
+            )
+            .ctx(format!("after {}", seq.join(" then ")))?;
+            ensure!(
+                (1..=2).contains(&st.old_roots),
+                "after {label}: keep min 1 / max 2 violated: {} old roots",
+                st.old_roots
+            );
+            ensure!(
+                st.persist == persist,
+                "after {label}: rpool/safe/persist changed"
+            );
+            eprintln!(
+                "crash-injection-zfs: {:36} {} -> recovered, one root, {} old roots, the previous root kept, persist unchanged",
+                seq.join(" then ") + if cut { " (power cut)" } else { " (abort)" },
+                if hit_last {
+                    "stopped there"
+                } else {
+                    "STEP NOT REACHED"
+                },
+                st.old_roots
+            );
+        }
+    }
+    ensure!(
+        reached == total,
+        "only {reached} of {total} fault-injection stops were reached: the harness is not exercising the ZFS state machine"
+    );
+
+    // 2. Random instants from `zfs clone` to the end of the run. A clean
+    // run's kernel timestamps of tabula-rollback's own log lines give the
+    // window.
+    let b = ctx.boot("measure-window", &img, &rotate)?;
     let stamp = |needle: &str| -> Option<f64> {
         b.log
             .lines()
@@ -152,6 +359,8 @@ pub fn run(env: &Env) -> Result<Outcome> {
     eprintln!(
         "crash-injection-zfs: clone to done took ~{window} ms in a clean run; cutting within it"
     );
+    next += 1;
+    inspect(&ctx, &img, "inspect-window", CONFIG, false, None, next)?;
     for i in 1..=iterations {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -183,18 +392,69 @@ pub fn run(env: &Env) -> Result<Outcome> {
             "crash-injection-zfs: cut {i}: +{} ms, {what}",
             delay.as_millis()
         );
-        let r = ctx.boot(&format!("recover{i:02}"), &img, &rotate)?;
-        check_eq(
-            &format!("cut {i}: the next rollback"),
-            r.get("rollback-exit"),
-            Some("0"),
-            Some(&r),
+        let gen_before = next;
+        next += 1;
+        let (_, st) = inspect(
+            &ctx,
+            &img,
+            &format!("recover{i:02}"),
+            CONFIG,
+            true,
+            Some(gen_before),
+            next,
         )?;
-        let (_, p) = inspect(&ctx, &img, &format!("inspect{i:02}"))?;
-        ensure!(p == persist, "cut {i}: rpool/safe/persist changed");
+        ensure!(
+            (1..=2).contains(&st.old_roots),
+            "cut {i}: keep min 1 / max 2 violated: {} old roots",
+            st.old_roots
+        );
+        ensure!(st.persist == persist, "cut {i}: rpool/safe/persist changed");
         eprintln!(
-            "crash-injection-zfs: cut {i}: recovered, one root, @blank kept, persist unchanged"
+            "crash-injection-zfs: cut {i}: recovered, one root, @blank kept, the previous root kept, persist unchanged"
         );
     }
+
+    // 3. `oldRoots: null`: a stop right after `zfs rollback -r`, then a
+    // normal run; the old roots of the rotations above are left alone.
+    for cut in [false, true] {
+        let label = format!("{}-zfs-rolled-back", if cut { "cut" } else { "abort" });
+        let before = next;
+        ensure!(
+            stop(&ctx, &img, CONFIG_NULL, "zfs-rolled-back", cut, &label)?,
+            "{label}: step zfs-rolled-back not reached"
+        );
+        let (b, st) = inspect(
+            &ctx,
+            &img,
+            &format!("recover-{label}"),
+            CONFIG_NULL,
+            true,
+            None,
+            next,
+        )?;
+        ensure!(
+            !b.all("old-files")
+                .iter()
+                .any(|v| v.contains(&format!("gen-{before}"))),
+            "{label}: the rolled-back root's file is in an old root: {:?}",
+            b.all("old-files")
+        );
+        ensure!(
+            (1..=2).contains(&st.old_roots),
+            "{label}: old roots changed without oldRoots: {}",
+            st.old_roots
+        );
+        ensure!(st.persist == persist, "{label}: rpool/safe/persist changed");
+        eprintln!(
+            "crash-injection-zfs: oldRoots null, zfs-rolled-back ({}) -> root rolled back, persist unchanged",
+            if cut { "power cut" } else { "abort" }
+        );
+    }
+
+    // And the machine still boots all the way.
+    let full = Spec::new(Flavour::Scripted, Fs::Zfs, CONFIG, "mark booted=yes\n");
+    let b = ctx.boot("final", &img, &full)?;
+    b.expect_script_ok()?;
+    check_eq("final boot", b.get("booted"), Some("yes"), Some(&b))?;
     Ok(Outcome::Pass)
 }

@@ -12,6 +12,7 @@ pub mod persist_homes;
 pub mod smoke;
 pub mod zfs_keep_previous;
 pub mod zfs_rollback;
+pub mod zfs_torn_clone;
 
 use crate::harness::Outcome;
 use crate::initrd::Flavour;
@@ -89,7 +90,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "persist-files-and-homes",
-            proves: "files created-then-bound, a user's home with user-owned parents, machine-id stable via inInitrd",
+            proves: "files created-then-bound, a user's home with user-owned parents, machine-id stable via inInitrd and committed on the first boot only",
             zfs: false,
             run: persist_homes::run,
         },
@@ -101,7 +102,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "overlay-absent",
-            proves: "SSD disk detached: the boot succeeds on the lower layer, the journal says why in one line",
+            proves: "SSD detached, its upper/work directories on the erased root: nothing mounted from them, the boot succeeds on the lower layer, the journal says why in one line",
             zfs: false,
             run: overlay::run_absent,
         },
@@ -125,9 +126,15 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "crash-injection-zfs",
-            proves: "power cuts during the ZFS keep-previous rotation: next boot succeeds, one root, persist unchanged",
+            proves: "a stop after every ZFS rotation step (abort and power cut) and random power cuts: next rollback succeeds, one root, previous root kept, persist unchanged",
             zfs: true,
             run: crash_injection_zfs::run,
+        },
+        Scenario {
+            name: "zfs-torn-clone",
+            proves: "power cut inside `zfs clone -o` built on real ZFS: unmarked written=0 clone destroyed and the root rotated; one holding data or of another snapshot refused, nothing destroyed",
+            zfs: true,
+            run: zfs_torn_clone::run,
         },
         Scenario {
             name: "boot-time",

@@ -28,7 +28,10 @@ mark "machine-id=$(cat /etc/machine-id) mid-mounted=$(mountpoint -q /etc/machine
 mark "home=$(st /home/alice) docs=$(st /home/alice/Documents) ssh=$(st /home/alice/.ssh) local=$(st /home/alice/.local) share=$(st /home/alice/.local/share) app=$(st /home/alice/.local/share/app)"
 mark "hist=$(st /home/alice/.bash_history) hist-symlink=$([ -L /home/alice/.bash_history ] && echo yes || echo no) hist-mounted=$(mountpoint -q /home/alice/.bash_history && echo yes || echo no)"
 mark "doc=$(cat /home/alice/Documents/doc 2>/dev/null || echo missing) histline=$(head -n1 /home/alice/.bash_history 2>/dev/null | tr ' ' _)"
-mark "commit=$(systemctl show -p ActiveState --value systemd-machine-id-commit.service)"
+u=systemd-machine-id-commit.service
+mark "commit=$(systemctl show -p ActiveState --value $u) commit-cond=$(systemctl show -p ConditionResult --value $u) commit-result=$(systemctl show -p Result --value $u) commit-ran=$([ "$(systemctl show -p ExecMainStartTimestampMonotonic --value $u)" -gt 0 ] 2>/dev/null && echo yes || echo no)"
+mark "persisted-mid=$(cat /persist/etc/machine-id 2>/dev/null | head -c 40 || echo missing) mid-fstype=$(findmnt -no FSTYPE /etc/machine-id | paste -sd, -)"
+mark "commit-tmpfs-error=$(journalctl -b -o cat | grep -c 'not on a temporary file system')"
 "#;
 
 const WRITE: &str = r#"
@@ -144,9 +147,60 @@ pub fn run(env: &Env) -> Result<Outcome> {
             Some(b),
         )?;
     }
+    // The id PID 1 generated on the first boot is committed through the
+    // bind mount into the persisted copy by systemd-machine-id-commit, which
+    // runs on the first boot only (the generator's ConditionFirstBoot=yes
+    // drop-in) and never fails with "not on a temporary file system".
+    check_report(
+        &b1,
+        &[
+            (
+                "boot 1: systemd-machine-id-commit conditions",
+                "commit-cond",
+                "yes",
+            ),
+            ("boot 1: systemd-machine-id-commit ran", "commit-ran", "yes"),
+            (
+                "boot 1: systemd-machine-id-commit result",
+                "commit-result",
+                "success",
+            ),
+            (
+                "boot 1: the persisted copy holds the id",
+                "persisted-mid",
+                mid,
+            ),
+            (
+                "boot 1: \"not on a temporary file system\" in the journal",
+                "commit-tmpfs-error",
+                "0",
+            ),
+        ],
+    )?;
     check_report(
         &b2,
         &[
+            (
+                "boot 2: systemd-machine-id-commit conditions (not a first boot)",
+                "commit-cond",
+                "no",
+            ),
+            ("boot 2: systemd-machine-id-commit ran", "commit-ran", "no"),
+            (
+                "boot 2: systemd-machine-id-commit result",
+                "commit-result",
+                "success",
+            ),
+            (
+                "boot 2: the persisted copy holds the id",
+                "persisted-mid",
+                mid,
+            ),
+            (
+                "boot 2: \"not on a temporary file system\" in the journal",
+                "commit-tmpfs-error",
+                "0",
+            ),
             ("boot 2: Documents/doc", "doc", "mine"),
             ("boot 2: .bash_history", "histline", "ls_-la"),
         ],

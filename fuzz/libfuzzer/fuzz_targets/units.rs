@@ -1,0 +1,3 @@
+#![no_main]
+//! libFuzzer entry point of `tabula_fuzz::units` (see ../../src/lib.rs).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tabula_fuzz::units(data));
