@@ -1,6 +1,7 @@
-//! The Btrfs interfaces tabula uses: the ioctls, behind safe functions
-//! ([`ioctl`], the workspace's only module with `unsafe` code besides the
-//! rollback's), and the on-disk item formats the tree search returns.
+//! The Btrfs interfaces tabula uses, shared by the rollback and the
+//! `tabula` command: the ioctls behind safe functions ([`ioctl`], the
+//! workspace's only module with `unsafe` code), and the on-disk item
+//! formats the tree search returns.
 
 pub mod ioctl;
 
