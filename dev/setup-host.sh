@@ -2,7 +2,7 @@
 # Installs the host packages and Rust targets the tests need (idempotent).
 set -euo pipefail
 need=()
-for pkg in btrfs-progs systemd nix-bin util-linux kmod file python3 bubblewrap; do
+for pkg in btrfs-progs systemd nix-bin util-linux kmod file python3 bubblewrap attr; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -16,7 +16,7 @@ use tabula_config::RollbackTarget;
 pub mod btrfs;
 pub mod cli;
 pub mod fault;
-mod ioctl;
+use tabula_btrfs::ioctl;
 pub mod keep;
 mod keep_report;
 pub mod zfs;

@@ -11,7 +11,8 @@
 //! | `BTRFS_IOC_GET_SUBVOL_INFO` | a subvolume's id and creation time (otime, otransid) |
 //! | `BTRFS_IOC_GET_SUBVOL_ROOTREF` | the subvolumes directly inside a subvolume |
 //! | `BTRFS_IOC_INO_LOOKUP_USER` | where such a nested subvolume sits, relative to its parent |
-//! | `BTRFS_IOC_TREE_SEARCH` | old roots' creation transaction ids, and the default subvolume (root tree) |
+//! | `BTRFS_IOC_TREE_SEARCH_V2` | the items of a subvolume's tree, from blocks written since a transaction (what `btrfs subvolume find-new` reads); old roots' creation transaction ids, parents and the default subvolume (root tree) |
+//! | `BTRFS_IOC_INO_LOOKUP` | the path of a directory inode inside its subvolume (needs `CAP_SYS_ADMIN`) |
 //!
 //! The file is longer than the others on purpose: every `unsafe` block of
 //! the workspace is here, next to the layouts it relies on.
@@ -110,6 +111,47 @@ struct InoLookupUserArgs {
     path: [u8; BTRFS_INO_LOOKUP_USER_PATH_MAX],
 }
 
+/// `struct btrfs_ioctl_search_key`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SearchKey {
+    tree_id: u64,
+    min_objectid: u64,
+    max_objectid: u64,
+    min_offset: u64,
+    max_offset: u64,
+    min_transid: u64,
+    max_transid: u64,
+    min_type: u32,
+    max_type: u32,
+    nr_items: u32,
+    unused: u32,
+    unused1: u64,
+    unused2: u64,
+    unused3: u64,
+    unused4: u64,
+}
+
+/// `struct btrfs_ioctl_search_args_v2` without its flexible `buf[]`, which
+/// follows it in the same allocation.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SearchArgsV2 {
+    key: SearchKey,
+    buf_size: u64,
+}
+
+/// `struct btrfs_ioctl_search_header`, read from the result buffer.
+const SEARCH_HEADER_LEN: usize = 32;
+
+/// `struct btrfs_ioctl_ino_lookup_args`.
+#[repr(C)]
+struct InoLookupArgs {
+    treeid: u64,
+    objectid: u64,
+    name: [u8; 4080],
+}
+
 // The layouts above, checked against <linux/btrfs.h> (offsets measured with
 // offsetof on x86_64; the kernel's structures are the same on every 64-bit
 // architecture tabula targets).
@@ -122,14 +164,25 @@ const _: () = assert!(std::mem::offset_of!(GetSubvolInfoArgs, otime) == 392);
 const _: () = assert!(size_of::<GetSubvolRootrefArgs>() == 4096);
 const _: () = assert!(std::mem::offset_of!(GetSubvolRootrefArgs, num_items) == 4088);
 const _: () = assert!(size_of::<InoLookupUserArgs>() == 4096);
+const _: () = assert!(size_of::<SearchKey>() == 104);
+const _: () = assert!(std::mem::offset_of!(SearchKey, min_type) == 56);
+const _: () = assert!(std::mem::offset_of!(SearchKey, nr_items) == 64);
+const _: () = assert!(size_of::<SearchArgsV2>() == 112);
+const _: () = assert!(size_of::<InoLookupArgs>() == 4096);
+const _: () = assert!(std::mem::offset_of!(GetSubvolInfoArgs, uuid) == 296);
+const _: () = assert!(std::mem::offset_of!(GetSubvolInfoArgs, parent_uuid) == 312);
 const _: () = assert!(std::mem::offset_of!(InoLookupUserArgs, path) == 272);
 
+const BTRFS_IOC_TREE_SEARCH_V2: u64 = iowr(17, size_of::<SearchArgsV2>());
+const BTRFS_IOC_INO_LOOKUP: u64 = iowr(18, size_of::<InoLookupArgs>());
 const BTRFS_IOC_SNAP_CREATE_V2: u64 = iow(23, size_of::<VolArgsV2>());
 const BTRFS_IOC_SUBVOL_CREATE_V2: u64 = iow(24, size_of::<VolArgsV2>());
 const BTRFS_IOC_GET_SUBVOL_INFO: u64 = ior(60, size_of::<GetSubvolInfoArgs>());
 const BTRFS_IOC_GET_SUBVOL_ROOTREF: u64 = iowr(61, size_of::<GetSubvolRootrefArgs>());
 const BTRFS_IOC_INO_LOOKUP_USER: u64 = iowr(62, size_of::<InoLookupUserArgs>());
 const BTRFS_IOC_SNAP_DESTROY_V2: u64 = iow(63, size_of::<VolArgsV2>());
+const _: () = assert!(BTRFS_IOC_TREE_SEARCH_V2 == 0xc070_9411);
+const _: () = assert!(BTRFS_IOC_INO_LOOKUP == 0xd000_9412);
 const _: () = assert!(BTRFS_IOC_SNAP_CREATE_V2 == 0x5000_9417);
 const _: () = assert!(BTRFS_IOC_SUBVOL_CREATE_V2 == 0x5000_9418);
 const _: () = assert!(BTRFS_IOC_GET_SUBVOL_INFO == 0x81f8_943c);
@@ -231,6 +284,10 @@ pub struct SubvolInfo {
     pub generation: u64,
     /// Creation time, seconds since the epoch, as the clock said then.
     pub otime: i64,
+    /// Its UUID.
+    pub uuid: [u8; 16],
+    /// The UUID of the subvolume it is a snapshot of; all zero for none.
+    pub parent_uuid: [u8; 16],
 }
 
 /// Describes the subvolume that contains the open file `fd`.
@@ -271,6 +328,8 @@ pub fn subvol_info(fd: BorrowedFd<'_>) -> io::Result<SubvolInfo> {
         otransid: args.otransid,
         generation: args.generation,
         otime: i64::try_from(args.otime.sec).unwrap_or(i64::MAX),
+        uuid: args.uuid,
+        parent_uuid: args.parent_uuid,
     })
 }
 
@@ -349,41 +408,195 @@ pub fn child_path(fd: BorrowedFd<'_>, child: Child) -> io::Result<(Vec<u8>, Vec<
     Ok((until_nul(&args.path), until_nul(&args.name)))
 }
 
-/// `struct btrfs_ioctl_search_key`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-struct SearchKey {
-    tree_id: u64,
-    min_objectid: u64,
-    max_objectid: u64,
-    min_offset: u64,
-    max_offset: u64,
-    min_transid: u64,
-    max_transid: u64,
-    min_type: u32,
-    max_type: u32,
-    nr_items: u32,
-    unused: u32,
-    unused1: u64,
-    unused2: u64,
-    unused3: u64,
-    unused4: u64,
+/// Which items of which tree [`tree_search`] returns: keys from
+/// `(min_objectid, min_type, min_offset)` to `(max_objectid, max_type,
+/// max_offset)` in key order, from tree blocks written in a transaction in
+/// `min_transid..=max_transid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Search {
+    /// The tree: a subvolume id, or 0 for the subvolume of the descriptor.
+    pub tree_id: u64,
+    pub min_objectid: u64,
+    pub max_objectid: u64,
+    pub min_type: u32,
+    pub max_type: u32,
+    pub min_offset: u64,
+    pub max_offset: u64,
+    pub min_transid: u64,
+    pub max_transid: u64,
 }
 
-/// `struct btrfs_ioctl_search_args`.
-#[repr(C)]
-struct SearchArgs {
-    key: SearchKey,
-    buf: [u8; 4096 - size_of::<SearchKey>()],
+impl Search {
+    /// Every item of the tree `tree_id`.
+    pub fn all(tree_id: u64) -> Search {
+        Search {
+            tree_id,
+            min_objectid: 0,
+            max_objectid: u64::MAX,
+            min_type: 0,
+            max_type: u32::MAX,
+            min_offset: 0,
+            max_offset: u64::MAX,
+            min_transid: 0,
+            max_transid: u64::MAX,
+        }
+    }
 }
 
-/// `struct btrfs_ioctl_search_header`, which precedes each item in `buf`.
-const SEARCH_HEADER_LEN: usize = 32;
+/// One item found by [`tree_search`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The generation of the tree block holding the item.
+    pub transid: u64,
+    pub objectid: u64,
+    pub item_type: u32,
+    pub offset: u64,
+    /// The item's bytes, as stored (little-endian structures).
+    pub data: Vec<u8>,
+}
 
-const _: () = assert!(size_of::<SearchKey>() == 104);
-const _: () = assert!(size_of::<SearchArgs>() == 4096);
-const BTRFS_IOC_TREE_SEARCH: u64 = iowr(17, size_of::<SearchArgs>());
-const _: () = assert!(BTRFS_IOC_TREE_SEARCH == 0xd000_9411);
+/// Calls `found` for each item that `search` selects, in key order, until
+/// it returns `false`. `fd` is any open file on the filesystem.
+pub fn tree_search(
+    fd: BorrowedFd<'_>,
+    search: &Search,
+    mut found: impl FnMut(Item) -> bool,
+) -> io::Result<()> {
+    const HEAD: usize = size_of::<SearchArgsV2>();
+    // One object's items (an inode and its names) fit in a page; a range
+    // gets 64 KiB. An item larger than the buffer makes the kernel answer
+    // EOVERFLOW with the size it needs, and the search retries with it.
+    let mut buf_len: usize = if search.min_objectid == search.max_objectid {
+        4096
+    } else {
+        64 * 1024
+    };
+    // u64 words keep the header's alignment; the kernel writes the items
+    // into the bytes after the header.
+    let mut words = vec![0u64; (HEAD + buf_len).div_ceil(8)];
+    let mut next = (search.min_objectid, search.min_type, search.min_offset);
+    loop {
+        let args = SearchArgsV2 {
+            key: SearchKey {
+                tree_id: search.tree_id,
+                min_objectid: next.0,
+                max_objectid: search.max_objectid,
+                min_offset: next.2,
+                max_offset: search.max_offset,
+                min_transid: search.min_transid,
+                max_transid: search.max_transid,
+                min_type: next.1,
+                max_type: search.max_type,
+                nr_items: 4096,
+                unused: 0,
+                unused1: 0,
+                unused2: 0,
+                unused3: 0,
+                unused4: 0,
+            },
+            buf_size: buf_len as u64,
+        };
+        let head = words.as_mut_ptr().cast::<SearchArgsV2>();
+        // SAFETY: `words` is an owned, zeroed, 8-byte aligned allocation of
+        // at least `HEAD + buf_len` bytes; the header written here is a
+        // `btrfs_ioctl_search_args_v2` (size checked above) whose `buf_size`
+        // says how many bytes follow it, so the kernel writes only inside
+        // the allocation; `fd` is open for the call.
+        let ret = check(unsafe {
+            head.write(args);
+            libc::ioctl(fd.as_raw_fd(), BTRFS_IOC_TREE_SEARCH_V2 as _, head)
+        });
+        // SAFETY: `head` points at the initialised header of `words`, which
+        // is still alive and not otherwise borrowed.
+        let (nr, wanted) = unsafe { ((*head).key.nr_items as usize, (*head).buf_size) };
+        match ret {
+            // The next item alone does not fit: the kernel copied nothing
+            // back but the size it needs.
+            Err(e) if e.raw_os_error() == Some(libc::EOVERFLOW) => {
+                let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+                if wanted <= buf_len || wanted > 16 << 20 {
+                    return Err(e);
+                }
+                buf_len = wanted;
+                words = vec![0u64; (HEAD + buf_len).div_ceil(8)];
+                continue;
+            }
+            other => other?,
+        }
+        if nr == 0 {
+            return Ok(());
+        }
+        // SAFETY: any initialised u64 memory is valid as bytes; the view
+        // covers exactly the allocation of `words` and lives no longer.
+        let bytes: &[u8] =
+            unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) };
+        let buf = &bytes[HEAD..];
+        let mut at = 0usize;
+        let mut last = next;
+        for _ in 0..nr {
+            let Some(h) = buf.get(at..at + SEARCH_HEADER_LEN) else {
+                break;
+            };
+            let u64_at = |i: usize| u64::from_ne_bytes(h[i..i + 8].try_into().unwrap_or([0; 8]));
+            let u32_at = |i: usize| u32::from_ne_bytes(h[i..i + 4].try_into().unwrap_or([0; 4]));
+            let len = u32_at(28) as usize;
+            let start = at + SEARCH_HEADER_LEN;
+            let Some(data) = buf.get(start..start + len) else {
+                break;
+            };
+            let item = Item {
+                transid: u64_at(0),
+                objectid: u64_at(8),
+                offset: u64_at(16),
+                item_type: u32_at(24),
+                data: data.to_vec(),
+            };
+            last = (item.objectid, item.item_type, item.offset);
+            at = start + len;
+            if !found(item) {
+                return Ok(());
+            }
+        }
+        // The key after the last one returned, as btrfs-progs computes it.
+        next = match last {
+            (o, t, off) if off < u64::MAX => (o, t, off + 1),
+            (o, t, _) if t < u32::MAX => (o, t + 1, 0),
+            (o, _, _) if o < u64::MAX => (o + 1, 0, 0),
+            _ => return Ok(()),
+        };
+        if (next.0, next.1, next.2) > (search.max_objectid, search.max_type, search.max_offset) {
+            return Ok(());
+        }
+    }
+}
+
+/// The path of the directory inode `dir` inside the subvolume `tree_id`,
+/// relative to the subvolume's top: empty for its top directory, else
+/// ending in `/`. Needs `CAP_SYS_ADMIN`; `fd` is any open file on the
+/// filesystem.
+pub fn ino_lookup(fd: BorrowedFd<'_>, tree_id: u64, dir: u64) -> io::Result<Vec<u8>> {
+    let mut args = Box::new(InoLookupArgs {
+        treeid: tree_id,
+        objectid: dir,
+        name: [0; 4080],
+    });
+    // SAFETY: `fd` is open for the call; `args` is an owned, initialised
+    // `btrfs_ioctl_ino_lookup_args` (size checked above); the kernel writes
+    // a NUL-terminated path into `name`.
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            BTRFS_IOC_INO_LOOKUP as _,
+            &mut *args as *mut InoLookupArgs,
+        )
+    })?;
+    let end = args
+        .name
+        .iter()
+        .position(|&c| c == 0)
+        .unwrap_or(args.name.len());
+    Ok(args.name[..end].to_vec())
+}
 
 /// The tree of tree roots, and the keys tabula reads in it.
 const BTRFS_ROOT_TREE_OBJECTID: u64 = 1;
@@ -398,86 +611,30 @@ const ROOT_ITEM_OTRANSID: usize = 303;
 const DIR_ITEM_NAME_LEN: usize = 27;
 const DIR_ITEM_LEN: usize = 30;
 
-/// The items of tree `tree_id` with keys of type `item_type` and objectid
-/// `objectid` (any offset), as (key offset, raw item body). Needs
+/// The items of tree `tree_id` with objectid `objectid` and type
+/// `item_type` (any offset), as (key offset, item body). Needs
 /// `CAP_SYS_ADMIN`.
-fn tree_search(
+fn items_of(
     fd: BorrowedFd<'_>,
     tree_id: u64,
     objectid: u64,
     item_type: u32,
 ) -> io::Result<Vec<(u64, Vec<u8>)>> {
     let mut found = Vec::new();
-    let mut min_offset = 0;
-    loop {
-        let mut args = Box::new(SearchArgs {
-            key: SearchKey {
-                tree_id,
-                min_objectid: objectid,
-                max_objectid: objectid,
-                min_offset,
-                max_offset: u64::MAX,
-                min_transid: 0,
-                max_transid: u64::MAX,
-                min_type: item_type,
-                max_type: item_type,
-                nr_items: 4096,
-                ..SearchKey::default()
-            },
-            buf: [0; 4096 - size_of::<SearchKey>()],
-        });
-        // SAFETY: `fd` is open for the call; `args` is an owned, initialised
-        // `btrfs_ioctl_search_args` (size checked above). The kernel reads
-        // the key, writes at most `buf.len()` bytes of results into `buf`
-        // and the number of items into `key.nr_items`.
-        check(unsafe {
-            libc::ioctl(
-                fd.as_raw_fd(),
-                BTRFS_IOC_TREE_SEARCH as _,
-                &mut *args as *mut SearchArgs,
-            )
-        })?;
-        let items = args.key.nr_items;
-        if items == 0 {
-            return Ok(found);
+    let search = Search {
+        min_objectid: objectid,
+        max_objectid: objectid,
+        min_type: item_type,
+        max_type: item_type,
+        ..Search::all(tree_id)
+    };
+    tree_search(fd, &search, |item| {
+        if item.objectid == objectid && item.item_type == item_type {
+            found.push((item.offset, item.data));
         }
-        let u64_at = |b: &[u8], at: usize| {
-            b.get(at..at + 8)
-                .and_then(|s| s.try_into().ok())
-                .map(u64::from_ne_bytes)
-        };
-        let mut at = 0;
-        let mut last_offset = None;
-        for _ in 0..items {
-            let header = args.buf.get(at..at + SEARCH_HEADER_LEN).ok_or_else(short)?;
-            let (offset, item_type_found) = (
-                u64_at(header, 16).ok_or_else(short)?,
-                u32::from_ne_bytes(header[24..28].try_into().map_err(|_| short())?),
-            );
-            let len = u32::from_ne_bytes(header[28..32].try_into().map_err(|_| short())?);
-            let len = usize::try_from(len).map_err(|_| short())?;
-            let body = args
-                .buf
-                .get(at + SEARCH_HEADER_LEN..at + SEARCH_HEADER_LEN + len)
-                .ok_or_else(short)?;
-            if item_type_found == item_type {
-                found.push((offset, body.to_vec()));
-            }
-            last_offset = Some(offset);
-            at += SEARCH_HEADER_LEN + len;
-        }
-        match last_offset.and_then(|o| o.checked_add(1)) {
-            Some(next) => min_offset = next,
-            None => return Ok(found),
-        }
-    }
-}
-
-fn short() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        "the Btrfs tree search returned a truncated item",
-    )
+        true
+    })?;
+    Ok(found)
 }
 
 /// The creation transaction id (`otransid`) of subvolume `id`, read from
@@ -485,7 +642,7 @@ fn short() -> io::Error {
 /// filesystem's own order of creation, which no clock can disturb. `0` for
 /// a root item older than Linux 3.5, which has none.
 pub fn subvol_otransid(fd: BorrowedFd<'_>, id: u64) -> io::Result<u64> {
-    let items = tree_search(fd, BTRFS_ROOT_TREE_OBJECTID, id, BTRFS_ROOT_ITEM_KEY)?;
+    let items = items_of(fd, BTRFS_ROOT_TREE_OBJECTID, id, BTRFS_ROOT_ITEM_KEY)?;
     let (_, item) = items.first().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
@@ -502,7 +659,7 @@ pub fn subvol_otransid(fd: BorrowedFd<'_>, id: u64) -> io::Result<u64> {
 /// one a mount without `subvol=`/`subvolid=` shows: the `default` entry of
 /// the root tree's directory. `5` (the top level) when none is set.
 pub fn default_subvol(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    let items = tree_search(
+    let items = items_of(
         fd,
         BTRFS_ROOT_TREE_OBJECTID,
         BTRFS_ROOT_TREE_DIR_OBJECTID,
@@ -519,7 +676,8 @@ pub fn default_subvol(fd: BorrowedFd<'_>) -> io::Result<u64> {
             let data_len = usize::from(le16(DIR_ITEM_NAME_LEN - 2));
             let name = item.get(at + DIR_ITEM_LEN..at + DIR_ITEM_LEN + name_len);
             if name == Some(b"default".as_slice()) {
-                let location: [u8; 8] = head[0..8].try_into().map_err(|_| short())?;
+                let mut location = [0u8; 8];
+                location.copy_from_slice(&head[0..8]);
                 return Ok(u64::from_le_bytes(location));
             }
             at += DIR_ITEM_LEN + name_len + data_len;
@@ -531,6 +689,6 @@ pub fn default_subvol(fd: BorrowedFd<'_>) -> io::Result<u64> {
 /// The subvolume that contains subvolume `id` (its root backref), or
 /// `None` for the top level (and for a subvolume deleted meanwhile).
 pub fn subvol_parent(fd: BorrowedFd<'_>, id: u64) -> io::Result<Option<u64>> {
-    let items = tree_search(fd, BTRFS_ROOT_TREE_OBJECTID, id, BTRFS_ROOT_BACKREF_KEY)?;
+    let items = items_of(fd, BTRFS_ROOT_TREE_OBJECTID, id, BTRFS_ROOT_BACKREF_KEY)?;
     Ok(items.first().map(|(parent, _)| *parent))
 }

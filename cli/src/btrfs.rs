@@ -1,0 +1,241 @@
+//! The Btrfs side of `diff` and `roots`: the filesystem's top level,
+//! mounted detached (visible to no other process, gone when the command
+//! exits), and the changes of the root subvolume since its `blank`
+//! template, read with the tree search that `btrfs subvolume find-new` uses.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+use tabula_btrfs::{
+    FIRST_FREE_OBJECTID, INODE_EXTREF_KEY, INODE_ITEM_KEY, INODE_REF_KEY, InodeItem, Name, Search,
+    ioctl,
+};
+use tabula_config::BtrfsTarget;
+
+use crate::{Error, Result};
+
+/// The top level (subvolid=5) of the target's filesystem, mounted read-only
+/// and detached: no path leads to it, and it disappears with the
+/// descriptor.
+pub fn mount_top(target: &BtrfsTarget) -> Result<OwnedFd> {
+    let dev = &target.device;
+    let fail = |what: &str, e: rustix::io::Errno| {
+        Error::runtime(format!(
+            "cannot mount the top level of {dev} ({what}: {e}); check that `device` holds a Btrfs filesystem and that you are root"
+        ))
+    };
+    let fs = rustix::mount::fsopen("btrfs", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| fail("fsopen", e))?;
+    rustix::mount::fsconfig_set_string(&fs, "source", dev.as_str())
+        .map_err(|e| fail("source", e))?;
+    rustix::mount::fsconfig_set_string(&fs, "subvolid", "5").map_err(|e| fail("subvolid=5", e))?;
+    rustix::mount::fsconfig_create(&fs).map_err(|e| fail("create", e))?;
+    let mount = rustix::mount::fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY,
+    )
+    .map_err(|e| fail("fsmount", e))?;
+    // fsmount gives an O_PATH descriptor; ioctls need an open directory.
+    open_at(mount.as_fd(), ".").map_err(|e| fail("open", e))
+}
+
+/// Opens the subvolume (or directory) `name` below `dir` (the top level, or
+/// an old-roots directory), never through a symlink.
+pub fn open_at(dir: BorrowedFd<'_>, name: &str) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat2(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// A path that differs from the template, relative to the subvolume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The path does not exist in the template (created, renamed to, a new
+    /// hard link, or inside such a directory).
+    New,
+    /// The template has this path, with other content or metadata.
+    Modified,
+}
+
+/// The paths of the root subvolume `tree` that differ from `blank_tree`,
+/// which it is a snapshot of (taken in transaction `base`). Only tree
+/// blocks written after `base` are read; a new directory is walked.
+pub fn changes_since(
+    top: BorrowedFd<'_>,
+    root: BorrowedFd<'_>,
+    tree: u64,
+    blank_tree: u64,
+    base: u64,
+) -> Result<BTreeMap<Vec<u8>, Change>> {
+    let io = |what: &str, e: std::io::Error| {
+        Error::runtime(format!(
+            "cannot read the root subvolume's tree ({what}): {e}"
+        ))
+    };
+    // Btrfs keeps recent inode updates in memory (delayed inode items)
+    // until its transaction commits; the tree search reads the tree, so
+    // commit first, as `btrfs subvolume find-new` users must `sync`.
+    rustix::fs::syncfs(top).map_err(|e| io("syncfs", e.into()))?;
+    // One pass over the tree blocks written since the root was made: the
+    // changed inodes, and the names found in those blocks. A new inode's
+    // names were all written after `base`, so they are all here.
+    let mut changed = Vec::new();
+    let mut scanned_names: HashMap<u64, Vec<Name>> = HashMap::new();
+    let scan = Search {
+        min_objectid: FIRST_FREE_OBJECTID,
+        min_type: INODE_ITEM_KEY,
+        max_type: INODE_EXTREF_KEY,
+        min_transid: base,
+        ..Search::all(tree)
+    };
+    ioctl::tree_search(top, &scan, |item| {
+        match item.item_type {
+            INODE_ITEM_KEY => {
+                if let Some(inode) = InodeItem::parse(&item.data) {
+                    if inode.transid > base {
+                        changed.push((item.objectid, inode));
+                    }
+                }
+            }
+            INODE_REF_KEY | INODE_EXTREF_KEY => scanned_names
+                .entry(item.objectid)
+                .or_default()
+                .extend(tabula_btrfs::parse_names(&item)),
+            _ => {}
+        }
+        true
+    })
+    .map_err(|e| io("tree search", e))?;
+    let created: BTreeSet<u64> = changed
+        .iter()
+        .filter(|(_, inode)| inode.generation > base)
+        .map(|(ino, _)| *ino)
+        .collect();
+
+    let mut found: BTreeMap<Vec<u8>, Change> = BTreeMap::new();
+    let mut dirs: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut new_dirs = BTreeSet::new();
+    for (ino, inode) in changed {
+        let names = match scanned_names.remove(&ino) {
+            Some(mut names) if created.contains(&ino) => {
+                // A name in a created directory is found by the walk of
+                // the outermost created directory, below.
+                names.retain(|n| !created.contains(&n.parent));
+                names
+            }
+            // An older inode may keep names in blocks not written since.
+            _ => names_of(top, tree, ino).map_err(|e| io("names", e))?,
+        };
+        let is_dir = inode.mode & 0o170_000 == 0o040_000;
+        let (old_names, modified) = if inode.generation > base {
+            (BTreeSet::new(), false)
+        } else {
+            let (old, old_names) = inode_in(top, blank_tree, ino).map_err(|e| io("template", e))?;
+            let modified = match old {
+                None => true,
+                Some(o) if is_dir => (o.mode, o.uid, o.gid) != (inode.mode, inode.uid, inode.gid),
+                Some(o) => {
+                    (o.mode, o.uid, o.gid, o.size, o.mtime, o.rdev)
+                        != (
+                            inode.mode,
+                            inode.uid,
+                            inode.gid,
+                            inode.size,
+                            inode.mtime,
+                            inode.rdev,
+                        )
+                }
+            };
+            (old_names, modified)
+        };
+        for name in names {
+            let is_new = !old_names.contains(&name);
+            if !is_new && !modified {
+                continue;
+            }
+            let dir = match dirs.get(&name.parent) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = ioctl::ino_lookup(top, tree, name.parent).map_err(|e| io("path", e))?;
+                    dirs.insert(name.parent, d.clone());
+                    d
+                }
+            };
+            let mut path = dir;
+            path.extend_from_slice(&name.name);
+            if is_new && is_dir {
+                new_dirs.insert(path.clone());
+            }
+            found.insert(
+                path,
+                if is_new {
+                    Change::New
+                } else {
+                    Change::Modified
+                },
+            );
+        }
+    }
+    // Subvolumes nested in the root go with it; they are not in its tree.
+    for child in ioctl::children(root).map_err(|e| io("nested subvolumes", e))? {
+        let (dir, name) =
+            ioctl::child_path(root, child).map_err(|e| io("nested subvolume path", e))?;
+        let mut path = dir;
+        path.extend_from_slice(&name);
+        new_dirs.insert(path.clone());
+        found.insert(path, Change::New);
+    }
+    // What a new directory holds is new at its path, changed or not.
+    for dir in new_dirs {
+        let fd = rustix::fs::openat(
+            root,
+            dir.as_slice(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        let Ok(fd) = fd else { continue };
+        crate::walk::walk(fd.as_fd(), &dir, &mut |p| {
+            found.insert(p.to_vec(), Change::New);
+        })
+        .map_err(|e| io("walk", e))?;
+    }
+    Ok(found)
+}
+
+/// The names of inode `ino` in `tree`.
+fn names_of(fd: BorrowedFd<'_>, tree: u64, ino: u64) -> std::io::Result<Vec<Name>> {
+    Ok(inode_in(fd, tree, ino)?.1.into_iter().collect())
+}
+
+/// Inode `ino` of `tree` (`None`: no such inode) and its names.
+fn inode_in(
+    fd: BorrowedFd<'_>,
+    tree: u64,
+    ino: u64,
+) -> std::io::Result<(Option<InodeItem>, BTreeSet<Name>)> {
+    let mut inode = None;
+    let mut names = BTreeSet::new();
+    let search = Search {
+        min_objectid: ino,
+        max_objectid: ino,
+        min_type: INODE_ITEM_KEY,
+        max_type: INODE_EXTREF_KEY,
+        ..Search::all(tree)
+    };
+    ioctl::tree_search(fd, &search, |item| {
+        match item.item_type {
+            INODE_ITEM_KEY => inode = InodeItem::parse(&item.data),
+            INODE_REF_KEY | INODE_EXTREF_KEY => names.extend(tabula_btrfs::parse_names(&item)),
+            _ => {}
+        }
+        true
+    })?;
+    Ok((inode, names))
+}
