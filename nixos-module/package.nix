@@ -1,4 +1,4 @@
-# tabula's two binaries, static (call this with a static package set:
+# tabula's binaries (tabula-rollback, tabula-generator, tabula), static (call this with a static package set:
 # `pkgs.pkgsStatic.callPackage ./package.nix { }`, as the flake and the
 # module do), with the workspace's cargo tests in the check phase.
 #
@@ -40,14 +40,18 @@ rustPlatform.buildRustPackage {
   cargoBuildFlags = [
     "--package=tabula-rollback"
     "--package=tabula-generator"
+    "--package=tabula-cli"
   ];
   # Tests build in the debug profile: the release profile (LTO, one codegen
   # unit) is for the binaries only.
   checkType = "debug";
   cargoTestFlags = [
     "--package=tabula-config"
+    "--package=tabula-runtime"
+    "--package=tabula-btrfs"
     "--package=tabula-rollback"
     "--package=tabula-generator"
+    "--package=tabula-cli"
   ];
   # the fake `zfs` of the rollback tests is a Python script
   nativeCheckInputs = [ python3 ];

@@ -303,6 +303,7 @@ let
   stage2Checks = name: config: [
     (checkEq "${name}: generator in stage 2" config.systemd.generators.tabula generatorBin)
     (checkEq "${name}: /etc/tabula/config.json" config.environment.etc."tabula/config.json".source.value config.tabula.settings)
+    (checkEq "${name}: the tabula command is installed" (map (p: p.outPath) config.environment.systemPackages) [ package.outPath ])
   ] ++ buildCheckChecks name config;
 
   # tabula-prune.service (prune.nix): the pruning half, in the booted

@@ -215,11 +215,12 @@ in
     (check "package.nix: every path of the source exists" (lib.all builtins.pathExists packageArgs.src.fileset) (
       builtins.toJSON srcPaths
     ))
-    (check "package.nix: version from Cargo.toml, binaries built" (
+    (check "package.nix: version from Cargo.toml, binaries built (tabula-rollback, tabula-generator, tabula)" (
       packageArgs.version == cargoToml.workspace.package.version
       && packageArgs.cargoBuildFlags == [
         "--package=tabula-rollback"
         "--package=tabula-generator"
+        "--package=tabula-cli"
       ]
     ) packageArgs.version)
     (check "flake: overlays.default provides tabula" (

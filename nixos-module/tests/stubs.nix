@@ -87,6 +87,11 @@ in
 
     environment.etc = filesFrom types.path;
 
+    environment.systemPackages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
+
     system.checks = mkOption {
       type = types.listOf types.package;
       default = [ ];
