@@ -243,7 +243,8 @@ mod faults {
             assert_eq!(
                 out.status.signal(),
                 Some(libc::SIGABRT),
-                "{what}: the run did not stop at {fault}: {}\n{}",
+                "{what}: the run did not stop at {fault} ({}): {}\n{}",
+                out.status,
                 String::from_utf8_lossy(&out.stderr),
                 log(&f)
             );

@@ -123,7 +123,24 @@ impl Image {
 
     pub fn umount(&mut self) {
         if self.mounted {
-            sh("umount", &[self.mnt.to_str().unwrap()]);
+            // udev and the kernel's own work on a just-changed loop device
+            // can hold the mount for a moment: retry, then fail naming who
+            // holds it.
+            let mnt = self.mnt.to_str().unwrap();
+            let unmounted = (0..20).any(|_| {
+                run_ok("umount", &[mnt]) || {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    false
+                }
+            });
+            if !unmounted {
+                let holders = Command::new("fuser")
+                    .args(["-vm", mnt])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                    .unwrap_or_default();
+                panic!("umount {mnt}: still busy after 2 s; held by: {holders}");
+            }
             self.mounted = false;
         }
         // Mounts an aborted run left behind.
