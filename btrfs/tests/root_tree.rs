@@ -6,17 +6,7 @@ use std::os::fd::AsFd;
 use std::process::Command;
 
 use tabula_btrfs::ioctl;
-use tabula_testkit::{BTRFS_ON_LOOP, skip_unless};
-
-fn sh(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use tabula_testkit::{BTRFS_ON_LOOP, sh, skip_unless};
 
 struct Fs {
     dir: tempfile::TempDir,
