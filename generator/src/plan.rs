@@ -6,12 +6,10 @@
 //! (under `/sysroot` in the initrd). Data moves one way: parse and check →
 //! plan → units → files.
 
-use std::rc::Rc;
-
 use tabula_config::Config;
 use tabula_config::Overlay;
-use tabula_config::entries::{CheckedOverlay, Entries, Persisted, check_entries};
-pub use tabula_config::entries::{Group, Home, Kind, Parent, Problem, SYSROOT};
+use tabula_config::entries::{CheckedOverlay, Entries, check_entries};
+pub use tabula_config::entries::{Group, Home, Kind, Parent, Persisted, Problem, SYSROOT};
 use tabula_config::names::join;
 pub use tabula_config::{Method, Ownership};
 
@@ -23,42 +21,26 @@ use crate::escape::path_unit_name;
 /// mount into persistent storage.
 pub const MACHINE_ID: &str = "/etc/machine-id";
 
-/// One bind mount of a persisted directory or file.
+/// One bind mount of a persisted directory or file: the config crate's
+/// checked entry ([`Persisted`], its fields reached through `Deref`) with
+/// its paths as mounted here (`source`, `storage`, `outer_storage` and the
+/// home under `/sysroot` in the initrd; `path` stays as the user wrote it),
+/// plus the mount point and the unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bind {
-    pub kind: Kind,
-    /// How messages name the entry: `persist[0].users.alice.files[1]`.
-    pub label: String,
+    pub entry: Persisted,
     /// The mount point (`Where=`), under `/sysroot` in the initrd.
     pub target: String,
-    /// The persisted copy (`What=`), storage + path.
-    pub source: String,
-    /// The storage, as mounted here.
-    pub storage: String,
-    /// The path as the user wrote it made absolute, without `/sysroot`.
-    pub path: String,
-    pub user: tabula_config::Id,
-    pub group: Group,
-    pub mode: u32,
-    pub in_initrd: bool,
-    /// Whether `user`, `group` and `mode` apply to existing data too.
-    pub ownership: Ownership,
-    /// When the entry is inside another persisted entry: that entry's
-    /// storage, as mounted here. The outer entry is mounted first (systemd
-    /// orders a mount unit after the mount units of its parent paths), so
-    /// the mount point is really at outer storage + path.
-    pub outer_storage: Option<String>,
-    /// Owner and mode of the entry's parent directory when it is created.
-    pub parent: Option<Parent>,
-    /// A bind mount, or (files only) a symbolic link placed by the prepare
-    /// step, without a mount unit.
-    pub method: Method,
-    /// The user's home, as mounted here.
-    pub home: Option<Home>,
-    /// Mount options after `bind` (shared by every entry of a storage).
-    pub options: Rc<[String]>,
     /// The mount unit's name.
     pub unit: String,
+}
+
+impl std::ops::Deref for Bind {
+    type Target = Persisted;
+
+    fn deref(&self) -> &Persisted {
+        &self.entry
+    }
 }
 
 impl Bind {
@@ -108,26 +90,18 @@ fn prefixed(stage: Stage, path: &str) -> String {
 fn bind(stage: Stage, e: Persisted) -> Bind {
     let target = prefixed(stage, &e.path);
     Bind {
-        kind: e.kind,
-        label: e.label,
         unit: path_unit_name(&target, "mount"),
-        source: prefixed(stage, &e.source),
-        storage: prefixed(stage, &e.storage),
         target,
-        path: e.path,
-        user: e.user,
-        group: e.group,
-        mode: e.mode,
-        in_initrd: e.in_initrd,
-        ownership: e.ownership,
-        outer_storage: e.outer_storage.map(|s| prefixed(stage, &s)),
-        parent: e.parent,
-        method: e.method,
-        home: e.home.map(|h| Home {
-            user: h.user,
-            path: prefixed(stage, &h.path),
-        }),
-        options: e.options,
+        entry: Persisted {
+            source: prefixed(stage, &e.source),
+            storage: prefixed(stage, &e.storage),
+            outer_storage: e.outer_storage.map(|s| prefixed(stage, &s)),
+            home: e.home.map(|h| Home {
+                user: h.user,
+                path: prefixed(stage, &h.path),
+            }),
+            ..e
+        },
     }
 }
 
