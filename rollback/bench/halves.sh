@@ -19,20 +19,8 @@ cd "$(dirname "$0")/../.."
 trials=${1:-5}
 [ "$(id -u)" = 0 ] || { echo "halves.sh: needs root (loop devices, mount)" >&2; exit 2; }
 
-cargo build --release --locked --target x86_64-unknown-linux-musl -p tabula-rollback >&2
-bin=$PWD/target/x86_64-unknown-linux-musl/release/tabula-rollback
-script=$PWD/rollback/bench/common-script.sh
-
-work=$(mktemp -d /tmp/tabula-halves.XXXXXX)
-mnt=$work/mnt
-dev=
-cleanup() {
-  mountpoint -q "$mnt" && umount "$mnt"
-  [ -n "$dev" ] && losetup -d "$dev"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mkdir -p "$mnt"
+. rollback/bench/lib.sh
+bench_start halves
 fresh_image() { # a new 1 GiB filesystem on a loop device; rewrites config.json
   mountpoint -q "$mnt" && umount "$mnt"
   [ -n "$dev" ] && losetup -d "$dev"

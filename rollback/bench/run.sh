@@ -29,20 +29,9 @@ big=${BENCH_BIG_FILES:-1000000}
 "$(dirname "$0")/halves.sh" "$trials"
 [ "${BENCH_ONLY_HALVES:-0}" = 1 ] && exit 0
 
-cargo build --release --locked --target x86_64-unknown-linux-musl -p tabula-rollback >&2
-bin=$PWD/target/x86_64-unknown-linux-musl/release/tabula-rollback
-script=$PWD/rollback/bench/common-script.sh
-
-work=$(mktemp -d /tmp/tabula-bench.XXXXXX)
-mnt=$work/mnt
-dev=
-cleanup() {
-  mountpoint -q "$mnt" && umount "$mnt"
-  [ -n "$dev" ] && losetup -d "$dev"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mkdir -p "$mnt" "$work/run"
+. rollback/bench/lib.sh
+bench_start bench
+mkdir -p "$work/run"
 truncate -s 8G "$work/disk.img"
 mkfs.btrfs -q -f "$work/disk.img"
 dev=$(losetup --find --show "$work/disk.img")
