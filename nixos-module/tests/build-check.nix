@@ -7,29 +7,7 @@
 { lib }:
 
 let
-  package = {
-    type = "derivation";
-    name = "tabula";
-    outPath = "/nix/store/00000000000000000000000000000000-tabula";
-  };
-  pkgs = {
-    formats.json = _: {
-      generate = name: value: {
-        type = "derivation";
-        inherit name value;
-        outPath = "/nix/store/11111111111111111111111111111111-${name}";
-      };
-    };
-    runCommand = name: _: script: {
-      type = "derivation";
-      inherit name script;
-      outPath = "/nix/store/33333333333333333333333333333333-${name}";
-    };
-    stdenv = {
-      buildPlatform.canExecute = _: true;
-      hostPlatform = { };
-    };
-  };
+  inherit (import ./stub-pkgs.nix) package pkgs;
   evalWith =
     extra:
     (lib.evalModules {

@@ -13,34 +13,13 @@
 let
   tabulaLib = import ../lib.nix { inherit lib; };
 
-  package = {
-    type = "derivation";
-    name = "tabula-0.1.0";
-    outPath = "/nix/store/00000000000000000000000000000000-tabula-0.1.0";
-  };
+  stub = import ./stub-pkgs.nix;
+  inherit (stub) package;
   rollbackBin = "${package.outPath}/bin/tabula-rollback";
   generatorBin = "${package.outPath}/bin/tabula-generator";
 
-  # pkgs.formats.json without a store: the value is kept for inspection.
-  pkgs = {
-    formats.json = _: {
-      generate = name: value: {
-        type = "derivation";
-        inherit name value;
-        outPath = "/nix/store/11111111111111111111111111111111-${name}";
-      };
-    };
+  pkgs = stub.pkgs // {
     callPackage = _: _: throw "tests set tabula.package";
-    # the build-time check: its script is kept for inspection
-    runCommand = name: _: script: {
-      type = "derivation";
-      inherit name script;
-      outPath = "/nix/store/33333333333333333333333333333333-${name}";
-    };
-    stdenv = {
-      buildPlatform.canExecute = _: true;
-      hostPlatform = { };
-    };
   };
 
   # nixpkgs' nixos/lib/utils.nix, as far as the modules read it
