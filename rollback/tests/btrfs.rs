@@ -3,31 +3,17 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::path::Path;
 
-use common::{DAY, Image, btrfs_config, make_persist, now, serial};
+use common::{DAY, Image, btrfs_config, make_persist, now, run_rollback, serial};
+use tabula_rollback::Exit;
 use tabula_rollback::keep::timestamp_name;
-use tabula_rollback::{Env, Exit};
 use tabula_testkit::BTRFS_ON_LOOP;
 
 /// Runs the program in this process; returns (exit status, log lines).
+/// Every run leaves its mount point cleaned up.
 fn rollback(img: &Image, config: &Path, extra: &[&str], cmdline: &str, at: i64) -> (Exit, String) {
-    let log = img.dir.path().join("kmsg.log");
-    let cmd = img.dir.path().join("cmdline");
-    std::fs::write(&log, "").unwrap();
-    std::fs::write(&cmd, cmdline).unwrap();
-    let env = Env {
-        cmdline: cmd,
-        kmsg: Some(log.clone()),
-        run_dir: img.run_dir(),
-        now: Some(at),
-    };
-    let mut args: Vec<OsString> = vec!["--config".into(), config.into()];
-    args.extend(extra.iter().map(OsString::from));
-    let code = tabula_rollback::run(args, &env);
-    let text = std::fs::read_to_string(&log).unwrap();
-    eprintln!("--- log (exit {code}):\n{text}---");
+    let (code, text) = run_rollback(img, config, extra, cmdline, at);
     assert!(
         std::fs::read_dir(img.run_dir()).unwrap().next().is_none(),
         "the mount point was not cleaned up"

@@ -5,32 +5,17 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::path::Path;
 
-use common::{DAY, Image, btrfs_config, make_persist, now, serial};
+use common::{DAY, Image, btrfs_config, make_persist, now, run_rollback, serial};
 use tabula_rollback::keep::timestamp_name;
-use tabula_rollback::{Env, Exit, valve};
+use tabula_rollback::{Exit, valve};
 use tabula_testkit::BTRFS_ON_LOOP;
 
-/// Runs the program in this process; returns (exit status, log lines).
+/// Runs the program in this process, with an empty kernel command line;
+/// returns (exit status, log lines).
 fn rollback(img: &Image, config: &Path, extra: &[&str], at: i64) -> (Exit, String) {
-    let log = img.dir.path().join("kmsg.log");
-    let cmd = img.dir.path().join("cmdline");
-    std::fs::write(&log, "").unwrap();
-    std::fs::write(&cmd, "").unwrap();
-    let env = Env {
-        cmdline: cmd,
-        kmsg: Some(log.clone()),
-        run_dir: img.run_dir(),
-        now: Some(at),
-    };
-    let mut args: Vec<OsString> = vec!["--config".into(), config.into()];
-    args.extend(extra.iter().map(OsString::from));
-    let code = tabula_rollback::run(args, &env);
-    let text = std::fs::read_to_string(&log).unwrap();
-    eprintln!("--- log (exit {code}):\n{text}---");
-    (code, text)
+    run_rollback(img, config, extra, "", at)
 }
 
 /// An image with `@persist`, `@root` and, in `@old_roots`, one old root per

@@ -332,6 +332,34 @@ pub fn btrfs_config(dir: &Path, device: &str, extra: &str) -> PathBuf {
     p
 }
 
+/// Runs the program in this process against `img`, with `extra` arguments
+/// after `--config CONFIG`, the kernel command line `cmdline` and the clock
+/// at `at`; returns (exit status, log lines), and prints the log.
+pub fn run_rollback(
+    img: &Image,
+    config: &Path,
+    extra: &[&str],
+    cmdline: &str,
+    at: i64,
+) -> (tabula_rollback::Exit, String) {
+    let log = img.dir.path().join("kmsg.log");
+    let cmd = img.dir.path().join("cmdline");
+    std::fs::write(&log, "").unwrap();
+    std::fs::write(&cmd, cmdline).unwrap();
+    let env = tabula_rollback::Env {
+        cmdline: cmd,
+        kmsg: Some(log.clone()),
+        run_dir: img.run_dir(),
+        now: Some(at),
+    };
+    let mut args: Vec<std::ffi::OsString> = vec!["--config".into(), config.into()];
+    args.extend(extra.iter().map(std::ffi::OsString::from));
+    let code = tabula_rollback::run(args, &env);
+    let text = std::fs::read_to_string(&log).unwrap();
+    eprintln!("--- log (exit {code}):\n{text}---");
+    (code, text)
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
