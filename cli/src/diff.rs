@@ -97,9 +97,10 @@ const TMPFS_MAGIC: i64 = 0x0102_1994;
 /// The changed paths of a root, and a descriptor to look them up through.
 type Found = (&'static str, String, OwnedFd, BTreeMap<Vec<u8>, Change>);
 
-/// Finds and classifies what the next boot erases on the root at `root`.
-pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
-    let root_fd = rustix::fs::open(
+/// Opens the root a command reads (a usage error when it is not a
+/// directory that can be opened).
+pub(crate) fn open_root(root: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(
         root,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
@@ -109,7 +110,12 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
             "cannot open the root {}: {e}; expected a directory",
             root.display()
         ))
-    })?;
+    })
+}
+
+/// Finds and classifies what the next boot erases on the root at `root`.
+pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
+    let root_fd = open_root(root)?;
     let fs_type = rustix::fs::fstatfs(&root_fd)
         .map_err(|e| Error::runtime(format!("cannot statfs {}: {e}", root.display())))?
         .f_type as i64;

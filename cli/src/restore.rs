@@ -11,23 +11,9 @@ use serde_json::json;
 use tabula_config::{Config, RollbackTarget};
 
 use crate::copy::{self, Options};
-use crate::diff::{is_within, persisted_paths};
+use crate::diff::{is_within, open_root, persisted_paths};
 use crate::output::{escape, human_size};
 use crate::{Error, Result};
-
-fn open_root(root: &Path) -> Result<OwnedFd> {
-    rustix::fs::open(
-        root,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
-        Error::usage(format!(
-            "cannot open the root {}: {e}; expected a directory",
-            root.display()
-        ))
-    })
-}
 
 /// The storage that declares `rel` (or holds an entry around it), else the
 /// first storage.
