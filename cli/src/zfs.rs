@@ -49,26 +49,7 @@ fn run(target: &ZfsTarget, args: &[&str]) -> Result<String> {
 /// Decodes `zfs diff`'s escapes: a byte outside printable ASCII, a space
 /// or a backslash is written `\0NNN` (octal).
 pub fn unescape(field: &str) -> Vec<u8> {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let digits = b
-            .get(i + 1..i + 5)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (b[i], digits) {
-            (b'\\', Some(d)) => {
-                let v = d.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
-                out.push(u8::try_from(v).unwrap_or(b'?'));
-                i += 5;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out
+    tabula_runtime::escape::unescape_octal(field.as_bytes(), 4)
 }
 
 /// Parses `zfs diff -H -F` output into paths relative to `mountpoint`

@@ -1,6 +1,8 @@
 //! What every tabula binary does the same way: where its log lines go
-//! ([`log`]) and what its exit status means ([`Exit`]).
+//! ([`log`]), what its exit status means ([`Exit`]), and how it reads the
+//! octal escapes of the kernel's and ZFS's output ([`escape`]).
 
+pub mod escape;
 pub mod log;
 
 use std::process::ExitCode;
