@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 
-use common::{Scratch, p, sh, tabula, write};
+use common::{Scratch, assert_ok, p, sh, tabula, write};
 use tabula_testkit::{BTRFS_ON_LOOP, Need, skip_unless};
 
 /// A tree with owners, modes, times, an extended attribute, a hard link,
@@ -144,12 +144,7 @@ fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked()
         "place",
         "--dry-run",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(!root.join("var").exists(), "a dry run made something");
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -166,12 +161,7 @@ fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked()
         "--to",
         "place",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("tabula.persist"),
         "in place: no entry to add"
@@ -183,12 +173,7 @@ fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked()
 
     let out = run(&["/var/lib/foo", "--from", "2026-11-30T10:00:00Z"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(
         stdout.contains("tabula.persist.\"/persist\".directories = [ \"/var/lib/foo\" ];"),
         "{stdout}"
@@ -208,12 +193,7 @@ fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked()
     assert!(String::from_utf8_lossy(&out.stderr).contains("exists; tabula does not overwrite"));
     write(&root.join("persist/var/lib/foo/sub/deep"), b"changed since");
     let out = run(&["/var/lib/foo", "--from", "2026-11-30T10:00:00Z", "--force"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_eq!(
         describe(&root.join("persist/var/lib/foo")),
         describe(&old.join("var/lib/foo"))
@@ -263,12 +243,7 @@ fn adopt_copies_the_ephemeral_path_into_the_storage_and_stray_finds_the_undeclar
     };
 
     let out = run(&["adopt", "/var/lib/app"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains("tabula.persist.\"/persist\".directories = [ \"/var/lib/app\" ];")
@@ -289,12 +264,7 @@ fn adopt_copies_the_ephemeral_path_into_the_storage_and_stray_finds_the_undeclar
     );
     write(&root.join("persist/etc/ssh/old_key"), b"12345");
     let out = run(&["stray", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let got: Vec<String> = doc
         .as_array()

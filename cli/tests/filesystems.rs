@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use common::{Scratch, join, p, sh, tabula, write};
+use common::{Scratch, assert_ok, join, p, sh, tabula, tabula_at, write};
 use tabula_testkit::{BTRFS_ON_LOOP, Need, skip_unless};
 
 /// The truth: absolute path → "lost" or "regenerated".
@@ -110,12 +110,7 @@ fn check_outputs(
     let cfg = p(config);
     let rt = p(root);
     let out = tabula(&["--config", cfg, "--root", rt, "diff", "--json", "--all"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let got = json_entries(&out.stdout);
     let show = |t: &Truth| {
         t.iter()
@@ -516,17 +511,8 @@ fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() {
             r#"{{"type": "btrfs", "device": "{dev}", "subvolume": "@root", "oldRoots": "@old_roots", "keep": {{"days": 30, "min": 1, "max": 3}}}}"#
         ),
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tabula"))
-        .args(["--config", p(&cfg), "roots"])
-        .env("TABULA_NOW", "1796083200") // 2026-12-01T00:00:00Z
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = tabula_at("1796083200", &["--config", p(&cfg), "roots"]); // 2026-12-01T00:00:00Z
+    assert_ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().skip(1).map(str::trim_end).collect();
     // The pinned one shows its creation time (now, in the real clock), so

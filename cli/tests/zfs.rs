@@ -8,7 +8,7 @@ mod common;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use common::{p, tabula, write};
+use common::{assert_ok, p, tabula, tabula_at, write};
 
 /// A fake `zfs` in `dir` answering `diff`, `get mountpoint` and `list`
 /// with the given texts; it appends each argument vector to `dir/log`.
@@ -66,12 +66,7 @@ fn zfs_diff_lists_what_zfs_diff_reports_minus_persisted_and_regenerated() {
         "--json",
         "--all",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let got: Vec<String> = doc["entries"]
         .as_array()
@@ -118,17 +113,8 @@ rpool/local/old/2026-09-01T10:00:00Z\t1788256800\t300\n\
 rpool/local/old/before-upgrade\t1780000000\t100\n";
     let zfs = fake_zfs(dir.path(), "", list);
     let cfg = config(dir.path(), &zfs, r#"{"days": 30, "min": 1}"#);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tabula"))
-        .args(["--config", p(&cfg), "roots", "--json"])
-        .env("TABULA_NOW", "1796083200") // 2026-12-01T00:00:00Z
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = tabula_at("1796083200", &["--config", p(&cfg), "roots", "--json"]); // 2026-12-01T00:00:00Z
+    assert_ok(&out);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let got: Vec<String> = doc
         .as_array()

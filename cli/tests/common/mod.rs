@@ -80,6 +80,27 @@ pub fn tabula(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the `tabula` binary with its clock at `now` (Unix seconds, through
+/// `TABULA_NOW`).
+pub fn tabula_at(now: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tabula"))
+        .args(args)
+        .env("TABULA_NOW", now)
+        .output()
+        .unwrap()
+}
+
+/// Asserts that a command exited 0; otherwise fails showing its stderr.
+#[track_caller]
+pub fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Writes `bytes` to `path` (making parents).
 pub fn write(path: &Path, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
