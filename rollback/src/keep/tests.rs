@@ -117,6 +117,15 @@ fn a_name_in_the_future_is_reported_and_aged_as_now() {
 }
 
 #[test]
+fn a_name_of_this_very_second_is_not_in_the_future() {
+    let this_second = timestamp_name(NOW);
+    let next_second = timestamp_name(NOW + 1);
+    let roots = archived_in_order(&[&this_second, &next_second]);
+    let p = super::plan(&roots, NOW, &keep(Some(30), 1, None), &[]);
+    assert_eq!(p.future, vec![next_second]);
+}
+
+#[test]
 fn max_equal_to_min_keeps_exactly_that_many() {
     let all: Vec<String> = (0..6).map(days_ago).collect();
     let p = plan(&all, NOW, &keep(None, 3, Some(3)));
