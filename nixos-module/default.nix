@@ -8,6 +8,7 @@
 #   initrd-scripted.nix scripted stage 1 wiring (postResumeCommands)
 #   initrd-systemd.nix  systemd stage 1 wiring (rollback-unit.json)
 #   stage2.nix          the systemd generator
+#   prune.nix           tabula-prune.service: old roots pruned after boot
 #   impermanence.nix    environment.persistence compatibility (separate module)
 {
   imports = [
@@ -18,5 +19,6 @@
     ./initrd-scripted.nix
     ./initrd-systemd.nix
     ./stage2.nix
+    ./prune.nix
   ];
 }

@@ -305,6 +305,28 @@ let
     (checkEq "${name}: /etc/tabula/config.json" config.environment.etc."tabula/config.json".source.value config.tabula.settings)
   ] ++ buildCheckChecks name config;
 
+  # tabula-prune.service (prune.nix): the pruning half, in the booted
+  # system, whatever the initrd flavour; started after multi-user.target,
+  # which does not wait for it.
+  pruneChecks =
+    name: config:
+    let
+      s = config.systemd.services.tabula-prune;
+    in
+    [
+      (checkEq "${name}: tabula-prune is a oneshot" s.serviceConfig.Type "oneshot")
+      (checkEq "${name}: tabula-prune runs --prune-only on the config" s.serviceConfig.ExecStart "${rollbackBin} --prune-only --config /etc/tabula/config.json")
+      (checkEq "${name}: tabula-prune in the idle I/O class" s.serviceConfig.IOSchedulingClass "idle")
+      (checkEq "${name}: tabula-prune at the lowest CPU priority" s.serviceConfig.Nice 19)
+      (checkHas "${name}: tabula-prune after local-fs.target" s.after "local-fs.target")
+      (checkEq "${name}: tabula-prune wanted by multi-user.target" s.wantedBy [ "multi-user.target" ])
+      (checkHas "${name}: tabula-prune after multi-user.target, so the boot does not wait for it" s.after "multi-user.target")
+      (checkEq "${name}: nothing requires tabula-prune or is ordered after it" [ s.requiredBy s.before ] [ [ ] [ ] ])
+      (checkEq "${name}: no other stage-2 unit names tabula-prune" (lib.filter (
+        u: lib.any (builtins.elem "tabula-prune.service") [ u.after u.requires u.wants ]
+      ) (lib.attrValues (removeAttrs config.systemd.services [ "tabula-prune" ]))) [ ])
+    ];
+
   # The rendered file is checked by both binaries at build time (check.nix).
   buildCheckChecks =
     name: config:
@@ -680,6 +702,7 @@ lib.flatten [
   (checkGolden "btrfs-scripted" btrfsScripted)
   (scriptedChecks "btrfs-scripted" btrfsScripted)
   (stage2Checks "btrfs-scripted" btrfsScripted)
+  (pruneChecks "btrfs-scripted" btrfsScripted)
   (checkInfix "btrfs-scripted: onFailure = continue does not call fail" "booting the root as it is" btrfsScripted.boot.initrd.postResumeCommands)
 
   # Btrfs, systemd initrd
@@ -687,6 +710,9 @@ lib.flatten [
   (checkEq "btrfs-systemd: same config as scripted" btrfsSystemd.tabula.settings btrfsScripted.tabula.settings)
   (systemdChecks "btrfs-systemd" btrfsSystemd "dev-disk-by\\x2dlabel-nixos.device")
   (stage2Checks "btrfs-systemd" btrfsSystemd)
+  (pruneChecks "btrfs-systemd" btrfsSystemd)
+  (checkEq "btrfs-systemd: the same tabula-prune as with the scripted initrd" btrfsSystemd.systemd.services.tabula-prune btrfsScripted.systemd.services.tabula-prune)
+  (checkEq "btrfs-systemd: tabula-prune not ordered after a ZFS import" (builtins.elem "zfs-import.target" btrfsSystemd.systemd.services.tabula-prune.after) false)
   (checkEq "btrfs-systemd: no generator in the initrd without inInitrd entries" (
     btrfsSystemd.boot.initrd.systemd.contents ? "/etc/systemd/system-generators/tabula"
   ) false)
@@ -714,6 +740,7 @@ lib.flatten [
   (checkNoAssertions "btrfs-systemd-only" btrfsSystemdOnly)
   (systemdChecks "btrfs-systemd-only" btrfsSystemdOnly "dev-disk-by\\x2dlabel-nixos.device")
   (stage2Checks "btrfs-systemd-only" btrfsSystemdOnly)
+  (pruneChecks "btrfs-systemd-only" btrfsSystemdOnly)
   (checkEq "btrfs-systemd-only: the scripted options really are absent" (btrfsSystemdOnly.boot.initrd ? postResumeCommands) false)
   (checkEq "btrfs-systemd-only: same service as with the scripted options declared" btrfsSystemdOnly.boot.initrd.systemd.services btrfsSystemd.boot.initrd.systemd.services)
   (checkNoAssertions "zfs-systemd-only" zfsSystemdOnly)
@@ -732,6 +759,9 @@ lib.flatten [
   # ZFS keep-previous
   (checkNoAssertions "zfs-keep-previous" zfsKeepPrevious)
   (checkGolden "zfs-keep-previous" zfsKeepPrevious)
+  (pruneChecks "zfs-keep-previous" zfsKeepPrevious)
+  (checkHas "zfs-keep-previous: tabula-prune after the pool imports" zfsKeepPrevious.systemd.services.tabula-prune.after "zfs-import.target")
+  (checkEq "zfs-scripted: no tabula-prune when oldRoots is null (nothing to prune)" (zfsScripted.systemd.services ? tabula-prune) false)
 
   # failure policy
   (checkEq "failure-policy: block makes initrd.target require the rollback" blockSystemd.boot.initrd.systemd.services.tabula-rollback.requiredBy [ "initrd.target" ])

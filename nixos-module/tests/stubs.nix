@@ -196,6 +196,12 @@ in
       };
     };
 
+    # systemd.services.<name> in stage 2: the same unit options
+    systemd.services = mkOption {
+      type = types.attrsOf (types.submodule serviceModule);
+      default = { };
+    };
+
     systemd.generators = mkOption {
       type = types.attrsOf types.path;
       default = { };

@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# Benchmark: tabula-rollback against the common bash + btrfs-progs + find
-# script (common-script.sh), side by side on the same loop image, and
-# tabula-rollback with a root of 10k files against a root of 1M files.
-# Prints figures; asserts nothing. Needs root, btrfs-progs, python3.
+# Benchmark, in two parts. First (halves.sh): the stage-1 run and the
+# pruning run (--prune-only) each timed alone, against the common script and
+# a bare mount + unmount, for 0, 10 and 40 old roots, with and without
+# nested subvolumes. Then: tabula-rollback (stage 1 + the pruning run)
+# against the common bash + btrfs-progs + find script (common-script.sh),
+# side by side on the same loop image, and tabula-rollback with a root of
+# 10k files against a root of 1M files. Prints figures. Needs root,
+# btrfs-progs, python3.
 #
 #   rollback/bench/run.sh [TRIALS]        (default 7)
 #   BENCH_BIG_FILES=20000 rollback/bench/run.sh 1    (a quick smoke run)
+#   BENCH_ONLY_HALVES=1 rollback/bench/run.sh 5      (the first part only)
 #
 # Each trial starts from the same state, prepared untimed: @root (a
 # snapshot of a template with N files), 40 old roots aged 1, 3, … 79 days
 # (25 of them older than 30 days), each a snapshot of the 10k-file template
 # with subvolumes nested three deep inside, the filesystem unmounted, the
-# page cache dropped (as at boot) or kept (warm). The timed part is one whole run of the
-# tool: mount, move the root to the old roots, prune, create the new root,
-# unmount.
+# page cache dropped (as at boot) or kept (warm). The timed part is, for
+# tabula, the stage-1 run (mount, create the new root, swap, archive the
+# previous root, unmount) plus the pruning run (mount, prune, unmount), each
+# timed; for the script, its one run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 trials=${1:-7}
 big=${BENCH_BIG_FILES:-1000000}
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (loop devices, mount)" >&2; exit 2; }
+
+"$(dirname "$0")/halves.sh" "$trials"
+[ "${BENCH_ONLY_HALVES:-0}" = 1 ] && exit 0
 
 cargo build --release --locked --target x86_64-unknown-linux-musl -p tabula-rollback >&2
 bin=$PWD/target/x86_64-unknown-linux-musl/release/tabula-rollback
@@ -79,7 +88,6 @@ prepare() { # prepare FILES CACHE: the starting state, untimed; CACHE=cold drops
   fi
   [ -e "$mnt/@root" ] && btrfs -q subvolume delete "$mnt/@root"
   btrfs subvolume sync "$mnt" >/dev/null
-  btrfs -q subvolume snapshot "$mnt/@tmpl-$files" "$mnt/@root"
   mkdir "$mnt/@old_roots"
   now=$(date +%s)
   for i in $(seq 0 39); do
@@ -94,6 +102,8 @@ prepare() { # prepare FILES CACHE: the starting state, untimed; CACHE=cold drops
     echo data > "$base/var/lib/docker/btrfs/subvolumes/a/b/c/file"
     touch -d "@$(( now - age * 86400 ))" "$base"
   done
+  # The root last, as boots leave it: the most recently created.
+  btrfs -q subvolume snapshot "$mnt/@tmpl-$files" "$mnt/@root"
   sync
   umount "$mnt"
   sync
@@ -127,12 +137,16 @@ for t in $(seq 1 "$trials"); do
   for cache in cold warm; do
     for files in 10000 "$big"; do
       prepare "$files" "$cache"
-      r=$(timed "$bin" --config "$work/config.json"); check
+      r1=$(timed "$bin" --config "$work/config.json")
+      r2=$(timed "$bin" --prune-only --config "$work/config.json"); check
+      r=$((r1 + r2))
       res[tabula-$cache-$files]+="$r "
+      res[stage1-$cache-$files]+="$r1 "
+      res[prune-$cache-$files]+="$r2 "
       prepare "$files" "$cache"
       s=$(timed "$script" "$dev" "$work/script-mnt"); check
       res[script-$cache-$files]+="$s "
-      echo "trial $t/$trials, $cache cache, root of $files files: tabula $r ms, script $s ms" >&2
+      echo "trial $t/$trials, $cache cache, root of $files files: tabula $r ms (stage 1 $r1, prune $r2), script $s ms" >&2
     done
     # What any tool pays: mounting the filesystem and unmounting it.
     prepare 10000 "$cache"
@@ -141,8 +155,8 @@ for t in $(seq 1 "$trials"); do
 done
 
 echo
-echo "rotate + prune 40 old roots (25 expired, nested 3 deep) + create: one whole run"
-echo "(mount to unmount) from the same state on one loop image, $trials trials each;"
+echo "rotate + prune 40 old roots (25 expired, nested 3 deep) + create: tabula's two runs"
+echo "(stage 1, then --prune-only) summed, the script's one run, from the same state on one loop image, $trials trials each;"
 echo "times in ms, median (min). cold: page cache dropped before each run, as at boot."
 printf '%-6s %-14s %16s %16s %16s\n' "cache" "root" "tabula" "script" "script/tabula"
 for cache in cold warm; do
@@ -152,6 +166,7 @@ for cache in cold warm; do
     printf '%-6s %-14s %16s %16s %16s\n' "$cache" "$files files" "$ta ($tm)" "$sa ($sm)" \
       "$(awk -v a="$ta" -v b="$sa" -v c="$tm" -v d="$sm" 'BEGIN { printf "%.1fx (%.1fx)", b / a, d / c }')"
   done
+  echo "       tabula stage 1 alone: 10000 files $(stat_of median "${res[stage1-$cache-10000]}") ms, $big files $(stat_of median "${res[stage1-$cache-$big]}") ms; the pruning run: $(stat_of median "${res[prune-$cache-10000]}") ms"
   echo "       mount + unmount alone, no change: $(stat_of median "${res[floor-$cache]}") ($(stat_of minimum "${res[floor-$cache]}")) ms"
 done
 for cache in cold warm; do

@@ -5,15 +5,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const USAGE: &str = "\
-usage: tabula-rollback [--config PATH] [--dry-run]
+usage: tabula-rollback [--config PATH] [--dry-run] [--prune-only]
        tabula-rollback --check-config PATH
 
 Rolls the root filesystem back, as configured in PATH (default
 /etc/tabula/config.json). Meant to run in the initrd, before the root is
-mounted.
+mounted. Old roots are pruned later, by --prune-only (tabula-prune.service),
+unless the filesystem is short of space or holds too many of them.
 
   --config PATH  read the configuration from PATH
   --dry-run      print each action, one per line, and change nothing
+  --prune-only   prune the old roots by the keep policy and do nothing else
+                 (no rotation); meant for the booted system
   --check-config PATH
                  check everything the file alone decides, print one line
                  per problem on stderr, exit 0 (valid) or 2; touches
@@ -31,6 +34,8 @@ pub enum Command {
     Run {
         config: PathBuf,
         dry_run: bool,
+        /// `--prune-only`: prune the old roots, rotate nothing.
+        prune_only: bool,
     },
     /// `--check-config PATH`: validate the file offline.
     CheckConfig {
@@ -45,6 +50,7 @@ pub enum Command {
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
     let mut config: Option<PathBuf> = None;
     let mut dry_run = false;
+    let mut prune_only = false;
     let mut check: Option<PathBuf> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -56,6 +62,10 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
             "--version" | "-V" => return Ok(Command::Version),
             "--dry-run" => {
                 dry_run = true;
+                continue;
+            }
+            "--prune-only" => {
+                prune_only = true;
                 continue;
             }
             "--check-config" => {
@@ -85,7 +95,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
         config = Some(PathBuf::from(value));
     }
     if let Some(path) = check {
-        if dry_run || config.is_some() {
+        if dry_run || prune_only || config.is_some() {
             return Err(
                 "--check-config PATH takes no other option; run the check and the rollback separately"
                     .to_owned(),
@@ -96,6 +106,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
     Ok(Command::Run {
         config: config.unwrap_or_else(|| PathBuf::from(tabula_config::DEFAULT_PATH)),
         dry_run,
+        prune_only,
     })
 }
 
@@ -194,6 +205,7 @@ mod tests {
         Ok(Command::Run {
             config: PathBuf::from(config),
             dry_run,
+            prune_only: false,
         })
     }
 
@@ -211,6 +223,14 @@ mod tests {
         assert_eq!(args(&["--dry-run", "-h"]), Ok(Command::Help));
         assert_eq!(args(&["--version"]), Ok(Command::Version));
         assert_eq!(
+            args(&["--prune-only", "--config", "/x.json"]),
+            Ok(Command::Run {
+                config: PathBuf::from("/x.json"),
+                dry_run: false,
+                prune_only: true,
+            })
+        );
+        assert_eq!(
             args(&["--check-config", "/x.json"]),
             Ok(Command::CheckConfig {
                 config: PathBuf::from("/x.json")
@@ -225,6 +245,7 @@ mod tests {
             &["--check-config", ""][..],
             &["--check-config", "a", "--check-config", "b"][..],
             &["--check-config", "a", "--dry-run"][..],
+            &["--check-config", "a", "--prune-only"][..],
             &["--config", "a", "--check-config", "b"][..],
         ] {
             assert!(args(list).is_err(), "{list:?} must be refused");

@@ -58,6 +58,18 @@ pub struct Plan {
     pub future: Vec<String>,
 }
 
+/// The most recently archived dated old root, in the filesystem's order of
+/// creation: the previous root of the current boot, when `--prune-only`
+/// runs after a boot's rotation. `--prune-only` never prunes it, whatever
+/// `keep` says (`keep.min` ≥ 1 keeps it too; this does not depend on it).
+pub fn most_recent(roots: &[OldRoot]) -> Option<&str> {
+    roots
+        .iter()
+        .filter(|r| parse_dated(&r.name).is_some())
+        .max_by_key(|r| r.order)
+        .map(|r| r.name.as_str())
+}
+
 /// Decides which old roots to prune at `now`. `archived` is the old root
 /// this run has just archived, if any. Whatever any clock said:
 ///

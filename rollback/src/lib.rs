@@ -36,6 +36,93 @@ pub struct Ctx {
     pub dry_run: bool,
     /// Where private mount points are made (`/run`; Btrfs only).
     pub run_dir: PathBuf,
+    /// Which half of the work this run does.
+    pub mode: Mode,
+}
+
+/// The two halves of the work (`docs/rollback.md`, "Two halves").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stage 1 (the initrd): the rotation only, a fresh root in place and
+    /// the previous root archived; old roots are pruned only when the
+    /// safety valve opens ([`valve`]).
+    Boot,
+    /// `--prune-only` (the booted system): the old roots are pruned by the
+    /// keep policy, nothing else; the most recently archived one (the
+    /// previous root of the current boot) is never pruned.
+    PruneOnly,
+}
+
+/// When stage 1 prunes after all: the filesystem is short of space, or it
+/// holds too many old roots. Both are constants, not configuration: they are
+/// a guard against a machine that never reaches the booted system (where
+/// `tabula-prune.service` prunes), not a policy; the keep policy is
+/// `keep`, and it applies unchanged whichever half prunes.
+pub mod valve {
+    /// Stage 1 prunes when more dated old roots than this are found (the
+    /// pinned ones, whose names are not timestamps, are never pruned and
+    /// not counted). Far above what any keep policy leaves after a prune
+    /// (`keep.min` defaults to 1, `keep.max` is what one sets it to): only
+    /// a machine whose pruning unit has not run for 100 boots reaches it.
+    pub const MAX_OLD_ROOTS: usize = 100;
+    /// Stage 1 prunes when the space a new file could get is below this
+    /// percentage of the filesystem's size…
+    pub const LOW_SPACE_PERCENT: u64 = 10;
+    /// … or below this many bytes, whichever is smaller (so that a 4 TB
+    /// disk with 100 GB free is not "short").
+    pub const LOW_SPACE_BYTES: u64 = 8 << 30;
+
+    /// Whether `available` bytes out of `size` is short of space.
+    pub fn low_space(available: u64, size: u64) -> bool {
+        let threshold = (size / 100)
+            .saturating_mul(LOW_SPACE_PERCENT)
+            .min(LOW_SPACE_BYTES);
+        available < threshold
+    }
+
+    /// Why stage 1 must prune, or `None` (the common case). `dated` is the
+    /// number of dated old roots; `space` is (available, size) in bytes
+    /// when known.
+    pub fn reason(dated: usize, space: Option<(u64, u64)>) -> Option<String> {
+        if dated > MAX_OLD_ROOTS {
+            return Some(format!(
+                "{dated} old roots, more than the cap of {MAX_OLD_ROOTS}"
+            ));
+        }
+        match space {
+            Some((available, size)) if low_space(available, size) => Some(format!(
+                "short of space: {} MiB available of {} MiB (the valve opens below {LOW_SPACE_PERCENT}% or {} MiB, whichever is smaller)",
+                available >> 20,
+                size >> 20,
+                LOW_SPACE_BYTES >> 20
+            )),
+            _ => None,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_valve_stays_shut_in_the_common_case() {
+            assert_eq!(reason(0, Some((900 << 20, 1 << 30))), None);
+            assert_eq!(reason(MAX_OLD_ROOTS, Some((900 << 20, 1 << 30))), None);
+            assert_eq!(reason(40, None), None);
+            // 4 TB with 100 GB free: above 8 GiB, not short.
+            assert_eq!(reason(3, Some((100 << 30, 4 << 40))), None);
+        }
+
+        #[test]
+        fn the_valve_opens_past_the_cap_or_short_of_space() {
+            assert!(reason(MAX_OLD_ROOTS + 1, None).is_some());
+            // 1 GiB, 50 MiB free: below 10%.
+            assert!(reason(0, Some((50 << 20, 1 << 30))).is_some());
+            // 4 TB, 4 GiB free: below 8 GiB.
+            assert!(reason(0, Some((4 << 30, 4 << 40))).is_some());
+            assert!(!low_space(0, 0));
+        }
+    }
 }
 
 /// What the program reads from the world besides its arguments.
@@ -95,8 +182,12 @@ impl Env {
 /// The whole program: `args` are the arguments after the program name.
 /// Returns the exit status.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
-    let (config_path, dry_run_arg) = match cli::parse_args(args) {
-        Ok(cli::Command::Run { config, dry_run }) => (config, dry_run),
+    let (config_path, dry_run_arg, prune_only) = match cli::parse_args(args) {
+        Ok(cli::Command::Run {
+            config,
+            dry_run,
+            prune_only,
+        }) => (config, dry_run, prune_only),
         Ok(cli::Command::CheckConfig { config }) => {
             return cli::check_config(&config, &mut std::io::stderr());
         }
@@ -137,7 +228,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
     };
     let dry_run = match kernel {
         Ok(cli::Kernel::Skip) => {
-            log::info!("tabula.rollback=0 on the kernel command line: rollback skipped");
+            if prune_only {
+                log::info!("tabula.rollback=0 on the kernel command line: pruning skipped too");
+            } else {
+                log::info!("tabula.rollback=0 on the kernel command line: rollback skipped");
+            }
             return Exit::Ok;
         }
         Ok(cli::Kernel::DryRun) => true,
@@ -175,6 +270,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
         now,
         dry_run,
         run_dir: env.run_dir.clone(),
+        mode: if prune_only {
+            Mode::PruneOnly
+        } else {
+            Mode::Boot
+        },
     };
     for (i, target) in config.rollback.iter().enumerate() {
         let result = match target {
@@ -188,6 +288,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
             }
         };
         if let Err(message) = result {
+            if prune_only {
+                log::error!(
+                    "rollback[{i}]: {message}; stopped pruning, the old roots left are kept"
+                );
+                return Exit::Failure;
+            }
             log::error!("rollback[{i}]: {message}; stopped, the root is left as it is now");
             return Exit::Failure;
         }

@@ -35,6 +35,18 @@ fn rollback(img: &Image, config: &Path, extra: &[&str], cmdline: &str, at: i64) 
     (code, text)
 }
 
+/// A boot (stage 1), then, when it succeeded, the pruning unit
+/// (`--prune-only`), as a machine that reaches the booted system runs them.
+/// Returns the first failing status (or 0) and both logs.
+fn boot_and_prune(img: &Image, config: &Path, at: i64) -> (Exit, String) {
+    let (code, log) = rollback(img, config, &[], "", at);
+    if code != Exit::Ok {
+        return (code, log);
+    }
+    let (code, pruned) = rollback(img, config, &["--prune-only"], "", at);
+    (code, format!("{log}{pruned}"))
+}
+
 fn otime_name(img: &Image, rel: &str) -> String {
     let out = common::sh(
         "btrfs",
@@ -194,7 +206,7 @@ fn forty_old_roots_pruned_with_nested_subvolumes() {
     img.umount();
 
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
-    let (code, log) = rollback(&img, &cfg, &[], "", t);
+    let (code, log) = boot_and_prune(&img, &cfg, t);
     assert_eq!(code, Exit::Ok);
     assert!(log.contains("not an old root, left alone"), "{log}");
     assert!(log.contains("@old_roots/before-upgrade is pinned"), "{log}");
@@ -349,9 +361,13 @@ fn dry_run_changes_nothing() {
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
 
     let before = img.full_listing();
-    for (args, cmdline) in [
-        (&["--dry-run"][..], ""),
-        (&[][..], "quiet tabula.rollback=dry-run"),
+    for (args, prune_args, cmdline) in [
+        (&["--dry-run"][..], &["--prune-only", "--dry-run"][..], ""),
+        (
+            &[][..],
+            &["--prune-only"][..],
+            "quiet tabula.rollback=dry-run",
+        ),
     ] {
         let (code, log) = rollback(&img, &cfg, args, cmdline, t);
         assert_eq!(code, Exit::Ok);
@@ -365,9 +381,18 @@ fn dry_run_changes_nothing() {
             "{actions:?}"
         );
         assert!(actions.contains(&"exchange @root and @root.tabula-new"));
+        // Stage 1 prunes nothing: create, exchange, move.
+        assert_eq!(actions.len(), 3, "{actions:?}");
+        assert_eq!(img.full_listing(), before, "the dry run changed the disk");
+        let (code, log) = rollback(&img, &cfg, prune_args, cmdline, t);
+        assert_eq!(code, Exit::Ok);
+        let actions: Vec<&str> = log
+            .lines()
+            .filter_map(|l| l.split_once("dry-run: ").map(|(_, a)| a))
+            .collect();
         assert!(actions.contains(&format!("delete subvolume {old40}/n1/n2").as_str()));
         assert!(actions.contains(&format!("delete subvolume {old40}").as_str()));
-        assert_eq!(actions.len(), 3 + 2 * 3, "{actions:?}");
+        assert_eq!(actions.len(), 2 * 3, "{actions:?}");
         assert_eq!(img.full_listing(), before, "the dry run changed the disk");
     }
 }
@@ -587,14 +612,14 @@ fn clock_at_1970_prunes_nothing_and_2099_keeps_min() {
         &img.device,
         r#", "oldRoots": "@old_roots", "keep": {"days": 30, "min": 2}"#,
     );
-    let (code, log) = rollback(&img, &cfg, &[], "", 0);
+    let (code, log) = boot_and_prune(&img, &cfg, 0);
     assert_eq!(code, Exit::Ok);
     assert!(log.contains("before 2020"), "{log}");
     img.mount();
     assert_eq!(img.ls("@old_roots").len(), 6);
     img.umount();
     // In 2099 everything is old; the newest two stay.
-    let (code, _) = rollback(&img, &cfg, &[], "", 4_070_908_800);
+    let (code, _) = boot_and_prune(&img, &cfg, 4_070_908_800);
     assert_eq!(code, Exit::Ok);
     img.mount();
     let left = img.ls("@old_roots");
@@ -649,7 +674,7 @@ fn old_roots_subvolume_and_nested_paths() {
         ),
     )
     .unwrap();
-    let (code, log) = rollback(&img, &p, &[], "", t);
+    let (code, log) = boot_and_prune(&img, &p, t);
     assert_eq!(code, Exit::Ok);
     assert!(log.contains("(btrfs, subvolid=5,compress=zstd:3)"), "{log}");
     img.mount();
@@ -740,7 +765,7 @@ fn a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever() {
         let previous = otime_name(&img, "@root");
         img.write("@root/etc/written", format!("boot {boot}").as_bytes());
         img.umount();
-        let (code, log) = rollback(&img, &cfg, &[], "", now());
+        let (code, log) = boot_and_prune(&img, &cfg, now());
         assert_eq!(code, Exit::Ok, "{log}");
         img.mount();
         // The root archived now is the one kept, whatever the names say.
@@ -786,14 +811,14 @@ fn the_root_archived_by_a_run_is_never_pruned_by_it() {
     );
     // This boot's clock is two years ahead: by its name, the root it
     // archives is two years old.
-    let (code, log) = rollback(&img, &cfg, &[], "", t + 730 * DAY);
+    let (code, log) = boot_and_prune(&img, &cfg, t + 730 * DAY);
     assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     assert_eq!(img.ls("@old_roots"), [previous], "{log}");
     img.umount();
     // A later boot with a clock set back to 2021 (an initrd stamped with
     // its build date): nothing it archives or finds is older than 0 days.
-    let (code, log) = rollback(&img, &cfg, &[], "", 1_609_459_200);
+    let (code, log) = boot_and_prune(&img, &cfg, 1_609_459_200);
     assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     assert_eq!(img.ls("@old_roots").len(), 2, "{log}");
@@ -1055,20 +1080,24 @@ fn a_mounted_old_root_is_never_pruned() {
         format!("@old_roots/{due}"),
         format!("@old_roots/{due}/nested"),
     ] {
-        let at = mount_subvol(&img, &rel, "recover");
-        let before = img.full_listing();
-        let (code, log) = rollback(&img, &cfg, &[], "", t);
-        let after = img.full_listing();
-        common::sh("umount", &[at.to_str().unwrap()]);
-        std::fs::remove_dir(&at).unwrap();
-        assert_eq!(code, Exit::Failure, "{rel}: {log}");
-        assert!(
-            log.contains(&format!("@old_roots/{due} is mounted at {}", at.display())),
-            "{rel}: {log}"
-        );
-        assert_eq!(after, before, "{rel}: something changed");
+        // Both halves refuse: the pruning unit, and stage 1 (which
+        // plans the prune its valve may make).
+        for args in [&["--prune-only"][..], &[][..]] {
+            let at = mount_subvol(&img, &rel, "recover");
+            let before = img.full_listing();
+            let (code, log) = rollback(&img, &cfg, args, "", t);
+            let after = img.full_listing();
+            common::sh("umount", &[at.to_str().unwrap()]);
+            std::fs::remove_dir(&at).unwrap();
+            assert_eq!(code, Exit::Failure, "{rel} {args:?}: {log}");
+            assert!(
+                log.contains(&format!("@old_roots/{due} is mounted at {}", at.display())),
+                "{rel} {args:?}: {log}"
+            );
+            assert_eq!(after, before, "{rel} {args:?}: something changed");
+        }
     }
-    let (code, log) = rollback(&img, &cfg, &[], "", t);
+    let (code, log) = boot_and_prune(&img, &cfg, t);
     assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     assert!(!img.exists(&format!("@old_roots/{due}")), "{log}");

@@ -1,7 +1,8 @@
 //! Crash safety: the real binary, built with the `fault-injection` feature,
-//! is aborted right after each step of the rotation in turn (and after
-//! chains of steps: a crash during the recovery from a crash); then a normal
-//! run must complete, and the invariants must hold: exactly one root, the
+//! is aborted right after each step of the rotation (stage 1) and of the
+//! pruning run (`--prune-only`, written `prune:<step>` below) in turn, and
+//! after chains of steps (a crash during the recovery from a crash); then a
+//! normal run and a pruning run must complete, and the invariants must hold: exactly one root, the
 //! old roots as the policy says, the previous root kept exactly once and
 //! intact, `@persist` unchanged. An abort leaves the disk as a power cut
 //! between the same two steps would (see `src/btrfs/state.rs`).
@@ -98,7 +99,8 @@ mod faults {
         );
     }
 
-    fn run(f: &Fixture, fault: Option<&str>) -> Output {
+    /// One run: stage 1, or with `prune_only` the pruning unit's.
+    fn run(f: &Fixture, fault: Option<&str>, prune_only: bool) -> Output {
         let dir = f.img.dir.path();
         let config = dir.join("config.json");
         std::fs::write(
@@ -113,6 +115,9 @@ mod faults {
         .unwrap();
         std::fs::write(dir.join("cmdline"), "quiet").unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tabula-rollback"));
+        if prune_only {
+            cmd.arg("--prune-only");
+        }
         cmd.arg("--config")
             .arg(&config)
             .env("TABULA_NOW", f.now.to_string())
@@ -224,12 +229,17 @@ mod faults {
         img.umount();
     }
 
-    /// Aborts after each fault of `chain` in turn, then runs normally.
+    /// Aborts after each fault of `chain` in turn (`prune:<step>`: in a
+    /// pruning run), then runs stage 1 and the pruning run normally.
     fn scenario(keep_old: bool, blank: bool, chain: &[&str]) {
         let mut f = fixture(keep_old, blank);
         let what = format!("keep_old={keep_old} blank={blank} chain={chain:?}");
         for fault in chain {
-            let out = run(&f, Some(fault));
+            let (prune_only, step) = match fault.strip_prefix("prune:") {
+                Some(step) => (true, step),
+                None => (false, *fault),
+            };
+            let out = run(&f, Some(step), prune_only);
             assert_eq!(
                 out.status.signal(),
                 Some(libc::SIGABRT),
@@ -242,36 +252,45 @@ mod faults {
             }
             check_root_exists(&mut f, &format!("{what}: after the abort at {fault}"));
         }
-        let out = run(&f, None);
-        assert!(
-            out.status.success(),
-            "{what}: the recovery run failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            log(&f)
-        );
+        for prune_only in [false, true] {
+            let out = run(&f, None, prune_only);
+            assert!(
+                out.status.success(),
+                "{what}: the recovery run (prune_only={prune_only}) failed: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                log(&f)
+            );
+        }
         check_invariants(&mut f, &what, chain.len());
     }
 
+    /// Stage 1 prunes nothing here (the safety valve stays shut), so the
+    /// pruning steps are the pruning run's.
     const SINGLE: &[&str] = &[
         "mounted",
         "created",
         "exchanged",
         "archived",
-        "nested-destroyed:1",
-        "nested-destroyed:2",
-        "nested-destroyed:3",
-        "nested-destroyed:5",
-        "pruned:1",
-        "pruned:2",
-        "pruned:3",
+        "prune:mounted",
+        "prune:nested-destroyed:1",
+        "prune:nested-destroyed:2",
+        "prune:nested-destroyed:3",
+        "prune:nested-destroyed:5",
+        "prune:pruned:1",
+        "prune:pruned:2",
+        "prune:pruned:3",
     ];
 
     const CHAINS: &[&[&str]] = &[
         &["created", "leftover-removed"],
         &["exchanged", "leftover-archived"],
-        &["exchanged", "nested-destroyed:1"],
+        // A pruning run on a system booted after a stage 1 that stopped.
+        &["exchanged", "prune:nested-destroyed:1"],
+        &["created", "prune:pruned:1", "leftover-removed"],
         &["exchanged", "leftover-archived", "archived"],
         &["created", "leftover-removed", "exchanged"],
+        // A pruning run stopped twice, then a stage 1 stopped.
+        &["prune:nested-destroyed:2", "prune:pruned:1", "exchanged"],
     ];
 
     #[test]
@@ -307,7 +326,12 @@ mod faults {
         ] {
             scenario(false, true, &[fault]);
         }
-        for chain in CHAINS {
+        // Without oldRoots a pruning run mounts and stops there.
+        scenario(false, true, &["prune:mounted"]);
+        for chain in CHAINS
+            .iter()
+            .filter(|c| !c.iter().any(|f| f.starts_with("prune:")))
+        {
             scenario(false, true, chain);
         }
     }
@@ -323,7 +347,7 @@ mod faults {
             let used = SINGLE
                 .iter()
                 .chain(CHAINS.iter().flat_map(|c| c.iter()))
-                .any(|f| f.split(':').next() == Some(step));
+                .any(|f| f.trim_start_matches("prune:").split(':').next() == Some(step));
             assert!(used, "no test aborts after {step}");
         }
     }

@@ -104,7 +104,7 @@ impl<'t> Rotation<'t> {
 
         self.check_default_subvolume(
             parent,
-            [
+            &[
                 (root_name, root_path, root),
                 (&new_name, &new_path, leftover),
             ],
@@ -113,7 +113,7 @@ impl<'t> Rotation<'t> {
 
         self.check_nothing_mounted(
             parent,
-            [
+            &[
                 (root_name, root_path, root),
                 (&new_name, &new_path, leftover),
             ],
@@ -189,7 +189,7 @@ impl<'t> Rotation<'t> {
     pub(super) fn check_default_subvolume(
         &self,
         parent: BorrowedFd<'_>,
-        moved: [(&str, &str, Kind); 2],
+        moved: &[(&str, &str, Kind)],
         old_roots: Option<&OldRoots>,
     ) -> Result<()> {
         let default = ioctl::default_subvol(self.top)
@@ -198,7 +198,7 @@ impl<'t> Rotation<'t> {
             return Ok(());
         }
         let mut watched: Vec<(u64, String)> = Vec::new();
-        for (name, shown, kind) in moved {
+        for &(name, shown, kind) in moved {
             if kind == Kind::Subvolume {
                 watched.push((self.info(parent, name, shown)?.id, shown.to_owned()));
             }

@@ -17,9 +17,17 @@
 //!  B  S = previous root, T = fresh root    exchange S and T              C
 //!  C  S = fresh root, T = previous root    move T to O/<otime of T>      D
 //!                                          (oldRoots null: delete T)
-//!  D  S = fresh root, no T                 prune O                       done
+//!  D  S = fresh root, no T                 commit (prune O only when     done
+//!                                          the safety valve opens)
 //!  E  no S, no T (first run)               create S                      D
 //! ```
+//!
+//! Pruning `O` is the other half (`--prune-only`, run by
+//! `tabula-prune.service` once the system is up): it opens `O`, makes the
+//! same refusals, and deletes old roots by the keep policy, each one a
+//! step of its own, nested subvolumes first; it never touches `S` or `T`,
+//! and never the most recently archived old root (the previous root of the
+//! current boot). Stage 1 prunes only when [`crate::valve`] says so.
 //!
 //! A run starts by recognising where the last one stopped. `T` present
 //! means B or C. The new root of B is untouched (its generation, the last
@@ -30,7 +38,8 @@
 //! A. Any other `T` is treated as the previous root of C (a boot wrote to
 //! it, and it is older than `S`): it is moved to `O` (or deleted when
 //! `oldRoots` is null) first, then the rotation runs as usual. When in
-//! doubt, keep (`Rotation::is_unused_new_root`). Pruning happens last,
+//! doubt, keep (`Rotation::is_unused_new_root`). Pruning happens last (or
+//! in the other half),
 //! so an interruption there costs nothing but a later prune, and a deleted
 //! old root is gone in one operation or not at all (nested subvolumes go
 //! first; each is its own step).
@@ -118,7 +127,10 @@ pub fn run(target: &BtrfsTarget, ctx: &Ctx) -> Result<()> {
         dev: &target.device,
         mount_dir: &top.dir,
     };
-    let result = rotation.run();
+    let result = match ctx.mode {
+        crate::Mode::Boot => rotation.run(),
+        crate::Mode::PruneOnly => rotation.prune_only(),
+    };
     drop(fd);
     let unmounted = top.unmount();
     result.and(unmounted)

@@ -65,7 +65,7 @@ impl Rotation<'_> {
     pub(super) fn check_nothing_mounted(
         &self,
         parent: BorrowedFd<'_>,
-        moved: [(&str, &str, Kind); 2],
+        moved: &[(&str, &str, Kind)],
         old_roots: Option<&OldRoots>,
     ) -> Result<()> {
         let Ok(ours) = identify(self.dev) else {
@@ -78,7 +78,7 @@ impl Rotation<'_> {
         }
         let mut watched: Vec<(u64, String)> = Vec::new();
         let mut archived = Vec::new();
-        for (name, shown, kind) in moved {
+        for &(name, shown, kind) in moved {
             if kind == Kind::Subvolume {
                 let info = self.info(parent, name, shown)?;
                 watched.push((info.id, shown.to_owned()));
@@ -108,7 +108,10 @@ impl Rotation<'_> {
                     order: (order, id),
                 });
             }
-            let protected: Vec<String> = archived.iter().map(|r| r.name.clone()).collect();
+            let mut protected: Vec<String> = archived.iter().map(|r| r.name.clone()).collect();
+            if self.ctx.mode == crate::Mode::PruneOnly {
+                protected.extend(keep::most_recent(&roots).map(str::to_owned));
+            }
             roots.extend(archived);
             let protected: Vec<&str> = protected.iter().map(String::as_str).collect();
             let plan = keep::plan(&roots, self.ctx.now, &self.target.keep, &protected);

@@ -1,4 +1,5 @@
-//! Pruning the old roots by the keep policy.
+//! Pruning the old roots by the keep policy: the `--prune-only` half, and
+//! the stage-1 safety valve that decides when the rotation prunes too.
 
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -6,6 +7,68 @@ use super::*;
 use crate::{fault, ioctl, keep};
 
 impl Rotation<'_> {
+    /// `--prune-only`: opens `O`, makes the refusals that concern it (the
+    /// default subvolume inside an old root due for pruning, a mounted one),
+    /// prunes by the keep policy and commits. `S` and `T` are not looked
+    /// at: the root is mounted on a booted system, and an unfinished
+    /// rotation is the next boot's to finish.
+    pub(super) fn prune_only(&self) -> Result<()> {
+        let Some(path) = &self.target.old_roots else {
+            log::info!("oldRoots is null: there are no old roots to prune");
+            return Ok(());
+        };
+        let old = OldRoots {
+            path: path.clone(),
+            fd: self.open_dir("oldRoots", path)?,
+        };
+        if old.fd.is_none() {
+            log::info!("{path} does not exist yet: nothing to prune");
+            return Ok(());
+        }
+        self.check_default_subvolume(self.top, &[], Some(&old))?;
+        self.check_nothing_mounted(self.top, &[], Some(&old))?;
+        self.prune(&old, &[None, None], self.top, "")?;
+        if !self.ctx.dry_run {
+            rustix::fs::syncfs(self.top).map_err(|e| self.io_err("commit", self.dev, e))?;
+        }
+        Ok(())
+    }
+
+    /// The stage-1 safety valve ([`crate::valve`]): why this boot must
+    /// prune, or `None`. Costs one directory read of `O` and one `statfs`,
+    /// whatever the old roots hold. Btrfs's `statfs` counts, as available,
+    /// the free space in allocated data chunks plus the unallocated space
+    /// data chunks could still take.
+    pub(super) fn valve(&self, old: &OldRoots) -> Result<Option<String>> {
+        let dated = match &old.fd {
+            Some(dir) => dir_names(dir.as_fd())
+                .map_err(|e| self.io_err("list", &old.path, e))?
+                .iter()
+                .filter(|n| {
+                    std::str::from_utf8(n)
+                        .ok()
+                        .and_then(keep::parse_name)
+                        .is_some()
+                })
+                .count(),
+            None => 0,
+        };
+        let space = match rustix::fs::fstatvfs(self.top) {
+            Ok(s) => Some((
+                s.f_bavail.saturating_mul(s.f_frsize),
+                s.f_blocks.saturating_mul(s.f_frsize),
+            )),
+            Err(e) => {
+                log::warn!(
+                    "cannot read the free space of {}: {e}; assuming enough",
+                    self.dev
+                );
+                None
+            }
+        };
+        Ok(crate::valve::reason(dated, space))
+    }
+
     /// Prunes the old roots by the keep policy. `archived` are the names
     /// this run gave the roots it put away (an interrupted run's previous
     /// root, then this boot's previous root), which it never prunes; in a
@@ -77,7 +140,11 @@ impl Rotation<'_> {
                 });
             }
         }
-        let archived: Vec<&str> = archived.iter().flatten().copied().collect();
+        let mut archived: Vec<&str> = archived.iter().flatten().copied().collect();
+        if self.ctx.mode == crate::Mode::PruneOnly {
+            // The previous root of the current boot.
+            archived.extend(keep::most_recent(&names));
+        }
         let plan = keep::plan(&names, self.ctx.now, &self.target.keep, &archived);
         crate::keep_report::report(&old.path, &plan, self.ctx.now);
         for name in &plan.prune {

@@ -31,7 +31,8 @@ enum State {
     Exchanged(ioctl::SubvolInfo),
     /// E: no `S`, no `T` (first run) → create `S` → D.
     FirstBoot,
-    /// D: `S` the fresh root, no `T` → prune `O`, commit.
+    /// D: `S` the fresh root, no `T` → commit (prune `O` only when the
+    /// safety valve opens).
     FreshRootInPlace,
     /// Nothing left to do.
     Done,
@@ -195,11 +196,23 @@ impl Rotation<'_> {
         Ok(())
     }
 
-    /// D → done: prune, then commit.
+    /// D → done: prune when the safety valve opens, then commit.
     fn finish(&self, look: &Look, archived: &[Option<String>; 2]) -> Result<()> {
         if let Some(old_roots) = &look.old_roots {
-            let archived = [archived[0].as_deref(), archived[1].as_deref()];
-            self.prune(old_roots, &archived, look.parent.as_fd(), look.root_name)?;
+            match self.valve(old_roots)? {
+                Some(reason) => {
+                    log::warn!(
+                        "safety valve: {reason}: pruning {} in stage 1",
+                        old_roots.path
+                    );
+                    let archived = [archived[0].as_deref(), archived[1].as_deref()];
+                    self.prune(old_roots, &archived, look.parent.as_fd(), look.root_name)?;
+                }
+                None => log::info!(
+                    "{}: pruning left to the booted system (tabula-rollback --prune-only)",
+                    old_roots.path
+                ),
+            }
         }
         if !self.ctx.dry_run {
             rustix::fs::syncfs(self.top).map_err(|e| self.io_err("commit", self.dev, e))?;

@@ -327,3 +327,25 @@ fn plan_partitions_its_input() {
         assert!(p.keep.len() >= (k.min as usize).min(all.len() - p.pinned.len()));
     }
 }
+
+#[test]
+fn the_most_recent_old_root_is_the_last_created_whatever_its_name_says() {
+    let roots = vec![
+        OldRoot {
+            name: "2099-01-01T00:00:00Z".into(),
+            order: (5, 300),
+        },
+        OldRoot {
+            name: "2020-01-01T00:00:00Z".into(),
+            order: (9, 301),
+        },
+        // Pinned (not a timestamp): never the one protected.
+        OldRoot {
+            name: "before-upgrade".into(),
+            order: (12, 302),
+        },
+    ];
+    assert_eq!(most_recent(&roots), Some("2020-01-01T00:00:00Z"));
+    assert_eq!(most_recent(&roots[2..]), None);
+    assert_eq!(most_recent(&[]), None);
+}

@@ -18,8 +18,13 @@
 //!   S2  O/<name> (with @snap), T; no R               → rename T → R
 //!   S3  R (marked, a clone of O/<name>@snap)         → set canmount=noauto on O/<name>;
 //!                                                      promote R; clear the mark
-//!   S4  R (unmarked, owns @snap), O/<name> its clone → prune O
+//!   S4  R (unmarked, owns @snap), O/<name> its clone → done (prune O only
+//!                                                      when the safety valve opens)
 //!   ```
+//!
+//!   Pruning O is the other half, `--prune-only` (`tabula-prune.service`,
+//!   after the pool is imported): `zfs destroy -r` of each old root the
+//!   keep policy lets go, oldest first, never the most recently created.
 //!
 //!   On start: no R but a marked T is S2 (finish from there); R and a marked
 //!   T is S1 before the rename, so T, an untouched clone of the blank
@@ -119,15 +124,24 @@ pub fn run(target: &ZfsTarget, ctx: &Ctx) -> Result<()> {
         command: &target.zfs_command,
         dry_run: ctx.dry_run,
     };
-    match &target.old_roots {
-        None => rollback(&zfs, target),
-        Some(old_roots) => Rotation {
-            zfs: &zfs,
-            target,
-            old_roots,
-            ctx,
+    match (&target.old_roots, ctx.mode) {
+        (None, crate::Mode::Boot) => rollback(&zfs, target),
+        (None, crate::Mode::PruneOnly) => {
+            info!("oldRoots is null: there are no old roots to prune");
+            Ok(())
         }
-        .run(),
+        (Some(old_roots), mode) => {
+            let rotation = Rotation {
+                zfs: &zfs,
+                target,
+                old_roots,
+                ctx,
+            };
+            match mode {
+                crate::Mode::Boot => rotation.run(),
+                crate::Mode::PruneOnly => rotation.prune_only(),
+            }
+        }
     }
 }
 

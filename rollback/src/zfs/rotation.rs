@@ -142,7 +142,56 @@ impl Rotation<'_> {
             }
             State::Root => self.rotate()?,
         };
-        self.prune(fresh)
+        match self.valve()? {
+            Some(reason) => {
+                log::warn!(
+                    "safety valve: {reason}: pruning {} in stage 1",
+                    self.old_roots
+                );
+                self.prune(fresh)
+            }
+            None => {
+                info!(
+                    "{}: pruning left to the booted system (tabula-rollback --prune-only)",
+                    self.old_roots
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// `--prune-only`: prunes `oldRoots` by the keep policy, nothing else;
+    /// the most recently created old root (the previous root of the current
+    /// boot) is never pruned.
+    pub(super) fn prune_only(&self) -> Result<()> {
+        if !self.zfs.exists(self.old_roots)? {
+            info!("{} does not exist yet: nothing to prune", self.old_roots);
+            return Ok(());
+        }
+        self.prune(None)
+    }
+
+    /// The stage-1 safety valve ([`crate::valve`]): why this boot must
+    /// prune, or `None`. Costs three `zfs` commands (the old roots, and the
+    /// pool's `available` and `used`), whatever the old roots hold.
+    pub(super) fn valve(&self) -> Result<Option<String>> {
+        let dated = self
+            .old_roots_in_order()?
+            .iter()
+            .filter(|r| keep::parse_name(&r.name).is_some())
+            .count();
+        let pool = self
+            .old_roots
+            .split_once('/')
+            .map_or(self.old_roots, |(p, _)| p);
+        let bytes = |property: &str| -> Result<Option<u64>> {
+            Ok(self.zfs.get(property, pool)?.parse::<u64>().ok())
+        };
+        let space = match (bytes("available")?, bytes("used")?) {
+            (Some(available), Some(used)) => Some((available, available.saturating_add(used))),
+            _ => None,
+        };
+        Ok(crate::valve::reason(dated, space))
     }
 
     /// S0 → S3, then [`Self::finish`]. Returns the new old root's name.
@@ -324,7 +373,11 @@ impl Rotation<'_> {
                 order: (u64::MAX, 0),
             });
         }
-        let archived: Vec<&str> = fresh.as_deref().into_iter().collect();
+        let mut archived: Vec<&str> = fresh.as_deref().into_iter().collect();
+        if self.ctx.mode == crate::Mode::PruneOnly {
+            // The previous root of the current boot.
+            archived.extend(keep::most_recent(&names));
+        }
         let plan = keep::plan(&names, self.ctx.now, &self.target.keep, &archived);
         crate::keep_report::report(self.old_roots, &plan, self.ctx.now);
         for name in &plan.prune {

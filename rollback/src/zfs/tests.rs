@@ -120,6 +120,24 @@ impl Pool {
         dry_run: bool,
         crash_after: Option<u32>,
     ) -> Result<(), ZfsError> {
+        self.run_mode(target, now, dry_run, crash_after, crate::Mode::Boot)
+    }
+
+    /// A boot (stage 1), then the pruning unit (`--prune-only`), as a
+    /// machine that reaches the booted system runs them.
+    fn boot_and_prune(&self, target: &ZfsTarget, now: i64) -> Result<(), ZfsError> {
+        self.run(target, now, false, None)?;
+        self.run_mode(target, now, false, None, crate::Mode::PruneOnly)
+    }
+
+    fn run_mode(
+        &self,
+        target: &ZfsTarget,
+        now: i64,
+        dry_run: bool,
+        crash_after: Option<u32>,
+        mode: crate::Mode,
+    ) -> Result<(), ZfsError> {
         let _ = std::fs::remove_file(self.log());
         let crash = self.dir.join("crash-after");
         match crash_after {
@@ -139,6 +157,7 @@ impl Pool {
                 now,
                 dry_run,
                 run_dir: PathBuf::from("/run"),
+                mode,
             },
         )
     }
@@ -312,13 +331,8 @@ fn rotations_accumulate_and_are_pruned() {
         // Each boot's rotation creates the next root at `booted`.
         let booted = NOW - 20 * DAY + boot * DAY;
         pool.set_clock(booted - 60);
-        pool.run(
-            &target(Some("rpool/local/old_roots"), keep_policy),
-            booted,
-            false,
-            None,
-        )
-        .unwrap_or_else(|e| panic!("boot {boot}: {e}"));
+        pool.boot_and_prune(&target(Some("rpool/local/old_roots"), keep_policy), booted)
+            .unwrap_or_else(|e| panic!("boot {boot}: {e}"));
     }
     let dump = pool.dump();
     let olds: Vec<&str> = dump
@@ -484,6 +498,7 @@ fn a_missing_zfs_program_is_named() {
             now: NOW,
             dry_run: false,
             run_dir: PathBuf::from("/run"),
+            mode: crate::Mode::Boot,
         },
     )
     .err()
@@ -538,7 +553,7 @@ fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() {
     pool.zfs(&["clone", &format!("{old}@mine"), "rpool/safe/rescued"]);
     pool.set_clock(NOW - DAY);
     let msg = pool
-        .run(&t, NOW, false, None)
+        .boot_and_prune(&t, NOW)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -585,7 +600,7 @@ fn a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever() {
     // (the most recent), and the future-stamped one goes.
     for boot in [NOW - DAY, NOW] {
         pool.set_clock(boot);
-        pool.run(&target(old, policy), boot, false, None)
+        pool.boot_and_prune(&target(old, policy), boot)
             .unwrap_or_else(|e| panic!("{e}"));
         let left = old_roots(&pool);
         assert_eq!(left.len(), 1, "{left:?}");
@@ -618,4 +633,159 @@ fn the_root_archived_by_a_run_is_never_pruned_by_it() {
         "{}",
         pool.dump()
     );
+}
+
+/// Boots a pool `n` times, a day apart, without the pruning unit.
+fn boots_without_pruning(pool: &Pool, t: &ZfsTarget, first: i64, n: i64) {
+    for boot in 1..=n {
+        let booted = first + boot * DAY;
+        pool.set_clock(booted - 60);
+        pool.run(t, booted, false, None)
+            .unwrap_or_else(|e| panic!("boot {boot}: {e}"));
+        assert!(
+            !pool.mutations().iter().any(|c| c.starts_with("destroy")),
+            "boot {boot} destroyed something: {:?}",
+            pool.mutations()
+        );
+    }
+}
+
+const EVERY_DAY_ONE: Keep = Keep {
+    days: Some(1),
+    min: 1,
+    max: Some(1),
+};
+
+#[test]
+fn stage_one_never_prunes_in_the_common_case() {
+    if tabula_testkit::skip_unless("stage_one_never_prunes_in_the_common_case", FAKE_ZFS) {
+        return;
+    }
+    let pool = Pool::new(NOW - 20 * DAY);
+    let t = target(Some("rpool/local/old_roots"), EVERY_DAY_ONE);
+    boots_without_pruning(&pool, &t, NOW - 20 * DAY, 6);
+    assert_eq!(old_roots(&pool).len(), 6);
+}
+
+#[test]
+fn prune_only_applies_the_keep_policy_and_nothing_else() {
+    if tabula_testkit::skip_unless(
+        "prune_only_applies_the_keep_policy_and_nothing_else",
+        FAKE_ZFS,
+    ) {
+        return;
+    }
+    let pool = Pool::new(NOW - 20 * DAY);
+    let t = target(
+        Some("rpool/local/old_roots"),
+        Keep {
+            days: Some(30),
+            min: 1,
+            max: Some(2),
+        },
+    );
+    boots_without_pruning(&pool, &t, NOW - 20 * DAY, 5);
+    let before = old_roots(&pool);
+    assert_eq!(before.len(), 5);
+    pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The two most recently archived stay; the only changes are destroys
+    // of the others.
+    assert_eq!(old_roots(&pool), before[3..].to_vec());
+    let muts = pool.mutations();
+    assert_eq!(muts.len(), 3, "{muts:?}");
+    assert!(
+        muts.iter()
+            .all(|c| c.starts_with("destroy -r rpool/local/old_roots/")),
+        "{muts:?}"
+    );
+    // A second prune finds nothing to do.
+    pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pool.mutations(), Vec::<String>::new());
+}
+
+#[test]
+fn prune_only_never_prunes_the_root_archived_by_the_current_boot() {
+    if tabula_testkit::skip_unless(
+        "prune_only_never_prunes_the_root_archived_by_the_current_boot",
+        FAKE_ZFS,
+    ) {
+        return;
+    }
+    // min 0, max 0 would let every old root go; the newest stays anyway.
+    let pool = Pool::new(NOW - 20 * DAY);
+    let t = target(
+        Some("rpool/local/old_roots"),
+        Keep {
+            days: Some(0),
+            min: 0,
+            max: Some(0),
+        },
+    );
+    boots_without_pruning(&pool, &t, NOW - 20 * DAY, 3);
+    let newest = old_roots(&pool).pop();
+    pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(old_roots(&pool).pop(), newest);
+    assert_eq!(old_roots(&pool).len(), 1);
+}
+
+#[test]
+fn the_safety_valve_prunes_in_stage_one_when_the_pool_is_short_of_space() {
+    if tabula_testkit::skip_unless(
+        "the_safety_valve_prunes_in_stage_one_when_the_pool_is_short_of_space",
+        FAKE_ZFS,
+    ) {
+        return;
+    }
+    let pool = Pool::new(NOW - 20 * DAY);
+    let t = target(Some("rpool/local/old_roots"), EVERY_DAY_ONE);
+    boots_without_pruning(&pool, &t, NOW - 20 * DAY, 3);
+    // 50 MiB available of 1 GiB: below the 10% threshold.
+    pool.zfs(&["set", "available=52428800", "rpool"]);
+    pool.zfs(&["set", "used=1021313024", "rpool"]);
+    pool.set_clock(NOW - 60);
+    pool.run(&t, NOW, false, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        pool.mutations()
+            .iter()
+            .any(|c| c.starts_with("destroy -r rpool/local/old_roots/")),
+        "{:?}",
+        pool.mutations()
+    );
+    assert_eq!(old_roots(&pool).len(), 1);
+}
+
+#[test]
+fn a_power_cut_during_the_pruning_run_is_recovered() {
+    if tabula_testkit::skip_unless("a_power_cut_during_the_pruning_run_is_recovered", FAKE_ZFS) {
+        return;
+    }
+    // Four boots leave four old roots; the pruning run destroys three, and
+    // is cut before each of its destroys in turn.
+    for cut in 0..3 {
+        let pool = Pool::new(NOW - 20 * DAY);
+        let t = target(Some("rpool/local/old_roots"), EVERY_DAY_ONE);
+        boots_without_pruning(&pool, &t, NOW - 20 * DAY, 4);
+        let err = pool.run_mode(&t, NOW, false, Some(cut), crate::Mode::PruneOnly);
+        assert!(
+            err.is_err(),
+            "cut after {cut} changes, yet the prune succeeded"
+        );
+        // Whatever the cut left, the newest old root is there.
+        let left = old_roots(&pool);
+        assert_eq!(
+            left.last(),
+            Some(&keep::timestamp_name(NOW - 20 * DAY + 3 * DAY)),
+            "cut {cut}: {left:?}"
+        );
+        // The next boot and its pruning run settle it.
+        pool.set_clock(NOW - 60);
+        pool.boot_and_prune(&t, NOW)
+            .unwrap_or_else(|e| panic!("after cut {cut}: {e}\n{}", pool.dump()));
+        assert_eq!(old_roots(&pool).len(), 1, "cut {cut}: {}", pool.dump());
+        assert!(pool.dump().contains("rpool/local/root "), "{}", pool.dump());
+    }
 }
