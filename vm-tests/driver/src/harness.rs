@@ -102,7 +102,56 @@ impl Spec {
 pub const PRELUDE: &str = r#"
 mark() { echo "@@TABULA $*"; }
 st() { stat -c '%U:%G:%a' "$1" 2>/dev/null || echo missing; }
+# Wait (at most 180 s) until tabula-prune.service has run to its end, then
+# report its result, exit status and run time: prune-result=success
+# prune-status=0 prune_ms=N (prune-result=absent without the unit).
+wait_prune() {
+  local i=0 exit_ts start_ts
+  if ! systemctl cat tabula-prune.service >/dev/null 2>&1; then mark "prune-result=absent"; return; fi
+  while :; do
+    exit_ts=$(systemctl show -P ExecMainExitTimestampMonotonic tabula-prune.service)
+    [ "${exit_ts:-0}" != 0 ] && [ "$(systemctl show -P ActiveState tabula-prune.service)" != activating ] && break
+    i=$((i + 1)); [ $i -gt 1800 ] && { mark "prune-result=timeout"; return; }
+    sleep 0.1
+  done
+  start_ts=$(systemctl show -P ExecMainStartTimestampMonotonic tabula-prune.service)
+  mark "prune-result=$(systemctl show -P Result tabula-prune.service) prune-status=$(systemctl show -P ExecMainStatus tabula-prune.service) prune_ms=$(( (exit_ts - start_ts) / 1000 ))"
+}
 "#;
+
+/// The pruning unit of the booted guest: what `nixos-module/prune.nix`
+/// renders as `tabula-prune.service` (keep the two in step), with the
+/// binary at `bin` and the guest's PATH for `zfs`.
+pub fn prune_unit(bin: &str, zfs: bool) -> String {
+    let after = if zfs {
+        "local-fs.target multi-user.target zfs-import.target"
+    } else {
+        "local-fs.target multi-user.target"
+    };
+    format!(
+        "[Unit]\nDescription=tabula: prune the old roots by the keep policy\n\
+         After={after}\n\n\
+         [Service]\nType=oneshot\n\
+         ExecStart={bin} --prune-only --config /etc/tabula/config.json\n\
+         IOSchedulingClass=idle\nNice=19\nPrivateMounts=true\n\
+         Environment=PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\n\
+         [Install]\nWantedBy=multi-user.target\n"
+    )
+}
+
+/// Where the guest's root carries tabula-rollback for the pruning unit.
+pub const PRUNE_BIN: &str = "/opt/tabula/bin/tabula-rollback";
+
+/// Whether a config has a rollback target that keeps old roots (the
+/// NixOS module installs the pruning unit only then).
+pub fn keeps_old_roots(config: &str) -> Result<bool> {
+    let v: serde_json::Value = serde_json::from_str(config).ctx("scenario config")?;
+    Ok(v["rollback"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| !t["oldRoots"].is_null()))
+}
 
 /// The per-scenario context.
 #[derive(Debug)]
@@ -217,6 +266,26 @@ impl<'a> Ctx<'a> {
                     self.env.generator.display()
                 );
             }
+        }
+        // The pruning half after boot, as the NixOS module installs it:
+        // only with tabula-rollback in stage 1 and a target keeping old roots.
+        let prunes = match &spec.rollback {
+            Rollback::Tabula(c) => keeps_old_roots(c)?,
+            _ => false,
+        };
+        if prunes {
+            let bin = spec.rollback_bin.as_ref().unwrap_or(&self.env.rollback);
+            payload
+                .root_files
+                .push((PRUNE_BIN.into(), Item::Copy(bin.clone(), 0o755)));
+            payload.root_files.push((
+                "/etc/systemd/system/tabula-prune.service".into(),
+                Item::Text(prune_unit(PRUNE_BIN, spec.fs == Fs::Zfs), 0o644),
+            ));
+            payload.root_files.push((
+                "/etc/systemd/system/multi-user.target.wants/tabula-prune.service".into(),
+                Item::Link("../tabula-prune.service".into()),
+            ));
         }
         // Later entries win: the spec's files replace the defaults above.
         payload
@@ -346,4 +415,51 @@ pub fn check_eq<T: PartialEq + std::fmt::Debug>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The guest's pruning unit carries every setting of the NixOS
+    /// module's `tabula-prune.service` (`nixos-module/prune.nix`): a change
+    /// there fails here until the harness follows.
+    #[test]
+    fn the_guest_pruning_unit_has_the_settings_of_the_nixos_module() {
+        let nix = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nixos-module/prune.nix"),
+        )
+        .expect("nixos-module/prune.nix");
+        let unit = super::prune_unit("/bin/tabula-rollback", false);
+        for (nix_line, unit_line) in [
+            (r#"Type = "oneshot";"#, "Type=oneshot"),
+            (r#"IOSchedulingClass = "idle";"#, "IOSchedulingClass=idle"),
+            ("Nice = 19;", "Nice=19"),
+            ("PrivateMounts = true;", "PrivateMounts=true"),
+            (
+                r#"wantedBy = [ "multi-user.target" ];"#,
+                "WantedBy=multi-user.target",
+            ),
+            (
+                "/bin/tabula-rollback --prune-only --config /etc/tabula/config.json",
+                "ExecStart=/bin/tabula-rollback --prune-only --config /etc/tabula/config.json",
+            ),
+            (
+                r#""multi-user.target""#,
+                "After=local-fs.target multi-user.target",
+            ),
+        ] {
+            assert!(
+                nix.contains(nix_line),
+                "prune.nix no longer has {nix_line:?}"
+            );
+            assert!(
+                unit.contains(unit_line),
+                "the guest unit lacks {unit_line:?}:\n{unit}"
+            );
+        }
+        assert!(nix.contains(r#""zfs-import.target""#));
+        assert!(
+            super::prune_unit("/bin/tabula-rollback", true)
+                .contains("After=local-fs.target multi-user.target zfs-import.target")
+        );
+    }
 }

@@ -86,6 +86,61 @@ impl Boot {
             .any(|m| m.split_whitespace().next() == Some(word))
     }
 
+    /// The stage-1 rollback's own log lines that delete something
+    /// (`delete subvolume ...`, `running zfs destroy ...`): the lines of the
+    /// first `tabula-rollback[pid]` in the console (stage 1 runs before the
+    /// pruning unit of stage 2, which logs under another pid).
+    pub fn stage1_deletions(&self) -> Vec<&str> {
+        let Some(pid) = self.log.lines().find_map(|l| {
+            let rest = &l[l.find("tabula-rollback[")? + "tabula-rollback[".len()..];
+            Some(&rest[..rest.find(']')?])
+        }) else {
+            return Vec::new();
+        };
+        let tag = format!("tabula-rollback[{pid}]:");
+        self.log
+            .lines()
+            .filter(|l| {
+                l.contains(&tag) && (l.contains("delete subvolume") || l.contains("destroy"))
+            })
+            .collect()
+    }
+
+    /// Fail unless stage 1 deleted nothing (the common case: pruning is
+    /// the job of the unit after boot), and unless the console shows the
+    /// stage-1 rollback at all.
+    pub fn expect_stage1_deleted_nothing(&self) -> Result<()> {
+        if !self.log.contains("tabula-rollback[") {
+            bail!(
+                "no tabula-rollback log line in the console; {}",
+                self.describe()
+            );
+        }
+        let d = self.stage1_deletions();
+        if !d.is_empty() {
+            bail!(
+                "stage 1 deleted something in the common case:\n{}\n{}",
+                d.join("\n"),
+                self.describe()
+            );
+        }
+        Ok(())
+    }
+
+    /// Fail unless the pruning unit ran to success in this boot (the guest
+    /// script called `wait_prune`).
+    pub fn expect_pruned(&self) -> Result<()> {
+        if self.get("prune-result") != Some("success") || self.get("prune-status") != Some("0") {
+            bail!(
+                "tabula-prune.service did not succeed: prune-result={:?} prune-status={:?}; {}",
+                self.get("prune-result"),
+                self.get("prune-status"),
+                self.describe()
+            );
+        }
+        Ok(())
+    }
+
     /// A uniform description for errors: how it ended and where the log is.
     pub fn describe(&self) -> String {
         format!(

@@ -1,7 +1,9 @@
 //! btrfs-retention: many old roots of varied ages with nested subvolumes
 //! three deep, a pinned (renamed) old root and a plain directory: the keep
 //! policy (days 30, min 2, max 5) deletes exactly the expected entries with
-//! everything nested in them, and touches nothing else.
+//! everything nested in them, and touches nothing else. Stage 1 only swaps
+//! (deletes nothing); the pruning unit does the pruning once the guest is
+//! up, and the guest script waits for it before powering off.
 
 use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, ls, tree_digest};
 use crate::image::{Mount, subvol};
@@ -41,11 +43,17 @@ pub fn run(env: &Env) -> Result<Outcome> {
     let pinned = "pinned-by-user";
     let plain = name_at(now - 500 * 86_400)?; // old timestamp name, but a plain directory
     let img = ctx.btrfs_image("disk.img", |m| {
-        subvol(&m.p("@root"))?;
         subvol(&m.p("@persist"))?;
         subvol(&m.p("@old_roots"))?;
         sh::bash(r#"echo precious >"$1/@persist/file""#, &[&m.dir])?;
-        for (i, n) in names.iter().chain([&pinned.to_owned()]).enumerate() {
+        // Oldest first, as a real machine's boots leave them: the keep
+        // policy ranks old roots by creation order. The pinned one was
+        // archived before any of them and renamed by its user.
+        let pinned = pinned.to_owned();
+        let seeded: Vec<(usize, &String)> = std::iter::once((names.len(), &pinned))
+            .chain(names.iter().enumerate().rev())
+            .collect();
+        for (i, n) in seeded {
             let d = m.p(&format!("@old_roots/{n}"));
             subvol(&d)?;
             sh::bash(
@@ -59,6 +67,9 @@ fi"#,
             )?;
         }
         sh::bash(r#"mkdir -p "$1/@old_roots/$2" && echo user-data >"$1/@old_roots/$2/keep-me""#, &[m.dir.display().to_string(), plain.clone()])?;
+        // The root last: the previous boot made it after archiving the
+        // newest old root.
+        subvol(&m.p("@root"))?;
         Ok(())
     })?;
     let (persist_before, pinned_before, plain_before) = {
@@ -72,9 +83,16 @@ fi"#,
     let b = ctx.boot(
         "retain",
         &img,
-        &Spec::new(Flavour::Scripted, Fs::Btrfs, CONFIG, "mark booted=yes\n"),
+        &Spec::new(
+            Flavour::Scripted,
+            Fs::Btrfs,
+            CONFIG,
+            "wait_prune\nmark booted=yes\n",
+        ),
     )?;
     b.expect_script_ok()?;
+    b.expect_stage1_deleted_nothing()?;
+    b.expect_pruned()?;
     check_eq(
         "tabula-rollback exit status",
         b.get("rollback-exit"),

@@ -1,6 +1,8 @@
 //! zfs-keep-previous: with `oldRoots` set, the previous root is not
 //! destroyed but renamed to `<oldRoots>/<timestamp>`, `@blank` is cloned
-//! back and promoted, and the new root mounts as before.
+//! back and promoted, and the new root mounts as before. Stage 1 destroys
+//! nothing; the pruning unit runs once the guest is up (and, with
+//! `days 30, min 1`, keeps both old roots).
 
 use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, check_report, is_timestamp_name};
 use crate::initrd::Flavour;
@@ -51,10 +53,12 @@ pub fn run(env: &Env) -> Result<Outcome> {
             flavour,
             Fs::Zfs,
             CONFIG,
-            &format!("{REPORT}{ZFS_REPORT}\nzreport\n{WRITE}"),
+            &format!("{REPORT}{ZFS_REPORT}\nzreport\n{WRITE}\nwait_prune\n"),
         ),
     )?;
     b1.expect_script_ok()?;
+    b1.expect_stage1_deleted_nothing()?;
+    b1.expect_pruned()?;
     check_eq(
         "boot 1: tabula-rollback exit status",
         b1.get("rollback-exit"),
@@ -68,10 +72,12 @@ pub fn run(env: &Env) -> Result<Outcome> {
             flavour,
             Fs::Zfs,
             CONFIG,
-            &format!("{REPORT}{ZFS_REPORT}{OLD_FILES}\nreport\nzreport\noldfiles\n"),
+            &format!("{REPORT}{ZFS_REPORT}{OLD_FILES}\nwait_prune\nreport\nzreport\noldfiles\n"),
         ),
     )?;
     b2.expect_script_ok()?;
+    b2.expect_stage1_deleted_nothing()?;
+    b2.expect_pruned()?;
     check_report(
         &b2,
         &[
