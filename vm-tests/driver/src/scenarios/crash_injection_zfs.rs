@@ -11,9 +11,11 @@
 //! 2. Power cuts (QEMU killed) at random instants from `zfs clone` to the
 //!    end of the run.
 //!
+//! `zfs-pruned` is a step of the pruning half (`--prune-only`, the booted
+//! system's `tabula-prune.service`), run right after stage 1 for that stop.
 //! After every stop, a recovery boot runs the normal rollback in stage 1
-//! (same binary, configuration and `zpool import -N` as a normal boot) and
-//! then inspects the pool from the initrd shell: the rollback succeeded;
+//! (same binary, configuration and `zpool import -N` as a normal boot), then
+//! the pruning half, and inspects the pool from the initrd shell: the rollback succeeded;
 //! exactly one `rpool/local/root` (unmarked, promoted, owning `@blank`,
 //! holding nothing), no leftover `.tabula-new`, 1–2 old roots (keep min 1,
 //! max 2), exactly one of them holding the file written on the root before
@@ -64,6 +66,9 @@ ZPOOL_IMPORT_UDEV_TIMEOUT_MS=0 zpool import -N -f rpool
 if [ "$RECOVER" = yes ]; then
   rc=0; tabula-rollback --config /etc/tabula/config.json || rc=$?
   mark "recover-exit=$rc"
+  # The pruning half, as the booted system's tabula-prune.service runs it.
+  rc=0; tabula-rollback --prune-only --config /etc/tabula/config.json || rc=$?
+  mark "prune-exit=$rc"
 fi
 mark "datasets=$(zfs list -H -t all -o name | tr '\n' ',')"
 mark "origin=$(zfs get -H -o value origin rpool/local/root) mark=$(zfs get -H -o value -s local tabula:role rpool/local/root | tr -d '\n')x"
@@ -122,6 +127,12 @@ fn inspect(
         check_eq(
             &format!("{label}: the recovery rollback's exit status"),
             b.get("recover-exit"),
+            Some("0"),
+            Some(&b),
+        )?;
+        check_eq(
+            &format!("{label}: the pruning run's exit status"),
+            b.get("prune-exit"),
             Some("0"),
             Some(&b),
         )?;
@@ -217,7 +228,14 @@ fn stop(
     spec.mode = Mode::RotateOnly;
     spec.timeout = Duration::from_secs(180);
     spec.rollback_bin = Some(ctx.env.rollback_fault.clone());
-    spec.cmdline = format!("tabula.harness.fault={step}");
+    // Stage 1 prunes nothing (the safety valve stays shut): `zfs-pruned`
+    // is a step of the pruning half, run right after stage 1 as the
+    // booted system's unit would run it.
+    spec.cmdline = if step == "zfs-pruned" {
+        format!("tabula.harness.prune tabula.harness.prunefault={step}")
+    } else {
+        format!("tabula.harness.fault={step}")
+    };
     let b = ctx.boot_with(label, img, &spec, &mut |line| {
         if cut && line.contains("fault injection: aborting") {
             Hook::KillAfter(Duration::ZERO)
