@@ -19,6 +19,7 @@ pub mod fault;
 use tabula_btrfs::ioctl;
 pub mod keep;
 mod keep_report;
+pub mod this_boot;
 pub mod zfs;
 
 /// The exit status: [`Exit::Ok`] done, or skipped by the kernel command

@@ -129,6 +129,62 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() {
 
 #[test]
 #[ignore = "needs root and loop devices; dev/test.sh runs it"]
+fn the_root_archived_by_this_boot_survives_pruning_even_when_an_old_root_is_younger() {
+    if tabula_testkit::skip_unless(
+        "the_root_archived_by_this_boot_survives_pruning_even_when_an_old_root_is_younger",
+        BTRFS_ON_LOOP,
+    ) {
+        return;
+    }
+    let _g = serial();
+    let t = now();
+    let (mut img, _) = image(256, &[90], t);
+    // A snapshot made by hand into the old roots after the root was
+    // created (or received from a backup): by creation order it is the most
+    // recent old root, though this boot archives the root after it.
+    img.mount();
+    let by_hand = timestamp_name(t - 3600);
+    common::sh(
+        "btrfs",
+        &[
+            "-q",
+            "subvolume",
+            "snapshot",
+            img.path("@root").to_str().unwrap(),
+            img.path(&format!("@old_roots/{by_hand}")).to_str().unwrap(),
+        ],
+    );
+    img.umount();
+    // Forty days later: by its name, the root this boot archives is due.
+    let later = t + 40 * DAY;
+    let cfg = btrfs_config(
+        img.dir.path(),
+        &img.device,
+        r#", "oldRoots": "@old_roots", "keep": {"days": 30, "min": 1}"#,
+    );
+    let (code, log) = rollback(&img, &cfg, &[], later);
+    assert_eq!(code, Exit::Ok, "{log}");
+    img.mount();
+    let archived: Vec<String> = img
+        .ls("@old_roots")
+        .into_iter()
+        .filter(|n| *n != by_hand && !n.starts_with(&timestamp_name(t - 90 * DAY)))
+        .collect();
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    img.umount();
+    let (code, log) = rollback(&img, &cfg, &["--prune-only"], later);
+    assert_eq!(code, Exit::Ok, "{log}");
+    img.mount();
+    let left = img.ls("@old_roots");
+    assert!(
+        left.contains(&archived[0]),
+        "the root this boot archived was pruned: {left:?}\n{log}"
+    );
+    assert!(img.exists(&format!("@old_roots/{}/etc/hostname", archived[0])));
+}
+
+#[test]
+#[ignore = "needs root and loop devices; dev/test.sh runs it"]
 fn prune_only_never_prunes_the_root_archived_by_the_current_boot() {
     if tabula_testkit::skip_unless(
         "prune_only_never_prunes_the_root_archived_by_the_current_boot",

@@ -73,6 +73,16 @@ impl Rotation<'_> {
     /// this run gave the roots it put away (an interrupted run's previous
     /// root, then this boot's previous root), which it never prunes; in a
     /// dry run the previous root is still at `root_dir`/`root_name`.
+    /// How this target's archived roots are recorded for the pruning half
+    /// ([`crate::this_boot`]).
+    pub(super) fn this_boot_key(&self) -> String {
+        format!(
+            "btrfs {} {}",
+            self.target.device,
+            self.target.old_roots.as_deref().unwrap_or("")
+        )
+    }
+
     pub(super) fn prune(
         &self,
         old: &OldRoots,
@@ -140,9 +150,12 @@ impl Rotation<'_> {
                 });
             }
         }
+        let recorded = crate::this_boot::archived(&self.ctx.run_dir, &self.this_boot_key());
         let mut archived: Vec<&str> = archived.iter().flatten().copied().collect();
         if self.ctx.mode == crate::Mode::PruneOnly {
-            // The previous root of the current boot.
+            // The previous root of the current boot: as stage 1 recorded it,
+            // and the most recently created.
+            archived.extend(recorded.iter().map(String::as_str));
             archived.extend(keep::most_recent(&names));
         }
         let plan = keep::plan(&names, self.ctx.now, &self.target.keep, &archived);

@@ -199,6 +199,10 @@ impl Rotation<'_> {
     /// D → done: prune when the safety valve opens, then commit.
     fn finish(&self, look: &Look, archived: &[Option<String>; 2]) -> Result<()> {
         if let Some(old_roots) = &look.old_roots {
+            if !self.ctx.dry_run {
+                let names: Vec<&str> = archived.iter().flatten().map(String::as_str).collect();
+                crate::this_boot::record(&self.ctx.run_dir, &self.this_boot_key(), &names);
+            }
             match self.valve(old_roots)? {
                 Some(reason) => {
                     log::warn!(

@@ -245,6 +245,13 @@ impl Rotation<'_> {
         self.zfs.act(&args)?; // S1
         fault::after("zfs-cloned");
         self.zfs.act(&["rename", root, &destination])?; // S2
+        if !self.ctx.dry_run {
+            crate::this_boot::record(
+                &self.ctx.run_dir,
+                &format!("zfs {}", self.old_roots),
+                &[name.as_str()],
+            );
+        }
         fault::after("zfs-archived");
         self.zfs.act(&["rename", &temp, root])?; // S3
         fault::after("zfs-renamed");
@@ -373,9 +380,13 @@ impl Rotation<'_> {
                 order: (u64::MAX, 0),
             });
         }
+        let key = format!("zfs {}", self.old_roots);
+        let recorded = crate::this_boot::archived(&self.ctx.run_dir, &key);
         let mut archived: Vec<&str> = fresh.as_deref().into_iter().collect();
         if self.ctx.mode == crate::Mode::PruneOnly {
-            // The previous root of the current boot.
+            // The previous root of the current boot: as stage 1 recorded it,
+            // and the most recently created.
+            archived.extend(recorded.iter().map(String::as_str));
             archived.extend(keep::most_recent(&names));
         }
         let plan = keep::plan(&names, self.ctx.now, &self.target.keep, &archived);

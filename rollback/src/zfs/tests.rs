@@ -156,7 +156,9 @@ impl Pool {
             &Ctx {
                 now,
                 dry_run,
-                run_dir: PathBuf::from("/run"),
+                // The pool's own directory stands in for /run (what stage 1
+                // records for the pruning half, see crate::this_boot).
+                run_dir: self.dir.clone(),
                 mode,
             },
         )
@@ -497,7 +499,7 @@ fn a_missing_zfs_program_is_named() {
         &Ctx {
             now: NOW,
             dry_run: false,
-            run_dir: PathBuf::from("/run"),
+            run_dir: std::env::temp_dir(),
             mode: crate::Mode::Boot,
         },
     )

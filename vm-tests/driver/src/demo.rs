@@ -1,9 +1,12 @@
 //! The demo: boot the Btrfs scenario twice and say, in plain words, what was
-//! erased, what persisted and where the old root went.
+//! erased, what persisted and where the old root went; the machine itself
+//! answers with `tabula diff` (boot 1: what the next boot will erase) and
+//! `tabula roots` (boot 2: the old roots and what the keep policy does).
 
 use crate::harness::{Ctx, Fs, Spec, ls};
 use crate::image::{Mount, subvol};
 use crate::initrd::Flavour;
+use crate::initrd::Item;
 use crate::scenarios::btrfs_rotation::CONFIG;
 use crate::{Context, Env, Result, ensure};
 
@@ -15,6 +18,7 @@ echo "data written during boot 1 to a persisted directory" >/var/lib/tabula-test
 chown nobody:nogroup /var/lib/tabula-test/notes.txt; chmod 0640 /var/lib/tabula-test/notes.txt
 echo "a secret in a persisted file" >/etc/tabula-test.conf
 sync
+NO_COLOR=1 /opt/tabula/bin/tabula diff 2>&1 | sed 's/^/@@DIFF /'
 "#;
 
 const BOOT2: &str = r#"
@@ -23,7 +27,19 @@ mark "notes-stat=$(st /var/lib/tabula-test/notes.txt)"
 mark "conf-stat=$(st /etc/tabula-test.conf)"
 mark "notes-mount=$(findmnt -no SOURCE /var/lib/tabula-test | tr ' ' '+')"
 echo "--- boot 2: cat /var/lib/tabula-test/notes.txt"; cat /var/lib/tabula-test/notes.txt
+NO_COLOR=1 /opt/tabula/bin/tabula roots 2>&1 | sed 's/^/@@ROOTS /'
 "#;
+
+/// Where the demo's guest finds the `tabula` command (copied there at every
+/// boot, as a NixOS system has it in its profile).
+const TABULA_BIN: &str = "/opt/tabula/bin/tabula";
+
+/// The lines the guest printed with `prefix` (`tabula`'s output).
+fn printed<'a>(log: &'a str, prefix: &str) -> Vec<&'a str> {
+    log.lines()
+        .filter_map(|l| l.split_once(prefix).map(|(_, rest)| rest))
+        .collect()
+}
 
 fn say(s: &str) {
     println!("{s}");
@@ -45,8 +61,22 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<()> {
         subvol(&m.p("@persist"))?;
         subvol(&m.p("@old_roots"))
     })?;
+    let cli = env
+        .repo
+        .join("target/x86_64-unknown-linux-musl/release/tabula");
+    ensure!(
+        cli.is_file(),
+        "{} missing: build it with cargo build --release --target x86_64-unknown-linux-musl -p tabula-cli (vm-tests/demo.sh does)",
+        cli.display()
+    );
+    let spec = |script: &str| {
+        let mut s = Spec::new(flavour, Fs::Btrfs, CONFIG, script);
+        s.root_files
+            .push((TABULA_BIN.into(), Item::Copy(cli.clone(), 0o755)));
+        s
+    };
     say("boot 1: booting (QEMU, TCG; about 20 s)...");
-    let b1 = ctx.boot("boot1", &img, &Spec::new(flavour, Fs::Btrfs, CONFIG, BOOT1))?;
+    let b1 = ctx.boot("boot1", &img, &spec(BOOT1))?;
     b1.expect_script_ok()?;
     say(&format!(
         "boot 1: up in {:.0} s. Wrote /demo-note.txt on the root, /var/lib/tabula-test/notes.txt and /etc/tabula-test.conf (persisted). Powering off.",
@@ -54,7 +84,19 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<()> {
     ));
     let old_before = ls(&Mount::btrfs(&img)?.p("@old_roots"))?;
     say("boot 2: booting...");
-    let b2 = ctx.boot("boot2", &img, &Spec::new(flavour, Fs::Btrfs, CONFIG, BOOT2))?;
+    let diff = printed(&b1.log, "@@DIFF ");
+    ensure!(
+        diff.iter().any(|l| l.contains("demo-note.txt")),
+        "tabula diff in boot 1 does not list /demo-note.txt: {diff:?}; {}",
+        b1.describe()
+    );
+    say(
+        "boot 1: `tabula diff` on the machine, before powering off (what the next boot will erase):",
+    );
+    for line in &diff {
+        say(&format!("  | {line}"));
+    }
+    let b2 = ctx.boot("boot2", &img, &spec(BOOT2))?;
     b2.expect_script_ok()?;
     say(&format!("boot 2: up in {:.0} s.\n", b2.secs));
 
@@ -102,6 +144,18 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<()> {
         "  @old_roots now holds {} old root(s); once the system is up, tabula-prune.service prunes those older than 30 days (keep.days), the newest always kept (the initrd only swaps).",
         old_after.len()
     ));
+    let roots = printed(&b2.log, "@@ROOTS ");
+    ensure!(
+        roots.iter().any(|l| l.contains(old.as_str())),
+        "tabula roots in boot 2 does not list @old_roots/{old}: {roots:?}; {}",
+        b2.describe()
+    );
+    say(
+        "`tabula roots` on the machine in boot 2 (the old roots, and what the keep policy does next):",
+    );
+    for line in &roots {
+        say(&format!("  | {line}"));
+    }
     say(&format!(
         "\nConsole logs: {} and {}",
         b1.log_path.display(),
