@@ -79,7 +79,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "zfs-bad-clock",
-            proves: "a root archived under a 2099 clock: old roots ranked by createtxg, not name; the root a boot archived is kept, the 2099 one pruned, logged as treated as now",
+            proves: "a root cloned under a clock far ahead (-rtc base=2099): old roots ranked by createtxg, not name; the root a boot archives is never pruned by it, the future name is logged as now and pruned once a newer root is archived",
             zfs: true,
             run: zfs_bad_clock::run,
         },

@@ -1,12 +1,18 @@
-//! zfs-bad-clock: the clock of an earlier boot decides nothing. Boot 1 runs
-//! with the guest clock in 2099, so the previous root is archived under a
-//! 2099 name; boots 2 and 3 run with the real clock and keep
-//! `{ days 30, min 1, max 1 }`. The old roots are ranked by the order ZFS
-//! created them (`createtxg`), not by their names: after boot 2 the root it
-//! archived (newest by `createtxg`, oldest by name) is the one kept and the
-//! 2099 one (oldest by `createtxg`) is the one the pruning unit destroys,
-//! with a log line saying that the name in the future is treated as now.
-//! After boot 3 again exactly one old root is left: the one boot 3 archived.
+//! zfs-bad-clock: the clock of an earlier boot decides nothing. An old root
+//! is named after its ZFS `creation`, which the clock of the boot that
+//! cloned it stamped. Boot 1 runs with the guest's real-time clock set far
+//! in the future (QEMU `-rtc base=2099-...`), so the root its stage 1 clones
+//! carries a creation time decades ahead; boots 2 and 3 run with the real
+//! clock and keep `{ days 30, min 1, max 1 }`.
+//!
+//! - Boot 2 archives that root under a future name: the pruning unit keeps
+//!   it (the root archived by this boot, newest by `createtxg`), prunes the
+//!   older one, and logs that the name lies in the future and is treated as
+//!   now.
+//! - Boot 3 archives its previous root under today's name, which sorts
+//!   before the future name: ranked by `createtxg`, not by name, the root
+//!   boot 3 archived is the one kept and the future-named one is pruned.
+//!
 //! Stage 1 destroys nothing in any boot.
 
 use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, is_timestamp_name};
@@ -15,6 +21,7 @@ use crate::qemu::Boot;
 use crate::scenarios::btrfs_rotation::REPORT;
 use crate::scenarios::zfs_rollback::ZFS_REPORT;
 use crate::{Env, Result, ensure};
+use tabula_rollback::keep::timestamp_name;
 
 const CONFIG: &str = r#"{
   "version": 1,
@@ -30,13 +37,20 @@ const CONFIG: &str = r#"{
   ]
 }"#;
 
-/// The clock of boot 1.
+/// Where the real-time clock of boot 1 starts.
 const FUTURE: &str = "2099-01-01T00:00:00";
+
+/// Ten years: a creation time this far past the host's clock is "in the
+/// future" beyond doubt.
+const DECADE: i64 = 10 * 365 * 86_400;
 
 /// Guest helpers: the old roots as `name@createtxg` (in `zfs list` order),
 /// what each holds in `/tabula-boot` (mounted read-only), and the pruning
 /// unit's lines about names in the future.
 const BAD_CLOCK: &str = r#"
+created() {
+  mark "root-created=$(zfs get -H -p -o value creation rpool/local/root)"
+}
 oldtxg() {
   mark "$1=$(zfs list -H -p -o name,createtxg -r -d 1 rpool/local/old_roots | grep '^rpool/local/old_roots/' | sed 's#^rpool/local/old_roots/##' | tr '\t' @ | paste -sd,)"
 }
@@ -63,7 +77,7 @@ prunelog() {
 /// pruning unit, list the old roots before and after it.
 fn script(n: u32) -> String {
     format!(
-        "{REPORT}{ZFS_REPORT}{BAD_CLOCK}\nmark \"clock-year=$(date -u +%Y)\"\n\
+        "{REPORT}{ZFS_REPORT}{BAD_CLOCK}\nmark \"clock-year=$(date -u +%Y)\"\ncreated\n\
          oldtxg old-early\nzreport\nwait_prune\noldtxg old-after\noldboot\nprunelog\n\
          echo {n} >/tabula-boot\nsync\n"
     )
@@ -109,16 +123,31 @@ fn boot(ctx: &Ctx, label: &str, n: u32, img: &std::path::Path, rtc: Option<&str>
 pub fn run(env: &Env) -> Result<Outcome> {
     let ctx = Ctx::new(env, "zfs-bad-clock")?;
     let img = ctx.zfs_image("disk.img")?;
+    let host_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
 
-    // Boot 1: the clock in 2099. The image's root is archived under a 2099
-    // name; it is the only old root, the pruning unit keeps it.
+    // Boot 1: the clock far ahead. Stage 1 archives the image's root and
+    // clones the new root, whose creation time lies decades ahead.
     let b1 = boot(&ctx, "future-clock", 1, &img, Some(FUTURE))?;
-    check_eq(
-        "boot 1: guest clock year",
-        b1.get("clock-year"),
-        Some("2099"),
-        Some(&b1),
-    )?;
+    let created: i64 = b1
+        .get("root-created")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    println!(
+        "observed: with -rtc base={FUTURE}, boot 1 stamped its root's creation {} \
+         (stage 2's clock, after systemd's own check, says {:?})",
+        timestamp_name(created),
+        b1.get("clock-year")
+    );
+    ensure!(
+        created > host_now + DECADE,
+        "boot 1: the root cloned under the clock of {FUTURE} has creation {created} ({}), \
+         not decades ahead of the host's {host_now}; {}",
+        timestamp_name(created),
+        b1.describe()
+    );
+    let future_name = timestamp_name(created);
     let after1 = old_roots(&b1, "old-after")?;
     check_eq(
         "boot 1: old roots after pruning",
@@ -126,23 +155,12 @@ pub fn run(env: &Env) -> Result<Outcome> {
         1,
         Some(&b1),
     )?;
-    let (future_name, future_txg) = after1[0].clone();
-    ensure!(
-        future_name.starts_with("2099-") && is_timestamp_name(&future_name),
-        "boot 1: the root archived under the 2099 clock is named {future_name:?}; {}",
-        b1.describe()
-    );
+    let (first, first_txg) = after1[0].clone();
 
-    // Boot 2: the real clock. Stage 1 archives boot 1's root under today's
-    // name: newest by createtxg, oldest by name. max 1: the pruning unit
-    // keeps it and destroys the 2099 one.
+    // Boot 2: the real clock. Stage 1 archives boot 1's root under the
+    // future name; max 1: the pruning unit keeps it (archived by this boot,
+    // newest by createtxg) and prunes the image's root.
     let b2 = boot(&ctx, "real-clock", 2, &img, None)?;
-    ensure!(
-        b2.get("clock-year").is_some_and(|y| y != "2099"),
-        "boot 2: the guest clock still says {:?}; {}",
-        b2.get("clock-year"),
-        b2.describe()
-    );
     let after2 = old_roots(&b2, "old-after")?;
     check_eq(
         "boot 2: old roots after pruning",
@@ -151,16 +169,16 @@ pub fn run(env: &Env) -> Result<Outcome> {
         Some(&b2),
     )?;
     let (kept2, txg2) = after2[0].clone();
+    check_eq(
+        "boot 2: the old root kept (the one boot 2 archived, named after boot 1's clock)",
+        kept2.as_str(),
+        future_name.as_str(),
+        Some(&b2),
+    )?;
     ensure!(
-        kept2 != future_name && is_timestamp_name(&kept2) && kept2 < future_name,
-        "boot 2: the old root kept is {kept2:?}, expected the one boot 2 archived \
-         (named before {future_name:?}); {}",
-        b2.describe()
-    );
-    ensure!(
-        txg2 > future_txg,
-        "boot 2: the kept old root {kept2} has createtxg {txg2}, not after the 2099 one's \
-         ({future_name}, {future_txg}); {}",
+        txg2 > first_txg,
+        "boot 2: the kept old root {kept2} has createtxg {txg2}, not after the pruned one's \
+         ({first}, {first_txg}); {}",
         b2.describe()
     );
     check_eq(
@@ -179,11 +197,13 @@ pub fn run(env: &Env) -> Result<Outcome> {
         format!("rpool/local/old_roots/{future_name} is named after a time later than now");
     ensure!(
         b2.log.contains(&warned),
-        "boot 2: no line {warned:?} in the console; {}",
+        "boot 2: no pruning-unit line {warned:?}; {}",
         b2.describe()
     );
 
-    // Boot 3: again exactly one old root, the one boot 3 archived.
+    // Boot 3: its previous root is archived under today's name, which sorts
+    // before the future name; by createtxg it is the newest: kept, and the
+    // future-named one pruned.
     let b3 = boot(&ctx, "again", 3, &img, None)?;
     let after3 = old_roots(&b3, "old-after")?;
     check_eq(
@@ -194,9 +214,9 @@ pub fn run(env: &Env) -> Result<Outcome> {
     )?;
     let (kept3, txg3) = after3[0].clone();
     ensure!(
-        kept3 != kept2 && txg3 > txg2 && is_timestamp_name(&kept3),
+        kept3 < future_name && txg3 > txg2 && is_timestamp_name(&kept3),
         "boot 3: the old root kept is {kept3:?} (createtxg {txg3}), expected the one boot 3 \
-         archived, after {kept2:?} (createtxg {txg2}); {}",
+         archived: named before {future_name:?}, created after it (createtxg {txg2}); {}",
         b3.describe()
     );
     check_eq(
@@ -208,7 +228,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
     check_eq(
         "boot 3: pruning-unit lines saying a name lies in the future",
         b3.get("future-lines"),
-        Some("0"),
+        Some("1"),
         Some(&b3),
     )?;
     ensure!(
