@@ -99,7 +99,7 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<()> {
         note.trim()
     ));
     say(&format!(
-        "  @old_roots now holds {} old root(s); they are pruned after 30 days (keep.days), the newest always kept.",
+        "  @old_roots now holds {} old root(s); once the system is up, tabula-prune.service prunes those older than 30 days (keep.days), the newest always kept (the initrd only swaps).",
         old_after.len()
     ));
     say(&format!(

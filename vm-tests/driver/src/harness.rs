@@ -421,3 +421,50 @@ pub fn check_eq<T: PartialEq + std::fmt::Debug>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The guest's pruning unit carries every setting of the NixOS
+    /// module's `tabula-prune.service` (`nixos-module/prune.nix`): a change
+    /// there fails here until the harness follows.
+    #[test]
+    fn the_guest_pruning_unit_has_the_settings_of_the_nixos_module() {
+        let nix = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nixos-module/prune.nix"),
+        )
+        .expect("nixos-module/prune.nix");
+        let unit = super::prune_unit("/bin/tabula-rollback", false);
+        for (nix_line, unit_line) in [
+            (r#"Type = "oneshot";"#, "Type=oneshot"),
+            (r#"IOSchedulingClass = "idle";"#, "IOSchedulingClass=idle"),
+            ("Nice = 19;", "Nice=19"),
+            ("PrivateMounts = true;", "PrivateMounts=true"),
+            (
+                r#"wantedBy = [ "multi-user.target" ];"#,
+                "WantedBy=multi-user.target",
+            ),
+            (
+                "/bin/tabula-rollback --prune-only --config /etc/tabula/config.json",
+                "ExecStart=/bin/tabula-rollback --prune-only --config /etc/tabula/config.json",
+            ),
+            (
+                r#""multi-user.target""#,
+                "After=local-fs.target multi-user.target",
+            ),
+        ] {
+            assert!(
+                nix.contains(nix_line),
+                "prune.nix no longer has {nix_line:?}"
+            );
+            assert!(
+                unit.contains(unit_line),
+                "the guest unit lacks {unit_line:?}:\n{unit}"
+            );
+        }
+        assert!(nix.contains(r#""zfs-import.target""#));
+        assert!(
+            super::prune_unit("/bin/tabula-rollback", true)
+                .contains("After=local-fs.target multi-user.target zfs-import.target")
+        );
+    }
+}

@@ -1,14 +1,20 @@
 //! crash-injection: QEMU is killed (SIGKILL: a power cut for the guest) at a
-//! random instant while tabula-rollback rotates, prunes (nested subvolumes)
-//! and creates the new root, many times. After every cut the next boot's
-//! rollback succeeds, exactly one root exists, old roots follow the keep
-//! policy, no stray subvolume is left, and `@persist` is bit-for-bit
-//! unchanged. Finally a full boot into systemd works.
+//! random instant while tabula-rollback rotates and creates the new root in
+//! stage 1, and while the pruning half (`--prune-only`, the booted system's
+//! `tabula-prune.service`) prunes old roots with nested subvolumes, many
+//! times. Each boot runs stage 1 then the pruning run, both in the initrd
+//! (`tabula.harness.prune`: the same binary and arguments as the unit, without
+//! the seconds a systemd boot costs). After every cut the next boot's
+//! rollback and pruning succeed, exactly one root exists, old roots follow the
+//! keep policy, no stray subvolume is left, and `@persist` is bit-for-bit
+//! unchanged. Finally a full boot into systemd, whose pruning unit runs.
 //!
 //! `TABULA_CRASH_ITERATIONS` (default 10) and `TABULA_CRASH_SEED` (printed
 //! by every run) replay a run.
 
-use crate::harness::{Ctx, Fs, Mode, Outcome, Spec, check_eq, is_timestamp_name, ls, tree_digest};
+use crate::harness::{
+    Ctx, Fs, Mode, Outcome, Spec, check_eq, check_report, is_timestamp_name, ls, tree_digest,
+};
 use crate::image::{Mount, subvol};
 use crate::initrd::Flavour;
 use crate::qemu::{End, Hook};
@@ -47,44 +53,50 @@ fn uptime_ms(b: &crate::qemu::Boot, key: &str) -> Option<u64> {
     })
 }
 
-/// Fill `@root`, `@persist` and three old roots with nested subvolumes.
+/// Fill `@persist`, three old roots with nested subvolumes (oldest first,
+/// as boots leave them: the keep policy ranks by creation order), then
+/// `@root`.
 fn seed(m: &Mount) -> Result<()> {
-    subvol(&m.p("@root"))?;
     subvol(&m.p("@persist"))?;
     subvol(&m.p("@old_roots"))?;
     sh::bash(
         r#"cd "$1"
-mkdir -p @persist/etc/ssh @persist/var/lib/app @root/etc
+mkdir -p @persist/etc/ssh @persist/var/lib/app
 for i in $(seq 1 40); do head -c $((i * 997)) /dev/urandom >"@persist/var/lib/app/blob$i"; done
 echo host-key >@persist/etc/ssh/ssh_host_ed25519_key; chmod 600 @persist/etc/ssh/ssh_host_ed25519_key
 chown -R 65534:65534 @persist/var/lib/app
-for i in $(seq 1 200); do echo "$i" >"@root/etc/file$i"; done
 for d in 2020-01-01T00:00:00Z 2020-01-02T00:00:00Z 2020-01-03T00:00:00Z; do
   btrfs -q subvolume create "@old_roots/$d"
   mkdir -p "@old_roots/$d/var/lib"
   btrfs -q subvolume create "@old_roots/$d/var/lib/machines"
   btrfs -q subvolume create "@old_roots/$d/var/lib/machines/inner"
   echo old >"@old_roots/$d/var/lib/machines/inner/file"
-done"#,
+done
+btrfs -q subvolume create @root
+mkdir -p @root/etc
+for i in $(seq 1 200); do echo "$i" >"@root/etc/file$i"; done"#,
         &[&m.dir],
     )?;
     Ok(())
 }
 
-/// Add an old root from 2019 with nested subvolumes three deep, so that the
-/// next rotation (keep max 3) prunes it, nested subvolumes first.
+/// Give the current `@root` subvolumes nested three deep (as a machine's
+/// root with `/var/lib/machines` has), so that stage 1 archives it with them
+/// and a later pruning run deletes them, deepest first. Called before every
+/// boot, so that every old root the pruning run meets has them. Old roots are
+/// only ever made by boots, so the creation order stays the boots' order.
 fn replenish(img: &std::path::Path, n: usize) -> Result<()> {
     let m = Mount::btrfs(img)?;
-    let name = format!("2019-01-01T00:{:02}:{:02}Z", (n / 60) % 60, n % 60);
     sh::bash(
-        r#"cd "$1/@old_roots"
-btrfs -q subvolume create "$2"
-mkdir -p "$2/var/lib"
-btrfs -q subvolume create "$2/var/lib/machines"
-btrfs -q subvolume create "$2/var/lib/machines/inner"
-btrfs -q subvolume create "$2/var/lib/machines/inner/deepest"
-echo old >"$2/var/lib/machines/inner/deepest/file""#,
-        &[m.dir.display().to_string(), name],
+        r#"cd "$1"
+[ -d @root ] || exit 0
+d="@root/var/lib/machines-$2"
+mkdir -p "@root/var/lib"
+btrfs -q subvolume create "$d"
+btrfs -q subvolume create "$d/inner"
+btrfs -q subvolume create "$d/inner/deepest"
+echo old >"$d/inner/deepest/file""#,
+        &[m.dir.display().to_string(), n.to_string()],
     )?;
     Ok(())
 }
@@ -161,25 +173,29 @@ pub fn run(env: &Env) -> Result<Outcome> {
     };
     let mut rotate = Spec::new(Flavour::Scripted, Fs::Btrfs, CONFIG, "");
     rotate.mode = Mode::RotateOnly;
+    rotate.cmdline = "tabula.harness.prune".into();
     rotate.timeout = Duration::from_secs(120);
 
     // A clean run measures the window to aim at.
+    replenish(&img, 0)?;
     let b = ctx.boot("measure", &img, &rotate)?;
-    check_eq(
-        "clean rotation exit status",
-        b.get("rollback-exit"),
-        Some("0"),
-        Some(&b),
+    check_report(
+        &b,
+        &[
+            ("clean rotation exit status", "rollback-exit", "0"),
+            ("clean pruning run exit status", "prune-exit", "0"),
+        ],
     )?;
+    b.expect_stage1_deleted_nothing()?;
     let (Some(s), Some(e)) = (
         uptime_ms(&b, "rollback-start"),
-        uptime_ms(&b, "rollback-exit="),
+        uptime_ms(&b, "prune-exit="),
     ) else {
-        bail!("no rollback timing markers; {}", b.describe());
+        bail!("no rollback/pruning timing markers; {}", b.describe());
     };
     let window = ((e.saturating_sub(s)) * 6 / 5).max(100);
     eprintln!(
-        "crash-injection: a clean rotation (prune of 3 nested old roots) took ~{} ms; killing within {window} ms of its start",
+        "crash-injection: a clean stage 1 + pruning run (one old root with nested subvolumes pruned) took ~{} ms; killing within {window} ms of the rollback's start",
         e - s
     );
     check_disk(&img, &persist_before, true)?;
@@ -195,25 +211,40 @@ pub fn run(env: &Env) -> Result<Outcome> {
          -p tabula-rollback --features fault-injection (vm-tests/run.sh does it)",
     )?;
     let mut reached = 0;
-    let mut stops: Vec<Vec<String>> = tabula_rollback::fault::STEPS
-        .iter()
-        // Btrfs steps only (crash-injection-zfs stops after the zfs-* ones).
-        .filter(|s| !s.starts_with("leftover") && !s.starts_with("zfs-"))
-        .map(|s| vec![s.to_string()])
-        .collect();
-    // Leftovers exist only after an earlier stop: stop there first.
-    stops.push(vec!["created".into(), "leftover-removed".into()]);
-    stops.push(vec!["exchanged".into(), "leftover-archived".into()]);
-    stops.push(vec!["nested-destroyed:2".into()]);
+    // Stage 1's steps (it prunes nothing here: the safety valve stays
+    // shut), then the pruning run's (`prune:<step>`; each run prunes one
+    // old root with two or three nested subvolumes), then chains: leftovers
+    // exist only after an earlier stop, and a pruning run may follow a
+    // stage 1 that stopped.
+    let stops: Vec<Vec<String>> = [
+        &["mounted"][..],
+        &["created"],
+        &["exchanged"],
+        &["archived"],
+        &["prune:mounted"],
+        &["prune:nested-destroyed:1"],
+        &["prune:nested-destroyed:2"],
+        &["prune:pruned:1"],
+        &["created", "leftover-removed"],
+        &["exchanged", "leftover-archived"],
+        &["exchanged", "prune:nested-destroyed:1"],
+        &["prune:nested-destroyed:2", "prune:pruned:1", "exchanged"],
+    ]
+    .iter()
+    .map(|seq| seq.iter().map(|s| s.to_string()).collect())
+    .collect();
     for (k, seq) in stops.iter().enumerate() {
         for cut in [false, true] {
             let mut label = String::new();
             let mut hit_last = false;
             for (j, step) in seq.iter().enumerate() {
-                replenish(&img, k * 10 + j + usize::from(cut) * 100)?;
+                replenish(&img, 100 + k * 10 + j + usize::from(cut) * 200)?;
                 let mut spec = rotate.clone();
                 spec.rollback_bin = Some(env.rollback_fault.clone());
-                spec.cmdline = format!("tabula.harness.fault={step}");
+                spec.cmdline = match step.strip_prefix("prune:") {
+                    Some(p) => format!("tabula.harness.prune tabula.harness.prunefault={p}"),
+                    None => format!("tabula.harness.prune tabula.harness.fault={step}"),
+                };
                 // Only the last stop of a sequence is a power cut.
                 let cut_here = cut && j + 1 == seq.len();
                 label = format!(
@@ -231,11 +262,13 @@ pub fn run(env: &Env) -> Result<Outcome> {
                 hit_last = b.log.contains("fault injection: aborting");
             }
             reached += usize::from(hit_last);
+            replenish(&img, 500 + k * 10 + usize::from(cut) * 200)?;
             let r = ctx.boot(&format!("recover-{label}"), &img, &rotate)?;
-            if r.get("rollback-exit") != Some("0") {
+            if r.get("rollback-exit") != Some("0") || r.get("prune-exit") != Some("0") {
                 bail!(
-                    "after {label}: the next rollback failed ({:?}); {}",
+                    "after {label}: the next rollback or pruning run failed (rollback-exit={:?}, prune-exit={:?}); {}",
                     r.get("rollback-exit"),
+                    r.get("prune-exit"),
                     r.describe()
                 );
             }
@@ -257,7 +290,8 @@ pub fn run(env: &Env) -> Result<Outcome> {
         "only {reached} of the fault-injection stops were reached: the harness is not exercising the state machine"
     );
 
-    // Random instants: power cuts anywhere in the rotation.
+    // Random instants: power cuts anywhere in stage 1's rotation and the
+    // pruning run after it.
     let mut killed_after: Vec<String> = Vec::new();
     let _ = &killed_after;
     for i in 1..=iterations {
@@ -278,9 +312,13 @@ pub fn run(env: &Env) -> Result<Outcome> {
             Hook::Continue
         })?;
         let what = match b.end {
-            End::Killed if b.get("rollback-exit").is_some() => {
-                format!("after tabula-rollback finished (+{} ms)", delay.as_millis())
+            End::Killed if b.get("prune-exit").is_some() => {
+                format!("after the pruning run finished (+{} ms)", delay.as_millis())
             }
+            End::Killed if b.get("rollback-exit").is_some() => format!(
+                "in the pruning run, after \"{last_step}\" (+{} ms)",
+                delay.as_millis()
+            ),
             End::Killed => format!("after \"{last_step}\" (+{} ms)", delay.as_millis()),
             End::Exited(_) => format!(
                 "not killed: the boot ended first (+{} ms)",
@@ -293,11 +331,13 @@ pub fn run(env: &Env) -> Result<Outcome> {
         };
         eprintln!("crash-injection: cut {i:2}: power cut {what}");
         killed_after.push(what);
+        replenish(&img, 2000 + i as usize)?;
         let r = ctx.boot(&format!("recover{i:02}"), &img, &rotate)?;
-        if r.get("rollback-exit") != Some("0") {
+        if r.get("rollback-exit") != Some("0") || r.get("prune-exit") != Some("0") {
             bail!(
-                "cut {i}: the rollback after the power cut failed ({:?}); {}",
+                "cut {i}: the rollback or pruning run after the power cut failed (rollback-exit={:?}, prune-exit={:?}); {}",
                 r.get("rollback-exit"),
+                r.get("prune-exit"),
                 r.describe()
             );
         }
@@ -307,10 +347,18 @@ pub fn run(env: &Env) -> Result<Outcome> {
             "crash-injection: cut {i:2}: recovered, one root, {n} old roots, @persist unchanged"
         );
     }
-    // And the machine still boots all the way.
-    let full = Spec::new(Flavour::Scripted, Fs::Btrfs, CONFIG, "mark booted=yes\n");
+    // And the machine still boots all the way, and its pruning unit runs.
+    replenish(&img, 9999)?;
+    let full = Spec::new(
+        Flavour::Scripted,
+        Fs::Btrfs,
+        CONFIG,
+        "wait_prune\nmark booted=yes\n",
+    );
     let b = ctx.boot("final", &img, &full)?;
     b.expect_script_ok()?;
+    b.expect_stage1_deleted_nothing()?;
+    b.expect_pruned()?;
     check_disk(&img, &persist_before, false)?;
     Ok(Outcome::Pass)
 }
