@@ -69,8 +69,9 @@ oldboot() {
 }
 "#;
 
-/// The script of boot `n`: report, mark the root with `n`, wait for the
-/// pruning unit, list the old roots before and after it.
+/// The script of boot `n`: report, wait for the pruning unit, list the old
+/// roots (`old-early` is for the log only: the unit may already have run),
+/// then mark the root with `n`.
 fn script(n: u32) -> String {
     format!(
         "{REPORT}{ZFS_REPORT}{BAD_CLOCK}\nmark \"clock-year=$(date -u +%Y)\"\ncreated\n\
@@ -110,6 +111,9 @@ fn old_roots(b: &Boot, key: &str) -> Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
+/// Boot `n` (its clock starting at `rtc`, or the host's), checked to have
+/// run its script, the rollback and the pruning unit to success with stage 1
+/// destroying nothing.
 fn boot(ctx: &Ctx, label: &str, n: u32, img: &std::path::Path, rtc: Option<&str>) -> Result<Boot> {
     let mut spec = Spec::new(Flavour::Scripted, Fs::Zfs, CONFIG, &script(n));
     spec.rtc_base = rtc.map(str::to_owned);
