@@ -77,6 +77,9 @@ pub struct Spec {
     pub timeout: Duration,
     /// Another tabula-rollback build (fault injection).
     pub rollback_bin: Option<PathBuf>,
+    /// Where the guest's real-time clock starts (QEMU `-rtc base=`, e.g.
+    /// `2099-01-01T00:00:00`); `None`: the host's time.
+    pub rtc_base: Option<String>,
 }
 
 impl Spec {
@@ -94,6 +97,7 @@ impl Spec {
             cmdline: String::new(),
             timeout: Duration::from_secs(240),
             rollback_bin: None,
+            rtc_base: None,
         }
     }
 }
@@ -332,6 +336,7 @@ impl<'a> Ctx<'a> {
             script: Some(format!("{PRELUDE}\n{}", spec.script)),
             timeout: spec.timeout,
             mem_mb: 1024,
+            rtc_base: spec.rtc_base.clone(),
         };
         qemu::boot(self.env, &vm, hook)
     }

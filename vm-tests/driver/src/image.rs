@@ -165,6 +165,7 @@ pub fn zfs_base(env: &Env) -> Result<PathBuf> {
         script: Some(script),
         timeout: Duration::from_secs(600),
         mem_mb: 1536,
+        rtc_base: None,
     };
     let b = qemu::boot(env, &vm, &mut |_| qemu::Hook::Continue)?;
     if b.get("script-exit") != Some("0") {

@@ -33,6 +33,9 @@ pub struct Vm {
     pub timeout: Duration,
     /// Guest memory in MiB.
     pub mem_mb: u32,
+    /// Where the guest's real-time clock starts (`-rtc base=`); `None`: the
+    /// host's time.
+    pub rtc_base: Option<String>,
 }
 
 /// How QEMU ended.
@@ -206,6 +209,10 @@ pub fn boot(env: &Env, vm: &Vm, hook: &mut dyn FnMut(&str) -> Hook) -> Result<Bo
         // before anything of the scenario ran.
         format!("console=ttyS0 panic=-1 no_timer_check {}", vm.append),
     ];
+    if let Some(base) = &vm.rtc_base {
+        args.push("-rtc".into());
+        args.push(format!("base={base}"));
+    }
     for d in &vm.disks {
         args.push("-drive".into());
         args.push(format!(

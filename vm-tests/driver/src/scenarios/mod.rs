@@ -10,6 +10,7 @@ pub mod failure_policy;
 pub mod overlay;
 pub mod persist_homes;
 pub mod smoke;
+pub mod zfs_bad_clock;
 pub mod zfs_keep_previous;
 pub mod zfs_rollback;
 pub mod zfs_torn_clone;
@@ -75,6 +76,12 @@ pub fn all() -> Vec<Scenario> {
             proves: "oldRoots on ZFS: previous root renamed under old_roots with its files, @blank cloned and promoted",
             zfs: true,
             run: zfs_keep_previous::run,
+        },
+        Scenario {
+            name: "zfs-bad-clock",
+            proves: "a root cloned under a clock far ahead (-rtc base=2099): old roots ranked by createtxg, not name; the root a boot archives is never pruned by it, the future name is logged as now and pruned once a newer root is archived",
+            zfs: true,
+            run: zfs_bad_clock::run,
         },
         Scenario {
             name: "btrfs-retention",
