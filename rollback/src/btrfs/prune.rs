@@ -28,9 +28,9 @@ impl Rotation<'_> {
         self.check_default_subvolume(self.top, &[], Some(&old))?;
         self.check_nothing_mounted(self.top, &[], Some(&old))?;
         self.prune(&old, &[None, None], self.top, "")?;
-        if !self.ctx.dry_run {
-            rustix::fs::syncfs(self.top).map_err(|e| self.io_err("commit", self.dev, e))?;
-        }
+        // Commit now rather than at the unmount (a dry run's read-only
+        // mount has nothing to commit: syncfs returns at once).
+        rustix::fs::syncfs(self.top).map_err(|e| self.io_err("commit", self.dev, e))?;
         Ok(())
     }
 
