@@ -1,6 +1,7 @@
-# btrfs-retention: old roots are pruned by age from their names, each with
+# btrfs-retention: once the system is up, tabula-prune.service prunes old
+# roots by age from their names, in the filesystem's creation order, each with
 # every subvolume nested inside it (leaves first), always keeping the newest
-# `keep.min`; a renamed old root is pinned, a plain directory is left alone.
+# `keep.min`; stage 1 only swaps; a renamed old root is pinned, a plain directory is left alone.
 # Mirrors the QEMU harness scenario of the same name.
 { self }:
 let
@@ -31,7 +32,9 @@ common.scenario {
     # 20 old roots, one a day from 5 to 24 days ago, and 20 older ones, 40 to 59 days ago
     ages = list(range(5, 25)) + list(range(40, 60))
     names = [(now - datetime.timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ") for d in ages]
-    for name in names:
+    # Oldest first, as a real machine archives them: the keep policy ranks
+    # old roots by the filesystem's creation order, not by their names.
+    for name in reversed(names):
         machine.succeed(
             f"btrfs subvolume create /mnt/@old_roots/{name} >/dev/null",
             # nested subvolumes three deep (docker, machines, nspawn)
@@ -43,9 +46,22 @@ common.scenario {
         "btrfs subvolume create /mnt/@old_roots/keep-me-forever",
         "mkdir /mnt/@old_roots/plain-directory",
         "touch -d '90 days ago' /mnt/@old_roots/plain-directory",
+        # The root is younger than every old root, as on a real machine.
+        "btrfs subvolume delete /mnt/@root >/dev/null",
+        "btrfs subvolume create /mnt/@root >/dev/null",
         "umount /mnt",
     )
     boot_specialisation(machine)
+
+    with subtest("stage 1 only swaps; tabula-prune.service prunes once the system is up"):
+        stage1 = rollback_log(machine)
+        assert "pruning left to the booted system" in stage1, f"stage 1 did not leave pruning to the booted system: {stage1}"
+
+        def pruned(_):
+            state = machine.succeed("systemctl show -p ActiveState -p Result -p ExecMainExitTimestampMonotonic tabula-prune.service")
+            return "ActiveState=inactive" in state and "Result=success" in state and "ExecMainExitTimestampMonotonic=0" not in state
+
+        retry(pruned, timeout=300)
 
     with subtest("pruned by age and count; pinned and plain entries left alone"):
         machine.succeed("mkdir -p /mnt", "mount -o subvolid=5 /dev/disk/by-label/tabula /mnt")
