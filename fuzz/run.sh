@@ -26,10 +26,10 @@ cargo +nightly fuzz build --fuzz-dir "$here/libfuzzer" -s "$sanitizer" -O >&2
 status=0
 summary=()
 for t in "${targets[@]}"; do
-    work=$here/libfuzzer/work/$t
+    work=$here/libfuzzer/runs/$t
     artifacts=$here/libfuzzer/artifacts/$t
     mkdir -p "$work" "$artifacts"
-    log=$here/libfuzzer/work/$t.log
+    log=$here/libfuzzer/runs/$t.log
     echo "fuzz/run.sh: $t for ${secs}s" >&2
     rc=0
     cargo +nightly fuzz run --fuzz-dir "$here/libfuzzer" -s "$sanitizer" -O "$t" \
