@@ -45,6 +45,12 @@ impl Rotation<'_> {
         format!("{}@{}", self.target.dataset, self.target.snapshot)
     }
 
+    /// How this target's archived roots are recorded for the pruning half
+    /// ([`crate::this_boot`]).
+    fn this_boot_key(&self) -> String {
+        format!("zfs {}", self.old_roots)
+    }
+
     pub(super) fn is_marked(&self, name: &str) -> Result<bool> {
         Ok(self.zfs.get(MARK, name)? == MARK_VALUE)
     }
@@ -246,11 +252,7 @@ impl Rotation<'_> {
         fault::after("zfs-cloned");
         self.zfs.act(&["rename", root, &destination])?; // S2
         if !self.ctx.dry_run {
-            crate::this_boot::record(
-                &self.ctx.run_dir,
-                &format!("zfs {}", self.old_roots),
-                &[name.as_str()],
-            );
+            crate::this_boot::record(&self.ctx.run_dir, &self.this_boot_key(), &[name.as_str()]);
         }
         fault::after("zfs-archived");
         self.zfs.act(&["rename", &temp, root])?; // S3
@@ -380,8 +382,7 @@ impl Rotation<'_> {
                 order: (u64::MAX, 0),
             });
         }
-        let key = format!("zfs {}", self.old_roots);
-        let recorded = crate::this_boot::archived(&self.ctx.run_dir, &key);
+        let recorded = crate::this_boot::archived(&self.ctx.run_dir, &self.this_boot_key());
         let mut archived: Vec<&str> = fresh.as_deref().into_iter().collect();
         if self.ctx.mode == crate::Mode::PruneOnly {
             // The previous root of the current boot: as stage 1 recorded it,
