@@ -263,10 +263,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
     if dry_run {
         log::info!("dry run: printing the actions, changing nothing");
     }
-    if let Err(e) = btrfs::check_distinct(&config.rollback) {
-        log::error!("{e}; stopped, nothing was rolled back");
-        return Exit::Failure;
-    }
+    let mut unavailable = match btrfs::check_distinct(&config.rollback) {
+        Ok(unavailable) => unavailable,
+        Err(e) => {
+            log::error!("{e}; stopped, nothing was rolled back");
+            return Exit::Failure;
+        }
+    };
     let ctx = Ctx {
         now,
         dry_run,
@@ -277,11 +280,19 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
             Mode::Boot
         },
     };
+    // Each target is its own filesystem (check_distinct above): one that
+    // fails is left as it is, and the others still run, so a missing
+    // snapshot on one pool or a missing disk never leaves another root
+    // un-rolled-back.
+    let mut failed = 0_usize;
     for (i, target) in config.rollback.iter().enumerate() {
         let result = match target {
             RollbackTarget::Btrfs(b) => {
                 log::info!("rollback[{i}]: Btrfs {} on {}", b.subvolume, b.device);
-                btrfs::run(b, &ctx).map_err(|e| e.to_string())
+                match unavailable.remove(&i) {
+                    Some(e) => Err(e.to_string()),
+                    None => btrfs::run(b, &ctx).map_err(|e| e.to_string()),
+                }
             }
             RollbackTarget::Zfs(z) => {
                 log::info!("rollback[{i}]: ZFS {}@{}", z.dataset, z.snapshot);
@@ -289,15 +300,24 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
             }
         };
         if let Err(message) = result {
+            failed += 1;
             if prune_only {
                 log::error!(
-                    "rollback[{i}]: {message}; stopped pruning, the old roots left are kept"
+                    "rollback[{i}]: {message}; stopped pruning this target, its old roots left are kept"
                 );
-                return Exit::Failure;
+            } else {
+                log::error!(
+                    "rollback[{i}]: {message}; stopped, this target's root is left as it is now"
+                );
             }
-            log::error!("rollback[{i}]: {message}; stopped, the root is left as it is now");
-            return Exit::Failure;
         }
+    }
+    if failed > 0 {
+        let total = config.rollback.len();
+        log::error!(
+            "{failed} of {total} targets failed (see the lines above); the others were done"
+        );
+        return Exit::Failure;
     }
     log::info!("done");
     Exit::Ok

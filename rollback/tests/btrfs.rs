@@ -1241,3 +1241,66 @@ fn each_check_that_tells_a_new_root_from_a_previous_root_holds_on_its_own() {
         img.umount();
     }
 }
+
+#[test]
+#[ignore = "needs root and loop devices; dev/test.sh runs it"]
+fn one_failing_target_does_not_stop_the_others() {
+    if tabula_testkit::skip_unless("one_failing_target_does_not_stop_the_others", BTRFS_ON_LOOP) {
+        return;
+    }
+    let _g = serial();
+    let mut first = Image::new(256);
+    first.mount();
+    first.subvol("@root");
+    first.write("@root/boot-1", b"first");
+    first.umount();
+    let mut second = Image::new(256);
+    second.mount();
+    second.subvol("@home");
+    second.write("@home/boot-1", b"second");
+    second.umount();
+    let missing = first.dir.path().join("no-such-disk");
+    let blank_missing = format!(
+        r#"{{"type": "btrfs", "device": "{}", "subvolume": "@root", "blank": "@blank", "oldRoots": "@old", "waitSeconds": 1}}"#,
+        first.device
+    );
+    let disk_missing = format!(
+        r#"{{"type": "btrfs", "device": "{}", "subvolume": "@root", "oldRoots": "@old", "waitSeconds": 1}}"#,
+        missing.display()
+    );
+    let good = format!(
+        r#"{{"type": "btrfs", "device": "{}", "subvolume": "@home", "oldRoots": "@old", "waitSeconds": 1}}"#,
+        second.device
+    );
+    // The broken target first, so that a run stopping at it would never
+    // reach the good one.
+    for (round, broken) in [blank_missing, disk_missing].into_iter().enumerate() {
+        let cfg = first.dir.path().join("two.json");
+        std::fs::write(
+            &cfg,
+            format!(r#"{{"version": 1, "rollback": [{broken}, {good}]}}"#),
+        )
+        .unwrap();
+        let before = first.full_listing();
+        let (code, log) = rollback(&first, &cfg, &[], "", now());
+        assert_eq!(code, Exit::Failure, "{log}");
+        assert!(log.contains("rollback[0]:"), "{log}");
+        assert!(log.contains("1 of 2 targets failed"), "{log}");
+        assert_eq!(
+            first.full_listing(),
+            before,
+            "the failing target changed: {log}"
+        );
+        second.mount();
+        assert!(
+            second.ls("@home").is_empty(),
+            "the good target was not rolled back: {log}"
+        );
+        assert_eq!(second.ls("@old").len(), round + 1, "{log}");
+        second.write("@home/boot-1", b"second");
+        second.sync();
+        second.umount();
+        // The next round archives under a later name.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+}

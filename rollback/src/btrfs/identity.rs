@@ -3,6 +3,7 @@
 //! `/dev/vda2`, a symbolic link and its target, two device nodes of one
 //! disk) are recognised before anything changes.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::fs::FileExt;
 
@@ -71,15 +72,29 @@ fn overlap(a: &BtrfsTarget, b: &BtrfsTarget) -> Option<String> {
 /// or prune what the first has just archived. Targets on one filesystem
 /// with separate subvolumes are fine. Waits for each device as its run
 /// would.
-pub fn check_distinct(targets: &[RollbackTarget]) -> Result<(), Error> {
+///
+/// A device that does not appear, or cannot be read, cannot overlap
+/// another: its target's failure is returned under its index (the run
+/// reports it and goes on with the other targets), not as a refusal of
+/// every target.
+pub fn check_distinct(targets: &[RollbackTarget]) -> Result<BTreeMap<usize, Error>, Error> {
     let mut seen: Vec<(usize, &BtrfsTarget, Filesystem)> = Vec::new();
+    let mut unavailable = BTreeMap::new();
     for (j, target) in targets.iter().enumerate() {
         let RollbackTarget::Btrfs(b) = target else {
             continue;
         };
-        wait_for_device(&b.device, b.wait_seconds)?;
-        let fs =
-            identify(&b.device).map_err(|e| Error(format!("cannot look at {}: {e}", b.device)))?;
+        if let Err(e) = wait_for_device(&b.device, b.wait_seconds) {
+            unavailable.insert(j, e);
+            continue;
+        }
+        let fs = match identify(&b.device) {
+            Ok(fs) => fs,
+            Err(e) => {
+                unavailable.insert(j, Error(format!("cannot look at {}: {e}", b.device)));
+                continue;
+            }
+        };
         for (i, a, other) in &seen {
             if *other != fs {
                 continue;
@@ -95,7 +110,7 @@ pub fn check_distinct(targets: &[RollbackTarget]) -> Result<(), Error> {
         }
         seen.push((j, b, fs));
     }
-    Ok(())
+    Ok(unavailable)
 }
 
 #[cfg(test)]
