@@ -1,5 +1,10 @@
 use super::*;
 
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
 const EXAMPLE: &str = r#"{
   "version": 1,
   "rollback": [
