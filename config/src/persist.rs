@@ -26,15 +26,14 @@ pub struct Persist {
     pub users: BTreeMap<String, User>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One user's entries, relative to the home. Every field is optional
+/// (`default` on the struct).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct User {
     /// `None` means `/home/<name>`.
-    #[serde(default)]
     pub home: Option<String>,
-    #[serde(default)]
     pub directories: Vec<Entry>,
-    #[serde(default)]
     pub files: Vec<Entry>,
 }
 
@@ -81,15 +80,13 @@ pub enum Method {
 }
 
 /// The owner and mode a missing parent directory of an entry is created
-/// with; unset fields take the defaults of created parents.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// with; unset fields take the defaults of created parents. Every field is
+/// optional (`default` on the struct).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ParentDirectory {
-    #[serde(default)]
     pub user: Option<Id>,
-    #[serde(default)]
     pub group: Option<Id>,
-    #[serde(default)]
     pub mode: Option<Mode>,
 }
 
