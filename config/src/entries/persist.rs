@@ -221,6 +221,16 @@ impl Ctx<'_> {
             ),
             Some((u, _)) => (u.clone(), Group::PrimaryOf(u.clone())),
         };
+        // A created parent takes the entry's default owner (root's, or in a
+        // home the user's) and mode 0755 (docs/generator.md).
+        let parent = e.parent_directory.as_ref().map(|p| Parent {
+            user: p.user.clone().unwrap_or_else(|| default_user.clone()),
+            group: p
+                .group
+                .clone()
+                .map_or_else(|| default_group.clone(), Group::Id),
+            mode: p.mode.map_or(0o755, |m| m.0),
+        });
         let mode = e.mode.map_or(
             match kind {
                 Kind::Directory => 0o755,
@@ -241,22 +251,7 @@ impl Ctx<'_> {
             ownership: e.ownership.unwrap_or_default(),
             outer_storage: None,
             method,
-            parent: e.parent_directory.as_ref().map(|p| Parent {
-                // A created parent defaults to root's 0755, or in a home to
-                // the user's (docs/generator.md).
-                user: p.user.clone().unwrap_or_else(|| match user {
-                    None => Id::Name("root".to_owned()),
-                    Some((u, _)) => u.clone(),
-                }),
-                group: p.group.clone().map_or_else(
-                    || match user {
-                        None => Group::Id(Id::Name("root".to_owned())),
-                        Some((u, _)) => Group::PrimaryOf(u.clone()),
-                    },
-                    Group::Id,
-                ),
-                mode: p.mode.map_or(0o755, |m| m.0),
-            }),
+            parent,
             home: user.map(|(u, home)| Home {
                 user: u.clone(),
                 path: home.to_owned(),
