@@ -70,19 +70,13 @@ pub(super) fn collect_persist(
         storage,
         options: Rc::from(options),
     };
-    for (kind, key, list) in [
-        (Kind::Directory, "directories", &persist.directories),
-        (Kind::File, "files", &persist.files),
-    ] {
-        let prefix = format!("{at}.{key}[");
-        for (j, entry) in list.iter().enumerate() {
-            let label = indexed_label(&prefix, j);
-            match ctx.entry(kind, &label, entry, None) {
-                Ok(e) => out.push(Candidate(Box::new(e))),
-                Err(p) => problems.push(p),
-            }
-        }
-    }
+    ctx.entries(
+        &at,
+        [&persist.directories, &persist.files],
+        None,
+        out,
+        problems,
+    );
     for (name, user) in &persist.users {
         let uat = format!("{at}.users.{name}");
         let user_id = Id::Name(name.clone());
@@ -104,19 +98,13 @@ pub(super) fn collect_persist(
             ));
             continue;
         }
-        for (kind, key, list) in [
-            (Kind::Directory, "directories", &user.directories),
-            (Kind::File, "files", &user.files),
-        ] {
-            let prefix = format!("{uat}.{key}[");
-            for (j, entry) in list.iter().enumerate() {
-                let label = indexed_label(&prefix, j);
-                match ctx.entry(kind, &label, entry, Some((&user_id, &home))) {
-                    Ok(e) => out.push(Candidate(Box::new(e))),
-                    Err(p) => problems.push(p),
-                }
-            }
-        }
+        ctx.entries(
+            &uat,
+            [&user.directories, &user.files],
+            Some((&user_id, &home)),
+            out,
+            problems,
+        );
     }
 }
 
@@ -126,6 +114,32 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Checks the directories and then the files of the storage itself
+    /// (`user` is `None`) or of one user, in order, each labelled
+    /// `{at}.directories[j]` or `{at}.files[j]`.
+    fn entries(
+        &self,
+        at: &str,
+        [directories, files]: [&[Entry]; 2],
+        user: Option<(&Id, &str)>,
+        out: &mut Vec<Candidate>,
+        problems: &mut Vec<Problem>,
+    ) {
+        for (kind, key, list) in [
+            (Kind::Directory, "directories", directories),
+            (Kind::File, "files", files),
+        ] {
+            let prefix = format!("{at}.{key}[");
+            for (j, entry) in list.iter().enumerate() {
+                let label = indexed_label(&prefix, j);
+                match self.entry(kind, &label, entry, user) {
+                    Ok(e) => out.push(Candidate(Box::new(e))),
+                    Err(p) => problems.push(p),
+                }
+            }
+        }
+    }
+
     fn entry(
         &self,
         kind: Kind,
