@@ -46,6 +46,17 @@ fn entries_of(doc: &str) -> entries::Entries {
     entries::check_entries(&c)
 }
 
+/// Each accepted entry's path with one of its fields, in the order kept.
+fn by_path<'a, T>(
+    e: &'a entries::Entries,
+    field: impl Fn(&'a entries::Persisted) -> T,
+) -> Vec<(&'a str, T)> {
+    e.persisted
+        .iter()
+        .map(|p| (p.path.as_str(), field(p)))
+        .collect()
+}
+
 /// Each problem as `label (value): message; skipped`.
 fn problem_lines(e: &entries::Entries) -> Vec<String> {
     e.all_problems().map(ToString::to_string).collect()

@@ -150,11 +150,7 @@ fn an_entry_applies_its_owner_and_mode_only_to_what_it_creates_unless_it_enforce
            "directories": ["/a", {"path": "/b", "ownership": "create"},
                           {"path": "/c", "ownership": "enforce"}]}]}"#,
     );
-    let got: Vec<(&str, Ownership)> = e
-        .persisted
-        .iter()
-        .map(|p| (p.path.as_str(), p.ownership))
-        .collect();
+    let got: Vec<(&str, Ownership)> = by_path(&e, |p| p.ownership);
     assert_eq!(
         got,
         [
@@ -202,11 +198,7 @@ fn nested_entries_are_kept_outer_first_and_only_true_conflicts_are_refused() {
         );
     }
     assert_eq!(lines.len(), want.len(), "{}", lines.join("\n"));
-    let kept: Vec<(&str, Option<&str>)> = e
-        .persisted
-        .iter()
-        .map(|p| (p.path.as_str(), p.outer_storage.as_deref()))
-        .collect();
+    let kept: Vec<(&str, Option<&str>)> = by_path(&e, |p| p.outer_storage.as_deref());
     assert_eq!(
         kept,
         [
@@ -309,11 +301,7 @@ fn a_symlink_is_for_files_other_than_the_machine_id_and_outside_the_initrd() {
                      {"path": "/etc/early", "method": "symlink", "inInitrd": true},
                      {"path": "/etc/bound", "method": "bind"}]}]}"#,
     );
-    let kept: Vec<(&str, Method)> = e
-        .persisted
-        .iter()
-        .map(|p| (p.path.as_str(), p.method))
-        .collect();
+    let kept: Vec<(&str, Method)> = by_path(&e, |p| p.method);
     assert_eq!(
         kept,
         [
