@@ -61,3 +61,16 @@ fn by_path<'a, T>(
 fn problem_lines(e: &entries::Entries) -> Vec<String> {
     e.all_problems().map(ToString::to_string).collect()
 }
+
+/// Asserts that `lines` (from [`problem_lines`]) are exactly the problems of
+/// `want`, in any order: each line starts with one of them.
+fn assert_problems_are(lines: &[String], want: &[&str]) {
+    for w in want {
+        assert!(
+            lines.iter().any(|l| l.starts_with(w)),
+            "missing {w}\nin\n{}",
+            lines.join("\n")
+        );
+    }
+    assert_eq!(lines.len(), want.len(), "{}", lines.join("\n"));
+}

@@ -38,14 +38,7 @@ fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() {
         r#"persist[3].directories[1] ("/p2/in"): is inside the storage "/p2" of another entry; it is persistent already"#,
         r#"persist[0].directories[4] ("/persist/x"): is inside the storage "/persist" itself"#,
     ];
-    for w in want {
-        assert!(
-            lines.iter().any(|l| l.starts_with(w)),
-            "missing {w}\nin\n{}",
-            lines.join("\n")
-        );
-    }
-    assert_eq!(lines.len(), want.len(), "{}", lines.join("\n"));
+    assert_problems_are(&lines, &want);
     let kept: Vec<(&str, &str)> = e
         .persisted
         .iter()
@@ -190,14 +183,7 @@ fn nested_entries_are_kept_outer_first_and_only_true_conflicts_are_refused() {
         r#"persist[1].directories[3] ("/var/lib"): is listed twice; the first, persist[0].directories[0], is kept"#,
         r#"persist[1].directories[2] ("/etc/app.conf/x"): is inside "/etc/app.conf", persisted by persist[0].files[0] as a file"#,
     ];
-    for w in want {
-        assert!(
-            lines.iter().any(|l| l.starts_with(w)),
-            "missing {w}\nin\n{}",
-            lines.join("\n")
-        );
-    }
-    assert_eq!(lines.len(), want.len(), "{}", lines.join("\n"));
+    assert_problems_are(&lines, &want);
     let kept: Vec<(&str, Option<&str>)> = by_path(&e, |p| p.outer_storage.as_deref());
     assert_eq!(
         kept,
