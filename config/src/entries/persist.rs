@@ -8,7 +8,7 @@ use super::checked::{Group, Home, Kind, Parent, Persisted};
 use super::paths::{check_mounted_length, check_path, check_storage, unit_value_problem};
 use super::problem::{Problem, STORAGE_SKIPPED, USER_SKIPPED, problem, scoped};
 use crate::names::{self, check_mount_option, check_relative_path, is_within, join};
-use crate::{Entry, Id, Method, Persist};
+use crate::{Entry, EntryObject, Id, Method, Persist};
 
 /// `prefix` followed by `index` and `]`: labels are built for every entry,
 /// so without the formatting machinery.
@@ -140,14 +140,15 @@ impl Ctx<'_> {
         }
     }
 
-    fn entry(
+    /// The entry's absolute path (a user's relative to the home) and its
+    /// persisted copy below the storage, each checked for where it must
+    /// fit: a unit file, and the initrd's `/sysroot` if it is mounted there.
+    fn path_and_source(
         &self,
-        kind: Kind,
         label: &str,
-        entry: &Entry,
+        e: &EntryObject,
         user: Option<(&Id, &str)>,
-    ) -> Result<Persisted, Problem> {
-        let e = &entry.0;
+    ) -> Result<(String, String), Problem> {
         let path = match user {
             None => {
                 check_path(&e.path).map_err(|why| problem(label, &e.path, why))?;
@@ -189,6 +190,18 @@ impl Ctx<'_> {
                 format!("is where its persisted copy would be, and {why}"),
             )
         })?;
+        Ok((path, source))
+    }
+
+    fn entry(
+        &self,
+        kind: Kind,
+        label: &str,
+        entry: &Entry,
+        user: Option<(&Id, &str)>,
+    ) -> Result<Persisted, Problem> {
+        let e = &entry.0;
+        let (path, source) = self.path_and_source(label, e, user)?;
         let method = e.method.unwrap_or_default();
         if method == Method::Symlink {
             if kind == Kind::Directory {
