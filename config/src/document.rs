@@ -43,6 +43,7 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
 /// the document (syntax, version, keys, types, every rollback target) and
 /// every persisted entry and overlay. Empty means valid: a boot would refuse
 /// nothing of it without looking at a disk. Reads the file and nothing else.
+#[must_use]
 pub fn check_file(path: &Path) -> Vec<ConfigError> {
     match load(path) {
         Err(e) => vec![e],

@@ -9,6 +9,13 @@
 //! problems of the rest (the generator emits the accepted ones).
 //! [`check_file`] runs both: everything the file alone decides.
 
+// Pedantic lints, with the ones this crate does not follow named and why.
+#![warn(clippy::pedantic)]
+#![allow(
+    clippy::missing_errors_doc,
+    reason = "every check returns Err(a sentence saying what is wrong and what is expected), as the module docs state; an `# Errors` section on each would repeat that"
+)]
+
 mod document;
 mod dup;
 pub mod entries;

@@ -14,6 +14,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    #[must_use]
     pub fn noun(self) -> &'static str {
         match self {
             Kind::Directory => "directory",

@@ -45,6 +45,7 @@ fn ancestors_and_self(path: &str) -> impl Iterator<Item = &str> {
 struct Candidate(Box<Persisted>);
 
 /// Checks every persisted entry and overlay of `config`.
+#[must_use]
 pub fn check_entries(config: &Config) -> Entries {
     let mut problems = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();

@@ -4,6 +4,7 @@
 /// `base` + `/` + `rel`, for absolute paths: `join("/home/a", ".ssh")` is
 /// `/home/a/.ssh`, `join("/", "x")` is `/x`. A leading `/` of `rel` is
 /// dropped, so `join("/persist", "/var/log")` is `/persist/var/log`.
+#[must_use]
 pub fn join(base: &str, rel: &str) -> String {
     let base = base.trim_end_matches('/');
     let rel = rel.trim_start_matches('/');
@@ -17,6 +18,7 @@ pub fn join(base: &str, rel: &str) -> String {
 /// `parent` + `/` + `name` for names relative to a filesystem's top level or
 /// a pool (subvolumes, datasets): an empty `parent` is the top level, so
 /// `join_name("", "@root")` is `@root`, `join_name("@old", "x")` is `@old/x`.
+#[must_use]
 pub fn join_name(parent: &str, name: &str) -> String {
     if parent.is_empty() {
         name.to_owned()
@@ -31,6 +33,7 @@ pub fn join_name(parent: &str, name: &str) -> String {
 
 /// Whether `inner` is `outer` or lies below it, component-wise
 /// (`/a/bc` is not inside `/a/b`).
+#[must_use]
 pub fn is_within(inner: &str, outer: &str) -> bool {
     let outer = outer.trim_end_matches('/');
     match inner.strip_prefix(outer) {

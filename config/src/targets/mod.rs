@@ -52,6 +52,7 @@ pub struct ZfsTarget {
 
 impl ZfsTarget {
     /// The pool: the first component of the dataset.
+    #[must_use]
     pub fn pool(&self) -> &str {
         self.dataset.split('/').next().unwrap_or(&self.dataset)
     }
@@ -82,6 +83,10 @@ impl Default for Keep {
     }
 }
 
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "serde's `default` for an `Option` field must return the `Option`"
+)]
 fn default_days() -> Option<u32> {
     Some(30)
 }

@@ -149,8 +149,7 @@ fn two_targets_never_share_or_nest_what_they_rotate_or_prune() {
     ] {
         let e = two_targets(&a, &b)
             .err()
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| panic!("accepted {a} with {b}"));
+            .map_or_else(|| panic!("accepted {a} with {b}"), |e| e.to_string());
         assert!(e.contains(want), "{a} with {b}:\n got: {e}\nwant: {want}");
     }
 }
