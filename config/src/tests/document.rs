@@ -31,8 +31,8 @@ const EXAMPLE: &str = r#"{
 }"#;
 
 #[test]
-fn the_documented_example_parses() {
-    let c = parse_str(EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
+fn the_documented_example_parses() -> TestResult {
+    let c = parse_str(EXAMPLE)?;
     assert_eq!(c.rollback.len(), 2);
     let RollbackTarget::Btrfs(b) = &c.rollback[0] else {
         panic!("not btrfs")
@@ -62,21 +62,22 @@ fn the_documented_example_parses() {
     assert_eq!(p.users["alice"].directories[1].0.path, ".ssh");
     assert_eq!(c.overlays[0].where_, "/nix/store");
     assert_eq!(c.overlays[0].when_mounted.as_deref(), Some("/mnt/nix-ssd"));
+    Ok(())
 }
 
 #[test]
-fn minimal_documents() {
-    let c = parse_str(r#"{"version":1}"#).unwrap_or_else(|e| panic!("{e}"));
+fn minimal_documents() -> TestResult {
+    let c = parse_str(r#"{"version":1}"#)?;
     assert!(c.rollback.is_empty() && c.persist.is_empty() && c.overlays.is_empty());
     let c = parse_str(
         r#"{"version":1,"rollback":[{"type":"zfs","dataset":"rpool/root","oldRoots":null}]}"#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    )?;
     let RollbackTarget::Zfs(z) = &c.rollback[0] else {
         panic!("not zfs")
     };
     assert_eq!(z.snapshot, "blank");
     assert_eq!(z.keep, Keep::default());
+    Ok(())
 }
 
 #[test]
@@ -159,17 +160,17 @@ fn load_names_a_missing_file() {
 }
 
 #[test]
-fn check_file_reports_the_document_error_or_every_entry_problem() {
+fn check_file_reports_the_document_error_or_every_entry_problem() -> TestResult {
     let dir = std::env::temp_dir().join(format!("tabula-config-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&dir)?;
     let file = dir.join("c.json");
-    let write = |text: &str| std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
-    write(r#"{"version": 1, "persist": [{"storage": "/p", "directories": ["/a"]}]}"#);
+    let write = |text: &str| std::fs::write(&file, text);
+    write(r#"{"version": 1, "persist": [{"storage": "/p", "directories": ["/a"]}]}"#)?;
     assert_eq!(check_file(&file), []);
     write(
         r#"{"version": 1, "persist": [{"storage": "/p", "directories": ["a", "/b", "/b"]}],
            "overlays": [{"where": "/", "lower": ["/l"], "upper": "/u", "work": "/w"}]}"#,
-    );
+    )?;
     let errors: Vec<String> = check_file(&file).iter().map(ToString::to_string).collect();
     let f = file.display();
     assert_eq!(
@@ -186,10 +187,11 @@ fn check_file_reports_the_document_error_or_every_entry_problem() {
             ),
         ]
     );
-    write(r#"{"version": 1, "version": 1}"#);
+    write(r#"{"version": 1, "version": 1}"#)?;
     let errors = check_file(&file);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].field, "version");
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(check_file(&dir.join("missing.json")).len(), 1);
+    Ok(())
 }

@@ -3,16 +3,17 @@
 use super::*;
 
 #[test]
-fn ids_accept_names_and_numbers() {
+fn ids_accept_names_and_numbers() -> TestResult {
     let doc = r#"{"version": 1, "persist": [{"storage": "/p", "files": [
         {"path": "/a", "user": 1000, "group": "100"}, {"path": "/b", "user": "alice", "group": "users"}]}]}"#;
-    let c = parse_str(doc).unwrap_or_else(|e| panic!("{e}"));
+    let c = parse_str(doc)?;
     let files = &c.persist[0].files;
     assert_eq!(files[0].0.user, Some(Id::Numeric(1000)));
     assert_eq!(files[0].0.group, Some(Id::Numeric(100)));
     assert_eq!(files[1].0.user, Some(Id::Name("alice".into())));
     assert!(parse_str(r#"{"version": 1, "persist": [{"storage": "/p", "files": [{"path": "/a", "user": 4294967295}]}]}"#).is_err());
     assert!(parse_str(r#"{"version": 1, "persist": [{"storage": "/p", "files": [{"path": "/a", "user": -1}]}]}"#).is_err());
+    Ok(())
 }
 
 fn entry_error(entry: &str) -> String {
@@ -22,7 +23,7 @@ fn entry_error(entry: &str) -> String {
 }
 
 #[test]
-fn mode_strings_are_three_or_four_octal_digits_and_nothing_else() {
+fn mode_strings_are_three_or_four_octal_digits_and_nothing_else() -> TestResult {
     for bad in ["+755", "7", "75", "07555", "0758", "-755", "0x75", " 755"] {
         let e = entry_error(&format!(r#"{{"path": "/a", "mode": "{bad}"}}"#));
         assert!(
@@ -36,16 +37,16 @@ fn mode_strings_are_three_or_four_octal_digits_and_nothing_else() {
         let doc = format!(
             r#"{{"version": 1, "persist": [{{"storage": "/p", "files": [{{"path": "/a", "mode": "{m}"}}]}}]}}"#
         );
-        let c = parse_str(&doc).unwrap_or_else(|e| panic!("{e}"));
-        c.persist[0].files[0].0.mode
+        parse_str(&doc).map(|c| c.persist[0].files[0].0.mode)
     };
-    assert_eq!(mode("755"), Some(Mode(0o755)));
-    assert_eq!(mode("0700"), Some(Mode(0o700)));
-    assert_eq!(mode("7777"), Some(Mode(0o7777)));
-    assert_eq!(mode("000"), Some(Mode(0)));
+    assert_eq!(mode("755")?, Some(Mode(0o755)));
+    assert_eq!(mode("0700")?, Some(Mode(0o700)));
+    assert_eq!(mode("7777")?, Some(Mode(0o7777)));
+    assert_eq!(mode("000")?, Some(Mode(0)));
     assert_eq!(Mode(0o755).to_string(), "0755");
     assert_eq!(Mode(0o7).to_string(), "0007");
     assert_eq!(Mode(0o4750).to_string(), "4750");
+    Ok(())
 }
 
 #[test]

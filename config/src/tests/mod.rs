@@ -41,10 +41,12 @@ fn refused(doc: &str) -> String {
     }
 }
 
-fn entries_of(doc: &str) -> entries::Entries {
-    let c = parse_str(doc).unwrap_or_else(|e| panic!("{e}"));
-    entries::check_entries(&c)
+fn entries_of(doc: &str) -> Result<entries::Entries, ConfigError> {
+    parse_str(doc).map(|c| entries::check_entries(&c))
 }
+
+/// What a test returns when its setup can fail: the failure is the error.
+type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Each accepted entry's path with one of its fields, in the order kept.
 fn by_path<'a, T>(

@@ -3,7 +3,7 @@
 use super::*;
 
 #[test]
-fn every_bad_overlay_is_named_and_the_good_ones_are_kept_in_mount_point_order() {
+fn every_bad_overlay_is_named_and_the_good_ones_are_kept_in_mount_point_order() -> TestResult {
     let ov = |fields: &str| {
         format!(r#"{{"lower": ["/l"], "upper": "/u/up", "work": "/u/wk", {fields}}}"#)
     };
@@ -25,7 +25,7 @@ fn every_bad_overlay_is_named_and_the_good_ones_are_kept_in_mount_point_order() 
             r#""where": "/a", "whenMounted": "/mnt/ssd", "mountOptions": ["index=off"], "before": ["x.service"]"#
         ),
     );
-    let e = entries_of(&doc);
+    let e = entries_of(&doc)?;
     let lines: Vec<String> = e.overlay_problems.iter().map(ToString::to_string).collect();
     let want = [
         r#"overlays[1].where ("rel"): is not absolute"#,
@@ -50,4 +50,5 @@ fn every_bad_overlay_is_named_and_the_good_ones_are_kept_in_mount_point_order() 
         .map(|o| (o.label.as_str(), o.config.where_.as_str()))
         .collect();
     assert_eq!(kept, [("overlays[11]", "/a"), ("overlays[0]", "/z")]);
+    Ok(())
 }

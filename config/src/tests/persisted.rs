@@ -4,7 +4,7 @@
 use super::*;
 
 #[test]
-fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() {
+fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() -> TestResult {
     let e = entries_of(
         r#"{"version": 1, "persist": [
         {"storage": "/persist", "hideMounts": true, "mountOptions": ["noexec"],
@@ -19,7 +19,7 @@ fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() {
         {"storage": "/p2", "mountOptions": ["a,b"], "directories": ["/b"]},
         {"storage": "/p3", "directories": ["/mnt", "/p2/in", "/var/log"]},
         {"storage": "/mnt/data"}]}"#,
-    );
+    )?;
     let lines = problem_lines(&e);
     let want = [
         r#"persist[0].directories[1] ("var/rel"): is not absolute"#,
@@ -103,10 +103,11 @@ fn every_bad_entry_is_named_and_every_good_one_is_kept_with_its_defaults() {
         "the primary group of 7"
     );
     assert_eq!(entries::Group::Id(Id::Numeric(7)).to_string(), "7");
+    Ok(())
 }
 
 #[test]
-fn an_initrd_entry_must_fit_below_sysroot() {
+fn an_initrd_entry_must_fit_below_sysroot() -> TestResult {
     let fits = format!("/b{}", "/aaaaaaa".repeat(511)); // 4090 bytes
     let doc = |in_initrd: bool| {
         format!(
@@ -114,9 +115,9 @@ fn an_initrd_entry_must_fit_below_sysroot() {
         )
     };
     // Stage 2 mounts it at its own path, storage copy 4092 bytes: fine.
-    assert!(problem_lines(&entries_of(&doc(false))).is_empty());
+    assert!(problem_lines(&entries_of(&doc(false))?).is_empty());
     // In the initrd, /sysroot + the path is 4098 bytes.
-    let lines = problem_lines(&entries_of(&doc(true)));
+    let lines = problem_lines(&entries_of(&doc(true))?);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].contains("is 4098 bytes long")
@@ -128,21 +129,23 @@ fn an_initrd_entry_must_fit_below_sysroot() {
     let doc = format!(
         r#"{{"version": 1, "persist": [{{"storage": "/persist/deep", "files": ["{path}"]}}]}}"#
     );
-    let lines = problem_lines(&entries_of(&doc));
+    let lines = problem_lines(&entries_of(&doc)?);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].contains("is where its persisted copy would be, and is 4103 bytes long"),
         "{lines:?}"
     );
+    Ok(())
 }
 
 #[test]
-fn an_entry_applies_its_owner_and_mode_only_to_what_it_creates_unless_it_enforces_them() {
+fn an_entry_applies_its_owner_and_mode_only_to_what_it_creates_unless_it_enforces_them()
+-> TestResult {
     let e = entries_of(
         r#"{"version": 1, "persist": [{"storage": "/persist",
            "directories": ["/a", {"path": "/b", "ownership": "create"},
                           {"path": "/c", "ownership": "enforce"}]}]}"#,
-    );
+    )?;
     let got: Vec<(&str, Ownership)> = by_path(&e, |p| p.ownership);
     assert_eq!(
         got,
@@ -163,10 +166,11 @@ fn an_entry_applies_its_owner_and_mode_only_to_what_it_creates_unless_it_enforce
         line.contains("ownership") && line.contains("always") && line.contains("enforce"),
         "{line}"
     );
+    Ok(())
 }
 
 #[test]
-fn nested_entries_are_kept_outer_first_and_only_true_conflicts_are_refused() {
+fn nested_entries_are_kept_outer_first_and_only_true_conflicts_are_refused() -> TestResult {
     let e = entries_of(
         r#"{"version": 1, "persist": [
         {"storage": "/persist",
@@ -176,7 +180,7 @@ fn nested_entries_are_kept_outer_first_and_only_true_conflicts_are_refused() {
         {"storage": "/state",
          "directories": ["/var/lib/nixos", "/var/lib/nixos/inner", "/etc/app.conf/x",
                          {"path": "/var/lib", "mode": "0700"}]}]}"#,
-    );
+    )?;
     let lines = problem_lines(&e);
     let want = [
         r#"persist[0].directories[1] ("/srv/boot/early"): has inInitrd but is inside "/srv/boot", persisted by persist[0].directories[2] without it: that mount comes later, in stage 2, and would hide this one; give both inInitrd or neither"#,
@@ -197,17 +201,19 @@ fn nested_entries_are_kept_outer_first_and_only_true_conflicts_are_refused() {
             ("/var/lib/nixos/inner", Some("/state")),
         ]
     );
+    Ok(())
 }
 
 #[test]
-fn an_entry_s_mount_options_follow_its_storage_s_and_a_bad_one_skips_only_that_entry() {
+fn an_entry_s_mount_options_follow_its_storage_s_and_a_bad_one_skips_only_that_entry() -> TestResult
+{
     let e = entries_of(
         r#"{"version": 1, "persist": [{"storage": "/persist", "hideMounts": true,
            "mountOptions": ["nodev"],
            "directories": [{"path": "/a", "mountOptions": ["x-gvfs-trash", "x-gvfs-hide"]},
                            "/b", {"path": "/c", "mountOptions": ["a,b"]}],
            "files": [{"path": "/etc/f", "mountOptions": ["ro"]}]}]}"#,
-    );
+    )?;
     let got: Vec<(&str, Vec<&str>)> = e
         .persisted
         .iter()
@@ -232,16 +238,18 @@ fn an_entry_s_mount_options_follow_its_storage_s_and_a_bad_one_skips_only_that_e
             r#"persist[0].directories[2].mountOptions[0] ("a,b"): is not a single mount option; expected one option per list item, without commas or spaces, such as "noatime"; this entry is skipped, the others are still mounted"#
         ]
     );
+    Ok(())
 }
 
 #[test]
-fn a_parent_directory_takes_the_defaults_of_created_parents_for_what_it_leaves_unset() {
+fn a_parent_directory_takes_the_defaults_of_created_parents_for_what_it_leaves_unset() -> TestResult
+{
     let e = entries_of(
         r#"{"version": 1, "persist": [{"storage": "/persist",
            "files": [{"path": "/var/keys/secret", "parentDirectory": {"mode": "0700"}}, "/etc/plain"],
            "users": {"alice": {"files": [{"path": ".config/app/key",
                                           "parentDirectory": {"group": "wheel"}}]}}}]}"#,
-    );
+    )?;
     assert!(e.problems.is_empty(), "{:?}", e.problems);
     let parent_of = |path: &str| {
         e.persisted
@@ -275,10 +283,11 @@ fn a_parent_directory_takes_the_defaults_of_created_parents_for_what_it_leaves_u
     .map(|_| ())
     .expect_err("an unknown key in parentDirectory is refused");
     assert!(err.to_string().contains("recursive"), "{err}");
+    Ok(())
 }
 
 #[test]
-fn a_symlink_is_for_files_other_than_the_machine_id_and_outside_the_initrd() {
+fn a_symlink_is_for_files_other_than_the_machine_id_and_outside_the_initrd() -> TestResult {
     let e = entries_of(
         r#"{"version": 1, "persist": [{"storage": "/persist",
            "directories": [{"path": "/var/lib/app", "method": "symlink"}],
@@ -286,7 +295,7 @@ fn a_symlink_is_for_files_other_than_the_machine_id_and_outside_the_initrd() {
                      {"path": "/etc/machine-id", "method": "symlink"},
                      {"path": "/etc/early", "method": "symlink", "inInitrd": true},
                      {"path": "/etc/bound", "method": "bind"}]}]}"#,
-    );
+    )?;
     let kept: Vec<(&str, Method)> = by_path(&e, |p| p.method);
     assert_eq!(
         kept,
@@ -308,4 +317,5 @@ fn a_symlink_is_for_files_other_than_the_machine_id_and_outside_the_initrd() {
         );
     }
     assert_eq!(lines.len(), 3, "{}", lines.join("\n"));
+    Ok(())
 }

@@ -78,10 +78,10 @@ fn two_targets(a: &str, b: &str) -> Result<Config, ConfigError> {
 }
 
 #[test]
-fn two_roots_on_one_device_with_separate_old_roots_are_accepted() {
+fn two_roots_on_one_device_with_separate_old_roots_are_accepted() -> TestResult {
     let root = r#""type": "btrfs", "device": "/dev/vda2", "subvolume": "@root", "blank": "@blank", "oldRoots": "@old_roots/root""#;
     let home = r#""type": "btrfs", "device": "/dev/vda2", "subvolume": "@home", "blank": "@blank", "oldRoots": "@old_roots/home""#;
-    let c = two_targets(root, home).unwrap_or_else(|e| panic!("{e}"));
+    let c = two_targets(root, home)?;
     assert_eq!(c.rollback.len(), 2);
     // The same names on two devices are two filesystems.
     let other = BTRFS.replace("/dev/vda2", "/dev/vdb2");
@@ -94,6 +94,7 @@ fn two_roots_on_one_device_with_separate_old_roots_are_accepted() {
         )
         .is_ok()
     );
+    Ok(())
 }
 
 #[test]
@@ -246,7 +247,7 @@ fn keep_of(c: &Config) -> Keep {
 /// Pinned by literal values: `keep.min` = 0 by default would let a machine
 /// that was off for longer than `keep.days` lose the root it just archived.
 #[test]
-fn an_unset_keep_policy_keeps_thirty_days_and_at_least_one_root() {
+fn an_unset_keep_policy_keeps_thirty_days_and_at_least_one_root() -> TestResult {
     let want = Keep {
         days: Some(30),
         min: 1,
@@ -258,25 +259,25 @@ fn an_unset_keep_policy_keeps_thirty_days_and_at_least_one_root() {
         format!("{{{ZFS}}}"),
         format!(r#"{{{ZFS}, "keep": {{}}}}"#),
     ] {
-        let c = one_target(&target).unwrap_or_else(|e| panic!("{e}"));
+        let c = one_target(&target)?;
         assert_eq!(keep_of(&c), want, "{target}");
     }
     assert_eq!(Keep::default(), want);
     // An explicit null means no age limit, not the default.
-    let c = one_target(&format!(r#"{{{BTRFS}, "keep": {{"days": null}}}}"#))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let c = one_target(&format!(r#"{{{BTRFS}, "keep": {{"days": null}}}}"#))?;
     assert_eq!(keep_of(&c).days, None);
+    Ok(())
 }
 
 #[test]
-fn unset_target_fields_take_their_documented_defaults() {
-    let c = one_target(&format!("{{{BTRFS}}}")).unwrap_or_else(|e| panic!("{e}"));
+fn unset_target_fields_take_their_documented_defaults() -> TestResult {
+    let c = one_target(&format!("{{{BTRFS}}}"))?;
     let RollbackTarget::Btrfs(b) = &c.rollback[0] else {
         panic!("not btrfs")
     };
     assert_eq!((b.wait_seconds, b.blank.as_deref()), (30, None));
     assert!(b.mount_options.is_empty());
-    let c = one_target(&format!("{{{ZFS}}}")).unwrap_or_else(|e| panic!("{e}"));
+    let c = one_target(&format!("{{{ZFS}}}"))?;
     let RollbackTarget::Zfs(z) = &c.rollback[0] else {
         panic!("not zfs")
     };
@@ -285,12 +286,12 @@ fn unset_target_fields_take_their_documented_defaults() {
         ("blank", "zfs")
     );
     assert_eq!(z.pool(), "rpool");
+    Ok(())
 }
 
 #[test]
-fn keep_max_equal_to_min_is_accepted_and_one_below_is_refused() {
-    let c = one_target(&format!(r#"{{{BTRFS}, "keep": {{"min": 3, "max": 3}}}}"#))
-        .unwrap_or_else(|e| panic!("{e}"));
+fn keep_max_equal_to_min_is_accepted_and_one_below_is_refused() -> TestResult {
+    let c = one_target(&format!(r#"{{{BTRFS}, "keep": {{"min": 3, "max": 3}}}}"#))?;
     assert_eq!(keep_of(&c).max, Some(3));
     let e = target_error(&format!(r#"{{{BTRFS}, "keep": {{"min": 3, "max": 2}}}}"#));
     assert!(
@@ -299,12 +300,12 @@ fn keep_max_equal_to_min_is_accepted_and_one_below_is_refused() {
     );
     let e = target_error(&format!(r#"{{{ZFS}, "keep": {{"min": 3, "max": 2}}}}"#));
     assert!(e.contains("rollback[0].keep.max: 2 is below"), "{e}");
+    Ok(())
 }
 
 #[test]
-fn wait_seconds_of_one_hour_is_accepted_and_one_more_is_refused() {
-    let c = one_target(&format!(r#"{{{BTRFS}, "waitSeconds": 3600}}"#))
-        .unwrap_or_else(|e| panic!("{e}"));
+fn wait_seconds_of_one_hour_is_accepted_and_one_more_is_refused() -> TestResult {
+    let c = one_target(&format!(r#"{{{BTRFS}, "waitSeconds": 3600}}"#))?;
     let RollbackTarget::Btrfs(b) = &c.rollback[0] else {
         panic!("not btrfs")
     };
@@ -314,4 +315,5 @@ fn wait_seconds_of_one_hour_is_accepted_and_one_more_is_refused() {
         e.contains("rollback[0].waitSeconds: 3601 is more than an hour; expected at most 3600"),
         "{e}"
     );
+    Ok(())
 }
