@@ -38,7 +38,7 @@ rec {
   # --- values of the contract ------------------------------------------------
 
   # The contract's rules for single values, as the config crate states them
-  # (config/src/names.rs, entries.rs, the Id and Mode parsers), one predicate
+  # (config/src/names/, entries/, the Id and Mode parsers), one predicate
   # per rule, named as in config/rules.json: the table of accepted and refused
   # cases that the crate's tests and tests/eval.nix both check, so the two
   # statements cannot drift apart. Each takes any value (false for a value of
@@ -56,7 +56,7 @@ rec {
       nameMax = 255; # one path component (NAME_MAX)
       pathMax = 4096; # PATH_MAX, with its NUL
       datasetMax = 255; # ZFS_MAX_DATASET_NAME_LEN without its NUL
-      newRootSuffix = ".tabula-new"; # names.rs NEW_ROOT_SUFFIX
+      newRootSuffix = ".tabula-new"; # config/src/names/mod.rs NEW_ROOT_SUFFIX
       zfsOldRootRoom = 1 + 20 + 5; # "/", "YYYY-MM-DDTHH:MM:SSZ", ".1234"
       normalised = cs: all goodComponent cs;
       shortComponents = cs: all (c: len c <= nameMax) cs;
@@ -178,6 +178,15 @@ rec {
         && builtins.match "[A-Za-z0-9:_.@-]+" (builtins.replaceStrings [ "\\" ] [ "" ] s) != null;
       waitSeconds = v: builtins.isInt v && v >= 0 && v <= 3600;
       keepCount = v: builtins.isInt v && v >= 0 && v <= 4294967295;
+      # a pair [ inner outer ] of normalised names (paths, subvolumes,
+      # datasets): whether inner is outer or lies below it, component-wise
+      # (isWithin below; config/src/names/join.rs is_within)
+      within =
+        v:
+        builtins.isList v
+        && length v == 2
+        && all str v
+        && isWithin (builtins.elemAt v 1) (builtins.elemAt v 0);
     };
 
   # Older names, used across the module.

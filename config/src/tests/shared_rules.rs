@@ -59,6 +59,18 @@ fn decide(rule: &str, value: &Value) -> Option<Result<(), String>> {
             .map_err(|e| e.to_string()),
         "waitSeconds" => in_target(r#""waitSeconds""#),
         "keepCount" => in_target_keep_min(value),
+        // A pair [inner, outer] of normalised names: whether inner is outer
+        // or lies below it.
+        "within" => match value.as_array().map(Vec::as_slice) {
+            Some([Value::String(inner), Value::String(outer)]) => {
+                if names::is_within(inner, outer) {
+                    Ok(())
+                } else {
+                    Err(format!("{inner:?} is not within {outer:?}"))
+                }
+            }
+            _ => Err(format!("{value} is not a pair of names")),
+        },
         _ => return None,
     })
 }
