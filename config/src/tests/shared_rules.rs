@@ -59,6 +59,13 @@ fn decide(rule: &str, value: &Value) -> Option<Result<(), String>> {
             .map_err(|e| e.to_string()),
         "waitSeconds" => in_target(r#""waitSeconds""#),
         "keepCount" => in_target_keep_min(value),
+        "oldRootName" => string(|s| {
+            if old_root::is_old_root_name(s) {
+                Ok(())
+            } else {
+                Err("is not an old root's name".to_owned())
+            }
+        }),
         // A pair [inner, outer] of normalised names: whether inner is outer
         // or lies below it.
         "within" => match value.as_array().map(Vec::as_slice) {
