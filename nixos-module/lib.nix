@@ -194,7 +194,6 @@ rec {
   isSubvolumeName = rules.subvolume;
   isDatasetName = rules.dataset;
   isSnapshotName = rules.snapshot;
-  isMode = rules.mode;
 
   # nixpkgs' own list (nixos/lib/utils.nix pathsNeededForBoot): mount points
   # the initrd mounts, which NixOS activation reads before stage 2. The
@@ -419,47 +418,4 @@ rec {
         inner
       ]) (filter (inner: inner != outer && isWithin outer inner) unique)
     ) unique;
-
-  # chmod-style symbolic modes ("u=rwx,g=rx,o=") to the octal string the
-  # contract wants, for impermanence's `mode`. Clauses apply in order to a
-  # start of 0000; only [ugoa] who, =/+/- and r/w/x are understood (special
-  # bits and X have no meaning for a directory created from nothing).
-  # Octal input passes through.
-  modeToOctal =
-    mode:
-    let
-      bitsOf = {
-        r = 4;
-        w = 2;
-        x = 1;
-      };
-      shift = {
-        u = 64;
-        g = 8;
-        o = 1;
-      };
-      bad = throw "tabula: mode `${mode}` is neither octal (\"0750\") nor a symbolic mode of the form \"u=rwx,g=rx,o=\"";
-      clause =
-        acc: c:
-        let
-          m = builtins.match "([ugoa]*)([=+-])([rwx]*)" c;
-          whoS = builtins.elemAt m 0;
-          op = builtins.elemAt m 1;
-          who = if whoS == "" || lib.hasInfix "a" whoS then [ "u" "g" "o" ] else lib.unique (stringToCharacters whoS);
-          perm = lib.foldl' (n: p: n + bitsOf.${p}) 0 (lib.unique (stringToCharacters (builtins.elemAt m 2)));
-          mask = lib.foldl' (n: w: n + perm * shift.${w}) 0 who;
-          full = lib.foldl' (n: w: n + 7 * shift.${w}) 0 who;
-        in
-        if m == null then
-          bad
-        else if op == "=" then
-          (lib.bitAnd acc (lib.bitXor 511 full)) + mask
-        else if op == "+" then
-          lib.bitOr acc mask
-        else
-          lib.bitAnd acc (lib.bitXor 511 mask);
-      value = builtins.foldl' clause 0 (splitString "," mode);
-      octal = n: "0${toString (n / 64)}${toString (lib.mod (n / 8) 8)}${toString (lib.mod n 8)}";
-    in
-    if isMode mode then mode else octal value;
 }
