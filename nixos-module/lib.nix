@@ -81,7 +81,7 @@ rec {
         && hasPrefix "/" s
         && (s == "/" || (normalised (components s) && pathLength s));
       # a path that a unit file carries as written: no surrounding whitespace,
-      # no trailing backslash (entries.rs check_path)
+      # no trailing backslash (config/src/entries/paths.rs check_path)
       persistedPath =
         s:
         absolutePath s
