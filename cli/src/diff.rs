@@ -8,12 +8,12 @@
 //! - *persisted*: at or under a path a `persist` entry declares (it is
 //!   mounted from the storage, so the root only holds its mount point):
 //!   never listed;
-//! - *regenerated*: what the boot makes again (see [`regenerated`]);
+//! - *regenerated*: what the boot makes again (see [`crate::classify`]);
 //! - *lost*: everything else.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -182,7 +182,6 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
     };
 
     let persisted = persisted_paths(config, None);
-    let etc_clean = read_etc_clean(view.as_fd());
     let mut entries = Vec::new();
     for (rel, change) in changes {
         if persisted.iter().any(|p| is_within(&rel, p)) {
@@ -200,10 +199,6 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
             FileType::BlockDevice => Kind::BlockDevice,
             _ => Kind::File,
         };
-        let class = match regenerated(view.as_fd(), &rel, kind, &mount_points, &etc_clean) {
-            Some(why) => Class::Regenerated(why),
-            None => Class::Lost,
-        };
         entries.push(Entry {
             rel,
             kind,
@@ -214,10 +209,16 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
             },
             mtime: st.st_mtime,
             change,
-            class,
+            class: Class::Lost,
         });
     }
-    classify_directories(&mut entries, &persisted, &mount_points);
+    crate::classify::classify(
+        view.as_fd(),
+        root_fd.as_fd(),
+        &mut entries,
+        &persisted,
+        &mount_points,
+    );
     let storage = config
         .persist
         .first()
@@ -353,162 +354,6 @@ pub fn is_within(path: &[u8], dir: &[u8]) -> bool {
     path == dir || (path.starts_with(dir) && path.get(dir.len()) == Some(&b'/'))
 }
 
-/// Files NixOS activation (re)writes at every boot, relative to the root,
-/// with who writes them. Kept short on purpose: what is not here and not a
-/// store link is reported as lost.
-pub const ACTIVATION_FILES: &[(&str, &str)] = &[
-    ("etc/.clean", "written by the etc activation (setup-etc.pl)"),
-    ("etc/NIXOS", "written by the etc activation"),
-    (
-        "etc/.pwd.lock",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/passwd",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/group",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/shadow",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/subuid",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/subgid",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/.updated",
-        "written by systemd-update-done at every boot",
-    ),
-    (
-        "var/.updated",
-        "written by systemd-update-done at every boot",
-    ),
-];
-
-/// Why the boot makes `rel` again, or `None` when it does not (as far as
-/// tabula knows). Directories are decided later, from what they hold.
-fn regenerated(
-    view: BorrowedFd<'_>,
-    rel: &[u8],
-    kind: Kind,
-    mount_points: &BTreeSet<Vec<u8>>,
-    etc_clean: &BTreeSet<Vec<u8>>,
-) -> Option<String> {
-    if mount_points.contains(rel) {
-        return Some("a mount point of the running system: mounted again at boot".to_owned());
-    }
-    if kind == Kind::Symlink {
-        let target = rustix::fs::readlinkat(view, rel, Vec::new()).ok()?;
-        let t = target.to_bytes();
-        for prefix in [
-            &b"/nix/store/"[..],
-            b"/etc/static/",
-            b"/run/current-system/",
-        ] {
-            if t.starts_with(prefix) {
-                return Some(format!(
-                    "a symlink into {}: NixOS activation links it again",
-                    String::from_utf8_lossy(&prefix[..prefix.len() - 1])
-                ));
-            }
-        }
-        return None;
-    }
-    if kind == Kind::Directory {
-        return None;
-    }
-    if let Some((_, who)) = ACTIVATION_FILES.iter().find(|(p, _)| p.as_bytes() == rel) {
-        return Some((*who).to_owned());
-    }
-    if rel
-        .strip_prefix(b"etc/")
-        .is_some_and(|r| etc_clean.contains(r))
-    {
-        return Some(
-            "listed in /etc/.clean: copied from the store by the etc activation".to_owned(),
-        );
-    }
-    None
-}
-
-/// The files the etc activation copied (not linked) from the store, as
-/// paths relative to /etc, from /etc/.clean on the root.
-fn read_etc_clean(view: BorrowedFd<'_>) -> BTreeSet<Vec<u8>> {
-    let Ok(fd) = rustix::fs::openat(
-        view,
-        c"etc/.clean",
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return BTreeSet::new();
-    };
-    let mut text = Vec::new();
-    let mut file = std::fs::File::from(fd);
-    if std::io::Read::read_to_end(&mut file, &mut text).is_err() {
-        return BTreeSet::new();
-    }
-    text.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
-/// A new directory is regenerated when it is a mount point, holds a
-/// persisted path or a mount point (the boot makes it to mount there), or
-/// holds only regenerated entries; otherwise it is lost.
-fn classify_directories(
-    entries: &mut [Entry],
-    persisted: &[Vec<u8>],
-    mount_points: &BTreeSet<Vec<u8>>,
-) {
-    // Children after their parents in path order; walk backwards.
-    let index: BTreeMap<Vec<u8>, usize> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.rel.clone(), i))
-        .collect();
-    let mut lost_inside: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let mut anything_inside: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by(|&a, &b| entries[b].rel.cmp(&entries[a].rel));
-    for i in order {
-        let rel = entries[i].rel.clone();
-        if entries[i].kind == Kind::Directory
-            && entries[i].class == Class::Lost
-            && entries[i].change == Change::New
-        {
-            let holds_kept = persisted
-                .iter()
-                .chain(mount_points.iter())
-                .any(|p| p != &rel && is_within(p, &rel));
-            if holds_kept {
-                entries[i].class = Class::Regenerated(
-                    "holds a persisted path or a mount point: made again at boot".to_owned(),
-                );
-            } else if anything_inside.contains(&rel) && !lost_inside.contains(&rel) {
-                entries[i].class = Class::Regenerated("holds only regenerated entries".to_owned());
-            }
-        }
-        if let Some(pos) = rel.iter().rposition(|&b| b == b'/') {
-            let parent = rel[..pos].to_vec();
-            if index.contains_key(&parent) {
-                anything_inside.insert(parent.clone());
-                if entries[i].class == Class::Lost {
-                    lost_inside.insert(parent);
-                }
-            }
-        }
-    }
-}
-
 /// Prints the report as `args` asks.
 pub fn print(
     report: &Report,
@@ -533,9 +378,13 @@ pub fn print(
     } else if args.nix {
         crate::output::nix(report, &selected, &args.paths, out)
     } else {
-        // A new directory that holds something not lost is shown open.
+        // A new directory that holds something not lost, or is not lost
+        // itself (the boot makes it again, empty), is shown open.
         let mut open = BTreeSet::new();
         for e in report.entries.iter().filter(|e| e.class != Class::Lost) {
+            if e.kind == Kind::Directory {
+                open.insert(e.rel.clone());
+            }
             let mut rel = e.rel.as_slice();
             while let Some(pos) = rel.iter().rposition(|&b| b == b'/') {
                 rel = &rel[..pos];

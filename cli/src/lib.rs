@@ -12,12 +12,14 @@ use std::path::PathBuf;
 
 pub mod args;
 pub mod btrfs;
+pub mod classify;
 pub mod copy;
 pub mod diff;
 pub mod mounts;
 pub mod output;
 pub mod restore;
 pub mod roots;
+pub mod tmpfiles;
 pub mod walk;
 pub mod zfs;
 

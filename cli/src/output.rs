@@ -203,9 +203,11 @@ fn line(
     depth: usize,
     color: bool,
 ) -> std::io::Result<()> {
-    let regen = node
-        .entry
-        .is_some_and(|i| matches!(entries[i].class, Class::Regenerated(_)));
+    let why = node.entry.and_then(|i| match &entries[i].class {
+        Class::Regenerated(why) => Some(why.as_str()),
+        Class::Lost => None,
+    });
+    let regen = why.is_some();
     let size = format!("{:>8}", human_size(node.size));
     let (bold, dim, reset) = if color {
         ("\x1b[1m", "\x1b[2m", "\x1b[0m")
@@ -214,7 +216,7 @@ fn line(
     };
     let name = escape(name);
     let newest = tabula_rollback::keep::timestamp_name(node.newest);
-    let mark = if regen { " (regenerated)" } else { "" };
+    let mark = why.map_or_else(String::new, |why| format!(" (regenerated: {why})"));
     if regen {
         writeln!(
             out,
@@ -418,7 +420,10 @@ mod tests {
         tree(&all, false, &BTreeSet::new(), false, &mut plain).unwrap();
         let plain = String::from_utf8(plain).unwrap();
         assert!(!plain.contains('\x1b'));
-        assert!(plain.contains("      hosts (regenerated)\n"), "{plain}");
+        assert!(
+            plain.contains("      hosts (regenerated: store link)\n"),
+            "{plain}"
+        );
         let mut coloured = Vec::new();
         tree(&all, false, &BTreeSet::new(), true, &mut coloured).unwrap();
         assert!(String::from_utf8(coloured).unwrap().contains("\x1b[1m"));

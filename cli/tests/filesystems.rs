@@ -37,8 +37,9 @@ fn json_entries(stdout: &[u8]) -> Truth {
     got
 }
 
-/// The tree's lines as (absolute path, entries column).
-fn tree_lines(stdout: &[u8]) -> BTreeMap<Vec<u8>, u64> {
+/// The tree's lines as absolute path → (entries column, the reason when
+/// the line is marked regenerated).
+fn parse_tree(stdout: &[u8]) -> BTreeMap<Vec<u8>, (u64, Option<String>)> {
     let text = String::from_utf8(stdout.to_vec()).unwrap();
     let mut stack: Vec<Vec<u8>> = Vec::new();
     let mut got = BTreeMap::new();
@@ -48,7 +49,10 @@ fn tree_lines(stdout: &[u8]) -> BTreeMap<Vec<u8>, u64> {
         let shown = &line[41..];
         let depth = (shown.len() - shown.trim_start_matches(' ').len()) / 2;
         let name = shown.trim_start_matches(' ');
-        let name = name.strip_suffix(" (regenerated)").unwrap_or(name);
+        let (name, why) = match name.split_once(" (regenerated: ") {
+            Some((n, why)) => (n, Some(why.strip_suffix(')').unwrap_or(why).to_owned())),
+            None => (name, None),
+        };
         let name = name.strip_suffix('/').unwrap_or(name);
         stack.truncate(depth);
         let path = if depth == 0 {
@@ -62,9 +66,70 @@ fn tree_lines(stdout: &[u8]) -> BTreeMap<Vec<u8>, u64> {
             p
         };
         stack.push(path.clone());
-        got.insert(path, count);
+        got.insert(path, (count, why));
     }
     got
+}
+
+/// The tree's lines as (absolute path, entries column).
+fn tree_lines(stdout: &[u8]) -> BTreeMap<Vec<u8>, u64> {
+    parse_tree(stdout)
+        .into_iter()
+        .map(|(path, (count, _))| (path, count))
+        .collect()
+}
+
+/// The tree's regenerated lines as (absolute path, reason).
+fn regenerated_lines(stdout: &[u8]) -> BTreeMap<Vec<u8>, String> {
+    parse_tree(stdout)
+        .into_iter()
+        .filter_map(|(path, (_, why))| why.map(|w| (path, w)))
+        .collect()
+}
+
+/// The entries systemd-tmpfiles makes say so, naming the line and the
+/// file, in JSON and in the human --all tree alike.
+fn check_tmpfiles_reasons(cfg: &str, rt: &str, all_tree: &[u8]) {
+    let out = tabula(&["--config", cfg, "--root", rt, "diff", "--json", "--all"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = |path: &str| -> String {
+        doc["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["path"] == path)
+            .and_then(|e| e["reason"].as_str())
+            .unwrap_or_else(|| panic!("no reason for {path}"))
+            .to_owned()
+    };
+    let file = "/etc/tmpfiles.d/tabula.conf";
+    for (path, says) in [
+        (
+            "/var/lib/tabula-regen",
+            "made by systemd-tmpfiles at every boot: `d /var/lib/tabula-regen 0755 root root -`",
+        ),
+        (
+            "/var/cache",
+            "made by systemd-tmpfiles on the way to /var/cache/tabula/deep: `d /var/cache/tabula/deep 0755 - - -`",
+        ),
+        (
+            "/etc/tabula-regen.conf",
+            "made by systemd-tmpfiles at every boot: `f /etc/tabula-regen.conf 0644 root root - hello`",
+        ),
+        (
+            "/etc/tabula-link",
+            "made by systemd-tmpfiles at every boot: `L /etc/tabula-link - - - - /some/where`",
+        ),
+    ] {
+        let why = reason(path);
+        assert_eq!(why, format!("{says} in {file}"), "{path}");
+        let human = regenerated_lines(all_tree);
+        assert_eq!(
+            human.get(path.as_bytes()),
+            Some(&why),
+            "the --all line of {path}"
+        );
+    }
 }
 
 fn within(path: &[u8], dir: &[u8]) -> bool {
@@ -185,6 +250,25 @@ fn check_outputs(
         "default:\n{human}"
     );
 
+    // --all: every entry, the regenerated ones marked with their reason.
+    let out = tabula(&["--config", cfg, "--root", rt, "diff", "--all", "--expand"]);
+    assert_ok(&out);
+    let human = String::from_utf8_lossy(&out.stdout).into_owned();
+    let all_paths: BTreeSet<Vec<u8>> = truth.keys().cloned().collect();
+    assert_eq!(
+        show_tree(&tree_lines(&out.stdout)),
+        show_tree(&expected_tree(&all_paths, &BTreeSet::new())),
+        "--all --expand:\n{human}"
+    );
+    let marked: BTreeSet<Vec<u8>> = regenerated_lines(&out.stdout).into_keys().collect();
+    let want: BTreeSet<Vec<u8>> = truth
+        .iter()
+        .filter(|(_, c)| **c == "regenerated")
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(marked, want, "--all marks:\n{human}");
+    check_tmpfiles_reasons(cfg, rt, &out.stdout);
+
     if let Some(nix) = nix {
         let out = tabula(&["--config", cfg, "--root", rt, "diff", "--nix"]);
         assert_eq!(String::from_utf8_lossy(&out.stdout), nix);
@@ -242,6 +326,38 @@ fn plant_common(r: &Path) {
         r.join("opt/tool/bin"),
     )
     .unwrap();
+    // systemd-tmpfiles' configuration, linked into the store as NixOS
+    // links it (through /etc/static), and one written by hand on the root
+    // (lost itself, so its line makes nothing at the next boot).
+    write(
+        &r.join("nix/store/0000000000000000000000000000000-etc/etc/tmpfiles.d/tabula.conf"),
+        b"# what systemd-tmpfiles makes at every boot\n\
+d /var/lib/tabula-regen 0755 root root -\n\
+d /var/cache/tabula/deep 0755 - - -\n\
+f /etc/tabula-regen.conf 0644 root root - hello\n\
+L /etc/tabula-link - - - - /some/where\n\
+d /etc/tabula-not-a-dir 0755 - - -\n\
+d /home/%u/ignored\n",
+    );
+    std::fs::create_dir_all(r.join("etc/tmpfiles.d")).unwrap();
+    symlink(
+        "/etc/static/tmpfiles.d/tabula.conf",
+        r.join("etc/tmpfiles.d/tabula.conf"),
+    )
+    .unwrap();
+    write(
+        &r.join("etc/tmpfiles.d/lost.conf"),
+        b"d /srv/from-a-lost-file\n",
+    );
+    std::fs::create_dir_all(r.join("srv/from-a-lost-file")).unwrap();
+    write(&r.join("var/lib/tabula-regen/state"), b"state");
+    std::fs::create_dir_all(r.join("var/cache/tabula/deep")).unwrap();
+    write(&r.join("etc/tabula-regen.conf"), b"edited");
+    symlink("/some/where", r.join("etc/tabula-link")).unwrap();
+    write(
+        &r.join("etc/tabula-not-a-dir"),
+        b"a file, not the directory",
+    );
     // Persisted: written through the bind mounts, into the storage.
     write(&r.join("var/log/new.log"), b"log");
     write(&r.join("var/lib/bluetooth/adapter"), b"bt");
@@ -271,6 +387,11 @@ const COMMON_LOST: &[&[u8]] = &[
     b"/opt",
     b"/opt/tool",
     b"/opt/tool/conf",
+    b"/etc/tmpfiles.d",
+    b"/etc/tmpfiles.d/lost.conf",
+    b"/srv/from-a-lost-file",
+    b"/var/lib/tabula-regen/state",
+    b"/etc/tabula-not-a-dir",
 ];
 const COMMON_REGENERATED: &[&[u8]] = &[
     b"/etc/static",
@@ -283,6 +404,14 @@ const COMMON_REGENERATED: &[&[u8]] = &[
     b"/boot",
     b"/var/lib",
     b"/opt/tool/bin",
+    b"/nix",
+    b"/etc/tmpfiles.d/tabula.conf",
+    b"/var/lib/tabula-regen",
+    b"/var/cache",
+    b"/var/cache/tabula",
+    b"/var/cache/tabula/deep",
+    b"/etc/tabula-regen.conf",
+    b"/etc/tabula-link",
 ];
 
 /// Makes the mount points and the persisted bind mounts on root `r`, from
@@ -301,6 +430,7 @@ fn persist_mounts(sc: &mut Scratch, r: &Path, s: &Path) {
         &r.join("etc/machine-id"),
     );
     sc.mount(&["-t", "tmpfs", "boot"], &r.join("boot"));
+    sc.mount(&["-t", "tmpfs", "nix"], &r.join("nix"));
 }
 
 fn config(sc: &Scratch, rollback: &str) -> std::path::PathBuf {
@@ -396,7 +526,7 @@ fn btrfs_diff_from_blank_lists_exactly_what_the_next_boot_erases() {
     .concat();
     let truth = truth(&lost, COMMON_REGENERATED);
     let new_dirs = paths(&[b"/var/lib/app", b"/srv", b"/var/lib/machines"]);
-    let nix = "tabula.persist.\"/persist\" = {\n  directories = [\n    \"/srv\"\n    \"/var/lib/app\"\n    \"/var/lib/machines\"\n  ];\n  files = [\n    \"/etc/keep-link\"\n    \"/etc/mod-me\"\n    \"/etc/new.conf\"\n    \"/etc/renamed\"\n    \"/opt/tool/conf\"\n  ];\n};\n";
+    let nix = "tabula.persist.\"/persist\" = {\n  directories = [\n    \"/srv\"\n    \"/var/lib/app\"\n    \"/var/lib/machines\"\n  ];\n  files = [\n    \"/etc/keep-link\"\n    \"/etc/mod-me\"\n    \"/etc/new.conf\"\n    \"/etc/renamed\"\n    \"/etc/tabula-not-a-dir\"\n    \"/etc/tmpfiles.d/lost.conf\"\n    \"/opt/tool/conf\"\n    \"/var/lib/tabula-regen/state\"\n  ];\n};\n";
     check_outputs(&cfg, &r, &truth, &new_dirs, Some(nix));
 
     let out = tabula(&["--config", p(&cfg), "--root", p(&r), "diff", "--json"]);
