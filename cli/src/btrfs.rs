@@ -8,12 +8,15 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+use std::path::Path;
 use tabula_btrfs::{
     FIRST_FREE_OBJECTID, INODE_EXTREF_KEY, INODE_ITEM_KEY, INODE_REF_KEY, InodeItem, Name, Search,
     ioctl,
 };
-use tabula_config::BtrfsTarget;
 
+use tabula_config::{BtrfsTarget, Config, RollbackTarget};
+
+use crate::diff::Found;
 use crate::{Error, Result};
 
 /// The top level (subvolid=5) of the target's filesystem, mounted read-only
@@ -238,4 +241,114 @@ fn inode_in(
         true
     })?;
     Ok((inode, names))
+}
+
+/// The changes of the running root, a Btrfs subvolume: the configuration's
+/// Btrfs target whose subvolume is the root at `root` (the same device
+/// number), read with the tree search since its `blank` template when the
+/// root is a snapshot of it, else a walk of the subvolume and the
+/// subvolumes nested in it. Returns what `diff` reports and the subvolume
+/// (detached, read-only) to look the paths up through.
+pub(crate) fn running_root_changes(
+    config: &Config,
+    root_fd: &OwnedFd,
+    root: &Path,
+) -> Result<Found> {
+    let root_dev = rustix::fs::fstat(root_fd)
+        .map_err(|e| Error::runtime(format!("stat {}: {e}", root.display())))?
+        .st_dev;
+    let targets: Vec<_> = config
+        .rollback
+        .iter()
+        .filter_map(|t| match t {
+            RollbackTarget::Btrfs(b) => Some(b),
+            RollbackTarget::Zfs(_) => None,
+        })
+        .collect();
+    for target in &targets {
+        let top = mount_top(target)?;
+        let Ok(sub) = open_at(top.as_fd(), &target.subvolume) else {
+            continue;
+        };
+        let same = rustix::fs::fstat(&sub).is_ok_and(|st| st.st_dev == root_dev);
+        if !same {
+            continue;
+        }
+        let io = |e: std::io::Error| {
+            Error::runtime(format!(
+                "cannot read subvolume {} of {}: {e}",
+                target.subvolume, target.device
+            ))
+        };
+        let info = tabula_btrfs::ioctl::subvol_info(sub.as_fd()).map_err(io)?;
+        let blank = match &target.blank {
+            Some(b) => match open_at(top.as_fd(), b) {
+                Ok(fd) => Some(tabula_btrfs::ioctl::subvol_info(fd.as_fd()).map_err(io)?),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        if let Some(blank) = blank.filter(|b| b.uuid == info.parent_uuid && b.uuid != [0; 16]) {
+            let changes =
+                changes_since(top.as_fd(), sub.as_fd(), info.id, blank.id, info.otransid)?;
+            return Ok((
+                "btrfs",
+                format!(
+                    "tree search of subvolume {} (id {}) since generation {}, when it was made from {}",
+                    target.subvolume,
+                    info.id,
+                    info.otransid,
+                    target.blank.as_deref().unwrap_or_default()
+                ),
+                sub,
+                changes,
+            ));
+        }
+        let mut found = BTreeMap::new();
+        crate::walk::walk(sub.as_fd(), b"", &mut |p| {
+            found.insert(p.to_vec(), Change::New);
+        })
+        .map_err(io)?;
+        // Nested subvolumes go with the root at the next boot: walk them too.
+        for child in tabula_btrfs::ioctl::children(sub.as_fd()).map_err(io)? {
+            let (dir, name) = tabula_btrfs::ioctl::child_path(sub.as_fd(), child).map_err(io)?;
+            let mut path = dir;
+            path.extend_from_slice(&name);
+            if let Ok(fd) = rustix::fs::openat(
+                &sub,
+                path.as_slice(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                crate::walk::walk(fd.as_fd(), &path, &mut |p| {
+                    found.insert(p.to_vec(), Change::New);
+                })
+                .map_err(io)?;
+            }
+        }
+        return Ok((
+            "btrfs",
+            match &target.blank {
+                None => format!(
+                    "a walk of subvolume {} (id {}): the next boot starts it empty",
+                    target.subvolume, info.id
+                ),
+                Some(blank) => format!(
+                    "a walk of subvolume {} (id {}): it is not a snapshot of {blank}, so all of it is listed",
+                    target.subvolume, info.id
+                ),
+            },
+            sub,
+            found,
+        ));
+    }
+    Err(Error::usage(format!(
+        "{} is on Btrfs but is none of the root subvolumes the configuration rolls back ({}); expected the running root",
+        root.display(),
+        targets
+            .iter()
+            .map(|t| format!("{} on {}", t.subvolume, t.device))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }

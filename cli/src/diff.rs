@@ -11,8 +11,7 @@
 //! - *regenerated*: what the boot makes again (see [`crate::classify`]);
 //! - *lost*: everything else.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -20,7 +19,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use tabula_config::{Config, RollbackTarget};
 
 pub use crate::btrfs::Change;
-use crate::{DiffArgs, Env, Error, Result};
+use crate::{Env, Error, Result};
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,7 +94,7 @@ const BTRFS_MAGIC: i64 = 0x9123_683e;
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 /// The changed paths of a root, and a descriptor to look them up through.
-type Found = (&'static str, String, OwnedFd, BTreeMap<Vec<u8>, Change>);
+pub(crate) type Found = (&'static str, String, OwnedFd, BTreeMap<Vec<u8>, Change>);
 
 /// Opens the root a command reads (a usage error when it is not a
 /// directory that can be opened).
@@ -134,7 +133,7 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
         RollbackTarget::Btrfs(_) => None,
     });
     let (filesystem, method, view, changes): Found = if fs_type == BTRFS_MAGIC {
-        btrfs_changes(config, &root_fd, root)?
+        crate::btrfs::running_root_changes(config, &root_fd, root)?
     } else if let Some(z) = zfs_target {
         let changes = crate::zfs::diff(z, root)?;
         let view = rustix::io::dup(&root_fd).map_err(|e| Error::runtime(format!("dup: {e}")))?;
@@ -231,111 +230,6 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
     })
 }
 
-fn btrfs_changes(config: &Config, root_fd: &OwnedFd, root: &Path) -> Result<Found> {
-    let root_dev = rustix::fs::fstat(root_fd)
-        .map_err(|e| Error::runtime(format!("stat {}: {e}", root.display())))?
-        .st_dev;
-    let targets: Vec<_> = config
-        .rollback
-        .iter()
-        .filter_map(|t| match t {
-            RollbackTarget::Btrfs(b) => Some(b),
-            RollbackTarget::Zfs(_) => None,
-        })
-        .collect();
-    for target in &targets {
-        let top = crate::btrfs::mount_top(target)?;
-        let Ok(sub) = crate::btrfs::open_at(top.as_fd(), &target.subvolume) else {
-            continue;
-        };
-        let same = rustix::fs::fstat(&sub).is_ok_and(|st| st.st_dev == root_dev);
-        if !same {
-            continue;
-        }
-        let io = |e: std::io::Error| {
-            Error::runtime(format!(
-                "cannot read subvolume {} of {}: {e}",
-                target.subvolume, target.device
-            ))
-        };
-        let info = tabula_btrfs::ioctl::subvol_info(sub.as_fd()).map_err(io)?;
-        let blank = match &target.blank {
-            Some(b) => match crate::btrfs::open_at(top.as_fd(), b) {
-                Ok(fd) => Some(tabula_btrfs::ioctl::subvol_info(fd.as_fd()).map_err(io)?),
-                Err(_) => None,
-            },
-            None => None,
-        };
-        if let Some(blank) = blank.filter(|b| b.uuid == info.parent_uuid && b.uuid != [0; 16]) {
-            let changes = crate::btrfs::changes_since(
-                top.as_fd(),
-                sub.as_fd(),
-                info.id,
-                blank.id,
-                info.otransid,
-            )?;
-            return Ok((
-                "btrfs",
-                format!(
-                    "tree search of subvolume {} (id {}) since generation {}, when it was made from {}",
-                    target.subvolume,
-                    info.id,
-                    info.otransid,
-                    target.blank.as_deref().unwrap_or_default()
-                ),
-                sub,
-                changes,
-            ));
-        }
-        let mut found = BTreeMap::new();
-        crate::walk::walk(sub.as_fd(), b"", &mut |p| {
-            found.insert(p.to_vec(), Change::New);
-        })
-        .map_err(io)?;
-        // Nested subvolumes go with the root at the next boot: walk them too.
-        for child in tabula_btrfs::ioctl::children(sub.as_fd()).map_err(io)? {
-            let (dir, name) = tabula_btrfs::ioctl::child_path(sub.as_fd(), child).map_err(io)?;
-            let mut path = dir;
-            path.extend_from_slice(&name);
-            if let Ok(fd) = rustix::fs::openat(
-                &sub,
-                path.as_slice(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                crate::walk::walk(fd.as_fd(), &path, &mut |p| {
-                    found.insert(p.to_vec(), Change::New);
-                })
-                .map_err(io)?;
-            }
-        }
-        return Ok((
-            "btrfs",
-            match &target.blank {
-                None => format!(
-                    "a walk of subvolume {} (id {}): the next boot starts it empty",
-                    target.subvolume, info.id
-                ),
-                Some(blank) => format!(
-                    "a walk of subvolume {} (id {}): it is not a snapshot of {blank}, so all of it is listed",
-                    target.subvolume, info.id
-                ),
-            },
-            sub,
-            found,
-        ));
-    }
-    Err(Error::usage(format!(
-        "{} is on Btrfs but is none of the root subvolumes the configuration rolls back ({}); expected the running root",
-        root.display(),
-        targets
-            .iter()
-            .map(|t| format!("{} on {}", t.subvolume, t.device))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
-}
-
 /// Every persisted path of `storage` (all storages when `None`), relative
 /// to the root (no leading `/`). The entries and their rules are the
 /// config crate's ([`tabula_config::entries::check_entries`]): an entry it
@@ -352,66 +246,4 @@ pub fn persisted_paths(config: &Config, storage: Option<&str>) -> Vec<Vec<u8>> {
 /// `path` is `dir` or inside it (both relative, normalised).
 pub fn is_within(path: &[u8], dir: &[u8]) -> bool {
     path == dir || (path.starts_with(dir) && path.get(dir.len()) == Some(&b'/'))
-}
-
-/// Prints the report as `args` asks.
-pub fn print(
-    report: &Report,
-    args: &DiffArgs,
-    env: &Env,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
-    let selected: Vec<&Entry> = report
-        .entries
-        .iter()
-        .filter(|e| args.all || e.class == Class::Lost)
-        .filter(|e| {
-            args.paths.is_empty()
-                || args
-                    .paths
-                    .iter()
-                    .any(|p| is_within(&e.path(), p.strip_suffix(b"/").unwrap_or(p)))
-        })
-        .collect();
-    if args.json {
-        crate::output::json(report, &selected, out)
-    } else if args.nix {
-        crate::output::nix(report, &selected, &args.paths, out)
-    } else {
-        // A new directory that holds something not lost, or is not lost
-        // itself (the boot makes it again, empty), is shown open.
-        let mut open = BTreeSet::new();
-        for e in report.entries.iter().filter(|e| e.class != Class::Lost) {
-            if e.kind == Kind::Directory {
-                open.insert(e.rel.clone());
-            }
-            let mut rel = e.rel.as_slice();
-            while let Some(pos) = rel.iter().rposition(|&b| b == b'/') {
-                rel = &rel[..pos];
-                open.insert(rel.to_vec());
-            }
-        }
-        crate::output::tree(&selected, args.expand, &open, env.color, out)?;
-        let lost: Vec<&&Entry> = selected.iter().filter(|e| e.class == Class::Lost).collect();
-        let regenerated = report
-            .entries
-            .iter()
-            .filter(|e| e.class != Class::Lost)
-            .count();
-        writeln!(
-            out,
-            "\n{} lost, {} ({}: {})",
-            lost.len(),
-            crate::output::human_size(lost.iter().map(|e| e.size).sum()),
-            report.filesystem,
-            report.method
-        )?;
-        if !args.all && regenerated > 0 {
-            writeln!(
-                out,
-                "{regenerated} regenerated entries not shown (--all shows them)"
-            )?;
-        }
-        Ok(())
-    }
 }

@@ -118,7 +118,7 @@ fn dispatch(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<()> {
         Command::Diff(d) => {
             let config = load(&d.common.config)?;
             let report = diff::diff(&config, &d.common.root, env)?;
-            return diff::print(&report, &d, env, out)
+            return output::print(&report, &d, env, out)
                 .map_err(|e| Error::runtime(format!("cannot write the output: {e}")));
         }
         Command::Restore(c) => {

@@ -113,6 +113,16 @@ pub fn diff(target: &ZfsTarget, root: &Path) -> Result<BTreeMap<Vec<u8>, Change>
     parse_diff(&text, &mountpoint)
 }
 
+/// Whether the filesystem `dataset` exists (`zfs list`); the error says
+/// why not.
+pub fn exists(target: &ZfsTarget, dataset: &str) -> Result<()> {
+    run(
+        target,
+        &["list", "-H", "-o", "name", "-t", "filesystem", dataset],
+    )
+    .map(drop)
+}
+
 /// The old roots: the filesystems directly under `oldRoots`, with their
 /// `creation` property (seconds since the epoch) and `createtxg` (the
 /// pool's order of creation, which the rollback's keep policy ranks by).

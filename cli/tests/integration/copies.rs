@@ -1,12 +1,9 @@
 //! `tabula restore`, `adopt` and `stray` on real filesystems.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 
-use common::{Scratch, assert_ok, p, sh, tabula, write};
+use crate::common::{Scratch, assert_ok, p, sh, tabula, write};
 use tabula_testkit::{BTRFS_ON_LOOP, Need, skip_unless};
 
 /// A tree with owners, modes, times, an extended attribute, a hard link,

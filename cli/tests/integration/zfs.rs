@@ -1,14 +1,11 @@
 //! `tabula diff` and `tabula roots` on ZFS, against a fake `zfs` that
 //! answers what a real one prints (a `/bin/sh` script of shell builtins:
 //! no other program, so it runs in a build sandbox too).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use common::{assert_ok, p, tabula, tabula_at, write};
+use crate::common::{assert_ok, p, tabula, tabula_at, write};
 
 /// A fake `zfs` in `dir` answering `diff`, `get mountpoint` and `list`
 /// with the given texts; it appends each argument vector to `dir/log`.

@@ -8,11 +8,17 @@ use std::ffi::{CStr, CString};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat, Timespec, Timestamps};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use crate::output::escape;
 use crate::{Error, Result};
+
+mod meta;
+mod open;
+
+use meta::{copy_xattrs, kind_name, times};
+pub use open::open_parent;
 
 /// How to copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,70 +40,6 @@ pub struct Stats {
     pub bytes: u64,
     /// Not copied, with why (sockets, other filesystems).
     pub skipped: Vec<String>,
-}
-
-/// Opens the directory that holds `rel` (a relative path, no `..`) under
-/// `root`, never through a symlink; with `create`, makes missing
-/// directories (mode 0755). Returns it and the last component, or `None`
-/// when a directory is missing and not to be made.
-pub fn open_parent(
-    root: BorrowedFd<'_>,
-    rel: &[u8],
-    create: bool,
-    same_fs: bool,
-) -> Result<Option<(OwnedFd, CString)>> {
-    let parts: Vec<&[u8]> = rel
-        .split(|&b| b == b'/')
-        .filter(|p| !p.is_empty())
-        .collect();
-    let Some((last, dirs)) = parts.split_last() else {
-        return Err(Error::usage(
-            "the path is the root itself; give a path below it",
-        ));
-    };
-    if parts.iter().any(|p| *p == b"." || *p == b"..") {
-        return Err(Error::usage(format!(
-            "{} contains `.` or `..`; give a normalised absolute path",
-            escape(rel)
-        )));
-    }
-    let mut resolve =
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    if same_fs {
-        resolve |= ResolveFlags::NO_XDEV;
-    }
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let mut dir = rustix::fs::openat(root, c".", flags, Mode::empty())
-        .map_err(|e| Error::runtime(format!("cannot open the root: {e}")))?;
-    let mut walked = Vec::new();
-    for part in dirs {
-        walked.extend_from_slice(part);
-        let mut next = rustix::fs::openat2(&dir, *part, flags, Mode::empty(), resolve);
-        if matches!(next, Err(Errno::NOENT)) && create {
-            rustix::fs::mkdirat(&dir, *part, Mode::from_raw_mode(0o755)).map_err(|e| {
-                Error::runtime(format!(
-                    "cannot make the directory {}: {e}",
-                    escape(&walked)
-                ))
-            })?;
-            next = rustix::fs::openat2(&dir, *part, flags, Mode::empty(), resolve);
-        }
-        if matches!(next, Err(Errno::NOENT)) {
-            return Ok(None);
-        }
-        dir = next.map_err(|e| {
-            let why = match e {
-                Errno::LOOP | Errno::NOTDIR => "it is a symlink or not a directory, and tabula never follows a symlink out of the tree".to_owned(),
-                Errno::XDEV => "it is on another filesystem (a mount point)".to_owned(),
-                e => e.to_string(),
-            };
-            Error::runtime(format!("cannot open /{}: {why}", escape(&walked)))
-        })?;
-        walked.push(b'/');
-    }
-    let name = CString::new(last.to_vec())
-        .map_err(|_| Error::usage("a path cannot contain a NUL byte"))?;
-    Ok(Some((dir, name)))
 }
 
 /// Copies `src_dir/src_name` to `dst_dir/dst_name`; `shown` names the
@@ -148,19 +90,6 @@ struct Copier<'a> {
     dev: Option<u64>,
     /// Dry run into a directory that does not exist yet: nothing there.
     dst_missing: bool,
-}
-
-fn times(st: &Stat) -> Timestamps {
-    Timestamps {
-        last_access: Timespec {
-            tv_sec: st.st_atime,
-            tv_nsec: st.st_atime_nsec as _,
-        },
-        last_modification: Timespec {
-            tv_sec: st.st_mtime,
-            tv_nsec: st.st_mtime_nsec as _,
-        },
-    }
 }
 
 impl Copier<'_> {
@@ -393,42 +322,5 @@ impl Copier<'_> {
         copy_xattrs(src, dst)
             .map_err(|e| self.fail("copy the extended attributes of", shown, e))?;
         rustix::fs::futimens(dst, &times(st)).map_err(|e| self.fail("set the times of", shown, e))
-    }
-}
-
-fn copy_xattrs(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> rustix::io::Result<()> {
-    let size = match rustix::fs::flistxattr_query(src) {
-        Ok(n) => n,
-        Err(Errno::NOTSUP) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if size == 0 {
-        return Ok(());
-    }
-    let mut names = vec![0u8; size];
-    let n = rustix::fs::flistxattr(src, &mut names[..])?;
-    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let Ok(cname) = CString::new(name) else {
-            continue;
-        };
-        let len = rustix::fs::fgetxattr_query(src, cname.as_c_str())?;
-        let mut value = vec![0u8; len];
-        let len = rustix::fs::fgetxattr(src, cname.as_c_str(), &mut value[..])?;
-        rustix::fs::fsetxattr(
-            dst,
-            cname.as_c_str(),
-            &value[..len],
-            rustix::fs::XattrFlags::empty(),
-        )?;
-    }
-    Ok(())
-}
-
-fn kind_name(kind: FileType) -> &'static str {
-    match kind {
-        FileType::Directory => "directory",
-        FileType::Symlink => "symlink",
-        FileType::RegularFile => "file",
-        _ => "special file",
     }
 }

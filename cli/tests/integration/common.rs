@@ -1,6 +1,5 @@
 //! Real filesystems for the `tabula` tests: a Btrfs image on a loop device,
 //! mounts that are undone on drop, and the `tabula` binary.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
