@@ -67,6 +67,43 @@ pub enum Change {
     Modified,
 }
 
+/// What [`scan`] finds: the changed inodes, and the names by inode.
+type Scanned = (Vec<(u64, InodeItem)>, HashMap<u64, Vec<Name>>);
+
+/// One pass over the tree blocks of `tree` written since transaction
+/// `base`: the inodes changed after it, and the names found in those
+/// blocks (a new inode's names were all written after `base`, so they are
+/// all there).
+fn scan(top: BorrowedFd<'_>, tree: u64, base: u64) -> std::io::Result<Scanned> {
+    let mut changed = Vec::new();
+    let mut scanned_names: HashMap<u64, Vec<Name>> = HashMap::new();
+    let search = Search {
+        min_objectid: FIRST_FREE_OBJECTID,
+        min_type: INODE_ITEM_KEY,
+        max_type: INODE_EXTREF_KEY,
+        min_transid: base,
+        ..Search::all(tree)
+    };
+    ioctl::tree_search(top, &search, |item| {
+        match item.item_type {
+            INODE_ITEM_KEY => {
+                if let Some(inode) = InodeItem::parse(&item.data) {
+                    if inode.transid > base {
+                        changed.push((item.objectid, inode));
+                    }
+                }
+            }
+            INODE_REF_KEY | INODE_EXTREF_KEY => scanned_names
+                .entry(item.objectid)
+                .or_default()
+                .extend(tabula_btrfs::parse_names(&item)),
+            _ => {}
+        }
+        true
+    })?;
+    Ok((changed, scanned_names))
+}
+
 /// The paths of the root subvolume `tree` that differ from `blank_tree`,
 /// which it is a snapshot of (taken in transaction `base`). Only tree
 /// blocks written after `base` are read; a new directory is walked.
@@ -86,36 +123,7 @@ pub fn changes_since(
     // until its transaction commits; the tree search reads the tree, so
     // commit first, as `btrfs subvolume find-new` users must `sync`.
     rustix::fs::syncfs(top).map_err(|e| io("syncfs", e.into()))?;
-    // One pass over the tree blocks written since the root was made: the
-    // changed inodes, and the names found in those blocks. A new inode's
-    // names were all written after `base`, so they are all here.
-    let mut changed = Vec::new();
-    let mut scanned_names: HashMap<u64, Vec<Name>> = HashMap::new();
-    let scan = Search {
-        min_objectid: FIRST_FREE_OBJECTID,
-        min_type: INODE_ITEM_KEY,
-        max_type: INODE_EXTREF_KEY,
-        min_transid: base,
-        ..Search::all(tree)
-    };
-    ioctl::tree_search(top, &scan, |item| {
-        match item.item_type {
-            INODE_ITEM_KEY => {
-                if let Some(inode) = InodeItem::parse(&item.data) {
-                    if inode.transid > base {
-                        changed.push((item.objectid, inode));
-                    }
-                }
-            }
-            INODE_REF_KEY | INODE_EXTREF_KEY => scanned_names
-                .entry(item.objectid)
-                .or_default()
-                .extend(tabula_btrfs::parse_names(&item)),
-            _ => {}
-        }
-        true
-    })
-    .map_err(|e| io("tree search", e))?;
+    let (changed, mut scanned_names) = scan(top, tree, base).map_err(|e| io("tree search", e))?;
     let created: BTreeSet<u64> = changed
         .iter()
         .filter(|(_, inode)| inode.generation > base)
@@ -163,13 +171,12 @@ pub fn changes_since(
             if !is_new && !modified {
                 continue;
             }
-            let dir = match dirs.get(&name.parent) {
-                Some(d) => d.clone(),
-                None => {
-                    let d = ioctl::ino_lookup(top, tree, name.parent).map_err(|e| io("path", e))?;
-                    dirs.insert(name.parent, d.clone());
-                    d
-                }
+            let dir = if let Some(d) = dirs.get(&name.parent) {
+                d.clone()
+            } else {
+                let d = ioctl::ino_lookup(top, tree, name.parent).map_err(|e| io("path", e))?;
+                dirs.insert(name.parent, d.clone());
+                d
             };
             let mut path = dir;
             path.extend_from_slice(&name.name);
@@ -243,6 +250,30 @@ fn inode_in(
     Ok((inode, names))
 }
 
+/// Everything in the subvolume `sub` and in the subvolumes nested in it
+/// (they go with the root at the next boot), as new.
+fn walk_subvolume(sub: BorrowedFd<'_>) -> std::io::Result<BTreeMap<Vec<u8>, Change>> {
+    let mut found = BTreeMap::new();
+    crate::walk::walk(sub, b"", &mut |p| {
+        found.insert(p.to_vec(), Change::New);
+    })?;
+    for child in ioctl::children(sub)? {
+        let (mut path, name) = ioctl::child_path(sub, child)?;
+        path.extend_from_slice(&name);
+        if let Ok(fd) = rustix::fs::openat(
+            sub,
+            path.as_slice(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            crate::walk::walk(fd.as_fd(), &path, &mut |p| {
+                found.insert(p.to_vec(), Change::New);
+            })?;
+        }
+    }
+    Ok(found)
+}
+
 /// The changes of the running root, a Btrfs subvolume: the configuration's
 /// Btrfs target whose subvolume is the root at `root` (the same device
 /// number), read with the tree search since its `blank` template when the
@@ -304,28 +335,7 @@ pub(crate) fn running_root_changes(
                 changes,
             ));
         }
-        let mut found = BTreeMap::new();
-        crate::walk::walk(sub.as_fd(), b"", &mut |p| {
-            found.insert(p.to_vec(), Change::New);
-        })
-        .map_err(io)?;
-        // Nested subvolumes go with the root at the next boot: walk them too.
-        for child in tabula_btrfs::ioctl::children(sub.as_fd()).map_err(io)? {
-            let (dir, name) = tabula_btrfs::ioctl::child_path(sub.as_fd(), child).map_err(io)?;
-            let mut path = dir;
-            path.extend_from_slice(&name);
-            if let Ok(fd) = rustix::fs::openat(
-                &sub,
-                path.as_slice(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                crate::walk::walk(fd.as_fd(), &path, &mut |p| {
-                    found.insert(p.to_vec(), Change::New);
-                })
-                .map_err(io)?;
-            }
-        }
+        let found = walk_subvolume(sub.as_fd()).map_err(io)?;
         return Ok((
             "btrfs",
             match &target.blank {

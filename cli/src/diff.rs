@@ -144,35 +144,7 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
             changes,
         )
     } else if fs_type == TMPFS_MAGIC {
-        // A copy of the root mount without the mounts on top of it.
-        let clone = rustix::mount::open_tree(
-            &root_fd,
-            c".",
-            rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE
-                | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
-        )
-        .map_err(|e| {
-            Error::runtime(format!(
-                "cannot take a private view of the tmpfs root {}: {e}; are you root?",
-                root.display()
-            ))
-        })?;
-        let mut found = BTreeMap::new();
-        crate::walk::walk(clone.as_fd(), b"", &mut |p| {
-            found.insert(p.to_vec(), Change::New);
-        })
-        .map_err(|e| {
-            Error::runtime(format!(
-                "cannot walk the tmpfs root {}: {e}",
-                root.display()
-            ))
-        })?;
-        (
-            "tmpfs",
-            "a walk of the tmpfs, without the mounts on it".to_owned(),
-            clone,
-            found,
-        )
+        tmpfs_changes(&root_fd, root)?
     } else {
         return Err(Error::usage(format!(
             "{} is neither a tmpfs nor a root that the configuration rolls back; expected the running root (tabula diff --root DIR)",
@@ -228,6 +200,39 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
         entries,
         storage,
     })
+}
+
+/// Everything on the tmpfs root, read through a copy of the root mount
+/// without the mounts on top of it (`open_tree(OPEN_TREE_CLONE)`).
+fn tmpfs_changes(root_fd: &OwnedFd, root: &Path) -> Result<Found> {
+    let clone = rustix::mount::open_tree(
+        root_fd,
+        c".",
+        rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE
+            | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| {
+        Error::runtime(format!(
+            "cannot take a private view of the tmpfs root {}: {e}; are you root?",
+            root.display()
+        ))
+    })?;
+    let mut found = BTreeMap::new();
+    crate::walk::walk(clone.as_fd(), b"", &mut |p| {
+        found.insert(p.to_vec(), Change::New);
+    })
+    .map_err(|e| {
+        Error::runtime(format!(
+            "cannot walk the tmpfs root {}: {e}",
+            root.display()
+        ))
+    })?;
+    Ok((
+        "tmpfs",
+        "a walk of the tmpfs, without the mounts on it".to_owned(),
+        clone,
+        found,
+    ))
 }
 
 /// Every persisted path of `storage` (all storages when `None`), relative

@@ -6,6 +6,17 @@
 //! root directory, the mount table, the clock, whether to colour) comes
 //! from [`Env`], so that tests point it at a root they built.
 
+#![warn(clippy::pedantic)]
+// The pedantic lints that do not fit this crate, each for a reason:
+#![allow(
+    // Every error is an `Error` whose message names the path, the value and
+    // what to do; an `# Errors` section on each function would repeat that.
+    clippy::missing_errors_doc,
+    // The library is the body of the `tabula` binary, which uses every
+    // result; `#[must_use]` on each function would be noise.
+    clippy::must_use_candidate
+)]
+
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;

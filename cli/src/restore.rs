@@ -149,10 +149,10 @@ pub fn restore(
         dest.push(b'/');
     }
     dest.extend_from_slice(rel);
-    let dst = copy::open_parent(root_fd.as_fd(), &dest, !opts.dry_run, false)?;
+    let target = copy::open_parent(root_fd.as_fd(), &dest, !opts.dry_run, false)?;
     let shown = [b"/".as_slice(), &dest].concat();
-    let dst = dst.as_ref().map(|(d, n)| (d.as_fd(), n.as_c_str()));
-    let stats = copy::copy(src_dir.as_fd(), &src_name, dst, &shown, opts, out)?;
+    let target = target.as_ref().map(|(d, n)| (d.as_fd(), n.as_c_str()));
+    let stats = copy::copy(src_dir.as_fd(), &src_name, target, &shown, opts, out)?;
     report(
         out,
         &stats,
@@ -197,14 +197,14 @@ pub fn adopt(
     let mut dest = storage.trim_start_matches('/').as_bytes().to_vec();
     dest.push(b'/');
     dest.extend_from_slice(rel);
-    let dst = copy::open_parent(root_fd.as_fd(), &dest, !opts.dry_run, false)?;
+    let target = copy::open_parent(root_fd.as_fd(), &dest, !opts.dry_run, false)?;
     let shown = [b"/".as_slice(), &dest].concat();
     let opts = Options {
         one_filesystem: true,
         ..opts
     };
-    let dst = dst.as_ref().map(|(d, n)| (d.as_fd(), n.as_c_str()));
-    let stats = copy::copy(src_dir.as_fd(), &src_name, dst, &shown, opts, out)?;
+    let target = target.as_ref().map(|(d, n)| (d.as_fd(), n.as_c_str()));
+    let stats = copy::copy(src_dir.as_fd(), &src_name, target, &shown, opts, out)?;
     report(out, &stats, opts, &format!("{} to", escape(path)), &shown)?;
     entry_line(
         &storage,

@@ -37,11 +37,19 @@ pub const DIRS: &[&str] = &[
     "usr/lib/tmpfiles.d",
 ];
 
+/// What a line makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Makes {
+    /// An entry of this kind.
+    One(Kind),
+    /// A copy (`C`) of whatever its source is.
+    Copy,
+}
+
 /// One line that creates a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    /// What the line makes (`None`: `C`, a copy of whatever the source is).
-    pub kind: Option<Kind>,
+    pub makes: Makes,
     /// The configuration file, absolute, as named in its directory.
     pub file: String,
     /// The line, trimmed.
@@ -55,19 +63,19 @@ pub struct Tmpfiles {
     rules: BTreeMap<Vec<u8>, Rule>,
 }
 
-/// The kind a line type creates, `Some(None)` for any, `None` when the
-/// type creates nothing (it adjusts, cleans or removes).
-fn creates(kind: u8) -> Option<Option<Kind>> {
-    Some(match kind {
-        b'f' | b'F' => Some(Kind::File),
-        b'd' | b'D' | b'v' | b'q' | b'Q' => Some(Kind::Directory),
-        b'p' => Some(Kind::Fifo),
-        b'L' => Some(Kind::Symlink),
-        b'c' => Some(Kind::CharDevice),
-        b'b' => Some(Kind::BlockDevice),
-        b'C' => None,
+/// What a line type makes, `None` when it makes nothing (it adjusts,
+/// cleans or removes).
+fn creates(letter: u8) -> Option<Makes> {
+    Some(Makes::One(match letter {
+        b'f' | b'F' => Kind::File,
+        b'd' | b'D' | b'v' | b'q' | b'Q' => Kind::Directory,
+        b'p' => Kind::Fifo,
+        b'L' => Kind::Symlink,
+        b'c' => Kind::CharDevice,
+        b'b' => Kind::BlockDevice,
+        b'C' => return Some(Makes::Copy),
         _ => return None,
-    })
+    }))
 }
 
 /// A line's path, relative and normalised, or `None` when tabula cannot
@@ -106,11 +114,11 @@ impl Tmpfiles {
             if ty.any(|b| b.is_ascii_alphanumeric()) {
                 continue;
             }
-            let (Some(kind), Some(rel)) = (creates(letter), plain_path(path)) else {
+            let (Some(makes), Some(rel)) = (creates(letter), plain_path(path)) else {
                 continue;
             };
             self.rules.entry(rel).or_insert_with(|| Rule {
-                kind,
+                makes,
                 file: file.to_owned(),
                 line: line.to_owned(),
             });
@@ -135,7 +143,12 @@ impl Tmpfiles {
             let mut names: Vec<String> = list
                 .flatten()
                 .filter_map(|e| e.file_name().to_str().ok().map(str::to_owned))
-                .filter(|n| n.ends_with(".conf") && !n.starts_with('.'))
+                .filter(|n| {
+                    !n.starts_with('.')
+                        && std::path::Path::new(n)
+                            .extension()
+                            .is_some_and(|e| e == "conf")
+                })
                 .collect();
             names.sort();
             for name in names {
@@ -171,7 +184,7 @@ impl Tmpfiles {
     pub fn makes(&self, rel: &[u8], kind: Kind) -> Option<&Rule> {
         self.rules
             .get(rel)
-            .filter(|r| r.kind.is_none_or(|k| k == kind))
+            .filter(|r| r.makes == Makes::Copy || r.makes == Makes::One(kind))
     }
 
     /// A line that makes a path strictly under `rel` (so `rel` is made as

@@ -83,13 +83,14 @@ pub fn parse_diff(text: &str, mountpoint: &[u8]) -> Result<BTreeMap<Vec<u8>, Cha
                     found.insert(r, Change::New);
                 }
             }
-            ("M", "/") => {}
+            // A directory changes whenever an entry does; a removed path
+            // comes back at the next boot.
+            ("M", "/") | ("-", _) => {}
             ("M", _) => {
                 if let Some(r) = rel(path) {
                     found.entry(r).or_insert(Change::Modified);
                 }
             }
-            ("-", _) => {}
             _ => return Err(bad()),
         }
     }

@@ -12,11 +12,11 @@ pub(super) fn times(st: &Stat) -> Timestamps {
     Timestamps {
         last_access: Timespec {
             tv_sec: st.st_atime,
-            tv_nsec: st.st_atime_nsec as _,
+            tv_nsec: st.st_atime_nsec.try_into().unwrap_or(0),
         },
         last_modification: Timespec {
             tv_sec: st.st_mtime,
-            tv_nsec: st.st_mtime_nsec as _,
+            tv_nsec: st.st_mtime_nsec.try_into().unwrap_or(0),
         },
     }
 }

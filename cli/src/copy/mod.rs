@@ -22,6 +22,10 @@ pub use open::open_parent;
 
 /// How to copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches, each set by one command-line flag or the terminal"
+)]
 pub struct Options {
     /// Print what would be copied; change nothing.
     pub dry_run: bool,
@@ -92,11 +96,15 @@ struct Copier<'a> {
     dst_missing: bool,
 }
 
-impl Copier<'_> {
-    fn fail(&self, what: &str, path: &[u8], e: Errno) -> Error {
-        Error::runtime(format!("cannot {what} {}: {e}", escape(path)))
-    }
+fn fail(what: &str, path: &[u8], e: Errno) -> Error {
+    Error::runtime(format!("cannot {what} {}: {e}", escape(path)))
+}
 
+impl Copier<'_> {
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one match over the kinds of entry, each arm a few lines; split, each part would need the whole copier"
+    )]
     fn entry(
         &mut self,
         sd: BorrowedFd<'_>,
@@ -143,12 +151,11 @@ impl Copier<'_> {
                     } else {
                         AtFlags::empty()
                     };
-                    rustix::fs::unlinkat(dd, dn, flags)
-                        .map_err(|e| self.fail("replace", shown, e))?;
+                    rustix::fs::unlinkat(dd, dn, flags).map_err(|e| fail("replace", shown, e))?;
                 }
             }
             Err(Errno::NOENT) => {}
-            Err(e) => return Err(self.fail("look at", shown, e)),
+            Err(e) => return Err(fail("look at", shown, e)),
         }
         self.stats.entries += 1;
         if self.opts.dry_run {
@@ -159,7 +166,7 @@ impl Copier<'_> {
             if let Some((ldir, lname)) = self.links.get(&(st.st_dev, st.st_ino)) {
                 if !self.opts.dry_run {
                     rustix::fs::linkat(ldir, lname.as_c_str(), dd, dn, AtFlags::empty())
-                        .map_err(|e| self.fail("link", shown, e))?;
+                        .map_err(|e| fail("link", shown, e))?;
                 }
                 return Ok(());
             }
@@ -173,8 +180,7 @@ impl Copier<'_> {
                     self.stats.bytes += u64::try_from(st.st_size).unwrap_or(0);
                     if st.st_nlink > 1 {
                         // Later names of this file are links, as in a real copy.
-                        let again =
-                            rustix::io::dup(sd).map_err(|e| self.fail("remember", shown, e))?;
+                        let again = rustix::io::dup(sd).map_err(|e| fail("remember", shown, e))?;
                         self.links
                             .insert((st.st_dev, st.st_ino), (again, sn.to_owned()));
                     }
@@ -192,16 +198,16 @@ impl Copier<'_> {
             FileType::Directory => {
                 rustix::fs::mkdirat(dd, dn, Mode::from_raw_mode(0o700))
                     .or_else(|e| if e == Errno::EXIST { Ok(()) } else { Err(e) })
-                    .map_err(|e| self.fail("make", shown, e))?;
+                    .map_err(|e| fail("make", shown, e))?;
                 let dst = rustix::fs::openat(
                     dd,
                     dn,
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
-                .map_err(|e| self.fail("open", shown, e))?;
+                .map_err(|e| fail("open", shown, e))?;
                 let src = self.children(sd, sn, Some(dst.as_fd()), shown)?;
-                self.finish(src.as_fd(), dst.as_fd(), owner, mode, st, shown)?;
+                Self::finish(src.as_fd(), dst.as_fd(), owner, mode, st, shown)?;
             }
             FileType::RegularFile => {
                 let src = rustix::fs::openat(
@@ -210,7 +216,7 @@ impl Copier<'_> {
                     OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
-                .map_err(|e| self.fail("read", shown, e))?;
+                .map_err(|e| fail("read", shown, e))?;
                 let dst = rustix::fs::openat(
                     dd,
                     dn,
@@ -221,7 +227,7 @@ impl Copier<'_> {
                         | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )
-                .map_err(|e| self.fail("create", shown, e))?;
+                .map_err(|e| fail("create", shown, e))?;
                 let mut from = std::fs::File::from(src);
                 let mut to = std::fs::File::from(dst);
                 let n = std::io::copy(&mut from, &mut to)
@@ -234,32 +240,32 @@ impl Copier<'_> {
                         crate::output::human_size(self.stats.bytes)
                     );
                 }
-                self.finish(from.as_fd(), to.as_fd(), owner, mode, st, shown)?;
+                Self::finish(from.as_fd(), to.as_fd(), owner, mode, st, shown)?;
             }
             FileType::Symlink => {
                 let target = rustix::fs::readlinkat(sd, sn, Vec::new())
-                    .map_err(|e| self.fail("read the symlink", shown, e))?;
+                    .map_err(|e| fail("read the symlink", shown, e))?;
                 rustix::fs::symlinkat(target.as_c_str(), dd, dn)
-                    .map_err(|e| self.fail("make the symlink", shown, e))?;
+                    .map_err(|e| fail("make the symlink", shown, e))?;
                 rustix::fs::chownat(dd, dn, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("chown", shown, e))?;
+                    .map_err(|e| fail("chown", shown, e))?;
                 rustix::fs::utimensat(dd, dn, &times(st), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("set the times of", shown, e))?;
+                    .map_err(|e| fail("set the times of", shown, e))?;
             }
             _ => {
                 let file_type = kind;
                 rustix::fs::mknodat(dd, dn, file_type, mode, st.st_rdev)
-                    .map_err(|e| self.fail("make", shown, e))?;
+                    .map_err(|e| fail("make", shown, e))?;
                 rustix::fs::chownat(dd, dn, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("chown", shown, e))?;
+                    .map_err(|e| fail("chown", shown, e))?;
                 rustix::fs::chmodat(dd, dn, mode, AtFlags::empty())
-                    .map_err(|e| self.fail("chmod", shown, e))?;
+                    .map_err(|e| fail("chmod", shown, e))?;
                 rustix::fs::utimensat(dd, dn, &times(st), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("set the times of", shown, e))?;
+                    .map_err(|e| fail("set the times of", shown, e))?;
             }
         }
         if kind != FileType::Directory && st.st_nlink > 1 {
-            let dir = rustix::io::dup(dd).map_err(|e| self.fail("remember", shown, e))?;
+            let dir = rustix::io::dup(dd).map_err(|e| fail("remember", shown, e))?;
             self.links
                 .insert((st.st_dev, st.st_ino), (dir, dn.to_owned()));
         }
@@ -281,10 +287,10 @@ impl Copier<'_> {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| self.fail("open", shown, e))?;
+        .map_err(|e| fail("open", shown, e))?;
         let mut names = Vec::new();
-        for entry in rustix::fs::Dir::read_from(&src).map_err(|e| self.fail("list", shown, e))? {
-            let entry = entry.map_err(|e| self.fail("list", shown, e))?;
+        for entry in rustix::fs::Dir::read_from(&src).map_err(|e| fail("list", shown, e))? {
+            let entry = entry.map_err(|e| fail("list", shown, e))?;
             let name = entry.file_name();
             if name != c"." && name != c".." {
                 names.push(name.to_owned());
@@ -296,7 +302,7 @@ impl Copier<'_> {
             path.push(b'/');
             path.extend_from_slice(name.to_bytes());
             let st = rustix::fs::statat(&src, &name, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| self.fail("read", &path, e))?;
+                .map_err(|e| fail("read", &path, e))?;
             let dst = match dst {
                 Some(d) => d,
                 None => src.as_fd(), // dry run: never written
@@ -309,7 +315,6 @@ impl Copier<'_> {
     /// Owner, mode, extended attributes and times, in that order (a chown
     /// clears set-id bits; writing the times last keeps them).
     fn finish(
-        &self,
         src: BorrowedFd<'_>,
         dst: BorrowedFd<'_>,
         owner: (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>),
@@ -317,10 +322,9 @@ impl Copier<'_> {
         st: &Stat,
         shown: &[u8],
     ) -> Result<()> {
-        rustix::fs::fchown(dst, owner.0, owner.1).map_err(|e| self.fail("chown", shown, e))?;
-        rustix::fs::fchmod(dst, mode).map_err(|e| self.fail("chmod", shown, e))?;
-        copy_xattrs(src, dst)
-            .map_err(|e| self.fail("copy the extended attributes of", shown, e))?;
-        rustix::fs::futimens(dst, &times(st)).map_err(|e| self.fail("set the times of", shown, e))
+        rustix::fs::fchown(dst, owner.0, owner.1).map_err(|e| fail("chown", shown, e))?;
+        rustix::fs::fchmod(dst, mode).map_err(|e| fail("chmod", shown, e))?;
+        copy_xattrs(src, dst).map_err(|e| fail("copy the extended attributes of", shown, e))?;
+        rustix::fs::futimens(dst, &times(st)).map_err(|e| fail("set the times of", shown, e))
     }
 }

@@ -33,11 +33,11 @@ pub fn json(report: &Report, entries: &[&Entry], out: &mut dyn Write) -> std::io
             v
         })
         .collect();
-    let lost: Vec<&&Entry> = entries.iter().filter(|e| e.class == Class::Lost).collect();
+    let lost_ones: Vec<&&Entry> = entries.iter().filter(|e| e.class == Class::Lost).collect();
     let doc = json!({
         "filesystem": report.filesystem,
         "method": report.method,
-        "lost": { "entries": lost.len(), "bytes": lost.iter().map(|e| e.size).sum::<u64>() },
+        "lost": { "entries": lost_ones.len(), "bytes": lost_ones.iter().map(|e| e.size).sum::<u64>() },
         "entries": list,
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -106,9 +106,9 @@ pub fn nix(
                         .replace("${", "\\${")
                 );
                 if is_dir {
-                    dirs.push(quoted)
+                    dirs.push(quoted);
                 } else {
-                    files.push(quoted)
+                    files.push(quoted);
                 }
             }
             Ok(p) => skipped.push(escape(p.as_bytes())),

@@ -44,17 +44,25 @@ pub fn escape(bytes: &[u8]) -> String {
                 c if c.is_control() => {
                     let mut buf = [0; 4];
                     for b in c.encode_utf8(&mut buf).bytes() {
-                        out.push_str(&format!("\\x{b:02x}"));
+                        hex(&mut out, b);
                     }
                 }
                 c => out.push(c),
             }
         }
         for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
+            hex(&mut out, *b);
         }
     }
     out
+}
+
+/// Appends `\xNN`.
+fn hex(out: &mut String, b: u8) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\x");
+    out.push(char::from(DIGITS[usize::from(b >> 4)]));
+    out.push(char::from(DIGITS[usize::from(b & 0xf)]));
 }
 
 /// Undoes [`escape`].
@@ -82,6 +90,10 @@ pub fn unescape(text: &str) -> Vec<u8> {
 }
 
 /// `1.5K`, `3.0M`: binary units, one decimal.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a size shown with one decimal needs no more than f64's 52 bits"
+)]
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
     let mut v = bytes as f64;

@@ -91,6 +91,10 @@ fn generation(subvolume: &Path) -> String {
 
 #[test]
 #[ignore = "needs root and loop devices; dev/test.sh runs it"]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one story: an old root, then each way restore may and may not copy it"
+)]
 fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked() {
     if skip_unless(
         "restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked",

@@ -8,6 +8,7 @@
 //! The tests that need root and loop devices are `#[ignore]`d with the
 //! reason and start with `tabula_testkit::skip_unless`; `dev/test.sh` runs
 //! them.
+#![warn(clippy::pedantic)]
 // Set-up that cannot happen is a broken test machine: it stops loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
