@@ -7,6 +7,9 @@ use std::process::{Command, Output};
 
 pub use tabula_testkit::sh;
 
+/// What a test returns: a failing step stops it with its error.
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }

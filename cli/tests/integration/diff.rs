@@ -7,39 +7,37 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use crate::common::{Scratch, join, p, sh, tabula, write};
+use crate::common::{Scratch, TestResult, join, p, sh, tabula, write};
 use crate::diff_check::{check_outputs, truth};
 use tabula_testkit::{BTRFS_ON_LOOP, Need, skip_unless};
 
 /// The changes every root gets, relative to the root directory `r`, made
 /// through the running system's view (persisted paths are bind mounts).
-fn plant_common(r: &Path) {
+fn plant_common(r: &Path) -> std::io::Result<()> {
     write(&r.join("etc/new.conf"), &[b'x'; 100]);
-    std::fs::create_dir_all(r.join("var/lib/app/sub")).unwrap();
+    std::fs::create_dir_all(r.join("var/lib/app/sub"))?;
     write(&r.join("var/lib/app/db"), &vec![7u8; 1 << 20]);
     write(&r.join("var/lib/app/a"), b"a");
-    std::fs::hard_link(r.join("var/lib/app/a"), r.join("var/lib/app/a-link")).unwrap();
+    std::fs::hard_link(r.join("var/lib/app/a"), r.join("var/lib/app/a-link"))?;
     write(&r.join("var/lib/app/sub/x"), b"x");
-    std::fs::create_dir_all(r.join("srv")).unwrap();
+    std::fs::create_dir_all(r.join("srv"))?;
     sh("mkfifo", &[p(&r.join("srv/fifo"))]);
     sh("mknod", &[p(&r.join("srv/null")), "c", "1", "3"]);
-    let _sock = std::os::unix::net::UnixListener::bind(r.join("srv/sock")).unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(r.join("srv/sock"))?;
     write(&join(r, b"srv/a\nb"), b"newline");
     write(&join(r, b"srv/\xff\xfe"), b"not utf-8");
-    symlink("/usr/share/doc.txt", r.join("srv/link-elsewhere")).unwrap();
+    symlink("/usr/share/doc.txt", r.join("srv/link-elsewhere"))?;
     // What NixOS makes at every boot.
     symlink(
         "/nix/store/0000000000000000000000000000000-etc/etc",
         r.join("etc/static"),
-    )
-    .unwrap();
-    symlink("/etc/static/hosts", r.join("etc/hosts")).unwrap();
-    std::fs::create_dir_all(r.join("bin")).unwrap();
+    )?;
+    symlink("/etc/static/hosts", r.join("etc/hosts"))?;
+    std::fs::create_dir_all(r.join("bin"))?;
     symlink(
         "/nix/store/0000000000000000000000000000000-bash/bin/sh",
         r.join("bin/sh"),
-    )
-    .unwrap();
+    )?;
     write(&r.join("etc/.clean"), b"sudoers\n");
     write(&r.join("etc/sudoers"), b"root ALL=(ALL) ALL\n");
     write(&r.join("etc/passwd"), b"root:x:0:0::/root:/bin/sh\n");
@@ -49,8 +47,7 @@ fn plant_common(r: &Path) {
     symlink(
         "/nix/store/0000000000000000000000000000000-tool/bin",
         r.join("opt/tool/bin"),
-    )
-    .unwrap();
+    )?;
     // systemd-tmpfiles' configuration, linked into the store as NixOS
     // links it (through /etc/static), and one written by hand on the root
     // (lost itself, so its line makes nothing at the next boot).
@@ -64,21 +61,20 @@ L /etc/tabula-link - - - - /some/where\n\
 d /etc/tabula-not-a-dir 0755 - - -\n\
 d /home/%u/ignored\n",
     );
-    std::fs::create_dir_all(r.join("etc/tmpfiles.d")).unwrap();
+    std::fs::create_dir_all(r.join("etc/tmpfiles.d"))?;
     symlink(
         "/etc/static/tmpfiles.d/tabula.conf",
         r.join("etc/tmpfiles.d/tabula.conf"),
-    )
-    .unwrap();
+    )?;
     write(
         &r.join("etc/tmpfiles.d/lost.conf"),
         b"d /srv/from-a-lost-file\n",
     );
-    std::fs::create_dir_all(r.join("srv/from-a-lost-file")).unwrap();
+    std::fs::create_dir_all(r.join("srv/from-a-lost-file"))?;
     write(&r.join("var/lib/tabula-regen/state"), b"state");
-    std::fs::create_dir_all(r.join("var/cache/tabula/deep")).unwrap();
+    std::fs::create_dir_all(r.join("var/cache/tabula/deep"))?;
     write(&r.join("etc/tabula-regen.conf"), b"edited");
-    symlink("/some/where", r.join("etc/tabula-link")).unwrap();
+    symlink("/some/where", r.join("etc/tabula-link"))?;
     write(
         &r.join("etc/tabula-not-a-dir"),
         b"a file, not the directory",
@@ -92,6 +88,7 @@ d /home/%u/ignored\n",
     );
     // Under another mount: not the root's.
     write(&r.join("boot/kernel"), b"kernel");
+    Ok(())
 }
 
 const COMMON_LOST: &[&[u8]] = &[
@@ -177,12 +174,12 @@ fn paths(list: &[&[u8]]) -> BTreeSet<Vec<u8>> {
 
 #[test]
 #[ignore = "needs root and loop devices; dev/test.sh runs it"]
-fn btrfs_diff_from_blank_lists_exactly_what_the_next_boot_erases() {
+fn btrfs_diff_from_blank_lists_exactly_what_the_next_boot_erases() -> TestResult {
     if skip_unless(
         "btrfs_diff_from_blank_lists_exactly_what_the_next_boot_erases",
         BTRFS_ON_LOOP,
     ) {
-        return;
+        return Ok(());
     }
     let mut sc = Scratch::new();
     let dev = sc.btrfs(256);
@@ -203,28 +200,27 @@ fn btrfs_diff_from_blank_lists_exactly_what_the_next_boot_erases() {
         write(&b.join(f), f.as_bytes());
     }
     for d in ["var/log", "home"] {
-        std::fs::create_dir_all(b.join(d)).unwrap();
+        std::fs::create_dir_all(b.join(d))?;
     }
     sh(
         "btrfs",
         &["-q", "subvolume", "snapshot", p(&b), p(&top.join("@root"))],
     );
     sh("btrfs", &["property", "set", "-ts", p(&b), "ro", "true"]);
-    std::fs::create_dir_all(top.join("persist")).unwrap();
+    std::fs::create_dir_all(top.join("persist"))?;
     let r = sc.path("root");
     sc.mount(&["-o", "subvol=@root", &dev], &r);
     persist_mounts(&mut sc, &r, &top.join("persist"));
 
-    plant_common(&r);
+    plant_common(&r)?;
     std::fs::OpenOptions::new()
         .append(true)
         .open(r.join("etc/mod-me"))
-        .and_then(|mut f| std::io::Write::write_all(&mut f, b" more"))
-        .unwrap();
-    std::fs::rename(r.join("etc/rename-me"), r.join("etc/renamed")).unwrap();
-    std::fs::remove_file(r.join("etc/del-me")).unwrap();
-    std::fs::hard_link(r.join("etc/keep"), r.join("etc/keep-link")).unwrap();
-    std::fs::set_permissions(r.join("usr/share"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b" more"))?;
+    std::fs::rename(r.join("etc/rename-me"), r.join("etc/renamed"))?;
+    std::fs::remove_file(r.join("etc/del-me"))?;
+    std::fs::hard_link(r.join("etc/keep"), r.join("etc/keep-link"))?;
+    std::fs::set_permissions(r.join("usr/share"), std::fs::Permissions::from_mode(0o700))?;
     sh(
         "btrfs",
         &["-q", "subvolume", "create", p(&r.join("var/lib/machines"))],
@@ -255,22 +251,23 @@ fn btrfs_diff_from_blank_lists_exactly_what_the_next_boot_erases() {
     check_outputs(&cfg, &r, &truth, &new_dirs, Some(nix));
 
     let out = tabula(&["--config", p(&cfg), "--root", p(&r), "diff", "--json"]);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert!(
         doc["method"].as_str().unwrap().starts_with("tree search"),
         "{}",
         doc["method"]
     );
+    Ok(())
 }
 
 #[test]
 #[ignore = "needs root and loop devices; dev/test.sh runs it"]
-fn btrfs_diff_without_blank_lists_everything_but_persisted_and_regenerated() {
+fn btrfs_diff_without_blank_lists_everything_but_persisted_and_regenerated() -> TestResult {
     if skip_unless(
         "btrfs_diff_without_blank_lists_everything_but_persisted_and_regenerated",
         BTRFS_ON_LOOP,
     ) {
-        return;
+        return Ok(());
     }
     let mut sc = Scratch::new();
     let dev = sc.btrfs(256);
@@ -280,11 +277,11 @@ fn btrfs_diff_without_blank_lists_everything_but_persisted_and_regenerated() {
         "btrfs",
         &["-q", "subvolume", "create", p(&top.join("@root"))],
     );
-    std::fs::create_dir_all(top.join("persist")).unwrap();
+    std::fs::create_dir_all(top.join("persist"))?;
     let r = sc.path("root");
     sc.mount(&["-o", "subvol=@root", &dev], &r);
     persist_mounts(&mut sc, &r, &top.join("persist"));
-    plant_common(&r);
+    plant_common(&r)?;
     let cfg = config(
         &sc,
         &format!(
@@ -298,27 +295,29 @@ fn btrfs_diff_without_blank_lists_everything_but_persisted_and_regenerated() {
         &[COMMON_REGENERATED, &[b"/etc", b"/var"]].concat(),
     );
     check_outputs(&cfg, &r, &truth, &paths(&[b"/var/lib/app", b"/srv"]), None);
+    Ok(())
 }
 
 #[test]
 #[ignore = "needs root (mounts); dev/test.sh runs it"]
-fn tmpfs_diff_lists_one_filesystem_without_its_mounts() {
+fn tmpfs_diff_lists_one_filesystem_without_its_mounts() -> TestResult {
     if skip_unless(
         "tmpfs_diff_lists_one_filesystem_without_its_mounts",
         &[Need::Root],
     ) {
-        return;
+        return Ok(());
     }
     let mut sc = Scratch::new();
     let r = sc.path("root");
     sc.mount(&["-t", "tmpfs", "tabula-test-root"], &r);
     let storage = sc.path("persist");
     persist_mounts(&mut sc, &r, &storage);
-    plant_common(&r);
+    plant_common(&r)?;
     let cfg = config(&sc, "");
     let truth = truth(
         COMMON_LOST,
         &[COMMON_REGENERATED, &[b"/etc", b"/var"]].concat(),
     );
     check_outputs(&cfg, &r, &truth, &paths(&[b"/var/lib/app", b"/srv"]), None);
+    Ok(())
 }

@@ -2,18 +2,18 @@
 //! filesystem's order of creation, with what the keep policy does with it
 //! at the next boot.
 
-use crate::common::{Scratch, assert_ok, p, sh, tabula_at};
+use crate::common::{Scratch, TestResult, assert_ok, p, sh, tabula_at};
 use crate::diff::config;
 use tabula_testkit::{BTRFS_ON_LOOP, skip_unless};
 
 #[test]
 #[ignore = "needs root and loop devices; dev/test.sh runs it"]
-fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() {
+fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() -> TestResult {
     if skip_unless(
         "btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot",
         BTRFS_ON_LOOP,
     ) {
-        return;
+        return Ok(());
     }
     let mut sc = Scratch::new();
     let dev = sc.btrfs(256);
@@ -23,7 +23,7 @@ fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() {
         "btrfs",
         &["-q", "subvolume", "create", p(&top.join("@root"))],
     );
-    std::fs::create_dir_all(top.join("@old_roots/not-a-subvolume")).unwrap();
+    std::fs::create_dir_all(top.join("@old_roots/not-a-subvolume"))?;
     // Archived in the order of their names (the clock was right); the
     // rollback ranks them by creation transaction, and so does the list.
     for name in [
@@ -51,7 +51,7 @@ fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() {
     );
     let out = tabula_at("1796083200", &["--config", p(&cfg), "roots"]); // 2026-12-01T00:00:00Z
     assert_ok(&out);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(out.stdout)?;
     let lines: Vec<&str> = text.lines().skip(1).map(str::trim_end).collect();
     // The pinned one shows its creation time (now, in the real clock), so
     // only its fate and place are compared.
@@ -75,4 +75,5 @@ fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() {
         ),
         "{text}"
     );
+    Ok(())
 }
