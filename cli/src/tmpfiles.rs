@@ -19,7 +19,7 @@
 //!
 //! A configuration file that is itself on the ephemeral root and lost (a
 //! file written there by hand) does not come back, so its lines are not
-//! taken: the caller says which files survive.
+//! taken, and it hides nothing: the caller says which files survive.
 
 use std::collections::BTreeMap;
 use std::os::fd::BorrowedFd;
@@ -52,7 +52,7 @@ pub struct Rule {
     pub makes: Makes,
     /// The configuration file, absolute, as named in its directory.
     pub file: String,
-    /// The line, trimmed.
+    /// The line, its fields separated by one space.
     pub line: String,
 }
 
@@ -120,7 +120,7 @@ impl Tmpfiles {
             self.rules.entry(rel).or_insert_with(|| Rule {
                 makes,
                 file: file.to_owned(),
-                line: line.to_owned(),
+                line: line.split_whitespace().collect::<Vec<_>>().join(" "),
             });
         }
     }
@@ -152,15 +152,17 @@ impl Tmpfiles {
                 .collect();
             names.sort();
             for name in names {
-                // An earlier directory's file of this name hides this one,
-                // whatever becomes of it.
-                if !seen.insert(name.clone()) {
+                let rel = format!("{dir}/{name}");
+                // A file that is gone at the next boot hides nothing then;
+                // one that stays hides the same name in later directories
+                // (a link to /dev/null only that).
+                if seen.contains(&name) || !survives(rel.as_bytes()) {
                     continue;
                 }
-                let rel = format!("{dir}/{name}");
+                seen.insert(name.clone());
                 let masked = rustix::fs::readlinkat(&fd, name.as_str(), Vec::new())
                     .is_ok_and(|t| t.to_bytes() == b"/dev/null");
-                if masked || !survives(rel.as_bytes()) {
+                if masked {
                     continue;
                 }
                 let Ok(file) = open_in_root(root, rel.as_bytes(), false) else {
@@ -233,7 +235,7 @@ mod tests {
              d /var/lib/systemd 0755 root root -\n\
              d! /run/boot-only\n\
              L+ /etc/mtab - - - - ../proc/self/mounts\n\
-             f /var//log/wtmp/ 0664 root utmp -\n\
+             f /var//log/wtmp/   0664 root\tutmp -\n\
              C /etc/skel - - - -\n\
              z /var/log/journal 2755 root systemd-journal - -\n\
              d /home/%u/x\n\
@@ -252,7 +254,11 @@ mod tests {
         assert!(t.makes(b"var/lib/systemd", Kind::File).is_none());
         assert!(t.makes(b"run/boot-only", Kind::Directory).is_some());
         assert!(t.makes(b"etc/mtab", Kind::Symlink).is_some());
-        assert!(t.makes(b"var/log/wtmp", Kind::File).is_some());
+        assert_eq!(
+            t.makes(b"var/log/wtmp", Kind::File)
+                .map(|r| r.line.as_str()),
+            Some("f /var//log/wtmp/ 0664 root utmp -")
+        );
         assert!(t.makes(b"etc/skel", Kind::Directory).is_some());
         assert!(t.makes(b"etc/skel", Kind::File).is_some());
         // The comment, the adjusting `z`, the specifier, the glob, the

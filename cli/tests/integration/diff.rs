@@ -71,6 +71,19 @@ d /home/%u/ignored\n",
         b"d /srv/from-a-lost-file\n",
     );
     std::fs::create_dir_all(r.join("srv/from-a-lost-file"))?;
+    // /run/tmpfiles.d (on another filesystem, so it stays): its lost.conf is
+    // not hidden by the lost file of that name in /etc/tmpfiles.d, its
+    // tabula.conf is hidden by the one linked there.
+    write(
+        &r.join("run/tmpfiles.d/lost.conf"),
+        b"d /var/lib/from-run 0755 - - -\n",
+    );
+    write(
+        &r.join("run/tmpfiles.d/tabula.conf"),
+        b"d /var/lib/hidden-by-etc 0755 - - -\n",
+    );
+    std::fs::create_dir_all(r.join("var/lib/from-run"))?;
+    std::fs::create_dir_all(r.join("var/lib/hidden-by-etc"))?;
     write(&r.join("var/lib/tabula-regen/state"), b"state");
     std::fs::create_dir_all(r.join("var/cache/tabula/deep"))?;
     write(&r.join("etc/tabula-regen.conf"), b"edited");
@@ -114,6 +127,7 @@ const COMMON_LOST: &[&[u8]] = &[
     b"/srv/from-a-lost-file",
     b"/var/lib/tabula-regen/state",
     b"/etc/tabula-not-a-dir",
+    b"/var/lib/hidden-by-etc",
 ];
 const COMMON_REGENERATED: &[&[u8]] = &[
     b"/etc/static",
@@ -134,6 +148,8 @@ const COMMON_REGENERATED: &[&[u8]] = &[
     b"/var/cache/tabula/deep",
     b"/etc/tabula-regen.conf",
     b"/etc/tabula-link",
+    b"/run",
+    b"/var/lib/from-run",
 ];
 
 /// Makes the mount points and the persisted bind mounts on root `r`, from
@@ -153,6 +169,7 @@ fn persist_mounts(sc: &mut Scratch, r: &Path, s: &Path) {
     );
     sc.mount(&["-t", "tmpfs", "boot"], &r.join("boot"));
     sc.mount(&["-t", "tmpfs", "nix"], &r.join("nix"));
+    sc.mount(&["-t", "tmpfs", "run"], &r.join("run"));
 }
 
 pub fn config(sc: &Scratch, rollback: &str) -> std::path::PathBuf {
@@ -247,7 +264,7 @@ fn btrfs_diff_from_blank_lists_exactly_what_the_next_boot_erases() -> TestResult
     .concat();
     let truth = truth(&lost, COMMON_REGENERATED);
     let new_dirs = paths(&[b"/var/lib/app", b"/srv", b"/var/lib/machines"]);
-    let nix = "tabula.persist.\"/persist\" = {\n  directories = [\n    \"/srv\"\n    \"/var/lib/app\"\n    \"/var/lib/machines\"\n  ];\n  files = [\n    \"/etc/keep-link\"\n    \"/etc/mod-me\"\n    \"/etc/new.conf\"\n    \"/etc/renamed\"\n    \"/etc/tabula-not-a-dir\"\n    \"/etc/tmpfiles.d/lost.conf\"\n    \"/opt/tool/conf\"\n    \"/var/lib/tabula-regen/state\"\n  ];\n};\n";
+    let nix = "tabula.persist.\"/persist\" = {\n  directories = [\n    \"/srv\"\n    \"/var/lib/app\"\n    \"/var/lib/hidden-by-etc\"\n    \"/var/lib/machines\"\n  ];\n  files = [\n    \"/etc/keep-link\"\n    \"/etc/mod-me\"\n    \"/etc/new.conf\"\n    \"/etc/renamed\"\n    \"/etc/tabula-not-a-dir\"\n    \"/etc/tmpfiles.d/lost.conf\"\n    \"/opt/tool/conf\"\n    \"/var/lib/tabula-regen/state\"\n  ];\n};\n";
     check_outputs(&cfg, &r, &truth, &new_dirs, Some(nix));
 
     let out = tabula(&["--config", p(&cfg), "--root", p(&r), "diff", "--json"]);

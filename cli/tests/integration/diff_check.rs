@@ -98,23 +98,31 @@ fn check_tmpfiles_reasons(cfg: &str, rt: &str, all_tree: &[u8]) {
             .unwrap_or_else(|| panic!("no reason for {path}"))
             .to_owned()
     };
-    let file = "/etc/tmpfiles.d/tabula.conf";
-    for (path, says) in [
+    for (path, says, file) in [
         (
             "/var/lib/tabula-regen",
             "made by systemd-tmpfiles at every boot: `d /var/lib/tabula-regen 0755 root root -`",
+            "/etc/tmpfiles.d/tabula.conf",
+        ),
+        (
+            "/var/lib/from-run",
+            "made by systemd-tmpfiles at every boot: `d /var/lib/from-run 0755 - - -`",
+            "/run/tmpfiles.d/lost.conf",
         ),
         (
             "/var/cache",
             "made by systemd-tmpfiles on the way to /var/cache/tabula/deep: `d /var/cache/tabula/deep 0755 - - -`",
+            "/etc/tmpfiles.d/tabula.conf",
         ),
         (
             "/etc/tabula-regen.conf",
             "made by systemd-tmpfiles at every boot: `f /etc/tabula-regen.conf 0644 root root - hello`",
+            "/etc/tmpfiles.d/tabula.conf",
         ),
         (
             "/etc/tabula-link",
             "made by systemd-tmpfiles at every boot: `L /etc/tabula-link - - - - /some/where`",
+            "/etc/tmpfiles.d/tabula.conf",
         ),
     ] {
         let why = reason(path);
