@@ -92,6 +92,11 @@ common.scenario {
         for listing in (before, after):
             for p in listing:
                 assert not any(p == d or p.startswith(d + b"/") for d in PERSISTED), f"persisted path listed: {p!r}"
+        doc = json.loads(machine.succeed("tabula diff --json --all"))
+        systemd_dir = [e for e in doc["entries"] if e["path"] == "/var/lib/systemd"]
+        assert systemd_dir and systemd_dir[0]["class"] == "regenerated", systemd_dir
+        reason = systemd_dir[0]["reason"]
+        assert reason.startswith("made by systemd-tmpfiles at every boot: `d /var/lib/systemd "), reason
         planted_meta = machine.succeed(f"{META} /srv/planted/file").strip()
         assert planted_meta == "65534:65534:640:13:1700000000:1700000100", planted_meta
         reboot(machine)

@@ -4,7 +4,10 @@
 //! what appears between the two answers is
 //! exactly the planted ephemeral files (from `zfs diff` against `@blank`,
 //! names with a newline and a byte that is not UTF-8 decoded), a store link
-//! among them classified regenerated, persisted paths never listed. Boot 2:
+//! among them classified regenerated, persisted paths never listed; what
+//! the guest's systemd-tmpfiles configuration makes (`/var/lib/systemd`,
+//! `/var/cache`, `/tmp`) is regenerated, the reason naming the line and its
+//! file. Boot 2:
 //! `tabula roots --json` lists the root of boot 1, archived; `tabula restore
 //! --dry-run` changes nothing; `restore --to storage` (the tree) and `--to
 //! place` (a file) copy with owner, mode, timestamps and extended
@@ -202,7 +205,40 @@ const PERSISTED: &[&[u8]] = &[
     b"/etc/tabula-test.conf",
 ];
 
+/// What the guest's systemd-tmpfiles configuration makes, with the reason
+/// `diff` must give: Debian's `/usr/lib/tmpfiles.d`, read from the running
+/// system.
+const TMPFILES_REASONS: &[(&str, &str)] = &[
+    (
+        "/var/lib/systemd",
+        "made by systemd-tmpfiles at every boot: `d /var/lib/systemd 0755 root root -` in /usr/lib/tmpfiles.d/systemd.conf",
+    ),
+    (
+        "/var/cache",
+        "made by systemd-tmpfiles at every boot: `d /var/cache 0755 - - -` in /usr/lib/tmpfiles.d/var.conf",
+    ),
+    (
+        "/tmp",
+        "made by systemd-tmpfiles at every boot: `D /tmp 1777 root root -` in /usr/lib/tmpfiles.d/tmp.conf",
+    ),
+];
+
 fn check_boot1(b1: &Boot) -> Result<()> {
+    let doc: serde_json::Value =
+        serde_json::from_str(&printed(b1, "@@AFTER ")).ctx("@@AFTER: tabula diff --json output")?;
+    for (path, reason) in TMPFILES_REASONS {
+        let entry = doc["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["path"] == *path);
+        check_eq(
+            &format!("boot 1: class and reason of {path}"),
+            entry.map(|e| (e["class"].as_str(), e["reason"].as_str())),
+            Some((Some("regenerated"), Some(*reason))),
+            Some(b1),
+        )?;
+    }
     let before = diff_entries(b1, "@@BEFORE ")?;
     let after = diff_entries(b1, "@@AFTER ")?;
     let appeared: BTreeMap<Vec<u8>, String> = after
