@@ -29,6 +29,7 @@
         "overlay-present"
         "overlay-absent"
         "failure-policy"
+        "cli-zfs"
       ];
     in
     {

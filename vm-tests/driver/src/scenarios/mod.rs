@@ -4,6 +4,7 @@ pub mod boot_time;
 pub mod btrfs_blank_template;
 pub mod btrfs_retention;
 pub mod btrfs_rotation;
+pub mod cli_zfs;
 pub mod crash_injection;
 pub mod crash_injection_zfs;
 pub mod failure_policy;
@@ -155,6 +156,12 @@ pub fn all() -> Vec<Scenario> {
             proves: "power cut inside `zfs clone -o` built on real ZFS: unmarked written=0 clone destroyed and the root rotated; one holding data or of another snapshot refused, nothing destroyed",
             zfs: true,
             run: zfs_torn_clone::run,
+        },
+        Scenario {
+            name: "cli-zfs",
+            proves: "the tabula command after real ZFS boots: diff lists exactly the planted ephemeral files, never persisted ones; roots lists the archived root; restore (--dry-run, --to storage, --to place) keeps owner, mode, times, xattrs, the old root unmodified, no mount left",
+            zfs: true,
+            run: cli_zfs::run,
         },
         Scenario {
             name: "boot-time",
