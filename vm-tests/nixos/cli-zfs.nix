@@ -25,12 +25,11 @@ common.scenario {
       };
     };
     tabula =
-      { config, pkgs, ... }:
+      { pkgs, ... }:
       {
-        environment.systemPackages = [
-          config.tabula.package
-          pkgs.attr
-        ];
+        # The module installs the `tabula` command itself (stage2.nix);
+        # getfattr is for the checks.
+        environment.systemPackages = [ pkgs.attr ];
       };
   };
 
