@@ -280,6 +280,33 @@ pub fn check_zfs_property(name: &str, value: &str) -> Result<(), String> {
     ))
 }
 
+/// The number of bytes a size property's value stands for (`"8K"` →
+/// 8192, `"none"` → 0), as `zfs get -p` prints it; `None` for a property
+/// that is not a size, or a value that is not one. Comparing these, not the
+/// strings, tells whether a dataset already has the configured value.
+pub fn zfs_size_bytes(name: &str, value: &str) -> Option<u64> {
+    let t = &table().zfs;
+    match t.properties.get(name)? {
+        Rule::Enum { .. } => None,
+        Rule::BlockSize { .. } => {
+            let (n, suffix) = number_and_suffix(value, 9)?;
+            match suffix.as_str() {
+                "" => Some(n),
+                "K" => n.checked_mul(1 << 10),
+                "M" => n.checked_mul(1 << 20),
+                _ => None,
+            }
+        }
+        Rule::Quantity => {
+            if value == "none" {
+                return Some(0);
+            }
+            let (n, suffix) = number_and_suffix(value, 18)?;
+            n.checked_mul(*t.quantity_suffixes.get(&suffix)?)
+        }
+    }
+}
+
 /// Checks a Btrfs `compression` value (`None` is always fine).
 pub fn check_btrfs_compression(value: &str) -> Result<(), String> {
     check_rule(&table().btrfs.compression, value).map_err(|why| format!("is {value:?}; {why}"))

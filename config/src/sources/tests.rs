@@ -188,3 +188,13 @@ fn property_values_must_be_strings_or_the_file_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn sizes_compare_as_the_bytes_zfs_prints() {
+    assert_eq!(zfs_size_bytes("recordsize", "8K"), Some(8192));
+    assert_eq!(zfs_size_bytes("recordsize", "1M"), Some(1 << 20));
+    assert_eq!(zfs_size_bytes("quota", "none"), Some(0));
+    assert_eq!(zfs_size_bytes("quota", "10g"), Some(10 << 30));
+    assert_eq!(zfs_size_bytes("compression", "lz4"), None);
+    assert_eq!(zfs_size_bytes("com.example:x", "1"), None);
+}
