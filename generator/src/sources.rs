@@ -97,12 +97,13 @@ fn unoctal(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\'
-            && i + 3 < b.len() + 1
             && b.get(i + 1..i + 4)
                 .is_some_and(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
         {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
+            let v = u32::from(b[i + 1] - b'0') * 64
+                + u32::from(b[i + 2] - b'0') * 8
+                + u32::from(b[i + 3] - b'0');
+            out.push(u8::try_from(v).unwrap_or(b'?'));
             i += 4;
         } else {
             out.push(b[i]);
@@ -752,4 +753,39 @@ pub fn before_prepare(
         std::fs::write(&ready, "").map_err(|error| PrepareError::Write { path: ready, error })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storage_s_dataset_is_read_from_fstab_then_from_the_mount_table_escapes_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("proc/self")).unwrap();
+        std::fs::write(
+            root.join("etc/fstab"),
+            "# rpool/x /persist zfs\n/dev/vda /data btrfs defaults 0 0\nrpool/safe/my\\040data /my\\040data zfs defaults 0 0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("proc/self/mountinfo"),
+            "36 1 0:32 / /persist rw shared:2 - zfs rpool/safe/persist rw\n\
+             37 1 0:33 / /data rw shared:3 - btrfs /dev/vda rw\n",
+        )
+        .unwrap();
+        assert_eq!(
+            storage_dataset(root, "/my data").as_deref(),
+            Some("rpool/safe/my data")
+        );
+        assert_eq!(
+            storage_dataset(root, "/persist").as_deref(),
+            Some("rpool/safe/persist")
+        );
+        assert_eq!(storage_dataset(root, "/data"), None);
+        assert_eq!(storage_dataset(root, "/elsewhere"), None);
+        assert_eq!(unoctal(r"a\134b\01"), r"a\b\01");
+    }
 }
