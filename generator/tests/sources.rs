@@ -707,3 +707,29 @@ fn a_plain_btrfs_directory_is_left_alone_and_reported_and_a_removed_entry_keeps_
         "compression=zstd:3"
     );
 }
+
+#[test]
+fn a_symlink_on_the_way_to_a_source_is_never_followed() {
+    if tabula_testkit::skip_unless(
+        "a_symlink_on_the_way_to_a_source_is_never_followed",
+        FAKE_ZFS,
+    ) {
+        return;
+    }
+    let m = Machine::new();
+    m.fake_zfs(POOLS);
+    // /persist/var/lib leads elsewhere: the dataset would be mounted there.
+    fs::create_dir_all(m.path("/persist/var")).unwrap();
+    fs::create_dir_all(m.path("/elsewhere")).unwrap();
+    std::os::unix::fs::symlink(m.path("/elsewhere"), m.path("/persist/var/lib")).unwrap();
+    m.config(&seed_config("8K", false));
+    let (code, log) = m.run(&["sources"]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("/persist/var/lib is a symbolic link; tabula never follows symlinks"),
+        "{log}"
+    );
+    assert_eq!(fs::read_dir(m.path("/elsewhere")).unwrap().count(), 0);
+    assert_eq!(m.marker("ready", "var-lib-postgresql.mount"), None);
+    assert!(!m.argv_log().contains("create\t"), "{}", m.argv_log());
+}
