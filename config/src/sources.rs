@@ -156,6 +156,7 @@ fn table() -> &'static Table {
 /// Whether ZFS takes `name` only when a dataset is created
 /// (`casesensitivity`, `normalization`, `utf8only`): a difference found
 /// later is reported, not corrected.
+#[must_use]
 pub fn is_create_only(name: &str) -> bool {
     matches!(
         table().zfs.properties.get(name),
@@ -284,6 +285,7 @@ pub fn check_zfs_property(name: &str, value: &str) -> Result<(), String> {
 /// 8192, `"none"` → 0), as `zfs get -p` prints it; `None` for a property
 /// that is not a size, or a value that is not one. Comparing these, not the
 /// strings, tells whether a dataset already has the configured value.
+#[must_use]
 pub fn zfs_size_bytes(name: &str, value: &str) -> Option<u64> {
     let t = &table().zfs;
     match t.properties.get(name)? {
@@ -445,6 +447,7 @@ pub struct Sources {
 }
 
 impl Sources {
+    #[must_use]
     pub fn new(config: &Config) -> Self {
         let mut rolled_back = Vec::new();
         for (i, t) in config.rollback.iter().enumerate() {
