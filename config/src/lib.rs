@@ -24,6 +24,7 @@ mod id_and_mode;
 pub mod names;
 pub mod old_root;
 mod persist;
+pub mod sources;
 mod targets;
 
 pub use document::{Config, check_file, load, parse};

@@ -65,6 +65,13 @@ pub struct EntryObject {
     /// How a file is put in place; absent: [`Method::Bind`].
     #[serde(default)]
     pub method: Option<Method>,
+    /// Directories only: the source is its own ZFS dataset
+    /// ([`crate::sources`]).
+    #[serde(default)]
+    pub zfs: Option<crate::sources::ZfsKey>,
+    /// Directories only: the source is its own Btrfs subvolume.
+    #[serde(default)]
+    pub btrfs: Option<crate::sources::BtrfsKey>,
 }
 
 /// How a persisted file is put in place.
@@ -125,6 +132,8 @@ impl<'de> Deserialize<'de> for Entry {
                     mount_options: Vec::new(),
                     parent_directory: None,
                     method: None,
+                    zfs: None,
+                    btrfs: None,
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {

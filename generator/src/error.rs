@@ -91,6 +91,8 @@ pub enum PrepareError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// An entry's own dataset or subvolume is not there as configured.
+    Source { path: String, why: String },
     /// A path that is not below the directory it was resolved from (the
     /// plan guarantees it is; a bug if seen).
     NotUnder { path: String, base: String },
@@ -161,6 +163,7 @@ impl fmt::Display for PrepareError {
             PrepareError::Write { path, error } => {
                 write!(f, "cannot write {}: {error}", path.display())
             }
+            PrepareError::Source { path, why } => write!(f, "{path}: {why}"),
             PrepareError::NotUnder { path, base } => write!(f, "{path} is not a path under {base}"),
         }
     }

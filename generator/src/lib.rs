@@ -21,6 +21,7 @@ pub mod error;
 pub mod escape;
 pub mod plan;
 pub mod prepare;
+pub mod sources;
 pub mod units;
 
 pub use cli::Command;
@@ -104,6 +105,17 @@ impl Env {
             group: self.path("/etc/group"),
         }
     }
+
+    /// What the sources step reads and writes.
+    #[must_use]
+    pub fn sources_options(&self) -> sources::Options {
+        sources::Options {
+            root: self.root.clone(),
+            markers: self.path(sources::SOURCES_DIR),
+            mountinfo: self.path("/proc/self/mountinfo"),
+            zfs: "zfs".to_owned(),
+        }
+    }
 }
 
 /// The whole program: `args` are the arguments after the program name.
@@ -135,6 +147,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
             // A service: its stderr is the journal.
             tabula_runtime::log::init("tabula-prepare", Target::Stderr);
             prepare::run(&env.config(), stage, &env.prepare_options())
+        }
+        Command::Sources => {
+            tabula_runtime::log::init("tabula-sources", Target::Stderr);
+            sources::run(&env.config(), &env.sources_options())
         }
         Command::Generate { normal } => {
             tabula_runtime::log::init("tabula-generator", kmsg);
@@ -171,7 +187,8 @@ pub struct Outcome {
 pub fn generate(env: &Env) -> Result<Outcome, GenerateError> {
     let config = tabula_config::load(&env.config())?;
     let stage = env.stage();
-    let plan = plan(&config, stage);
+    let mut plan = plan(&config, stage);
+    let sources = sources::plan(&mut plan, &env.root);
     if stage == Stage::System {
         if let Some(b) = plan
             .binds
@@ -204,8 +221,10 @@ pub fn generate(env: &Env) -> Result<Outcome, GenerateError> {
         config_path,
         exe: &env.exe,
     };
+    let mut tree = render(&plan, &ctx);
+    sources::render(&sources, &ctx, &mut tree);
     Ok(Outcome {
-        tree: render(&plan, &ctx),
+        tree,
         problems: plan.problems.iter().map(ToString::to_string).collect(),
     })
 }

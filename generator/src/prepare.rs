@@ -109,11 +109,11 @@ impl UserDb {
         }
     }
 
-    fn uid(&self, id: &Id) -> Result<u32, PrepareError> {
+    pub(crate) fn uid(&self, id: &Id) -> Result<u32, PrepareError> {
         self.user(id).map(|(uid, _)| uid)
     }
 
-    fn gid(&self, group: &Group) -> Result<u32, PrepareError> {
+    pub(crate) fn gid(&self, group: &Group) -> Result<u32, PrepareError> {
         match group {
             Group::Id(Id::Numeric(gid)) => Ok(*gid),
             Group::Id(Id::Name(name)) => {
@@ -678,6 +678,12 @@ pub fn prepare_all(
     })?;
     let mut failed = Vec::new();
     for b in &plan.binds {
+        // An entry with its own dataset or subvolume: checked (and, created
+        // this boot, given its owner and mode) first.
+        if let Err(e) = crate::sources::before_prepare(b, &db, &root, &opts.root) {
+            failed.push((b.label.clone(), e));
+            continue;
+        }
         match prepare_bind(b, &db, &root, hook) {
             Ok(done) => {
                 if done == Done::AlreadyMounted {

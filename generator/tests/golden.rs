@@ -4,6 +4,7 @@
 //!
 //! - `config.json`: the configuration (`SourcePath=/etc/tabula/config.json`),
 //! - `initrd-release`: present when the case runs as in the initrd,
+//! - `fstab`: the case's `/etc/fstab`, when it has one,
 //! - `run.expected/units/`: the expected output tree (`.empty` marks an
 //!   intentionally empty one),
 //! - `messages.expected`: the expected error lines, one per rejected entry.
@@ -51,6 +52,10 @@ fn env_for(case: &Path, exe: &str) -> (Env, tempfile::TempDir) {
     };
     fs::create_dir_all(env.path("/etc/tabula")).expect("mkdir");
     fs::copy(case.join("config.json"), env.config()).expect("copy config");
+    // The storages' filesystems, for the default dataset of a `zfs` entry.
+    if case.join("fstab").exists() {
+        fs::copy(case.join("fstab"), env.path("/etc/fstab")).expect("copy fstab");
+    }
     if case.join("initrd-release").exists() {
         fs::copy(case.join("initrd-release"), env.path("/etc/initrd-release")).expect("copy");
     }

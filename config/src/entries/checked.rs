@@ -79,6 +79,8 @@ pub struct Persisted {
     /// Mount options after `bind`: the storage's, then the entry's own
     /// (shared by every entry of a storage that has none of its own).
     pub options: Rc<[String]>,
+    /// The source's own dataset or subvolume, if the entry asks for one.
+    pub backing: Option<crate::sources::Backing>,
 }
 
 /// The owner and mode of a created parent directory, defaults applied.

@@ -68,6 +68,7 @@ pub fn check_entries(config: &Config) -> Entries {
     // Accepted paths → index in `persisted`; a candidate's ancestors (and
     // itself) are looked up here, O(depth) instead of O(entries).
     let mut accepted: HashMap<String, usize> = HashMap::new();
+    let mut sources = crate::sources::Sources::new(config);
     for Candidate(mut entry) in candidates {
         if let Some(prev) = accepted.get(&entry.path).map(|&i| &persisted[i]) {
             let message = if prev.kind == entry.kind {
@@ -130,6 +131,10 @@ pub fn check_entries(config: &Config) -> Entries {
                     "contains the storage {storage:?}; mounting over it would hide persisted data"
                 ),
             ));
+            continue;
+        }
+        if let Err((value, message)) = sources.admit(&entry.label, entry.backing.as_ref()) {
+            problems.push(problem(&entry.label, &value, message));
             continue;
         }
         accepted.insert(entry.path.clone(), persisted.len());

@@ -230,6 +230,15 @@ impl Ctx<'_> {
             check_mount_option(opt)
                 .map_err(|why| problem(&format!("{label}.mountOptions[{j}]"), opt, why))?;
         }
+        let backing = crate::sources::check_keys(
+            kind,
+            self.storage,
+            &path,
+            e.in_initrd,
+            e.zfs.as_ref(),
+            e.btrfs.as_ref(),
+        )
+        .map_err(|(field, value, why)| problem(&format!("{label}{field}"), &value, why))?;
         let options = if e.mount_options.is_empty() {
             Rc::clone(&self.options)
         } else {
@@ -284,6 +293,7 @@ impl Ctx<'_> {
                 path: home.to_owned(),
             }),
             options,
+            backing,
         })
     }
 }

@@ -59,6 +59,8 @@ fn decide(rule: &str, value: &Value) -> Option<Result<(), String>> {
             .map_err(|e| e.to_string()),
         "waitSeconds" => in_target(r#""waitSeconds""#),
         "keepCount" => in_target_keep_min(value),
+        "zfsSource" => crate::sources::decide_case("zfs", value),
+        "btrfsSource" => crate::sources::decide_case("btrfs", value),
         "oldRootName" => string(|s| {
             if old_root::is_old_root_name(s) {
                 Ok(())

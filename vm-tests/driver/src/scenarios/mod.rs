@@ -12,6 +12,7 @@ pub mod overlay;
 pub mod persist_homes;
 pub mod smoke;
 pub mod zfs_bad_clock;
+pub mod zfs_datasets;
 pub mod zfs_keep_previous;
 pub mod zfs_rollback;
 pub mod zfs_torn_clone;
@@ -84,6 +85,12 @@ pub fn all() -> Vec<Scenario> {
             proves: "systemd initrd: the same, tabula-rollback.service after zfs-import-rpool.service",
             zfs: true,
             run: |e| zfs_rollback::run(e, Flavour::Systemd),
+        },
+        Scenario {
+            name: "zfs-datasets",
+            proves: "persisted directories with their own datasets: created with their properties on the first boot, data survives the rollback, a changed property applied, a removed entry's dataset untouched",
+            zfs: true,
+            run: zfs_datasets::run,
         },
         Scenario {
             name: "zfs-keep-previous",
