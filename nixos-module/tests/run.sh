@@ -153,6 +153,7 @@ if json=$(nixi --eval --strict --json "$here/corpus.nix" --arg lib "import $lib_
 import json, sys
 s = json.load(sys.stdin)["summary"]
 print("impermanence corpus: %d of %d configurations behave exactly as under impermanence in both initrd flavours" % (s["equivalent"], s["configurations"]))
+print("  not counting when files other than /etc/machine-id are mounted (NixOS activation or stage 2): %d" % s["equivalentButFileTiming"])
 e = s["equivalentForExistingData"]
 print("  not counting how a missing file source is created: %d in both flavours, %d with systemd stage 1, %d with the scripted initrd" % (e["both"], e["systemd"], e["scripted"]))
 for name, c in sorted(s["classes"].items()):
