@@ -51,6 +51,7 @@ mark "machine-id=$(cat /etc/machine-id) mid-mounted=$(mountpoint -q /etc/machine
 mark "persisted-mid=$(head -c 40 /persist/etc/machine-id 2>/dev/null || echo missing) persisted-symlink=$([ -L /persist/etc/machine-id ] && echo yes || echo no) persisted-stat=$(st /persist/etc/machine-id)"
 mark "first-boot=$(journalctl -b -o cat | grep -c 'Detected first boot')"
 mark "copy-created=$(journalctl -b -o cat | grep -c 'created /sysroot/persist/etc/machine-id')"
+mark "target-created=$(journalctl -b -o cat | grep -c 'created /sysroot/etc/machine-id ')"
 mark "mount-in-initrd=$(journalctl -b -o cat | grep -c 'Mounted.*Persisted file /etc/machine-id from /sysroot/persist')"
 u=systemd-machine-id-commit.service
 mark "commit-cond=$(systemctl show -p ConditionResult --value $u) commit-result=$(systemctl show -p Result --value $u) commit-ran=$([ "$(systemctl show -p ExecMainStartTimestampMonotonic --value $u)" -gt 0 ] 2>/dev/null && echo yes || echo no)"
@@ -129,6 +130,11 @@ pub fn run(env: &Env) -> Result<Outcome> {
                 (
                     &format!("boot {n}: mounted by the initrd"),
                     "mount-in-initrd",
+                    "1",
+                ),
+                (
+                    &format!("boot {n}: the mount point made on the root, which had no file"),
+                    "target-created",
                     "1",
                 ),
                 (

@@ -64,8 +64,12 @@ setpriv --reuid=alice --regid=alice --clear-groups sh -c 'echo cfg >/home/alice/
 sed -i --follow-symlinks 's/old/new/' /etc/renamed.conf
 echo first >/etc/auto.conf
 sync
-# where each write landed: its own storage, nothing in the outer one
-mark "in-persist-lib=$(cat /persist/var/lib/outer 2>/dev/null || echo missing) in-state-nixos=$(cat /state/var/lib/nixos/inner 2>/dev/null || echo missing) under-outer=$(ls -A /persist/var/lib/nixos 2>/dev/null | wc -l)"
+# where each write landed: its own storage, nothing in the outer one. The
+# outer copy is looked at through a mount of its own: /persist is a peer of
+# the /var/lib bind mount, so the inner mount propagates to it and would show.
+mkdir -p /run/outer && mount -o subvol=@persist /dev/vda /run/outer
+mark "in-persist-lib=$(cat /persist/var/lib/outer 2>/dev/null || echo missing) in-state-nixos=$(cat /state/var/lib/nixos/inner 2>/dev/null || echo missing) under-outer=$(ls -A /run/outer/var/lib/nixos 2>/dev/null | wc -l) outer-mount-point=$([ -d /run/outer/var/lib/nixos ] && echo yes || echo no)"
+umount /run/outer
 mark "in-persist-cfg=$(cat /persist/home/alice/.config/outer 2>/dev/null || echo missing) in-persist-fcitx=$(cat /persist/home/alice/.config/fcitx5/inner 2>/dev/null || echo missing)"
 mark "renamed-after=$(readlink /etc/renamed.conf || echo none) in-persist-renamed=$(cat /persist/etc/renamed.conf 2>/dev/null || echo missing)"
 mark "in-persist-auto=$(cat /persist/etc/auto.conf 2>/dev/null || echo missing)"
@@ -175,6 +179,11 @@ pub fn run(env: &Env) -> Result<Outcome> {
                 "boot 1: /var/lib/nixos write in @state",
                 "in-state-nixos",
                 "nixos",
+            ),
+            (
+                "boot 1: the inner mount point made in the outer copy",
+                "outer-mount-point",
+                "yes",
             ),
             (
                 "boot 1: entries in @persist's /var/lib/nixos (the mount point)",
