@@ -4,7 +4,9 @@
 # boots, and ends with a summary line "N passed, N failed[, N skipped]".
 # Exit status is non-zero when any scenario failed. As root.
 #
-#   vm-tests/run.sh                      every scenario
+#   vm-tests/run.sh                      every scenario (both sets)
+#   vm-tests/run.sh --set default        the default set (one proof per claim)
+#   vm-tests/run.sh --set extended       the long, exhaustive scenarios
 #   vm-tests/run.sh btrfs-rotation-systemd crash-injection
 #   vm-tests/run.sh --list
 set -euo pipefail

@@ -3,7 +3,8 @@
 # network (Debian's nix-bin is enough):
 #
 #   1. `nix-instantiate --parse` on every .nix file of the repository, and
-#      deadnix (no unused binding) over them;
+#      deadnix (no unused binding) over them; the VM tests' old-root name
+#      rule (vm-tests/nixos/old_root_name.py) against config/rules.json;
 #   2. the module evaluation tests (tests/eval.nix) with nixpkgs' lib;
 #   3. escapeSystemdPath (lib.nix) against the host's systemd-escape;
 #   4. the flake's outputs, the VM-test scenario list (against the QEMU
@@ -105,6 +106,25 @@ for line in sys.stdin:
 else
   skip "deadnix over the .nix files" "deadnix is not installed (cargo install --locked deadnix@$deadnix_version)"
 fi
+
+# --- 1c. the VM tests' old-root names against the shared table ---------------------
+# The NixOS VM tests recognise old roots in Python (vm-tests/nixos/old_root_name.py);
+# the config crate's tests hold the crate to the same cases (config/rules.json
+# oldRootName), so the two cannot drift apart.
+if verdict=$(python3 - "$repo/vm-tests/nixos/old_root_name.py" "$repo/config/rules.json" 2>&1 <<'EOF'
+import json, runpy, sys
+is_old_root_name = runpy.run_path(sys.argv[1])["is_old_root_name"]
+table = json.load(open(sys.argv[2]))["oldRootName"]
+wrong = ["must %s %r" % (side, case) for side in ("accept", "refuse") for case in table[side]
+         if is_old_root_name(case) != (side == "accept")]
+print("; ".join(wrong) if wrong else "same %d" % (len(table["accept"]) + len(table["refuse"])))
+EOF
+); then
+  case "$verdict" in
+    same*) pass "old-root names: the VM tests' is_old_root_name decides all ${verdict#same } oldRootName cases of config/rules.json as the config crate does" ;;
+    *) fail "old-root names: vm-tests/nixos/old_root_name.py differs from config/rules.json: $verdict" ;;
+  esac
+else fail "old-root names: could not check vm-tests/nixos/old_root_name.py: $verdict"; fi
 
 # --- nixpkgs lib -------------------------------------------------------------------
 lib_dir=

@@ -22,6 +22,19 @@ use crate::initrd::Flavour;
 use crate::{Env, Result};
 
 /// A named scenario.
+/// The extended set: the long, exhaustive scenarios (every crash point with
+/// random power cuts, the benchmark). Every other scenario is in the default
+/// set: at least one boot proving each claim of the README. The test command
+/// (`dev/test.sh`, `vm-tests/run.sh` with no argument) runs both sets;
+/// `--set default` or `--set extended` runs one of them, so a developer can
+/// run the quick set and CI can be split in two without dropping anything.
+pub const EXTENDED: &[&str] = &["crash-injection", "crash-injection-zfs", "boot-time"];
+
+/// Which set a scenario belongs to.
+pub fn is_extended(name: &str) -> bool {
+    EXTENDED.contains(&name)
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
     /// Name, as given on the command line.
@@ -187,3 +200,18 @@ pub const ERASED_AND_PERSISTED: &[(&str, &str, &str)] = &[
         "nobody:nogroup:640",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_extended_name_is_a_scenario_and_the_default_set_is_not_empty() {
+        let all = super::all();
+        for name in super::EXTENDED {
+            assert!(
+                all.iter().any(|s| s.name == *name),
+                "EXTENDED names {name}, which is no scenario"
+            );
+        }
+        assert!(all.iter().any(|s| !super::is_extended(s.name)));
+    }
+}
