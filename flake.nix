@@ -26,6 +26,8 @@
         "zfs-rollback-systemd"
         "zfs-keep-previous"
         "persist-files-and-homes"
+        "machine-id-first-boot"
+        "nested-and-symlink"
         "overlay-present"
         "overlay-absent"
         "failure-policy"

@@ -202,15 +202,27 @@ impl Ctx<'_> {
     ) -> Result<Persisted, Problem> {
         let e = &entry.0;
         let (path, source) = self.path_and_source(label, e, user)?;
-        let method = e.method.unwrap_or_default();
+        let mut method = e.method.unwrap_or_default();
+        if method != Method::Bind && kind == Kind::Directory {
+            let name = if method == Method::Auto {
+                "auto"
+            } else {
+                "symlink"
+            };
+            return Err(problem(
+                label,
+                &path,
+                format!(
+                    "is a directory, and \"method\": \"{name}\" is for files; remove it (a directory is bind-mounted)"
+                ),
+            ));
+        }
+        // The id is always there for PID 1 to read (created "uninitialized"):
+        // systemd 258 and later never create it through a symlink.
+        if method == Method::Auto && path == "/etc/machine-id" {
+            method = Method::Bind;
+        }
         if method == Method::Symlink {
-            if kind == Kind::Directory {
-                return Err(problem(
-                    label,
-                    &path,
-                    "is a directory, and \"method\": \"symlink\" is for files; remove it (a directory is bind-mounted)",
-                ));
-            }
             if path == "/etc/machine-id" {
                 return Err(problem(
                     label,

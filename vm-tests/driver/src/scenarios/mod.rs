@@ -8,6 +8,8 @@ pub mod cli_zfs;
 pub mod crash_injection;
 pub mod crash_injection_zfs;
 pub mod failure_policy;
+pub mod machine_id_first_boot;
+pub mod nested_and_symlink;
 pub mod overlay;
 pub mod persist_homes;
 pub mod smoke;
@@ -121,6 +123,18 @@ pub fn all() -> Vec<Scenario> {
             proves: "files created-then-bound, a user's home with user-owned parents, machine-id stable via inInitrd and committed on the first boot only",
             zfs: false,
             run: persist_homes::run,
+        },
+        Scenario {
+            name: "machine-id-first-boot",
+            proves: "systemd initrd, /etc/machine-id persisted inInitrd, three boots from an empty /persist and a root without the file: never a symlink; boot 1 is a first boot whose id the commit service writes into storage, boots 2 and 3 keep it",
+            zfs: false,
+            run: machine_id_first_boot::run,
+        },
+        Scenario {
+            name: "nested-and-symlink",
+            proves: "/var/lib and /var/lib/nixos in two storages, .config and .config/fcitx5: mounted outer first, each write in its own storage; a symlinked file rewritten by rename keeps the link and its new content; a file with method auto and no copy is a link on boot 1 (its write creates the copy) and a bind mount on boot 2",
+            zfs: false,
+            run: nested_and_symlink::run,
         },
         Scenario {
             name: "overlay-present",
