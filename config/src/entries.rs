@@ -93,6 +93,8 @@ pub struct Persisted {
     /// Mount options after `bind`: the storage's, then the entry's own
     /// (shared by every entry of a storage that has none of its own).
     pub options: Rc<[String]>,
+    /// The source's own dataset or subvolume, if the entry asks for one.
+    pub backing: Option<crate::sources::Backing>,
 }
 
 /// The owner and mode of a created parent directory, defaults applied.
@@ -275,6 +277,7 @@ pub fn check_entries(config: &Config) -> Entries {
     // Accepted paths → index in `persisted`; a candidate's ancestors (and
     // itself) are looked up here, O(depth) instead of O(entries).
     let mut accepted: HashMap<String, usize> = HashMap::new();
+    let mut sources = crate::sources::Sources::new(config);
     for Candidate(mut entry) in candidates {
         if let Some(prev) = accepted.get(&entry.path).map(|&i| &persisted[i]) {
             let message = if prev.kind == entry.kind {
@@ -337,6 +340,10 @@ pub fn check_entries(config: &Config) -> Entries {
                     "contains the storage {storage:?}; mounting over it would hide persisted data"
                 ),
             ));
+            continue;
+        }
+        if let Err((value, message)) = sources.admit(&entry.label, entry.backing.as_ref()) {
+            problems.push(problem(&entry.label, &value, message));
             continue;
         }
         accepted.insert(entry.path.clone(), persisted.len());
@@ -522,6 +529,15 @@ impl Ctx<'_> {
             check_mount_option(opt)
                 .map_err(|why| problem(&format!("{label}.mountOptions[{j}]"), opt, why))?;
         }
+        let backing = crate::sources::check_keys(
+            kind,
+            self.storage,
+            &path,
+            e.in_initrd,
+            e.zfs.as_ref(),
+            e.btrfs.as_ref(),
+        )
+        .map_err(|(field, value, why)| problem(&format!("{label}{field}"), &value, why))?;
         let options = if e.mount_options.is_empty() {
             Rc::clone(&self.options)
         } else {
@@ -581,6 +597,7 @@ impl Ctx<'_> {
                 path: home.to_owned(),
             }),
             options,
+            backing,
         })
     }
 }

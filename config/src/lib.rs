@@ -21,6 +21,7 @@ mod dup;
 pub mod entries;
 pub mod names;
 pub mod old_root;
+pub mod sources;
 
 pub use names::NEW_ROOT_SUFFIX;
 
@@ -216,6 +217,12 @@ pub struct EntryObject {
     /// How a file is put in place; absent: [`Method::Bind`].
     #[serde(default)]
     pub method: Option<Method>,
+    /// Directories only: the source is its own ZFS dataset ([`sources`]).
+    #[serde(default)]
+    pub zfs: Option<sources::ZfsKey>,
+    /// Directories only: the source is its own Btrfs subvolume.
+    #[serde(default)]
+    pub btrfs: Option<sources::BtrfsKey>,
 }
 
 /// How a persisted file is put in place.
@@ -278,6 +285,8 @@ impl<'de> Deserialize<'de> for Entry {
                     mount_options: Vec::new(),
                     parent_directory: None,
                     method: None,
+                    zfs: None,
+                    btrfs: None,
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {

@@ -310,6 +310,8 @@ fn decide(rule: &str, value: &Value) -> Option<Result<(), String>> {
             .map_err(|e| e.to_string()),
         "waitSeconds" => in_target(r#""waitSeconds""#),
         "keepCount" => in_target_keep_min(value),
+        "zfsSource" => crate::sources::decide_case("zfs", value),
+        "btrfsSource" => crate::sources::decide_case("btrfs", value),
         _ => return None,
     })
 }

@@ -1,0 +1,498 @@
+//! A persisted directory whose source is its own ZFS dataset or Btrfs
+//! subvolume: the `zfs` and `btrfs` keys of a directory entry.
+//!
+//! ```json
+//! {"path": "/var/lib/postgresql",
+//!  "zfs": {"dataset": "rpool/safe/persist/postgresql",
+//!          "properties": {"recordsize": "8K", "compression": "lz4"}}}
+//! {"path": "/var/lib/containers",
+//!  "btrfs": {"subvolume": true, "nodatacow": true, "compression": null}}
+//! ```
+//!
+//! The values these keys may take are data, `config/sources.json`, read
+//! here and by the NixOS module; `config/rules.json` (rules `zfsSource` and
+//! `btrfsSource`) holds the cases both sides are tested against. An entry
+//! whose key is wrong (an unknown property, a value ZFS could never take,
+//! both keys, a file entry) is rejected with a problem naming the field, the
+//! value and what is allowed; the other entries are still mounted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::entries::Kind;
+use crate::names::{self, is_within};
+use crate::{Config, RollbackTarget};
+
+/// The value table, `config/sources.json`, as shipped in the binary.
+pub const TABLE_JSON: &str = include_str!("../sources.json");
+
+/// The `zfs` key of a directory entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZfsKey {
+    /// `None`: a child of the dataset mounted at the storage.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// The `btrfs` key of a directory entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BtrfsKey {
+    /// Must be `true` (the only kind of Btrfs source there is).
+    #[serde(default = "yes")]
+    pub subvolume: bool,
+    #[serde(default)]
+    pub nodatacow: bool,
+    /// `None`: the property is left unset (the mount's `compress=` applies).
+    #[serde(default)]
+    pub compression: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which dataset an entry's source is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DatasetName {
+    /// Named in the configuration.
+    Named(String),
+    /// `<the dataset mounted at the storage>/<child>`, known at boot.
+    ChildOfStorage { storage: String, child: String },
+}
+
+/// A checked `zfs` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZfsSource {
+    pub dataset: DatasetName,
+    /// Sorted by name, each value checked against the table.
+    pub properties: Vec<(String, String)>,
+}
+
+/// A checked `btrfs` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtrfsSource {
+    pub nodatacow: bool,
+    pub compression: Option<String>,
+}
+
+/// What an entry's source is, when it is more than a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backing {
+    Zfs(ZfsSource),
+    Btrfs(BtrfsSource),
+}
+
+/// One rule of the table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+enum Rule {
+    Enum {
+        values: Vec<String>,
+        #[serde(default, rename = "createOnly")]
+        create_only: bool,
+    },
+    BlockSize {
+        min: u64,
+        max: u64,
+        zero: bool,
+    },
+    Quantity,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ZfsTable {
+    properties: BTreeMap<String, Rule>,
+    quantity_suffixes: BTreeMap<String, u64>,
+    quantity_max_bytes: u64,
+    refused: BTreeMap<String, String>,
+    user_property: UserPropertyRule,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserPropertyRule {
+    name_max_bytes: usize,
+    value_max_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct BtrfsTable {
+    compression: Rule,
+}
+
+impl Default for BtrfsTable {
+    fn default() -> Self {
+        BtrfsTable {
+            compression: Rule::Enum {
+                values: Vec::new(),
+                create_only: false,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Table {
+    zfs: ZfsTable,
+    btrfs: BtrfsTable,
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        // The file is part of the source tree and a test parses it; were it
+        // broken, the empty table refuses every value instead of panicking.
+        serde_json::from_str(TABLE_JSON).unwrap_or_default()
+    })
+}
+
+/// Whether ZFS takes `name` only when a dataset is created
+/// (`casesensitivity`, `normalization`, `utf8only`): a difference found
+/// later is reported, not corrected.
+pub fn is_create_only(name: &str) -> bool {
+    matches!(
+        table().zfs.properties.get(name),
+        Some(Rule::Enum {
+            create_only: true,
+            ..
+        })
+    )
+}
+
+fn block_size_text(v: u64) -> String {
+    if v >= 1 << 20 && v % (1 << 20) == 0 {
+        format!("{}M", v >> 20)
+    } else if v >= 1 << 10 && v % (1 << 10) == 0 {
+        format!("{}K", v >> 10)
+    } else {
+        v.to_string()
+    }
+}
+
+fn enum_text(values: &[String]) -> String {
+    let shown: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    format!("one of {}", shown.join(", "))
+}
+
+/// Splits `123K` into (123, "K"); digits only, at most `max_digits`.
+fn number_and_suffix(s: &str, max_digits: usize) -> Option<(u64, String)> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || digits > max_digits {
+        return None;
+    }
+    let n = s[..digits].parse().ok()?;
+    Some((n, s[digits..].to_ascii_uppercase()))
+}
+
+fn check_rule(rule: &Rule, value: &str) -> Result<(), String> {
+    match rule {
+        Rule::Enum { values, .. } => {
+            if values.iter().any(|v| v == value) {
+                Ok(())
+            } else {
+                Err(format!("expected {}", enum_text(values)))
+            }
+        }
+        Rule::BlockSize { min, max, zero } => {
+            let expected = || {
+                format!(
+                    "expected a power of two from {} to {}, in bytes or with K or M (\"{}\", \"16K\", \"1M\"){}",
+                    block_size_text(*min),
+                    block_size_text(*max),
+                    min,
+                    if *zero { ", or \"0\"" } else { "" }
+                )
+            };
+            let (n, suffix) = number_and_suffix(value, 9).ok_or_else(expected)?;
+            let unit: u64 = match suffix.as_str() {
+                "" => 1,
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                _ => return Err(expected()),
+            };
+            let bytes = n.checked_mul(unit).ok_or_else(expected)?;
+            if (*zero && bytes == 0) || (bytes.is_power_of_two() && (*min..=*max).contains(&bytes))
+            {
+                Ok(())
+            } else {
+                Err(expected())
+            }
+        }
+        Rule::Quantity => {
+            let t = &table().zfs;
+            let expected = || {
+                format!(
+                    "expected \"none\" or a size in bytes, optionally with K, M, G, T, P or E (\"10G\"), of at most {} bytes",
+                    t.quantity_max_bytes
+                )
+            };
+            if value == "none" {
+                return Ok(());
+            }
+            let (n, suffix) = number_and_suffix(value, 18).ok_or_else(expected)?;
+            let unit = *t.quantity_suffixes.get(&suffix).ok_or_else(expected)?;
+            if n <= t.quantity_max_bytes / unit {
+                Ok(())
+            } else {
+                Err(expected())
+            }
+        }
+    }
+}
+
+fn is_user_property_name(name: &str) -> bool {
+    name.contains(':')
+        && name.len() <= table().zfs.user_property.name_max_bytes
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.:".contains(&b))
+}
+
+/// Checks one ZFS property; `Err` says what is wrong and what is allowed.
+pub fn check_zfs_property(name: &str, value: &str) -> Result<(), String> {
+    let t = &table().zfs;
+    if let Some(why) = t.refused.get(name) {
+        return Err(format!("cannot be set here: {why}"));
+    }
+    if let Some(rule) = t.properties.get(name) {
+        return check_rule(rule, value).map_err(|why| format!("is {value:?}; {why}"));
+    }
+    if is_user_property_name(name) {
+        let max = t.user_property.value_max_bytes;
+        if value.is_empty() || value.len() > max || value.chars().any(char::is_control) {
+            return Err(format!(
+                "is {value:?}; a user property's value is expected non-empty, at most {max} bytes, without control characters"
+            ));
+        }
+        return Ok(());
+    }
+    let known: Vec<&str> = t.properties.keys().map(String::as_str).collect();
+    Err(format!(
+        "is not a ZFS property tabula sets; expected one of {}, or a user property such as \"com.example:backup\" (lowercase, with a ':')",
+        known.join(", ")
+    ))
+}
+
+/// Checks a Btrfs `compression` value (`None` is always fine).
+pub fn check_btrfs_compression(value: &str) -> Result<(), String> {
+    check_rule(&table().btrfs.compression, value).map_err(|why| format!("is {value:?}; {why}"))
+}
+
+/// The child dataset an entry at `path` gets when it names none: its path's
+/// components joined by `-` (`/var/lib/postgresql` → `var-lib-postgresql`),
+/// one level below the storage's dataset, so that no intermediate dataset is
+/// created over the storage's own directories.
+pub fn default_child(path: &str) -> Result<String, String> {
+    let child = path.trim_start_matches('/').replace('/', "-");
+    let ok = |b: u8| b.is_ascii_alphanumeric() || b"_-.:".contains(&b);
+    if !child.bytes().all(ok) {
+        return Err(format!(
+            "has characters a ZFS dataset name cannot hold, so it has no default dataset (the storage's dataset + {child:?}); name one in \"zfs\".\"dataset\""
+        ));
+    }
+    Ok(child)
+}
+
+/// One problem with an entry's `zfs` or `btrfs` key: the field (relative to
+/// the entry: `.zfs.properties.recordsize`), the value and why.
+pub type KeyProblem = (String, String, String);
+
+/// Checks the `zfs` and `btrfs` keys of an entry at `path` (absolute) in
+/// `storage`.
+pub fn check_keys(
+    kind: Kind,
+    storage: &str,
+    path: &str,
+    in_initrd: bool,
+    zfs: Option<&ZfsKey>,
+    btrfs: Option<&BtrfsKey>,
+) -> Result<Option<Backing>, KeyProblem> {
+    let p = |field: &str, value: &str, why: String| Err((field.to_owned(), value.to_owned(), why));
+    let key = match (zfs, btrfs) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return p(
+                "",
+                path,
+                "has both \"zfs\" and \"btrfs\"; a source is one or the other: keep the one of the filesystem its storage is on".to_owned(),
+            );
+        }
+        (Some(_), None) => "zfs",
+        (None, Some(_)) => "btrfs",
+    };
+    if kind == Kind::File {
+        return p(
+            &format!(".{key}"),
+            path,
+            format!(
+                "is a file; only a directory can be its own {}: remove \"{key}\"",
+                if key == "zfs" { "dataset" } else { "subvolume" }
+            ),
+        );
+    }
+    if in_initrd {
+        return p(
+            &format!(".{key}"),
+            path,
+            format!(
+                "has inInitrd; an own {} is created and mounted in stage 2: drop inInitrd or \"{key}\"",
+                if key == "zfs" { "dataset" } else { "subvolume" }
+            ),
+        );
+    }
+    if let Some(z) = zfs {
+        let dataset = match &z.dataset {
+            Some(d) => {
+                names::check_dataset(d)
+                    .map_err(|why| (".zfs.dataset".to_owned(), d.clone(), why))?;
+                if !d.contains('/') {
+                    return p(
+                        ".zfs.dataset",
+                        d,
+                        "is a whole pool; expected a dataset inside it, such as \"rpool/safe/persist/postgresql\"".to_owned(),
+                    );
+                }
+                DatasetName::Named(d.clone())
+            }
+            None => DatasetName::ChildOfStorage {
+                storage: storage.to_owned(),
+                child: default_child(path)
+                    .map_err(|why| (".zfs".to_owned(), path.to_owned(), why))?,
+            },
+        };
+        for (name, value) in &z.properties {
+            check_zfs_property(name, value)
+                .map_err(|why| (format!(".zfs.properties.{name}"), value.clone(), why))?;
+        }
+        return Ok(Some(Backing::Zfs(ZfsSource {
+            dataset,
+            properties: z
+                .properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })));
+    }
+    let Some(b) = btrfs else {
+        return Ok(None);
+    };
+    if !b.subvolume {
+        return p(
+            ".btrfs.subvolume",
+            "false",
+            "expected true (a Btrfs source is a subvolume); remove \"btrfs\" for a plain directory"
+                .to_owned(),
+        );
+    }
+    if let Some(c) = &b.compression {
+        check_btrfs_compression(c)
+            .map_err(|why| (".btrfs.compression".to_owned(), c.clone(), why))?;
+        if b.nodatacow {
+            return p(
+                ".btrfs.compression",
+                c,
+                "is set with nodatacow; Btrfs neither compresses nor sets a compression property on nodatacow files: drop one".to_owned(),
+            );
+        }
+    }
+    Ok(Some(Backing::Btrfs(BtrfsSource {
+        nodatacow: b.nodatacow,
+        compression: b.compression.clone(),
+    })))
+}
+
+/// The datasets already taken by accepted entries, and those of the
+/// rollback targets, for [`Sources::admit`].
+#[derive(Debug, Default)]
+pub struct Sources {
+    taken: HashMap<DatasetName, String>,
+    /// (dataset, which rollback field names it)
+    rolled_back: Vec<(String, String)>,
+}
+
+impl Sources {
+    pub fn new(config: &Config) -> Self {
+        let mut rolled_back = Vec::new();
+        for (i, t) in config.rollback.iter().enumerate() {
+            if let RollbackTarget::Zfs(z) = t {
+                rolled_back.push((z.dataset.clone(), format!("rollback[{i}].dataset")));
+                if let Some(o) = &z.old_roots {
+                    rolled_back.push((o.clone(), format!("rollback[{i}].oldRoots")));
+                }
+            }
+        }
+        Sources {
+            taken: HashMap::new(),
+            rolled_back,
+        }
+    }
+
+    /// Accepts the source of the entry `label`, or says why it clashes with
+    /// one accepted before: one dataset for two entries, or a dataset that
+    /// the rollback destroys or archives at every boot.
+    pub fn admit(
+        &mut self,
+        label: &str,
+        backing: Option<&Backing>,
+    ) -> Result<(), (String, String)> {
+        let Some(Backing::Zfs(z)) = backing else {
+            return Ok(());
+        };
+        if let DatasetName::Named(d) = &z.dataset {
+            for (r, field) in &self.rolled_back {
+                if is_within(d, r) || is_within(r, d) {
+                    return Err((
+                        d.clone(),
+                        format!(
+                            "is, or is inside or contains, {r:?} ({field}), which the rollback replaces at every boot; a persisted dataset must lie outside it"
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(prev) = self.taken.get(&z.dataset) {
+            let shown = match &z.dataset {
+                DatasetName::Named(d) => d.clone(),
+                DatasetName::ChildOfStorage { storage, child } => {
+                    format!("the child {child:?} of the dataset of {storage}")
+                }
+            };
+            return Err((
+                shown,
+                format!("is the dataset of {prev} too; each entry needs its own"),
+            ));
+        }
+        self.taken.insert(z.dataset.clone(), label.to_owned());
+        Ok(())
+    }
+}
+
+/// How the shared table's `zfsSource` and `btrfsSource` cases are decided:
+/// `value` as the `key` of a directory entry, through the real parser and
+/// the entry checks.
+#[cfg(test)]
+pub(crate) fn decide_case(key: &str, value: &serde_json::Value) -> Result<(), String> {
+    let doc = serde_json::json!({
+        "version": 1,
+        "persist": [{"storage": "/persist", "directories": [{"path": "/var/lib/x", key: value}]}]
+    });
+    let config = crate::parse(
+        &doc.to_string(),
+        std::path::Path::new("/etc/tabula/config.json"),
+    )
+    .map_err(|e| e.to_string())?;
+    match crate::entries::check_entries(&config).problems.first() {
+        Some(p) => Err(p.to_string()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
