@@ -179,8 +179,9 @@ rec {
       waitSeconds = v: builtins.isInt v && v >= 0 && v <= 3600;
       keepCount = v: builtins.isInt v && v >= 0 && v <= 4294967295;
       # the whole value of a directory entry's "zfs" / "btrfs" key, as rendered
-      zfsSource = v: sourceProblems.zfs v == [ ];
-      btrfsSource = v: sourceProblems.btrfs v == [ ];
+      # (null: the key is absent)
+      zfsSource = v: v == null || sourceProblems.zfs v == [ ];
+      btrfsSource = v: v == null || sourceProblems.btrfs v == [ ];
     };
 
   # --- a directory's source as a dataset or subvolume of its own --------------
@@ -306,8 +307,8 @@ rec {
           compression != null && !elem compression c.values
         ) "btrfs.compression = ${builtins.toJSON compression}: expected null or one of ${concatStringsSep ", " c.values}"
         ++ optional (
-          nodatacow == true && compression != null && compression != "none"
-        ) "btrfs.nodatacow with btrfs.compression = ${builtins.toJSON compression}: Btrfs never compresses nodatacow files; drop one of them";
+          nodatacow == true && compression != null
+        ) "btrfs.nodatacow with btrfs.compression = ${builtins.toJSON compression}: Btrfs neither compresses nodatacow files nor sets a compression property on them; drop one of them";
   };
 
   # Older names, used across the module.
