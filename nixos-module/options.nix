@@ -320,8 +320,8 @@ let
         tabula emits, before the bind mount. Properties that drift are set
         again at boot and logged; nothing is ever destroyed or renamed, and a
         dataset the configuration no longer names is left alone. An existing
-        plain directory is not converted: the entry is reported with the
-        commands that move its data, and it stays mounted as before.
+        plain directory is not converted: the entry is reported and the data
+        stays mounted as before (docs/nixos.md says how to move it).
         At most one of `zfs` and `btrfs`.
       '';
     };
