@@ -3,11 +3,13 @@
 # command (what the next boot erases, old roots, restore, adopt) is installed.
 #
 # An entry whose source is a ZFS dataset of its own (`zfs`) is created and
-# checked by the prepare step (tabula-prepare.service, which the generator
-# emits) with the `zfs` program, looked up in PATH. What only NixOS knows is
-# added to that unit by a drop-in: the `zfs` of the running ZFS module in
-# PATH, and the order after the pool imports (zfs-import.target), so that a
-# dataset is created and mounted once its pool is there.
+# checked by tabula-sources.service, which the generator emits with
+# After=zfs-import.target and a PATH that starts with NixOS's system
+# profile; it runs the `zfs` program found there. A drop-in adds what only
+# NixOS knows: the ZFS module's own `zfs` (boot.zfs.package, the one that
+# matches the kernel module) first in PATH, and Wants=zfs-import.target, so
+# that the pools are imported before a dataset is created or mounted even
+# when nothing else pulls the import in.
 {
   config,
   lib,
@@ -31,7 +33,7 @@ in
       systemd.generators.tabula = "${cfg.package}/bin/tabula-generator";
     })
     (lib.mkIf (cfg.enable && usesZfs) {
-      systemd.services.tabula-prepare = {
+      systemd.services.tabula-sources = {
         # a drop-in for the generator's unit, not a unit of its own
         overrideStrategy = "asDropin";
         wants = [ "zfs-import.target" ];

@@ -774,7 +774,7 @@ let
   # an entry of the per-service layout with one mistake in its `zfs`
   zfsEntry = extra: zfsWith [ { tabula.persist."/persist".directories = [ ({ path = "/var/lib/app"; } // extra) ]; } ];
   btrfsEntry = extra: btrfsWith [ { tabula.persist."/persist".directories = [ ({ path = "/var/lib/app"; } // extra) ]; } ];
-  dropIn = config: config.systemd.services.tabula-prepare or null;
+  dropIn = config: config.systemd.services.tabula-sources or null;
 
   # --- assertion cases: a layout plus one mistake ----------------------------------
 
@@ -1275,12 +1275,12 @@ lib.flatten [
   (checkGolden "zfs-datasets" zfsDatasets)
   (checkNoAssertions "btrfs-subvolumes" btrfsSubvolumes)
   (checkGolden "btrfs-subvolumes" btrfsSubvolumes)
-  (checkEq "zfs-datasets: a drop-in for the generator's tabula-prepare.service, not a unit of its own" (dropIn zfsDatasets).overrideStrategy "asDropin")
-  (checkHas "zfs-datasets: the prepare step after the pool imports" (dropIn zfsDatasets).after "zfs-import.target")
-  (checkHas "zfs-datasets: the prepare step wants the pool imports" (dropIn zfsDatasets).wants "zfs-import.target")
-  (checkEq "zfs-datasets: the ZFS module's zfs in the prepare step's PATH" (dropIn zfsDatasets).path [ zfsDatasets.boot.zfs.package ])
+  (checkEq "zfs-datasets: a drop-in for the generator's tabula-sources.service, not a unit of its own" (dropIn zfsDatasets).overrideStrategy "asDropin")
+  (checkHas "zfs-datasets: the datasets are created after the pool imports" (dropIn zfsDatasets).after "zfs-import.target")
+  (checkHas "zfs-datasets: the dataset step wants the pool imports" (dropIn zfsDatasets).wants "zfs-import.target")
+  (checkEq "zfs-datasets: the ZFS module's zfs in the dataset step's PATH" (dropIn zfsDatasets).path [ zfsDatasets.boot.zfs.package ])
   (checkEq "zfs-datasets: the drop-in adds nothing else (no ExecStart, no WantedBy)" [ (dropIn zfsDatasets).serviceConfig (dropIn zfsDatasets).wantedBy ] [ { } [ ] ])
-  (checkEq "btrfs-subvolumes: no ZFS drop-in without a zfs entry" (dropIn btrfsSubvolumes) null)
+  (checkEq "btrfs-subvolumes: no ZFS drop-in without a zfs entry (the generator's unit needs nothing of NixOS for subvolumes)" (dropIn btrfsSubvolumes) null)
   (checkEq "zfs-scripted: no ZFS drop-in without a zfs entry" (dropIn zfsScripted) null)
   (checkEq "compat: impermanence entries render without zfs or btrfs keys" (lib.filter (e: builtins.isAttrs e && (e ? zfs || e ? btrfs)) (
     lib.concatMap (c: allEntries c.tabula.settings) [ compat compatSystemd compatPaths compatHome compatHomeManager ]

@@ -163,9 +163,13 @@ common.scenario {
             "test \"$(stat -c %a /var/lib/postgresql)\" = 700",
         )
 
-    with subtest("the datasets are mounted after the pool import and before the service"):
-        assert_finished_before(machine, "zfs-import-rpool.service", "tabula-prepare.service")
+    with subtest("the datasets are created after the pool import, mounted before the bind mounts and the service"):
+        assert_finished_before(machine, "zfs-import-rpool.service", "tabula-sources.service")
+        assert_finished_before(machine, "tabula-sources.service", "tabula-prepare.service")
         assert_finished_before(machine, "tabula-prepare.service", "dataset-writer.service")
+        created = "\n".join(journal(machine, "tabula-sources.service"))
+        for dataset in datasets.values():
+            assert dataset in created, f"tabula-sources.service logged nothing about {dataset}: {created}"
 
     with subtest("data written by the service survives the root rollback"):
         write_state(machine)
