@@ -168,8 +168,8 @@ let
 
   # The source of a directory entry as a dataset or subvolume of its own (the
   # `zfs` and `btrfs` keys of an entry, docs/config.md). Property names and
-  # values are checked against the shared table (lib.nix `sourceRules`) by
-  # assertions.nix, which names the entry.
+  # values are checked against the shared table, config/sources.json (lib.nix
+  # `sourceProblems`), by assertions.nix, which names the entry.
   zfsSourceModule = {
     options = {
       dataset = mkOption {
@@ -212,8 +212,8 @@ let
         description = ''
           No copy-on-write (and no checksums, no compression) for what is
           written into the subvolume: databases, VM and container images.
-          Set on the empty subvolume when it is created (`chattr +C`); on an
-          existing non-empty one it only applies to new files.
+          Set on the subvolume while it is empty, when it is created
+          (`chattr +C`): it only ever applies to files created afterwards.
         '';
       };
       compression = mkOption {
@@ -222,9 +222,10 @@ let
         example = "zstd:3";
         description = ''
           The subvolume's `compression` property (`btrfs property set`),
-          inherited by what is created in it: `"zstd"`, `"zstd:3"`, `"lzo"`,
-          `"zlib"` … `null`: none set (the mount options decide). Not
-          with `nodatacow`.
+          inherited by what is created in it: `"zstd"`, `"zstd:1"` …
+          `"zstd:15"`, `"lzo"`, `"zlib"`, `"zlib:1"` … `"zlib:9"`, `"none"`
+          (config/sources.json). `null`: none set (the mount options
+          decide). Not with `nodatacow`.
         '';
       };
     };
@@ -314,8 +315,8 @@ let
       '';
       description = ''
         Directories only: the entry's source is a ZFS dataset of its own,
-        created by the prepare step if missing (after the pool is imported,
-        before anything mounts it), with `mountpoint=legacy` and
+        created at boot by `tabula-sources.service` if missing (after the
+        pool is imported, before anything mounts it), with `mountpoint=legacy` and
         `properties`, and mounted at the source (`storage` + path) by a unit
         tabula emits, before the bind mount. Properties that drift are set
         again at boot and logged; nothing is ever destroyed or renamed, and a
@@ -333,7 +334,8 @@ let
       '';
       description = ''
         Directories only, on a storage on Btrfs: the entry's source is a
-        subvolume of its own, created by the prepare step if missing, with
+        subvolume of its own, created at boot by `tabula-sources.service` if
+        missing, with
         `nodatacow` (set while it is empty, the only time it takes effect)
         or a `compression` property. Drift is corrected and logged; an
         existing plain directory is not converted but reported with what to
