@@ -146,7 +146,7 @@ common.scenario {
 
     with subtest("first boot: every dataset created with its properties, mounted, bind-mounted"):
         machine.wait_for_unit("dataset-writer.service")
-        datasets = {}
+        datasets: dict[str, str] = {}
         for path, (recordsize, compression) in TABLE.items():
             dataset = dataset_of(path)
             datasets[path] = dataset
