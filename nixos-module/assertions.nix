@@ -316,8 +316,13 @@ let
         z.dataset != null && !elem (tabulaLib.poolOf z.dataset) importedPools
       ) "zfs.dataset = \"${z.dataset}\" is in pool ${tabulaLib.poolOf z.dataset}, which is not imported at boot: add \"${tabulaLib.poolOf z.dataset}\" to boot.zfs.extraPools"
       ++ map (
-        d: "zfs.dataset = \"${z.dataset}\" is or lies inside ${d}, which tabula rolls back at every boot: name a dataset outside it (e.g. under the storage's dataset)"
-      ) (filter (d: z.dataset != null && within d z.dataset) erasedDatasets)
+        d: "zfs.dataset = \"${z.dataset}\" ${
+          if within d z.dataset then "is or lies inside" else "contains"
+        } ${d}, which the rollback replaces at every boot: name a dataset apart from it (e.g. under the storage's dataset)"
+      ) (filter (d: z.dataset != null && (within d z.dataset || within z.dataset d)) erasedDatasets)
+      ++ map (
+        o: "its own dataset inside ${o.e.path}'s, in one storage, is not supported (the inner mount point would be made before the outer dataset is mounted): persist it at a path outside ${o.e.path} (PostgreSQL's WAL: initdb --waldir=/var/lib/postgresql-wal/<version>), or give one of them no `zfs`"
+      ) (filter (o: o.s.storage == s.storage && o.e.zfs != null && o.kind == "directory" && o.abs != x.abs && isWithin o.abs x.abs) withSource)
       ++ map (
         m: "zfs.dataset = \"${z.dataset}\" ${
           if fsDevice m == z.dataset then "is" else "contains"

@@ -731,12 +731,12 @@ let
           };
         }
         {
-          path = "/var/lib/postgresql/16/pg_wal";
+          path = "/var/lib/postgresql-wal";
           user = "postgres";
           group = "postgres";
           mode = "0700";
           zfs = {
-            dataset = "rpool/safe/persist/postgresql/wal";
+            dataset = "rpool/safe/persist/postgresql-wal";
             properties = {
               recordsize = "128K";
               compression = "off";
@@ -1315,7 +1315,25 @@ lib.flatten [
     "zfs.dataset = \"tank/services/app\" is in pool tank, which is not imported at boot: add \"tank\" to boot.zfs.extraPools")
   (checkNoAssertions "a dataset in a pool of boot.zfs.extraPools" (eval "systemd" (zfsEntry { zfs.dataset = "tank/services/app"; } ++ [ { boot.zfs.extraPools = [ "tank" ]; } ])).config)
   (checkAssertion "a dataset inside the rolled-back root" "systemd" (zfsEntry { zfs.dataset = "rpool/local/root/app"; })
-    "zfs.dataset = \"rpool/local/root/app\" is or lies inside rpool/local/root, which tabula rolls back at every boot")
+    "zfs.dataset = \"rpool/local/root/app\" is or lies inside rpool/local/root, which the rollback replaces at every boot")
+  (checkAssertion "a dataset above the rolled-back root" "systemd" (zfsEntry { zfs.dataset = "rpool/local"; })
+    "zfs.dataset = \"rpool/local\" contains rpool/local/root, which the rollback replaces at every boot")
+  (checkAssertion "a dataset of its own inside another entry's, in one storage" "systemd" (zfsWith [
+    {
+      tabula.persist."/persist".directories = [
+        { path = "/var/lib/postgresql"; zfs = { }; }
+        { path = "/var/lib/postgresql/16/pg_wal"; zfs.dataset = "rpool/safe/wal"; }
+      ];
+    }
+  ]) "tabula.persist.\"/persist\".directories: /var/lib/postgresql/16/pg_wal: its own dataset inside /var/lib/postgresql's, in one storage, is not supported")
+  (checkNoAssertions "a plain entry inside one with its own dataset" (eval "systemd" (zfsWith [
+    {
+      tabula.persist."/persist".directories = [
+        { path = "/var/lib/postgresql"; zfs = { }; }
+        "/var/lib/postgresql/16/extra"
+      ];
+    }
+  ])).config)
   (checkAssertion "the storage's own dataset as an entry's" "systemd" (zfsEntry { zfs.dataset = "rpool/safe/persist"; })
     "zfs.dataset = \"rpool/safe/persist\" is rpool/safe/persist, which fileSystems.\"/persist\" mounts")
   (checkAssertion "a dataset above the storage's" "systemd" (zfsEntry { zfs.dataset = "rpool/safe"; })
