@@ -1285,6 +1285,11 @@ lib.flatten [
   (checkEq "compat: impermanence entries render without zfs or btrfs keys" (lib.filter (e: builtins.isAttrs e && (e ? zfs || e ? btrfs)) (
     lib.concatMap (c: allEntries c.tabula.settings) [ compat compatSystemd compatPaths compatHome compatHomeManager ]
   )) [ ])
+  (check "compat: zfs in an environment.persistence entry is refused (impermanence has no such option), not ignored" (
+    !(builtins.tryEval (builtins.deepSeq (compatWith "systemd" [
+      { environment.persistence."/persist".directories = [ { directory = "/var/lib/plex"; zfs = { }; } ]; }
+    ]).tabula.settings true)).success
+  ) "accepted")
   (checkAssertion "zfs and btrfs on one entry" "systemd" (zfsEntry {
     zfs = { };
     btrfs = { };
