@@ -27,9 +27,12 @@
         "zfs-keep-previous"
         "zfs-datasets"
         "persist-files-and-homes"
+        "machine-id-first-boot"
+        "nested-and-symlink"
         "overlay-present"
         "overlay-absent"
         "failure-policy"
+        "cli-zfs"
       ];
     in
     {

@@ -29,7 +29,7 @@ if [ $# -eq 0 ]; then
   # ZFS: the State type and its transitions in zfs/rotation.rs), unit-name
   # escaping and unit writing.
   set -- \
-    -f 'config/src/*.rs' \
+    -f 'config/src/**/*.rs' \
     -f rollback/src/keep.rs \
     -f rollback/src/btrfs/state.rs \
     -f rollback/src/zfs/rotation.rs \

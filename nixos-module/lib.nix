@@ -38,7 +38,7 @@ rec {
   # --- values of the contract ------------------------------------------------
 
   # The contract's rules for single values, as the config crate states them
-  # (config/src/names.rs, entries.rs, the Id and Mode parsers), one predicate
+  # (config/src/names/, entries/, the Id and Mode parsers), one predicate
   # per rule, named as in config/rules.json: the table of accepted and refused
   # cases that the crate's tests and tests/eval.nix both check, so the two
   # statements cannot drift apart. Each takes any value (false for a value of
@@ -56,7 +56,7 @@ rec {
       nameMax = 255; # one path component (NAME_MAX)
       pathMax = 4096; # PATH_MAX, with its NUL
       datasetMax = 255; # ZFS_MAX_DATASET_NAME_LEN without its NUL
-      newRootSuffix = ".tabula-new"; # names.rs NEW_ROOT_SUFFIX
+      newRootSuffix = ".tabula-new"; # config/src/names/mod.rs NEW_ROOT_SUFFIX
       zfsOldRootRoom = 1 + 20 + 5; # "/", "YYYY-MM-DDTHH:MM:SSZ", ".1234"
       normalised = cs: all goodComponent cs;
       shortComponents = cs: all (c: len c <= nameMax) cs;
@@ -81,7 +81,7 @@ rec {
         && hasPrefix "/" s
         && (s == "/" || (normalised (components s) && pathLength s));
       # a path that a unit file carries as written: no surrounding whitespace,
-      # no trailing backslash (entries.rs check_path)
+      # no trailing backslash (config/src/entries/paths.rs check_path)
       persistedPath =
         s:
         absolutePath s
@@ -178,6 +178,15 @@ rec {
         && builtins.match "[A-Za-z0-9:_.@-]+" (builtins.replaceStrings [ "\\" ] [ "" ] s) != null;
       waitSeconds = v: builtins.isInt v && v >= 0 && v <= 3600;
       keepCount = v: builtins.isInt v && v >= 0 && v <= 4294967295;
+      # a pair [ inner outer ] of normalised names (paths, subvolumes,
+      # datasets): whether inner is outer or lies below it, component-wise
+      # (isWithin below; config/src/names/join.rs is_within)
+      within =
+        v:
+        builtins.isList v
+        && length v == 2
+        && all str v
+        && isWithin (builtins.elemAt v 1) (builtins.elemAt v 0);
       # the whole value of a directory entry's "zfs" / "btrfs" key, as rendered
       # (null: the key is absent)
       zfsSource = v: v == null || sourceProblems.zfs v == [ ];
@@ -316,7 +325,6 @@ rec {
   isSubvolumeName = rules.subvolume;
   isDatasetName = rules.dataset;
   isSnapshotName = rules.snapshot;
-  isMode = rules.mode;
 
   # nixpkgs' own list (nixos/lib/utils.nix pathsNeededForBoot): mount points
   # the initrd mounts, which NixOS activation reads before stage 2. The
@@ -541,47 +549,4 @@ rec {
         inner
       ]) (filter (inner: inner != outer && isWithin outer inner) unique)
     ) unique;
-
-  # chmod-style symbolic modes ("u=rwx,g=rx,o=") to the octal string the
-  # contract wants, for impermanence's `mode`. Clauses apply in order to a
-  # start of 0000; only [ugoa] who, =/+/- and r/w/x are understood (special
-  # bits and X have no meaning for a directory created from nothing).
-  # Octal input passes through.
-  modeToOctal =
-    mode:
-    let
-      bitsOf = {
-        r = 4;
-        w = 2;
-        x = 1;
-      };
-      shift = {
-        u = 64;
-        g = 8;
-        o = 1;
-      };
-      bad = throw "tabula: mode `${mode}` is neither octal (\"0750\") nor a symbolic mode of the form \"u=rwx,g=rx,o=\"";
-      clause =
-        acc: c:
-        let
-          m = builtins.match "([ugoa]*)([=+-])([rwx]*)" c;
-          whoS = builtins.elemAt m 0;
-          op = builtins.elemAt m 1;
-          who = if whoS == "" || lib.hasInfix "a" whoS then [ "u" "g" "o" ] else lib.unique (stringToCharacters whoS);
-          perm = lib.foldl' (n: p: n + bitsOf.${p}) 0 (lib.unique (stringToCharacters (builtins.elemAt m 2)));
-          mask = lib.foldl' (n: w: n + perm * shift.${w}) 0 who;
-          full = lib.foldl' (n: w: n + 7 * shift.${w}) 0 who;
-        in
-        if m == null then
-          bad
-        else if op == "=" then
-          (lib.bitAnd acc (lib.bitXor 511 full)) + mask
-        else if op == "+" then
-          lib.bitOr acc mask
-        else
-          lib.bitAnd acc (lib.bitXor 511 mask);
-      value = builtins.foldl' clause 0 (splitString "," mode);
-      octal = n: "0${toString (n / 64)}${toString (lib.mod (n / 8) 8)}${toString (lib.mod n 8)}";
-    in
-    if isMode mode then mode else octal value;
 }

@@ -4,7 +4,9 @@
 # boots, and ends with a summary line "N passed, N failed[, N skipped]".
 # Exit status is non-zero when any scenario failed. As root.
 #
-#   vm-tests/run.sh                      every scenario
+#   vm-tests/run.sh                      every scenario (both sets)
+#   vm-tests/run.sh --set default        the default set (one proof per claim)
+#   vm-tests/run.sh --set extended       the long, exhaustive scenarios
 #   vm-tests/run.sh btrfs-rotation-systemd crash-injection
 #   vm-tests/run.sh --list
 set -euo pipefail
@@ -24,7 +26,7 @@ t1=$SECONDS
 rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl ||
     rustup target add x86_64-unknown-linux-musl
 cargo build -q --release --locked --target x86_64-unknown-linux-musl \
-    -p tabula-rollback -p tabula-generator
+    -p tabula-rollback -p tabula-generator -p tabula-cli
 # crash-injection's fault-injection build, in its own target directory so
 # that it never replaces the release binary the other scenarios boot.
 cargo build -q --release --locked --target x86_64-unknown-linux-musl \

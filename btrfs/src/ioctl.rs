@@ -217,6 +217,37 @@ fn check(ret: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// `FS_IOC_GETFLAGS` and `FS_IOC_SETFLAGS` (`_IOR`/`_IOW('f', 1/2, long)`
+/// on 64-bit Linux): the inode flags `lsattr` and `chattr` show. The kernel
+/// reads and writes an `int` through the pointer, whatever the `long` in
+/// the definition.
+const FS_IOC_GETFLAGS: u64 = 0x8008_6601;
+const FS_IOC_SETFLAGS: u64 = 0x4008_6602;
+/// `FS_NOCOW_FL`, `chattr +C`: no copy-on-write (nor checksums, nor
+/// compression) for the file's data; on a directory, inherited by the files
+/// created in it.
+pub const FS_NOCOW_FL: u32 = 0x0080_0000;
+
+/// The inode flags of the file open at `fd` (`FS_IOC_GETFLAGS`).
+pub fn inode_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: `fd` is open for the call's duration; `flags` is an owned
+    // `int`, the size the kernel writes.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_GETFLAGS as _, &mut flags) })?;
+    Ok(flags as u32)
+}
+
+/// Sets the inode flags of the file open at `fd` (`FS_IOC_SETFLAGS`) to
+/// `flags`, as read by [`inode_flags`] and changed. Btrfs takes
+/// [`FS_NOCOW_FL`] on a file only while it is empty; on a directory it only
+/// applies to files created afterwards.
+pub fn set_inode_flags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
+    let flags = flags as libc::c_int;
+    // SAFETY: `fd` is open for the call's duration; `flags` is an owned,
+    // initialised `int`, which the kernel only reads.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_SETFLAGS as _, &flags) })
+}
+
 /// Creates an empty subvolume `name` in the directory `dir`.
 pub fn subvol_create(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
     let mut args = vol_args(name)?;

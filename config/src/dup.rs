@@ -1,6 +1,6 @@
 //! Duplicate keys. JSON readers disagree on which of two equal keys wins
 //! (`serde_json` keeps the last one silently), so a document with a key twice
-//! in one object means two things at once: `"oldRoots": "@old_roots", …,
+//! in one object means two things at once: `"oldRoots": "@old_roots"`, …,
 //! `"oldRoots": null` would delete the previous root. [`find_duplicate`]
 //! walks the whole document, at every depth, before it is read for real.
 

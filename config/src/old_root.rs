@@ -8,6 +8,11 @@ const DAY: i64 = 86_400;
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
 /// Howard Hinnant's `civil_from_days`.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "the algorithm yields a day in 1..=31 and a month in 1..=12"
+)]
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -43,6 +48,7 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time, in UTC. Times before year 0 or
 /// after 9999 are clamped into that range, so the name keeps its shape.
+#[must_use]
 pub fn timestamp_name(unix_seconds: i64) -> String {
     const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
     const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
@@ -79,12 +85,14 @@ fn parse_digits(s: &str) -> Option<u32> {
 /// The Unix time an old root's name stands for, or `None` when the name is
 /// not exactly `YYYY-MM-DDTHH:MM:SSZ` (optionally `.N`, N ≥ 1, no leading
 /// zero): such an entry is pinned.
+#[must_use]
 pub fn parse_name(name: &str) -> Option<i64> {
     parse_dated(name).map(|(t, _)| t)
 }
 
 /// The Unix time and the collision counter (0 for none) of an old root's
 /// name; the pair orders names from oldest to newest.
+#[must_use]
 pub fn parse_dated(name: &str) -> Option<(i64, u64)> {
     let (base, n) = split_suffix(name);
     let b = base.as_bytes();
@@ -117,6 +125,7 @@ pub fn parse_dated(name: &str) -> Option<(i64, u64)> {
 }
 
 /// Whether `name` is an old root's name that [`parse_name`] can date.
+#[must_use]
 pub fn is_old_root_name(name: &str) -> bool {
     parse_name(name).is_some()
 }

@@ -156,6 +156,7 @@ fn table() -> &'static Table {
 /// Whether ZFS takes `name` only when a dataset is created
 /// (`casesensitivity`, `normalization`, `utf8only`): a difference found
 /// later is reported, not corrected.
+#[must_use]
 pub fn is_create_only(name: &str) -> bool {
     matches!(
         table().zfs.properties.get(name),
@@ -278,6 +279,34 @@ pub fn check_zfs_property(name: &str, value: &str) -> Result<(), String> {
         "is not a ZFS property tabula sets; expected one of {}, or a user property such as \"com.example:backup\" (lowercase, with a ':')",
         known.join(", ")
     ))
+}
+
+/// The number of bytes a size property's value stands for (`"8K"` →
+/// 8192, `"none"` → 0), as `zfs get -p` prints it; `None` for a property
+/// that is not a size, or a value that is not one. Comparing these, not the
+/// strings, tells whether a dataset already has the configured value.
+#[must_use]
+pub fn zfs_size_bytes(name: &str, value: &str) -> Option<u64> {
+    let t = &table().zfs;
+    match t.properties.get(name)? {
+        Rule::Enum { .. } => None,
+        Rule::BlockSize { .. } => {
+            let (n, suffix) = number_and_suffix(value, 9)?;
+            match suffix.as_str() {
+                "" => Some(n),
+                "K" => n.checked_mul(1 << 10),
+                "M" => n.checked_mul(1 << 20),
+                _ => None,
+            }
+        }
+        Rule::Quantity => {
+            if value == "none" {
+                return Some(0);
+            }
+            let (n, suffix) = number_and_suffix(value, 18)?;
+            n.checked_mul(*t.quantity_suffixes.get(&suffix)?)
+        }
+    }
 }
 
 /// Checks a Btrfs `compression` value (`None` is always fine).
@@ -418,6 +447,7 @@ pub struct Sources {
 }
 
 impl Sources {
+    #[must_use]
     pub fn new(config: &Config) -> Self {
         let mut rolled_back = Vec::new();
         for (i, t) in config.rollback.iter().enumerate() {

@@ -9,13 +9,16 @@ use crate::plan::Stage;
 pub const USAGE: &str = "\
 usage: tabula-generator NORMAL_DIR [EARLY_DIR LATE_DIR]
        tabula-generator prepare [--initrd]
+       tabula-generator sources
        tabula-generator --check-config PATH
 
 As a systemd generator (the first form), writes the mount units of the
 persisted paths and overlays configured in /etc/tabula/config.json into
 NORMAL_DIR. `prepare` is the prepare step, run by tabula-prepare.service
 (tabula-prepare-initrd.service with --initrd): it creates what the mounts
-need and sets owners and modes. `--check-config PATH` checks the file
+need and sets owners and modes. `sources`, run by tabula-sources.service
+before it, creates the persisted directories' own ZFS datasets and Btrfs
+subvolumes and sets their properties. `--check-config PATH` checks the file
 alone, prints one line per problem and changes nothing.
 
   --help         print this help and exit
@@ -40,6 +43,8 @@ pub enum Command {
     CheckConfig {
         path: PathBuf,
     },
+    /// The sources step: datasets and subvolumes (`tabula-sources.service`).
+    Sources,
     Help,
     Version,
 }
@@ -105,6 +110,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, U
                 _ => Err(UsageError::Prepare(rest.to_vec())),
             };
         }
+        Some("sources") if rest.is_empty() => return Ok(Command::Sources),
         Some("--check-config") => {
             return match rest {
                 [path] if !path.is_empty() => Ok(Command::CheckConfig { path: path.into() }),

@@ -91,6 +91,8 @@ pub enum PrepareError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// An entry's own dataset or subvolume is not there as configured.
+    Source { path: String, why: String },
     /// A path that is not below the directory it was resolved from (the
     /// plan guarantees it is; a bug if seen).
     NotUnder { path: String, base: String },
@@ -129,7 +131,7 @@ impl fmt::Display for PrepareError {
             ),
             PrepareError::Occupied { path, link } => write!(
                 f,
-                "{path} exists and is not a symbolic link to {link}; the entry's method is \"symlink\": move it away (into {link} if it is the data to keep)"
+                "{path} is not the symbolic link to {link} that the entry's method (\"symlink\" or \"auto\") puts or keeps there; move it away (into {link} if it is the data to keep)"
             ),
             PrepareError::Changed { path } => {
                 write!(f, "{path} changed while it was being checked; run again")
@@ -161,6 +163,7 @@ impl fmt::Display for PrepareError {
             PrepareError::Write { path, error } => {
                 write!(f, "cannot write {}: {error}", path.display())
             }
+            PrepareError::Source { path, why } => write!(f, "{path}: {why}"),
             PrepareError::NotUnder { path, base } => write!(f, "{path} is not a path under {base}"),
         }
     }

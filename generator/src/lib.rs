@@ -21,6 +21,7 @@ pub mod error;
 pub mod escape;
 pub mod plan;
 pub mod prepare;
+pub mod sources;
 pub mod units;
 
 pub use cli::Command;
@@ -104,6 +105,17 @@ impl Env {
             group: self.path("/etc/group"),
         }
     }
+
+    /// What the sources step reads and writes.
+    #[must_use]
+    pub fn sources_options(&self) -> sources::Options {
+        sources::Options {
+            root: self.root.clone(),
+            markers: self.path(sources::SOURCES_DIR),
+            mountinfo: self.path("/proc/self/mountinfo"),
+            zfs: "zfs".to_owned(),
+        }
+    }
 }
 
 /// The whole program: `args` are the arguments after the program name.
@@ -136,6 +148,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
             tabula_runtime::log::init("tabula-prepare", Target::Stderr);
             prepare::run(&env.config(), stage, &env.prepare_options())
         }
+        Command::Sources => {
+            tabula_runtime::log::init("tabula-sources", Target::Stderr);
+            sources::run(&env.config(), &env.sources_options())
+        }
         Command::Generate { normal } => {
             tabula_runtime::log::init("tabula-generator", kmsg);
             run_generator(&normal, env)
@@ -159,6 +175,26 @@ pub fn check_config(path: &Path, err: &mut dyn std::io::Write) -> Exit {
     }
 }
 
+/// Whether `path` is mounted on (its mount differs from its parent's); a
+/// path that cannot be looked at is not.
+fn is_mount_point(path: &Path) -> bool {
+    let id = |p: &Path| {
+        rustix::fs::statx(
+            rustix::fs::CWD,
+            p,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            rustix::fs::StatxFlags::MNT_ID,
+        )
+        .ok()
+        .filter(|st| st.stx_mask & rustix::fs::StatxFlags::MNT_ID.bits() != 0)
+        .map(|st| st.stx_mnt_id)
+    };
+    match (path.parent().map(id), id(path)) {
+        (Some(Some(parent)), Some(own)) => parent != own,
+        _ => false,
+    }
+}
+
 /// Result of one generator run, for the caller to report.
 #[derive(Debug)]
 pub struct Outcome {
@@ -171,12 +207,15 @@ pub struct Outcome {
 pub fn generate(env: &Env) -> Result<Outcome, GenerateError> {
     let config = tabula_config::load(&env.config())?;
     let stage = env.stage();
-    let plan = plan(&config, stage);
+    let mut plan = plan(&config, stage);
+    let sources = sources::plan(&mut plan, &env.root);
     if stage == Stage::System {
+        // (Mounted already: the scripted initrd's stage 1 did it, or the
+        // administrator's own initrd; PID 1 read the persisted copy.)
         if let Some(b) = plan
             .binds
             .iter()
-            .find(|b| b.is_machine_id() && !b.in_initrd)
+            .find(|b| b.is_machine_id() && !b.in_initrd && !is_mount_point(&env.path(&b.target)))
         {
             warn!(
                 "{}: /etc/machine-id is persisted without \"inInitrd\": true, so it is bind-mounted after systemd has read it: this boot runs as a first boot with a new random id (a new journal directory, new DHCP leases), and only programs that read the file later see the persisted copy. Set inInitrd (it needs the systemd initrd)",
@@ -204,8 +243,10 @@ pub fn generate(env: &Env) -> Result<Outcome, GenerateError> {
         config_path,
         exe: &env.exe,
     };
+    let mut tree = render(&plan, &ctx);
+    sources::render(&sources, &ctx, &mut tree);
     Ok(Outcome {
-        tree: render(&plan, &ctx),
+        tree,
         problems: plan.problems.iter().map(ToString::to_string).collect(),
     })
 }

@@ -4,6 +4,7 @@
 //!
 //! - `config.json`: the configuration (`SourcePath=/etc/tabula/config.json`),
 //! - `initrd-release`: present when the case runs as in the initrd,
+//! - `fstab`: the case's `/etc/fstab`, when it has one,
 //! - `run.expected/units/`: the expected output tree (`.empty` marks an
 //!   intentionally empty one),
 //! - `messages.expected`: the expected error lines, one per rejected entry.
@@ -51,6 +52,10 @@ fn env_for(case: &Path, exe: &str) -> (Env, tempfile::TempDir) {
     };
     fs::create_dir_all(env.path("/etc/tabula")).expect("mkdir");
     fs::copy(case.join("config.json"), env.config()).expect("copy config");
+    // The storages' filesystems, for the default dataset of a `zfs` entry.
+    if case.join("fstab").exists() {
+        fs::copy(case.join("fstab"), env.path("/etc/fstab")).expect("copy fstab");
+    }
     if case.join("initrd-release").exists() {
         fs::copy(case.join("initrd-release"), env.path("/etc/initrd-release")).expect("copy");
     }
@@ -250,7 +255,8 @@ fn systemd_analyze_verify_every_case() {
 
 /// systemd's own reading of what we wrote: `systemd-analyze verify` at
 /// debug level dumps each loaded unit; for every mount of every case the
-/// dumped `Where:`, `What:`, `Options:` and `AssertPathExists:` must be
+/// dumped `Where:`, `What:`, `Options:`, `AssertPathExists:` (and an
+/// `"auto"` file's `ConditionPathIsSymbolicLink:`) must be
 /// exactly the configured paths (no `%` specifier expanded, no quote or
 /// backslash eaten, nothing cut).
 #[test]
@@ -275,22 +281,27 @@ fn systemd_reads_back_what_we_mean() {
         for b in plan.binds.iter().filter(|b| b.is_mounted()) {
             let mut options = vec!["bind".to_owned()];
             options.extend(b.options.iter().cloned());
-            expected.insert(
-                b.unit.clone(),
-                vec![
-                    ("Where".into(), b.target.clone()),
-                    ("What".into(), b.source.clone()),
-                    ("Options".into(), options.join(",")),
-                    (
-                        "AssertPathExists".into(),
-                        format!(
-                            "{}/{} untested",
-                            tabula_generator::units::PREPARED_DIR,
-                            b.unit
-                        ),
+            let mut settings: Vec<(String, String)> = vec![
+                ("Where".into(), b.target.clone()),
+                ("What".into(), b.source.clone()),
+                ("Options".into(), options.join(",")),
+                (
+                    "AssertPathExists".into(),
+                    format!(
+                        "{}/{} untested",
+                        tabula_generator::units::PREPARED_DIR,
+                        b.unit
                     ),
-                ],
-            );
+                ),
+            ];
+            // "auto": the mount is skipped when the prepare step placed a link.
+            if b.method == tabula_generator::plan::Method::Auto {
+                settings.push((
+                    "ConditionPathIsSymbolicLink".into(),
+                    format!("!{} untested", b.target),
+                ));
+            }
+            expected.insert(b.unit.clone(), settings);
         }
         for o in &plan.overlays {
             expected.insert(
@@ -325,7 +336,15 @@ fn systemd_reads_back_what_we_mean() {
             }
             let Some(unit) = &current else { continue };
             if let Some((key, value)) = line.trim_start().split_once(": ") {
-                if ["Where", "What", "Options", "AssertPathExists"].contains(&key) {
+                if [
+                    "Where",
+                    "What",
+                    "Options",
+                    "AssertPathExists",
+                    "ConditionPathIsSymbolicLink",
+                ]
+                .contains(&key)
+                {
                     dumped
                         .entry(unit.clone())
                         .or_default()

@@ -3,7 +3,8 @@
 # network (Debian's nix-bin is enough):
 #
 #   1. `nix-instantiate --parse` on every .nix file of the repository, and
-#      deadnix (no unused binding) over them;
+#      deadnix (no unused binding) over them; the VM tests' old-root name
+#      rule (vm-tests/nixos/old_root_name.py) against config/rules.json;
 #   2. the module evaluation tests (tests/eval.nix) with nixpkgs' lib;
 #   3. escapeSystemdPath (lib.nix) against the host's systemd-escape;
 #   4. the flake's outputs, the VM-test scenario list (against the QEMU
@@ -106,6 +107,25 @@ else
   skip "deadnix over the .nix files" "deadnix is not installed (cargo install --locked deadnix@$deadnix_version)"
 fi
 
+# --- 1c. the VM tests' old-root names against the shared table ---------------------
+# The NixOS VM tests recognise old roots in Python (vm-tests/nixos/old_root_name.py);
+# the config crate's tests hold the crate to the same cases (config/rules.json
+# oldRootName), so the two cannot drift apart.
+if verdict=$(python3 - "$repo/vm-tests/nixos/old_root_name.py" "$repo/config/rules.json" 2>&1 <<'EOF'
+import json, runpy, sys
+is_old_root_name = runpy.run_path(sys.argv[1])["is_old_root_name"]
+table = json.load(open(sys.argv[2]))["oldRootName"]
+wrong = ["must %s %r" % (side, case) for side in ("accept", "refuse") for case in table[side]
+         if is_old_root_name(case) != (side == "accept")]
+print("; ".join(wrong) if wrong else "same %d" % (len(table["accept"]) + len(table["refuse"])))
+EOF
+); then
+  case "$verdict" in
+    same*) pass "old-root names: the VM tests' is_old_root_name decides all ${verdict#same } oldRootName cases of config/rules.json as the config crate does" ;;
+    *) fail "old-root names: vm-tests/nixos/old_root_name.py differs from config/rules.json: $verdict" ;;
+  esac
+else fail "old-root names: could not check vm-tests/nixos/old_root_name.py: $verdict"; fi
+
 # --- nixpkgs lib -------------------------------------------------------------------
 lib_dir=
 if [ -n "${NIXPKGS_LIB:-}" ]; then
@@ -153,6 +173,7 @@ if json=$(nixi --eval --strict --json "$here/corpus.nix" --arg lib "import $lib_
 import json, sys
 s = json.load(sys.stdin)["summary"]
 print("impermanence corpus: %d of %d configurations behave exactly as under impermanence in both initrd flavours" % (s["equivalent"], s["configurations"]))
+print("  not counting when files other than /etc/machine-id are mounted (NixOS activation or stage 2): %d" % s["equivalentButFileTiming"])
 e = s["equivalentForExistingData"]
 print("  not counting how a missing file source is created: %d in both flavours, %d with systemd stage 1, %d with the scripted initrd" % (e["both"], e["systemd"], e["scripted"]))
 for name, c in sorted(s["classes"].items()):
@@ -286,7 +307,7 @@ for name, script in json.load(sys.stdin)["testScripts"].items():
     mapfile -t theirs < <(grep -oE 'name: "[a-z0-9-]+"' "$harness" | sed 's/name: "\(.*\)"/\1/')
     missing=()
     for t in "${theirs[@]}"; do
-      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|zfs-datasets|persist-files-and-homes|overlay-*|failure-policy)
+      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|zfs-datasets|persist-files-and-homes|machine-id-first-boot|nested-and-symlink|overlay-*|failure-policy)
         printf '%s\n' "${ours[@]}" | grep -qx -- "$t" || missing+=("$t") ;;
       esac
     done

@@ -66,7 +66,7 @@ common.scenario {
     with subtest("pruned by age and count; pinned and plain entries left alone"):
         machine.succeed("mkdir -p /mnt", "mount -o subvolid=5 /dev/disk/by-label/tabula /mnt")
         left = set(machine.succeed("ls /mnt/@old_roots").split())
-        timestamps = sorted((n for n in left if TIMESTAMP.match(n)), reverse=True)
+        timestamps = sorted((n for n in left if is_old_root_name(n)), reverse=True)
         assert "keep-me-forever" in left, f"a pinned old root was pruned: {sorted(left)}"
         assert "plain-directory" in left, f"a plain directory was touched: {sorted(left)}"
         # keep.max: the newest 10, i.e. the root rotated at this boot and the

@@ -178,10 +178,10 @@ let
   # exiting at its first match kills the writer with SIGPIPE, so the pipeline
   # fails whether or not the line was there (`fail(...)` then passes either
   # way, `succeed(...)` fails at random).
-  helpers = ''
+  helpers =
+    builtins.readFile ./old_root_name.py
+    + ''
     import re
-
-    TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ(\.\d+)?$")
 
 
     def prepare_btrfs(m):
@@ -337,7 +337,7 @@ let
             machine.succeed("mkdir -p /mnt && mount -o subvolid=5 /dev/disk/by-label/tabula /mnt")
             names = machine.succeed("ls /mnt/@old_roots").split()
             assert len(names) == 2, f"expected the two previous roots, found {names}"
-            assert all(TIMESTAMP.match(n) for n in names), f"old roots not named by time: {names}"
+            assert all(is_old_root_name(n) for n in names), f"old roots not named by time: {names}"
             machine.succeed("grep -qx erased /mnt/@old_roots/*/etc/tabula-erased")
             machine.succeed("umount /mnt")
       '';

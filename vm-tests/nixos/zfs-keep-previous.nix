@@ -40,7 +40,7 @@ common.scenario {
         kept = machine.succeed("zfs list -H -o name -d 1 -t filesystem rpool/local/old_roots").split()[1:]
         names = [k.rsplit("/", 1)[1] for k in kept]
         assert len(names) == 2, f"expected the two previous roots, found {kept}"
-        assert all(TIMESTAMP.match(n) for n in names), f"old roots not named by time: {names}"
+        assert all(is_old_root_name(n) for n in names), f"old roots not named by time: {names}"
         machine.succeed(
             "mkdir -p /mnt",
             "for d in $(zfs list -H -o name -d 1 -t filesystem rpool/local/old_roots | tail -n +2); do"

@@ -3,7 +3,7 @@ use serde_json::json;
 use super::*;
 use crate::entries::check_entries;
 
-fn config(directories: serde_json::Value) -> Config {
+fn config(directories: &serde_json::Value) -> Config {
     let doc = json!({
         "version": 1,
         "rollback": [{"type": "zfs", "dataset": "rpool/local/root", "oldRoots": "rpool/local/old"}],
@@ -16,7 +16,7 @@ fn config(directories: serde_json::Value) -> Config {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn problems(directories: serde_json::Value) -> Vec<String> {
+fn problems(directories: &serde_json::Value) -> Vec<String> {
     check_entries(&config(directories))
         .problems
         .iter()
@@ -28,7 +28,7 @@ fn problems(directories: serde_json::Value) -> Vec<String> {
 fn the_seed_s_per_service_property_table_is_expressible() {
     // The per-service ZFS layout: media 1M, SQLite apps 16K, PostgreSQL data
     // 8K, its write-ahead log 128K uncompressed.
-    let c = config(json!([
+    let c = config(&json!([
         {"path": "/var/lib/plex", "zfs": {"properties": {"recordsize": "1M", "compression": "lz4"}}},
         {"path": "/var/lib/sonarr", "zfs": {"dataset": "tank/services/sonarr", "properties": {"recordsize": "16K", "compression": "lz4"}}},
         {"path": "/var/lib/postgresql", "zfs": {"properties": {"recordsize": "8K", "compression": "lz4"}}},
@@ -60,14 +60,14 @@ fn the_seed_s_per_service_property_table_is_expressible() {
 
 #[test]
 fn an_unknown_property_is_refused_naming_the_field_the_value_and_what_is_allowed() {
-    let p = problems(json!([{"path": "/var/lib/x", "zfs": {"properties": {"recordsize": "3K"}}}]));
+    let p = problems(&json!([{"path": "/var/lib/x", "zfs": {"properties": {"recordsize": "3K"}}}]));
     assert_eq!(
         p,
         [
             "persist[0].directories[0].zfs.properties.recordsize (\"3K\"): is \"3K\"; expected a power of two from 512 to 16M, in bytes or with K or M (\"512\", \"16K\", \"1M\"); this entry is skipped, the others are still mounted"
         ]
     );
-    let p = problems(json!([{"path": "/var/lib/x", "zfs": {"properties": {"recordize": "1M"}}}]));
+    let p = problems(&json!([{"path": "/var/lib/x", "zfs": {"properties": {"recordize": "1M"}}}]));
     assert!(p[0].starts_with("persist[0].directories[0].zfs.properties.recordize (\"1M\"): is not a ZFS property tabula sets; expected one of "), "{p:?}");
     assert!(p[0].contains("recordsize"), "{p:?}");
 }
@@ -75,7 +75,7 @@ fn an_unknown_property_is_refused_naming_the_field_the_value_and_what_is_allowed
 #[test]
 fn mountpoint_and_canmount_are_tabula_s_and_refused_with_the_reason() {
     for name in ["mountpoint", "canmount"] {
-        let p = problems(json!([{"path": "/var/lib/x", "zfs": {"properties": {name: "legacy"}}}]));
+        let p = problems(&json!([{"path": "/var/lib/x", "zfs": {"properties": {name: "legacy"}}}]));
         assert_eq!(p.len(), 1);
         assert!(p[0].contains(&format!("zfs.properties.{name}")), "{p:?}");
         assert!(p[0].contains("mountpoint=legacy"), "{p:?}");
@@ -131,7 +131,7 @@ fn a_dataset_or_subvolume_is_for_directories_only_and_one_kind_per_entry() {
 
 #[test]
 fn a_dataset_is_never_shared_nor_inside_what_the_rollback_replaces() {
-    let p = problems(json!([
+    let p = problems(&json!([
         {"path": "/var/lib/a", "zfs": {"dataset": "tank/a"}},
         {"path": "/var/lib/b", "zfs": {"dataset": "tank/a"}},
         {"path": "/var/lib/c", "zfs": {"dataset": "rpool/local/root/c"}},
@@ -156,7 +156,7 @@ fn a_dataset_is_never_shared_nor_inside_what_the_rollback_replaces() {
 
 #[test]
 fn version_one_without_the_keys_is_unchanged() {
-    let c = config(json!(["/var/lib/x", {"path": "/var/lib/y", "zfs": null, "btrfs": null}]));
+    let c = config(&json!(["/var/lib/x", {"path": "/var/lib/y", "zfs": null, "btrfs": null}]));
     let e = check_entries(&c);
     assert!(e.problems.is_empty());
     assert!(e.persisted.iter().all(|p| p.backing.is_none()));
@@ -187,4 +187,14 @@ fn property_values_must_be_strings_or_the_file_is_refused() {
             .starts_with("/c.json: persist[0].directories[0].zfs.properties.recordsize: "),
         "{e}"
     );
+}
+
+#[test]
+fn sizes_compare_as_the_bytes_zfs_prints() {
+    assert_eq!(zfs_size_bytes("recordsize", "8K"), Some(8192));
+    assert_eq!(zfs_size_bytes("recordsize", "1M"), Some(1 << 20));
+    assert_eq!(zfs_size_bytes("quota", "none"), Some(0));
+    assert_eq!(zfs_size_bytes("quota", "10g"), Some(10 << 30));
+    assert_eq!(zfs_size_bytes("compression", "lz4"), None);
+    assert_eq!(zfs_size_bytes("com.example:x", "1"), None);
 }

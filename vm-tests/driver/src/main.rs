@@ -2,6 +2,7 @@
 //!
 //!   tabula-vm list                 names and what each proves
 //!   tabula-vm run [NAME...]        run all (or the named) scenarios
+//!   tabula-vm run --set default|extended   run one of the two sets
 //!   tabula-vm prepare              build initrds and base images only
 //!   tabula-vm demo [scripted|systemd]  boot the Btrfs demo twice, tell the story
 
@@ -19,7 +20,12 @@ fn main() -> ExitCode {
     match cmd {
         "list" => {
             for s in scenarios::all() {
-                println!("{:28} {}", s.name, s.proves);
+                let set = if scenarios::is_extended(s.name) {
+                    "extended"
+                } else {
+                    "default"
+                };
+                println!("{:28} {set:8} {}", s.name, s.proves);
             }
             ExitCode::SUCCESS
         }
@@ -50,7 +56,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: tabula-vm list | prepare | run [SCENARIO...] | demo [scripted|systemd]"
+                "usage: tabula-vm list | prepare | run [--set default|extended] [SCENARIO...] | demo [scripted|systemd]"
             );
             ExitCode::from(2)
         }
@@ -78,6 +84,21 @@ fn run(names: &[String]) -> ExitCode {
         }
     };
     let all = scenarios::all();
+    let mut set = None;
+    let mut names = names;
+    if let [flag, value, rest @ ..] = names {
+        if flag == "--set" {
+            match value.as_str() {
+                "default" => set = Some(false),
+                "extended" => set = Some(true),
+                other => {
+                    eprintln!("tabula-vm: unknown set {other:?} (default or extended)");
+                    return ExitCode::from(2);
+                }
+            }
+            names = rest;
+        }
+    }
     for n in names {
         if !all.iter().any(|s| s.name == n) {
             eprintln!("tabula-vm: unknown scenario {n:?} (see `tabula-vm list`)");
@@ -87,6 +108,7 @@ fn run(names: &[String]) -> ExitCode {
     let selected: Vec<_> = all
         .into_iter()
         .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name))
+        .filter(|s| set.is_none_or(|extended| scenarios::is_extended(s.name) == extended))
         .collect();
     let (mut pass, mut fail, mut skip) = (0, 0, 0);
     let mut lines = Vec::new();

@@ -4,13 +4,17 @@ pub mod boot_time;
 pub mod btrfs_blank_template;
 pub mod btrfs_retention;
 pub mod btrfs_rotation;
+pub mod cli_zfs;
 pub mod crash_injection;
 pub mod crash_injection_zfs;
 pub mod failure_policy;
+pub mod machine_id_first_boot;
+pub mod nested_and_symlink;
 pub mod overlay;
 pub mod persist_homes;
 pub mod smoke;
 pub mod zfs_bad_clock;
+pub mod zfs_datasets;
 pub mod zfs_keep_previous;
 pub mod zfs_rollback;
 pub mod zfs_torn_clone;
@@ -20,6 +24,19 @@ use crate::initrd::Flavour;
 use crate::{Env, Result};
 
 /// A named scenario.
+/// The extended set: the long, exhaustive scenarios (every crash point with
+/// random power cuts, the benchmark). Every other scenario is in the default
+/// set: at least one boot proving each claim of the README. The test command
+/// (`dev/test.sh`, `vm-tests/run.sh` with no argument) runs both sets;
+/// `--set default` or `--set extended` runs one of them, so a developer can
+/// run the quick set and CI can be split in two without dropping anything.
+pub const EXTENDED: &[&str] = &["crash-injection", "crash-injection-zfs", "boot-time"];
+
+/// Which set a scenario belongs to.
+pub fn is_extended(name: &str) -> bool {
+    EXTENDED.contains(&name)
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
     /// Name, as given on the command line.
@@ -72,6 +89,12 @@ pub fn all() -> Vec<Scenario> {
             run: |e| zfs_rollback::run(e, Flavour::Systemd),
         },
         Scenario {
+            name: "zfs-datasets",
+            proves: "persisted directories with their own datasets: created with their properties on the first boot, data survives the rollback, a changed property applied, a removed entry's dataset untouched",
+            zfs: true,
+            run: zfs_datasets::run,
+        },
+        Scenario {
             name: "zfs-keep-previous",
             proves: "oldRoots on ZFS: previous root renamed under old_roots with its files, @blank cloned and promoted",
             zfs: true,
@@ -100,6 +123,18 @@ pub fn all() -> Vec<Scenario> {
             proves: "files created-then-bound, a user's home with user-owned parents, machine-id stable via inInitrd and committed on the first boot only",
             zfs: false,
             run: persist_homes::run,
+        },
+        Scenario {
+            name: "machine-id-first-boot",
+            proves: "systemd initrd, /etc/machine-id persisted inInitrd, three boots from an empty /persist and a root without the file: never a symlink; boot 1 is a first boot whose id the commit service writes into storage, boots 2 and 3 keep it",
+            zfs: false,
+            run: machine_id_first_boot::run,
+        },
+        Scenario {
+            name: "nested-and-symlink",
+            proves: "/var/lib and /var/lib/nixos in two storages, .config and .config/fcitx5: mounted outer first, each write in its own storage; a symlinked file rewritten by rename keeps the link and its new content; a file with method auto and no copy is a link on boot 1 (its write creates the copy) and a bind mount on boot 2",
+            zfs: false,
+            run: nested_and_symlink::run,
         },
         Scenario {
             name: "overlay-present",
@@ -144,6 +179,12 @@ pub fn all() -> Vec<Scenario> {
             run: zfs_torn_clone::run,
         },
         Scenario {
+            name: "cli-zfs",
+            proves: "the tabula command after real ZFS boots: diff lists exactly the planted ephemeral files, never persisted ones; roots lists the archived root; restore (--dry-run, --to storage, --to place) keeps owner, mode, times, xattrs, the old root unmodified, no mount left",
+            zfs: true,
+            run: cli_zfs::run,
+        },
+        Scenario {
             name: "boot-time",
             proves: "benchmark (figures, no timing assertion): stage 1 without tabula, with it, with the shell script",
             zfs: false,
@@ -173,3 +214,18 @@ pub const ERASED_AND_PERSISTED: &[(&str, &str, &str)] = &[
         "nobody:nogroup:640",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_extended_name_is_a_scenario_and_the_default_set_is_not_empty() {
+        let all = super::all();
+        for name in super::EXTENDED {
+            assert!(
+                all.iter().any(|s| s.name == *name),
+                "EXTENDED names {name}, which is no scenario"
+            );
+        }
+        assert!(all.iter().any(|s| !super::is_extended(s.name)));
+    }
+}
