@@ -193,15 +193,10 @@ impl Ctx<'_> {
         Ok((path, source))
     }
 
-    fn entry(
-        &self,
-        kind: Kind,
-        label: &str,
-        entry: &Entry,
-        user: Option<(&Id, &str)>,
-    ) -> Result<Persisted, Problem> {
-        let e = &entry.0;
-        let (path, source) = self.path_and_source(label, e, user)?;
+    /// The file method rule: `symlink` and `auto` are for files; `/etc/machine-id`
+    /// is never a symlink (`auto` there is `bind`); a symlink needs no
+    /// initrd mount.
+    fn method(kind: Kind, label: &str, path: &str, e: &EntryObject) -> Result<Method, Problem> {
         let mut method = e.method.unwrap_or_default();
         if method != Method::Bind && kind == Kind::Directory {
             let name = if method == Method::Auto {
@@ -211,7 +206,7 @@ impl Ctx<'_> {
             };
             return Err(problem(
                 label,
-                &path,
+                path,
                 format!(
                     "is a directory, and \"method\": \"{name}\" is for files; remove it (a directory is bind-mounted)"
                 ),
@@ -226,18 +221,31 @@ impl Ctx<'_> {
             if path == "/etc/machine-id" {
                 return Err(problem(
                     label,
-                    &path,
+                    path,
                     "cannot be a symlink: systemd does not write a first boot's id through a symlink; remove \"method\" (it is bind-mounted)",
                 ));
             }
             if e.in_initrd {
                 return Err(problem(
                     label,
-                    &path,
+                    path,
                     "has both \"method\": \"symlink\" and inInitrd; a symlink needs no mount, drop inInitrd",
                 ));
             }
         }
+        Ok(method)
+    }
+
+    fn entry(
+        &self,
+        kind: Kind,
+        label: &str,
+        entry: &Entry,
+        user: Option<(&Id, &str)>,
+    ) -> Result<Persisted, Problem> {
+        let e = &entry.0;
+        let (path, source) = self.path_and_source(label, e, user)?;
+        let method = Self::method(kind, label, &path, e)?;
         for (j, opt) in e.mount_options.iter().enumerate() {
             check_mount_option(opt)
                 .map_err(|why| problem(&format!("{label}.mountOptions[{j}]"), opt, why))?;
