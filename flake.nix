@@ -25,6 +25,7 @@
         "zfs-rollback-scripted"
         "zfs-rollback-systemd"
         "zfs-keep-previous"
+        "zfs-datasets"
         "persist-files-and-homes"
         "machine-id-first-boot"
         "nested-and-symlink"

@@ -235,6 +235,132 @@ let
     ) "${s.storage} is on fileSystems.\"${fs.mountPoint}\", which is not needed for boot: set fileSystems.\"${fs.mountPoint}\".neededForBoot = true."
   ) storages;
 
+  # --- sources of their own: a ZFS dataset or a Btrfs subvolume ------------------
+
+  # Every entry with `zfs` or `btrfs`, with the option path that names it.
+  sourced = concatMap (
+    { name, value }:
+    let
+      s = value;
+      at = list: "tabula.persist.\"${name}\".${list}";
+      # home: null for system entries, whose path is absolute
+      entry = option: kind: home: e: {
+        inherit e kind s;
+        name = "${option}: ${e.path}";
+        abs = if home == null then e.path else "${home}/${e.path}";
+      };
+    in
+    map (entry (at "directories") "directory" null) s.directories
+    ++ map (entry (at "files") "file" null) s.files
+    ++ concatMap (
+      { name, value }:
+      map (entry (at "users.${name}.directories") "directory" value.home) value.directories
+      ++ map (entry (at "users.${name}.files") "file" value.home) value.files
+    ) (lib.attrsToList s.users)
+  ) (filter (a: a.value.enable) (lib.attrsToList cfg.persist));
+  withSource = filter (x: x.e.zfs != null || x.e.btrfs != null) sourced;
+
+  zfsMounts = filter (fs: fs.fsType == "zfs" && fsDevice fs != null) fileSystems;
+  # The pools NixOS imports at boot: those of its ZFS fileSystems, and
+  # boot.zfs.extraPools.
+  importedPools = lib.unique (
+    map (fs: tabulaLib.poolOf (fsDevice fs)) zfsMounts ++ (config.boot.zfs.extraPools or [ ])
+  );
+  # Datasets tabula rolls back or archives into: nothing of the user's may live there.
+  erasedDatasets = concatMap (t: [ t.dataset ] ++ optional (t.oldRoots != null) t.oldRoots) zfsTargets;
+
+  # The dataset mounted at a storage (fileSystems), or null.
+  storageDataset =
+    s:
+    let
+      fs = mountOfPath s.storage;
+    in
+    if fs != null && fs.fsType == "zfs" && fs.mountPoint == s.storage then fsDevice fs else null;
+  # The dataset an entry's source is: named, or the default child of the
+  # storage's dataset (docs/config.md): the path's components joined by "-".
+  datasetOf =
+    x:
+    if x.e.zfs.dataset != null then
+      x.e.zfs.dataset
+    else if storageDataset x.s != null then
+      "${storageDataset x.s}/${lib.replaceStrings [ "/" ] [ "-" ] (lib.removePrefix "/" x.abs)}"
+    else
+      null;
+
+  sourceProblems =
+    x:
+    let
+      inherit (x) e s;
+      fs = mountOfPath s.storage;
+      fsType = if fs == null then "none" else fs.fsType;
+      z = e.zfs;
+      b = e.btrfs;
+      within = outer: inner: isWithin "/${outer}" "/${inner}";
+    in
+    optional (
+      z != null && b != null
+    ) "both `zfs` and `btrfs` are set; a source is a dataset or a subvolume, not both: keep `${
+      if fsType == "btrfs" then "btrfs" else "zfs"
+    }` (${s.storage} is on ${fsType})"
+    ++ optional (
+      x.kind == "file"
+    ) "`${if z != null then "zfs" else "btrfs"}` is for directories: a ${
+      if z != null then "dataset" else "subvolume"
+    } is mounted on a directory, not a file. Remove it, or persist the directory that holds the file with it"
+    ++ optionals (z != null && x.kind == "directory") (
+      optional (z.dataset == null && storageDataset s == null) "zfs.dataset = null names a child of the dataset mounted at ${s.storage}, but ${
+        if fsType != "zfs" then
+          "${s.storage} is on ${fsType}"
+        else
+          "${s.storage} is not a mount point of its own (it lies in fileSystems.\"${fs.mountPoint}\")"
+      }: name the dataset, zfs.dataset = \"<pool>/<name>\""
+      ++ optional (
+        z.dataset != null && !elem (tabulaLib.poolOf z.dataset) importedPools
+      ) "zfs.dataset = \"${z.dataset}\" is in pool ${tabulaLib.poolOf z.dataset}, which is not imported at boot: add \"${tabulaLib.poolOf z.dataset}\" to boot.zfs.extraPools"
+      ++ map (
+        d: "zfs.dataset = \"${z.dataset}\" ${
+          if within d z.dataset then "is or lies inside" else "contains"
+        } ${d}, which the rollback replaces at every boot: name a dataset apart from it (e.g. under the storage's dataset)"
+      ) (filter (d: z.dataset != null && (within d z.dataset || within z.dataset d)) erasedDatasets)
+      ++ map (
+        o: "its own dataset inside ${o.e.path}'s, in one storage, is not supported (the inner mount point would be made before the outer dataset is mounted): persist it at a path outside ${o.e.path} (PostgreSQL's WAL: initdb --waldir=/var/lib/postgresql-wal/<version>), or give one of them no `zfs`"
+      ) (filter (o: o.s.storage == s.storage && o.e.zfs != null && o.kind == "directory" && o.abs != x.abs && isWithin o.abs x.abs) withSource)
+      ++ map (
+        m: "zfs.dataset = \"${z.dataset}\" ${
+          if fsDevice m == z.dataset then "is" else "contains"
+        } ${fsDevice m}, which fileSystems.\"${m.mountPoint}\" mounts: name a dataset of its own (e.g. \"${fsDevice m}/<name>\")"
+      ) (filter (m: z.dataset != null && within z.dataset (fsDevice m)) zfsMounts)
+      ++ optional (
+        z.dataset == null && builtins.match "[A-Za-z0-9_.:/-]+" x.abs == null
+      ) "zfs.dataset = null names the dataset after the path, and ${x.abs} holds a character a dataset name cannot (only A-Z a-z 0-9 _ - . :): name the dataset, zfs.dataset = \"<pool>/<name>\""
+      ++ tabulaLib.sourceProblems.zfs { inherit (z) dataset properties; }
+    )
+    ++ optionals (b != null && x.kind == "directory") (
+      optional (
+        fsType != "btrfs"
+      ) "`btrfs` makes the source a subvolume inside ${s.storage}, but ${s.storage} is on ${fsType}, not Btrfs: remove it${
+        lib.optionalString (fsType == "zfs") " (or use `zfs` for a dataset)"
+      }"
+      ++ tabulaLib.sourceProblems.btrfs { inherit (b) subvolume nodatacow compression; }
+    )
+    ++ optional e.inInitrd "inInitrd with `${
+      if z != null then "zfs" else "btrfs"
+    }`: the ${
+      if z != null then "dataset" else "subvolume"
+    } is created and mounted in stage 2, after the initrd; drop inInitrd, or persist a path the initrd needs as a plain directory";
+
+  sourceAssertions = concatMap (
+    x:
+    map (p: {
+      assertion = false;
+      message = "${x.name}: ${p}.";
+    }) (sourceProblems x)
+  ) withSource;
+
+  namedDatasets = filter (d: d != null) (
+    map datasetOf (filter (x: x.e.zfs != null && x.kind == "directory") withSource)
+  );
+
   # --- warnings ----------------------------------------------------------------
 
   varLibNixosKept =
@@ -256,7 +382,12 @@ in
   config = mkIf cfg.enable {
     assertions =
       targetAssertions
+      ++ sourceAssertions
       ++ [
+        {
+          assertion = tabulaLib.duplicates namedDatasets == [ ];
+          message = "tabula.persist: one dataset is the source of two entries: ${concatStringsSep ", " (tabulaLib.duplicates namedDatasets)}. Give each entry's zfs.dataset a name of its own.";
+        }
         {
           assertion = lib.unique targetKeys == targetKeys;
           message = "tabula.rollback.targets: a filesystem is listed twice: ${concatStringsSep "; " (tabulaLib.duplicates targetKeys)}.";

@@ -187,7 +187,138 @@ rec {
         && length v == 2
         && all str v
         && isWithin (builtins.elemAt v 1) (builtins.elemAt v 0);
+      # the whole value of a directory entry's "zfs" / "btrfs" key, as rendered
+      # (null: the key is absent)
+      zfsSource = v: v == null || sourceProblems.zfs v == [ ];
+      btrfsSource = v: v == null || sourceProblems.btrfs v == [ ];
     };
+
+  # --- a directory's source as a dataset or subvolume of its own --------------
+
+  # config/sources.json: the ZFS properties and Btrfs compression values an
+  # entry's "zfs" and "btrfs" keys may hold, read by the config crate too
+  # (config/src/sources.rs); config/rules.json holds the cases (rules
+  # zfsSource, btrfsSource) both sides are tested against.
+  sourcesTable = builtins.fromJSON (builtins.readFile ../config/sources.json);
+
+  # Why `value` is not one ZFS can take for the property `name` (null: it is).
+  zfsPropertyProblem =
+    name: value:
+    let
+      z = sourcesTable.zfs;
+      p = z.properties.${name} or null;
+      len = builtins.stringLength;
+      show = builtins.toJSON value;
+      # a decimal string without leading zeros as a number; null when it has
+      # more than `max` digits (too large for the rule anyway)
+      number =
+        max: s:
+        let
+          digits = head (builtins.match "0*([0-9]+)" s);
+        in
+        if len digits > max then null else builtins.fromJSON digits;
+      blockSize =
+        s:
+        let
+          m = builtins.match "([0-9]+)([KkMm]?)" s;
+          n = number 9 (head m);
+          unit = toLower (lib.last m);
+          bytes = n * (if unit == "k" then 1024 else if unit == "m" then 1048576 else 1);
+          powerOfTwo = b: b == 1 || (b > 1 && lib.mod b 2 == 0 && powerOfTwo (b / 2));
+        in
+        m != null
+        && n != null
+        && ((p.zero && n == 0) || (bytes >= p.min && bytes <= p.max && powerOfTwo bytes));
+      quantity =
+        s:
+        let
+          m = builtins.match "([0-9]{1,18})([KkMmGgTtPpEe]?)" s;
+          unit = z.quantitySuffixes.${lib.toUpper (lib.last m)};
+        in
+        s == "none" || (m != null && number 18 (head m) <= z.quantityMaxBytes / unit);
+      userProperty =
+        lib.hasInfix ":" name
+        && len name <= z.userProperty.nameMaxBytes
+        && builtins.match "[a-z0-9_.:-]+" name != null;
+      close = filter (n: lib.strings.levenshteinAtMost 2 name n) (builtins.attrNames z.properties);
+    in
+    if z.refused ? ${name} then
+      z.refused.${name}
+    else if p == null && !userProperty then
+      "not a ZFS property tabula knows${
+        if close != [ ] then " (did you mean ${concatStringsSep " or " close}?)" else ""
+      }; user properties are written module:property in lower case (com.example:backup)"
+    else if !builtins.isString value then
+      "${show} is not a string; write it as `zfs set` takes it (\"8K\", \"off\")"
+    else if p == null then
+      if value != "" && len value <= z.userProperty.valueMaxBytes && builtins.match "[^[:cntrl:]]*" value != null then
+        null
+      else
+        "${show}: expected a user property value, ${z.userProperty.rule}"
+    else if p.kind == "enum" then
+      if elem value p.values then null else "${show}: expected one of ${concatStringsSep ", " p.values}"
+    else if p.kind == "blockSize" then
+      if blockSize value then
+        null
+      else
+        "${show}: expected ${z.kinds.blockSize} (from ${toString p.min} to ${toString p.max} bytes${
+          lib.optionalString p.zero ", or 0"
+        })"
+    else if quantity value then
+      null
+    else
+      "${show}: expected ${z.kinds.quantity}";
+
+  # Why an entry's "zfs" / "btrfs" value (as rendered into the JSON) is
+  # refused, one line per problem; [ ] when it is accepted.
+  sourceProblems = {
+    zfs =
+      v:
+      if !builtins.isAttrs v then
+        [ "expected an object { dataset, properties }" ]
+      else
+        map (k: "unknown key ${k} (expected dataset, properties)") (
+          filter (k: k != "dataset" && k != "properties") (builtins.attrNames v)
+        )
+        ++ optional (
+          (v.dataset or null) != null && !(rules.dataset v.dataset && lib.hasInfix "/" v.dataset)
+        ) "zfs.dataset = ${builtins.toJSON v.dataset}: expected a dataset inside a pool (pool/name), by the dataset name rule"
+        ++ (
+          if !builtins.isAttrs (v.properties or { }) then
+            [ "zfs.properties: expected an attribute set of property = \"value\"" ]
+          else
+            lib.concatLists (
+              lib.mapAttrsToList (
+                n: x:
+                let
+                  why = zfsPropertyProblem n x;
+                in
+                optional (why != null) "zfs.properties.${n}: ${why}"
+              ) (v.properties or { })
+            )
+        );
+    btrfs =
+      v:
+      let
+        c = sourcesTable.btrfs.compression;
+        compression = v.compression or null;
+        nodatacow = v.nodatacow or false;
+      in
+      if !builtins.isAttrs v then
+        [ "expected an object { subvolume, nodatacow, compression }" ]
+      else
+        map (k: "unknown key ${k} (expected subvolume, nodatacow, compression)") (
+          filter (k: !elem k [ "subvolume" "nodatacow" "compression" ]) (builtins.attrNames v)
+        )
+        ++ optional ((v.subvolume or true) != true) "btrfs.subvolume = ${builtins.toJSON v.subvolume}: only `true` (a subvolume); for a plain directory remove `btrfs`"
+        ++ optional (!builtins.isBool nodatacow) "btrfs.nodatacow = ${builtins.toJSON nodatacow}: expected true or false"
+        ++ optional (
+          compression != null && !elem compression c.values
+        ) "btrfs.compression = ${builtins.toJSON compression}: expected null or one of ${concatStringsSep ", " c.values}"
+        ++ optional (
+          nodatacow == true && compression != null
+        ) "btrfs.nodatacow with btrfs.compression = ${builtins.toJSON compression}: Btrfs neither compresses nodatacow files nor sets a compression property on them; drop one of them";
+  };
 
   # Older names, used across the module.
   isAbsolutePath = rules.absolutePath;

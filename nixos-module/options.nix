@@ -34,6 +34,7 @@ let
   relativePath = ruleType "relativePath" types.str "path relative to the home directory";
   subvolumeName = ruleType "subvolume" types.str "Btrfs subvolume name relative to the top level (e.g. `@old_roots`)";
   rootSubvolumeName = ruleType "rootSubvolume" types.str "Btrfs subvolume name relative to the top level (e.g. `@root`), last component at most 244 bytes";
+  datasetName = ruleType "dataset" types.str "ZFS dataset name (`pool/child/...`)";
   rootDatasetName = ruleType "rootDataset" types.str "ZFS dataset inside a pool (`pool/child/...`), at most 244 bytes";
   snapshotName = ruleType "snapshot" types.str "ZFS snapshot name without `@`";
   octalMode = ruleType "mode" types.str "octal mode string such as `\"0700\"`";
@@ -165,8 +166,73 @@ let
 
   # --- persistence ---------------------------------------------------------------
 
+  # The source of a directory entry as a dataset or subvolume of its own (the
+  # `zfs` and `btrfs` keys of an entry, docs/config.md). Property names and
+  # values are checked against the shared table, config/sources.json (lib.nix
+  # `sourceProblems`), by assertions.nix, which names the entry.
+  zfsSourceModule = {
+    options = {
+      dataset = mkOption {
+        type = types.nullOr datasetName;
+        default = null;
+        example = "rpool/safe/persist/postgresql";
+        description = ''
+          The dataset. `null`: the default child of the dataset mounted at
+          the storage (docs/config.md says how it is named), which needs the
+          storage on ZFS.
+        '';
+      };
+      properties = mkOption {
+        type = types.attrsOf types.str;
+        default = { };
+        example = {
+          recordsize = "16K";
+          compression = "lz4";
+        };
+        description = ''
+          ZFS properties set when the dataset is created and set again when
+          they drift, as `zfs set` takes them (strings: `"8K"`, `"off"`).
+          Unknown properties and values ZFS could never take are refused at
+          evaluation; `mountpoint` is tabula's (`legacy`).
+        '';
+      };
+    };
+  };
+
+  btrfsSourceModule = {
+    options = {
+      subvolume = mkOption {
+        type = types.bool;
+        default = true;
+        description = "The source is a subvolume (the only kind there is; `false` is refused: drop `btrfs` for a plain directory).";
+      };
+      nodatacow = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          No copy-on-write (and no checksums, no compression) for what is
+          written into the subvolume: databases, VM and container images.
+          Set on the subvolume while it is empty, when it is created
+          (`chattr +C`): it only ever applies to files created afterwards.
+        '';
+      };
+      compression = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "zstd:3";
+        description = ''
+          The subvolume's `compression` property (`btrfs property set`),
+          inherited by what is created in it: `"zstd"`, `"zstd:1"` …
+          `"zstd:15"`, `"lzo"`, `"zlib"`, `"zlib:1"` … `"zlib:9"`, `"none"`
+          (config/sources.json). `null`: none set (the mount options
+          decide). Not with `nodatacow`.
+        '';
+      };
+    };
+  };
+
   # An entry: a path string, or { path, user, group, mode, inInitrd, ownership,
-  # mountOptions, parentDirectory, method }. Unset
+  # mountOptions, parentDirectory, method, zfs, btrfs }. Unset
   # fields are left to the generator's defaults (docs/config.md).
   entryOptions = {
     user = mkOption {
@@ -242,6 +308,44 @@ let
       type = types.listOf mountOption;
       default = [ ];
       description = "Extra options for this entry's bind mount, after its storage's (`x-gvfs-hide` on one directory only, for example).";
+    };
+    zfs = mkOption {
+      type = types.nullOr (types.submodule zfsSourceModule);
+      default = null;
+      example = literalExpression ''
+        {
+          dataset = "rpool/safe/persist/postgresql";
+          properties = { recordsize = "8K"; compression = "lz4"; };
+        }
+      '';
+      description = ''
+        Directories only: the entry's source is a ZFS dataset of its own,
+        created at boot by `tabula-sources.service` if missing (after the
+        pool is imported, before anything mounts it), with `mountpoint=legacy` and
+        `properties`, and mounted at the source (`storage` + path) by a unit
+        tabula emits, before the bind mount. Properties that drift are set
+        again at boot and logged; nothing is ever destroyed or renamed, and a
+        dataset the configuration no longer names is left alone. An existing
+        plain directory is not converted: the entry is reported and the data
+        stays mounted as before (docs/nixos.md says how to move it).
+        At most one of `zfs` and `btrfs`.
+      '';
+    };
+    btrfs = mkOption {
+      type = types.nullOr (types.submodule btrfsSourceModule);
+      default = null;
+      example = literalExpression ''
+        { subvolume = true; nodatacow = true; compression = null; }
+      '';
+      description = ''
+        Directories only, on a storage on Btrfs: the entry's source is a
+        subvolume of its own, created at boot by `tabula-sources.service` if
+        missing, with
+        `nodatacow` (set while it is empty, the only time it takes effect)
+        or a `compression` property. Drift is corrected and logged; an
+        existing plain directory is not converted but reported with what to
+        do. At most one of `zfs` and `btrfs`.
+      '';
     };
     ownership = mkOption {
       type = types.nullOr (

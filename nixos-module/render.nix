@@ -30,6 +30,11 @@ let
             null
           else
             filterAttrs (_: v: v != null) { inherit (e.parentDirectory) user group mode; };
+        # every key of the source, `null` included (`dataset = null`: the
+        # default child of the storage's dataset; `compression = null`: none)
+        zfs = if e.zfs == null then null else { inherit (e.zfs) dataset properties; };
+        btrfs =
+          if e.btrfs == null then null else { inherit (e.btrfs) subvolume nodatacow compression; };
       };
     in
     if set == { } then e.path else { inherit (e) path; } // set;

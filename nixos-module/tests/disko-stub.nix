@@ -84,6 +84,7 @@ in
     networking.hostId = anything;
     services.openssh.hostKeys = anything;
     nix.settings = anything;
+    services.sanoid = anything;
   };
   config.fileSystems = lib.listToAttrs (partitionMounts ++ datasetMounts);
 }

@@ -666,6 +666,118 @@ let
     { environment.persistence."/persist".users.alice.directories = [ "." ]; }
   ];
 
+  # --- sources of their own: ZFS datasets, Btrfs subvolumes ------------------------
+
+  # The issue's example, rendered as written (one storage holding both kinds;
+  # the assertions, which know the storage's filesystem, are checked apart).
+  issueExample = {
+    tabula.persist."/persist".directories = [
+      {
+        path = "/var/lib/postgresql";
+        user = "postgres";
+        group = "postgres";
+        mode = "0750";
+        zfs = {
+          dataset = "rpool/safe/persist/postgresql";
+          properties = {
+            recordsize = "8K";
+            compression = "lz4";
+          };
+        };
+      }
+      {
+        path = "/var/lib/containers";
+        btrfs = {
+          subvolume = true;
+          nodatacow = true;
+          compression = null;
+        };
+      }
+    ];
+  };
+  issueExampleZfs = (eval "systemd" [ zfsLayout issueExample ]).config;
+
+  # The per-service ZFS design: every service its own dataset, with its own
+  # recordsize and compression (Plex 1M, SQLite apps 16K, PostgreSQL data 8K,
+  # its WAL 128K uncompressed), children of /persist's dataset by default or
+  # named in full, and a user property for the backup tool.
+  zfsDatasetsModules = zfsWith [
+    {
+      tabula.persist."/persist".directories = [
+        {
+          path = "/var/lib/plex";
+          zfs.properties = {
+            recordsize = "1M";
+            compression = "lz4";
+          };
+        }
+        {
+          path = "/var/lib/sonarr";
+          zfs.properties = {
+            recordsize = "16K";
+            compression = "lz4";
+          };
+        }
+        {
+          path = "/var/lib/postgresql";
+          user = "postgres";
+          group = "postgres";
+          mode = "0750";
+          zfs = {
+            dataset = "rpool/safe/persist/postgresql";
+            properties = {
+              recordsize = "8K";
+              compression = "lz4";
+              "com.example:backup" = "true";
+            };
+          };
+        }
+        {
+          path = "/var/lib/postgresql-wal";
+          user = "postgres";
+          group = "postgres";
+          mode = "0700";
+          zfs = {
+            dataset = "rpool/safe/persist/postgresql-wal";
+            properties = {
+              recordsize = "128K";
+              compression = "off";
+            };
+          };
+        }
+      ];
+      tabula.persist."/persist".users.alice.directories = [
+        {
+          path = "VMs";
+          zfs.properties.recordsize = "64K";
+        }
+      ];
+    }
+  ];
+  zfsDatasets = (eval "systemd" zfsDatasetsModules).config;
+
+  # The Btrfs design: containers without copy-on-write, logs compressed harder.
+  btrfsSubvolumesModules = btrfsWith [
+    {
+      tabula.persist."/persist".directories = [
+        {
+          path = "/var/lib/containers";
+          btrfs.nodatacow = true;
+        }
+        {
+          path = "/var/lib/caddy";
+          btrfs.compression = "zstd:3";
+        }
+      ];
+    }
+  ];
+  btrfsSubvolumes = (eval "systemd" btrfsSubvolumesModules).config;
+
+  # an entry of the per-service layout with one mistake in its `zfs`
+  zfsEntry = extra: zfsWith [ { tabula.persist."/persist".directories = [ ({ path = "/var/lib/app"; } // extra) ]; } ];
+  btrfsEntry = extra: btrfsWith [ { tabula.persist."/persist".directories = [ ({ path = "/var/lib/app"; } // extra) ]; } ];
+  dropIn = config: config.systemd.services.tabula-sources or null;
+
   # --- assertion cases: a layout plus one mistake ----------------------------------
 
   btrfsWith = extra: [ btrfsLayout ] ++ extra;
@@ -1183,6 +1295,123 @@ lib.flatten [
     ]).warnings
   ) "no warning")
 
+  # sources of their own (the `zfs` and `btrfs` keys of a directory entry)
+  (checkGolden "issue-example" issueExampleZfs)
+  (checkAssertion "the issue's btrfs entry on a storage on ZFS is refused, naming the entry" "systemd" [ zfsLayout issueExample ]
+    "tabula.persist.\"/persist\".directories: /var/lib/containers: `btrfs` makes the source a subvolume inside /persist, but /persist is on zfs, not Btrfs: remove it (or use `zfs` for a dataset).")
+  (checkEq "the issue's zfs entry on a storage on ZFS draws no assertion" (lib.filter (lib.hasInfix "/var/lib/postgresql") (failedAssertions issueExampleZfs)) [ ])
+  (checkNoAssertions "zfs-datasets" zfsDatasets)
+  (checkGolden "zfs-datasets" zfsDatasets)
+  (checkNoAssertions "btrfs-subvolumes" btrfsSubvolumes)
+  (checkGolden "btrfs-subvolumes" btrfsSubvolumes)
+  (checkEq "zfs-datasets: a drop-in for the generator's tabula-sources.service, not a unit of its own" (dropIn zfsDatasets).overrideStrategy "asDropin")
+  (checkHas "zfs-datasets: the datasets are created after the pool imports" (dropIn zfsDatasets).after "zfs-import.target")
+  (checkHas "zfs-datasets: the dataset step wants the pool imports" (dropIn zfsDatasets).wants "zfs-import.target")
+  (checkEq "zfs-datasets: the ZFS module's zfs in the dataset step's PATH" (dropIn zfsDatasets).path [ zfsDatasets.boot.zfs.package ])
+  (checkEq "zfs-datasets: the drop-in adds nothing else (no ExecStart, no WantedBy)" [ (dropIn zfsDatasets).serviceConfig (dropIn zfsDatasets).wantedBy ] [ { } [ ] ])
+  (checkEq "btrfs-subvolumes: no ZFS drop-in without a zfs entry (the generator's unit needs nothing of NixOS for subvolumes)" (dropIn btrfsSubvolumes) null)
+  (checkEq "zfs-scripted: no ZFS drop-in without a zfs entry" (dropIn zfsScripted) null)
+  (checkEq "compat: impermanence entries render without zfs or btrfs keys" (lib.filter (e: builtins.isAttrs e && (e ? zfs || e ? btrfs)) (
+    lib.concatMap (c: allEntries c.tabula.settings) [ compat compatSystemd compatPaths compatHome compatHomeManager ]
+  )) [ ])
+  (check "compat: zfs in an environment.persistence entry is refused (impermanence has no such option), not ignored" (
+    !(builtins.tryEval (builtins.deepSeq (compatWith "systemd" [
+      { environment.persistence."/persist".directories = [ { directory = "/var/lib/plex"; zfs = { }; } ]; }
+    ]).tabula.settings true)).success
+  ) "accepted")
+  (checkAssertion "zfs and btrfs on one entry" "systemd" (zfsEntry {
+    zfs = { };
+    btrfs = { };
+  }) "tabula.persist.\"/persist\".directories: /var/lib/app: both `zfs` and `btrfs` are set; a source is a dataset or a subvolume, not both: keep `zfs` (/persist is on zfs)")
+  (checkAssertion "zfs on a file entry" "systemd" (zfsWith [
+    { tabula.persist."/persist".files = [ { path = "/etc/app.conf"; zfs = { }; } ]; }
+  ]) "tabula.persist.\"/persist\".files: /etc/app.conf: `zfs` is for directories: a dataset is mounted on a directory, not a file. Remove it")
+  (checkAssertion "btrfs on a user's file entry" "systemd" (btrfsWith [
+    { tabula.persist."/persist".users.alice.files = [ { path = ".zsh_history"; btrfs = { }; } ]; }
+  ]) "tabula.persist.\"/persist\".users.alice.files: .zsh_history: `btrfs` is for directories")
+  (checkAssertion "an unknown ZFS property, with the likely one" "systemd" (zfsEntry { zfs.properties.recordize = "1M"; })
+    "/var/lib/app: zfs.properties.recordize: not a ZFS property tabula knows (did you mean recordsize?)")
+  (checkAssertion "a recordsize ZFS could never take" "systemd" (zfsEntry { zfs.properties.recordsize = "3K"; })
+    "/var/lib/app: zfs.properties.recordsize: \"3K\": expected a power of two from `min` to `max` bytes")
+  (checkAssertion "a recordsize above 16M" "systemd" (zfsEntry { zfs.properties.recordsize = "32M"; })
+    "zfs.properties.recordsize: \"32M\": expected")
+  (checkAssertion "an unknown compression, with the values ZFS takes" "systemd" (zfsEntry { zfs.properties.compression = "lz5"; })
+    "zfs.properties.compression: \"lz5\": expected one of on, off, lzjb, gzip")
+  (checkAssertion "mountpoint is tabula's" "systemd" (zfsEntry { zfs.properties.mountpoint = "/var/lib/app"; })
+    "zfs.properties.mountpoint: tabula mounts the dataset itself")
+  (checkAssertion "a quota too large for ZFS" "systemd" (zfsEntry { zfs.properties.quota = "8E"; })
+    "zfs.properties.quota: \"8E\": expected \"none\", or a decimal number")
+  (checkAssertion "a user property in upper case" "systemd" (zfsEntry { zfs.properties."Com.Example:x" = "1"; })
+    "user properties are written module:property in lower case")
+  (checkAssertion "a whole pool as the dataset" "systemd" (zfsEntry { zfs.dataset = "rpool"; })
+    "zfs.dataset = \"rpool\": expected a dataset inside a pool (pool/name)")
+  (checkAssertion "a dataset in a pool not imported at boot" "systemd" (zfsEntry { zfs.dataset = "tank/services/app"; })
+    "zfs.dataset = \"tank/services/app\" is in pool tank, which is not imported at boot: add \"tank\" to boot.zfs.extraPools")
+  (checkNoAssertions "a dataset in a pool of boot.zfs.extraPools" (eval "systemd" (zfsEntry { zfs.dataset = "tank/services/app"; } ++ [ { boot.zfs.extraPools = [ "tank" ]; } ])).config)
+  (checkAssertion "a dataset inside the rolled-back root" "systemd" (zfsEntry { zfs.dataset = "rpool/local/root/app"; })
+    "zfs.dataset = \"rpool/local/root/app\" is or lies inside rpool/local/root, which the rollback replaces at every boot")
+  (checkAssertion "a dataset above the rolled-back root" "systemd" (zfsEntry { zfs.dataset = "rpool/local"; })
+    "zfs.dataset = \"rpool/local\" contains rpool/local/root, which the rollback replaces at every boot")
+  (checkAssertion "a dataset of its own inside another entry's, in one storage" "systemd" (zfsWith [
+    {
+      tabula.persist."/persist".directories = [
+        { path = "/var/lib/postgresql"; zfs = { }; }
+        { path = "/var/lib/postgresql/16/pg_wal"; zfs.dataset = "rpool/safe/wal"; }
+      ];
+    }
+  ]) "tabula.persist.\"/persist\".directories: /var/lib/postgresql/16/pg_wal: its own dataset inside /var/lib/postgresql's, in one storage, is not supported")
+  (checkNoAssertions "a plain entry inside one with its own dataset" (eval "systemd" (zfsWith [
+    {
+      tabula.persist."/persist".directories = [
+        { path = "/var/lib/postgresql"; zfs = { }; }
+        "/var/lib/postgresql/16/extra"
+      ];
+    }
+  ])).config)
+  (checkAssertion "the storage's own dataset as an entry's" "systemd" (zfsEntry { zfs.dataset = "rpool/safe/persist"; })
+    "zfs.dataset = \"rpool/safe/persist\" is rpool/safe/persist, which fileSystems.\"/persist\" mounts")
+  (checkAssertion "a dataset above the storage's" "systemd" (zfsEntry { zfs.dataset = "rpool/safe"; })
+    "zfs.dataset = \"rpool/safe\" contains rpool/safe/persist")
+  (checkAssertion "two entries, one dataset" "systemd" (zfsWith [
+    {
+      tabula.persist."/persist".directories = [
+        { path = "/var/lib/a"; zfs.dataset = "rpool/safe/persist/var-lib-b"; }
+        { path = "/var/lib/b"; zfs = { }; }
+      ];
+    }
+  ]) "one dataset is the source of two entries: rpool/safe/persist/var-lib-b")
+  (checkAssertion "the default dataset on a storage not on ZFS" "systemd" (btrfsEntry { zfs = { }; })
+    "zfs.dataset = null names a child of the dataset mounted at /persist, but /persist is on btrfs: name the dataset")
+  (checkAssertion "the default dataset on a storage that is not a mount point of its own" "systemd" (zfsWith [
+    { tabula.persist."/persist/cache".directories = [ { path = "/var/cache/app"; zfs = { }; } ]; }
+  ]) "/persist/cache is not a mount point of its own (it lies in fileSystems.\"/persist\")")
+  (checkNoAssertions "a named dataset on a storage not on ZFS" (eval "systemd" (btrfsEntry { zfs.dataset = "rpool/app"; } ++ [
+    {
+      fileSystems."/data" = {
+        device = "rpool/data";
+        fsType = "zfs";
+      };
+    }
+  ])).config)
+  (checkAssertion "the default dataset of a path with a space" "systemd" (zfsWith [
+    { tabula.persist."/persist".directories = [ { path = "/srv/my files"; zfs = { }; } ]; }
+  ]) "/srv/my files holds a character a dataset name cannot")
+  (checkAssertion "zfs with inInitrd" "systemd" (zfsEntry { zfs = { }; inInitrd = true; })
+    "/var/lib/app: inInitrd with `zfs`: the dataset is created and mounted in stage 2")
+  (checkAssertion "a subvolume on a storage on ZFS" "systemd" (zfsEntry { btrfs = { }; })
+    "/var/lib/app: `btrfs` makes the source a subvolume inside /persist, but /persist is on zfs")
+  (checkAssertion "btrfs.subvolume = false" "systemd" (btrfsEntry { btrfs.subvolume = false; })
+    "/var/lib/app: btrfs.subvolume = false: only `true` (a subvolume); for a plain directory remove `btrfs`")
+  (checkAssertion "a Btrfs compression the kernel does not take" "systemd" (btrfsEntry { btrfs.compression = "lz4"; })
+    "/var/lib/app: btrfs.compression = \"lz4\": expected null or one of zstd, zstd:1")
+  (checkAssertion "nodatacow with compression" "systemd" (btrfsEntry { btrfs = { nodatacow = true; compression = "zstd"; }; })
+    "/var/lib/app: btrfs.nodatacow with btrfs.compression = \"zstd\": Btrfs neither compresses nodatacow files")
+  (checkAssertion "nodatacow with compression = \"none\" (no property can be set on a nodatacow subvolume)" "systemd" (btrfsEntry { btrfs = { nodatacow = true; compression = "none"; }; })
+    "/var/lib/app: btrfs.nodatacow with btrfs.compression = \"none\"")
+  (checkRefused "a ZFS property value that is not a string" "systemd" (zfsEntry { zfs.properties.copies = 2; }))
+  (checkRefused "a dataset name with an empty component" "systemd" (zfsEntry { zfs.dataset = "rpool//app"; }))
+  (checkRefused "an unknown key in zfs" "systemd" (zfsEntry { zfs.pool = "rpool"; }))
+
   # assertions that must fire
   (checkAssertion "btrfs target that fileSystems.\"/\" does not mount" "systemd" (btrfsWith [
     { fileSystems."/".options = lib.mkForce [ "subvol=@" ]; }
@@ -1370,9 +1599,11 @@ lib.flatten [
       table = builtins.fromJSON (
         builtins.replaceStrings [ "\\u0000" ] [ "\\u0001" ] (builtins.readFile ../../config/rules.json)
       );
+      # a long string, or any other JSON value as it is (the zfsSource and
+      # btrfsSource cases are whole objects)
       expand =
         c:
-        if builtins.isAttrs c then
+        if builtins.isAttrs c && c ? repeat then
           c.prefix + lib.concatStrings (lib.replicate c.times c.repeat) + c.suffix
         else
           c;

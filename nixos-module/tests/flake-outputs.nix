@@ -244,7 +244,7 @@ in
     )
   ) examples
   ++ [
-    (check "examples: one per seed layout (btrfs, zfs, overlay)" (lib.length examples == 3) (builtins.toJSON exampleFiles))
+    (check "examples: one per seed layout (btrfs, zfs, zfs per service, overlay)" (lib.length examples == 4) (builtins.toJSON exampleFiles))
     (check "examples: each that rolls back names its initrd flavour (boot.initrd.systemd.enable)" (
       lib.all (e: e.config.tabula.rollback.targets == [ ] || lib.any (lib.hasSuffix e.name) (map toString e.flavourFiles)) examples
     ) (builtins.toJSON (map (e: { inherit (e) name; files = map toString e.flavourFiles; }) examples)))

@@ -21,6 +21,13 @@ let
         device = "/dev/disk/by-label/nixos";
       }
     ];
+    # a subvolume of its own
+    tabula.persist."/persist".directories = [
+      {
+        path = "/var/lib/containers";
+        btrfs.nodatacow = true;
+      }
+    ];
   };
   zfs = {
     boot.supportedFilesystems = [ "zfs" ];
@@ -39,6 +46,17 @@ let
         type = "zfs";
         dataset = "rpool/local/root";
         oldRoots = "rpool/local/old_roots";
+      }
+    ];
+    # a dataset of its own: the drop-in for tabula-sources.service, with
+    # nixpkgs' own types for `path` and `overrideStrategy`
+    tabula.persist."/persist".directories = [
+      {
+        path = "/var/lib/plex";
+        zfs.properties = {
+          recordsize = "1M";
+          compression = "lz4";
+        };
       }
     ];
   };

@@ -310,7 +310,7 @@ for name, script in json.load(sys.stdin)["testScripts"].items():
     listed() { local x want=$1; shift; for x in "$@"; do [ "$x" = "$want" ] && return 0; done; return 1; }
     missing=()
     for t in "${theirs[@]}"; do
-      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|persist-files-and-homes|machine-id-first-boot|nested-and-symlink|overlay-*|failure-policy)
+      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|zfs-datasets|persist-files-and-homes|machine-id-first-boot|nested-and-symlink|cli-zfs|overlay-*|failure-policy)
         listed "$t" "${ours[@]}" || missing+=("$t") ;;
       esac
     done
@@ -458,6 +458,21 @@ if command -v cargo >/dev/null && (cd "$repo" && cargo build -q --locked -p tabu
       out=$(mktemp -d "$cache/generator.XXXXXX")
       mkdir -p "$out/normal" "$out/early" "$out/late" "$out/root/etc/tabula"
       cp "$f" "$out/root/etc/tabula/config.json"
+      # An entry whose own dataset is the default child of its storage's
+      # dataset: the generator reads that dataset from /etc/fstab, which the
+      # rendered file does not carry. Every such storage S stands here on
+      # rpool/safe/S, as in the ZFS layouts of these tests (/persist on
+      # rpool/safe/persist).
+      python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+def default(e):
+    return isinstance(e, dict) and isinstance(e.get("zfs"), dict) and e["zfs"].get("dataset") is None
+for s in c.get("persist", []):
+    entries = s["directories"] + [e for u in s["users"].values() for e in u["directories"]]
+    if any(default(e) for e in entries):
+        print("rpool/safe%s %s zfs defaults 0 0" % (s["storage"], s["storage"]))
+' "$f" >"$out/root/etc/fstab"
       [ "$stage" = initrd ] && : >"$out/root/etc/initrd-release"
       name="generator ($stage) accepts $(basename "$f")"
       if TABULA_GENERATOR_ROOT=$out/root \

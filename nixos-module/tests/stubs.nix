@@ -67,6 +67,18 @@ let
         type = types.attrsOf unitOption;
         default = { };
       };
+      # stage 2 only in nixpkgs; harmless in the initrd stub
+      path = mkOption {
+        type = types.listOf (types.either types.package types.str);
+        default = [ ];
+      };
+      overrideStrategy = mkOption {
+        type = types.enum [
+          "asDropinIfExists"
+          "asDropin"
+        ];
+        default = "asDropinIfExists";
+      };
     };
   };
 
@@ -210,6 +222,20 @@ in
     systemd.generators = mkOption {
       type = types.attrsOf types.path;
       default = { };
+    };
+
+    # nixos/modules/tasks/filesystems/zfs.nix
+    boot.zfs.package = mkOption {
+      type = types.package;
+      default = {
+        type = "derivation";
+        name = "zfs-stub";
+        outPath = "/nix/store/44444444444444444444444444444444-zfs-stub";
+      };
+    };
+    boot.zfs.extraPools = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
     };
 
     services.zfs.autoSnapshot.enable = mkOption {

@@ -104,7 +104,7 @@ common.scenario {
         roots = json.loads(machine.succeed("tabula roots --json"))
         assert len(roots) == 2, f"expected two old roots: {roots}"
         old = roots[0]["name"]
-        assert TIMESTAMP.match(old), old
+        assert is_old_root_name(old), old
         assert roots[0]["location"] == f"rpool/local/old_roots/{old}", roots[0]
         assert roots[0]["next_boot"] == "keep", roots[0]
         ds = f"rpool/local/old_roots/{old}"
