@@ -26,9 +26,12 @@
         "zfs-rollback-systemd"
         "zfs-keep-previous"
         "persist-files-and-homes"
+        "machine-id-first-boot"
+        "nested-and-symlink"
         "overlay-present"
         "overlay-absent"
         "failure-policy"
+        "cli-zfs"
       ];
     in
     {

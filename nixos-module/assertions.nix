@@ -207,9 +207,11 @@ let
   alsoMounted = filter (p: any (fs: fs.mountPoint == p.path) fileSystems) persisted;
   # NixOS activation reads and writes these before stage 2 mounts anything
   # (nixpkgs' pathsNeededForBoot): /var/lib/nixos holds the uid/gid maps.
-  neededBeforeStage2 = filter (p: !p.inInitrd && elem p.path pathsNeededForBoot) persisted;
+  # (The scripted initrd mounts these from stage 1: initrd-scripted.nix.)
+  early = p: any (m: m.path == p.path && m.storage == p.storage) (config.tabula.scriptedStage1Mounts or [ ]);
+  neededBeforeStage2 = filter (p: !p.inInitrd && !early p && elem p.path pathsNeededForBoot) persisted;
   # PID 1 reads /etc/machine-id before any stage-2 mount.
-  machineIdLate = any (p: p.path == "/etc/machine-id" && p.kind == "file" && !p.inInitrd) persisted;
+  machineIdLate = any (p: p.path == "/etc/machine-id" && p.kind == "file" && !p.inInitrd && !early p) persisted;
 
   # The fileSystems entry a path lives on: the longest mount point above it.
   mountOfPath =

@@ -77,7 +77,7 @@ let
           "symlink"
         ];
         default = "auto";
-        description = "impermanence's linking method: `symlink` puts a symbolic link to the persisted copy in place (tabula: the entry's `method`); `auto` is a bind mount.";
+        description = "impermanence's linking method (tabula: the entry's `method`, the same values): `auto` bind-mounts the persisted copy when it exists and otherwise puts a symbolic link to it in place, decided at each boot; `symlink` always puts a symbolic link in place.";
       };
     }
     // entryCommon;

@@ -108,7 +108,9 @@ let
 
   # a file's parentDirectory: the fields set (the contract's defaults for
   # the rest are impermanence's), the mode as mkdir makes it; and its
-  # method when it is "symlink" ("auto" is tabula's bind mount)
+  # method, impermanence's: "auto" (the default: a bind mount when the
+  # persisted copy exists, else a symlink to it, decided at each boot by the
+  # prepare step; /etc/machine-id is always bound) or "symlink"
   parentDirOf =
     e:
     let
@@ -119,7 +121,9 @@ let
       };
     in
     lib.optionalAttrs (pd != null && set != { }) { parentDirectory = set; }
-    // lib.optionalAttrs ((e.method or "auto") == "symlink") { method = "symlink"; };
+    // {
+      method = e.method or "auto";
+    };
 
   # Every entry of every enabled location, flattened: where it goes
   # (storage, system or a user's list) and what it says.

@@ -223,14 +223,19 @@ let
         types.enum [
           "bind"
           "symlink"
+          "auto"
         ]
       );
       default = null;
       description = ''
         Files only. `"bind"` (the default when unset): a bind mount of the
-        persisted copy. `"symlink"`: a symbolic link to it, placed by the
-        prepare step, for programs that replace the file by rename (not for
-        `/etc/machine-id`, not with `inInitrd`).
+        persisted copy (created empty when missing). `"symlink"`: a symbolic
+        link to it, placed by the prepare step, for programs that replace the
+        file by rename (not for `/etc/machine-id`, not with `inInitrd`).
+        `"auto"` (impermanence's default): decided at each boot, a bind mount
+        when the persisted copy exists, else a symbolic link to where it will
+        be, not created, so that the program's first write lands in storage
+        (`/etc/machine-id` is always bound).
       '';
     };
     mountOptions = mkOption {
@@ -314,7 +319,8 @@ let
         directories = entries persistedPath "Directories to persist.";
         files = entries persistedPath ''
           Files to persist. A file is created (empty, with its owner and mode)
-          on both sides if missing, then bind-mounted: never a symlink.
+          on both sides if missing, then bind-mounted, unless its `method`
+          says otherwise.
         '';
         users = mkOption {
           type = types.attrsOf (types.submodule userModule);

@@ -26,7 +26,7 @@ t1=$SECONDS
 rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl ||
     rustup target add x86_64-unknown-linux-musl
 cargo build -q --release --locked --target x86_64-unknown-linux-musl \
-    -p tabula-rollback -p tabula-generator
+    -p tabula-rollback -p tabula-generator -p tabula-cli
 # crash-injection's fault-injection build, in its own target directory so
 # that it never replaces the release binary the other scenarios boot.
 cargo build -q --release --locked --target x86_64-unknown-linux-musl \

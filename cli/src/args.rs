@@ -44,6 +44,10 @@ pub struct Common {
 
 /// `tabula diff`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "one field per independent command-line flag"
+)]
 pub struct DiffArgs {
     pub common: Common,
     pub json: bool,
@@ -86,6 +90,10 @@ pub enum Command {
 }
 
 /// Parses the arguments after the program name.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the whole grammar in one place: one pass over the arguments, then one match on the command"
+)]
 pub fn parse(args: Vec<OsString>) -> Result<Command> {
     use std::os::unix::ffi::OsStringExt;
     let mut common = Common {

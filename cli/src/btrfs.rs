@@ -8,12 +8,15 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+use std::path::Path;
 use tabula_btrfs::{
     FIRST_FREE_OBJECTID, INODE_EXTREF_KEY, INODE_ITEM_KEY, INODE_REF_KEY, InodeItem, Name, Search,
     ioctl,
 };
-use tabula_config::BtrfsTarget;
 
+use tabula_config::{BtrfsTarget, Config, RollbackTarget};
+
+use crate::diff::Found;
 use crate::{Error, Result};
 
 /// The top level (subvolid=5) of the target's filesystem, mounted read-only
@@ -64,6 +67,43 @@ pub enum Change {
     Modified,
 }
 
+/// What [`scan`] finds: the changed inodes, and the names by inode.
+type Scanned = (Vec<(u64, InodeItem)>, HashMap<u64, Vec<Name>>);
+
+/// One pass over the tree blocks of `tree` written since transaction
+/// `base`: the inodes changed after it, and the names found in those
+/// blocks (a new inode's names were all written after `base`, so they are
+/// all there).
+fn scan(top: BorrowedFd<'_>, tree: u64, base: u64) -> std::io::Result<Scanned> {
+    let mut changed = Vec::new();
+    let mut scanned_names: HashMap<u64, Vec<Name>> = HashMap::new();
+    let search = Search {
+        min_objectid: FIRST_FREE_OBJECTID,
+        min_type: INODE_ITEM_KEY,
+        max_type: INODE_EXTREF_KEY,
+        min_transid: base,
+        ..Search::all(tree)
+    };
+    ioctl::tree_search(top, &search, |item| {
+        match item.item_type {
+            INODE_ITEM_KEY => {
+                if let Some(inode) = InodeItem::parse(&item.data) {
+                    if inode.transid > base {
+                        changed.push((item.objectid, inode));
+                    }
+                }
+            }
+            INODE_REF_KEY | INODE_EXTREF_KEY => scanned_names
+                .entry(item.objectid)
+                .or_default()
+                .extend(tabula_btrfs::parse_names(&item)),
+            _ => {}
+        }
+        true
+    })?;
+    Ok((changed, scanned_names))
+}
+
 /// The paths of the root subvolume `tree` that differ from `blank_tree`,
 /// which it is a snapshot of (taken in transaction `base`). Only tree
 /// blocks written after `base` are read; a new directory is walked.
@@ -83,36 +123,7 @@ pub fn changes_since(
     // until its transaction commits; the tree search reads the tree, so
     // commit first, as `btrfs subvolume find-new` users must `sync`.
     rustix::fs::syncfs(top).map_err(|e| io("syncfs", e.into()))?;
-    // One pass over the tree blocks written since the root was made: the
-    // changed inodes, and the names found in those blocks. A new inode's
-    // names were all written after `base`, so they are all here.
-    let mut changed = Vec::new();
-    let mut scanned_names: HashMap<u64, Vec<Name>> = HashMap::new();
-    let scan = Search {
-        min_objectid: FIRST_FREE_OBJECTID,
-        min_type: INODE_ITEM_KEY,
-        max_type: INODE_EXTREF_KEY,
-        min_transid: base,
-        ..Search::all(tree)
-    };
-    ioctl::tree_search(top, &scan, |item| {
-        match item.item_type {
-            INODE_ITEM_KEY => {
-                if let Some(inode) = InodeItem::parse(&item.data) {
-                    if inode.transid > base {
-                        changed.push((item.objectid, inode));
-                    }
-                }
-            }
-            INODE_REF_KEY | INODE_EXTREF_KEY => scanned_names
-                .entry(item.objectid)
-                .or_default()
-                .extend(tabula_btrfs::parse_names(&item)),
-            _ => {}
-        }
-        true
-    })
-    .map_err(|e| io("tree search", e))?;
+    let (changed, mut scanned_names) = scan(top, tree, base).map_err(|e| io("tree search", e))?;
     let created: BTreeSet<u64> = changed
         .iter()
         .filter(|(_, inode)| inode.generation > base)
@@ -160,13 +171,12 @@ pub fn changes_since(
             if !is_new && !modified {
                 continue;
             }
-            let dir = match dirs.get(&name.parent) {
-                Some(d) => d.clone(),
-                None => {
-                    let d = ioctl::ino_lookup(top, tree, name.parent).map_err(|e| io("path", e))?;
-                    dirs.insert(name.parent, d.clone());
-                    d
-                }
+            let dir = if let Some(d) = dirs.get(&name.parent) {
+                d.clone()
+            } else {
+                let d = ioctl::ino_lookup(top, tree, name.parent).map_err(|e| io("path", e))?;
+                dirs.insert(name.parent, d.clone());
+                d
             };
             let mut path = dir;
             path.extend_from_slice(&name.name);
@@ -238,4 +248,117 @@ fn inode_in(
         true
     })?;
     Ok((inode, names))
+}
+
+/// Everything in the subvolume `sub` and in the subvolumes nested in it
+/// (they go with the root at the next boot), as new.
+fn walk_subvolume(sub: BorrowedFd<'_>) -> std::io::Result<BTreeMap<Vec<u8>, Change>> {
+    let mut found = BTreeMap::new();
+    crate::walk::walk(sub, b"", &mut |p| {
+        found.insert(p.to_vec(), Change::New);
+    })?;
+    for child in ioctl::children(sub)? {
+        let (mut path, name) = ioctl::child_path(sub, child)?;
+        path.extend_from_slice(&name);
+        if let Ok(fd) = rustix::fs::openat(
+            sub,
+            path.as_slice(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            crate::walk::walk(fd.as_fd(), &path, &mut |p| {
+                found.insert(p.to_vec(), Change::New);
+            })?;
+        }
+    }
+    Ok(found)
+}
+
+/// The changes of the running root, a Btrfs subvolume: the configuration's
+/// Btrfs target whose subvolume is the root at `root` (the same device
+/// number), read with the tree search since its `blank` template when the
+/// root is a snapshot of it, else a walk of the subvolume and the
+/// subvolumes nested in it. Returns what `diff` reports and the subvolume
+/// (detached, read-only) to look the paths up through.
+pub(crate) fn running_root_changes(
+    config: &Config,
+    root_fd: &OwnedFd,
+    root: &Path,
+) -> Result<Found> {
+    let root_dev = rustix::fs::fstat(root_fd)
+        .map_err(|e| Error::runtime(format!("stat {}: {e}", root.display())))?
+        .st_dev;
+    let targets: Vec<_> = config
+        .rollback
+        .iter()
+        .filter_map(|t| match t {
+            RollbackTarget::Btrfs(b) => Some(b),
+            RollbackTarget::Zfs(_) => None,
+        })
+        .collect();
+    for target in &targets {
+        let top = mount_top(target)?;
+        let Ok(sub) = open_at(top.as_fd(), &target.subvolume) else {
+            continue;
+        };
+        let same = rustix::fs::fstat(&sub).is_ok_and(|st| st.st_dev == root_dev);
+        if !same {
+            continue;
+        }
+        let io = |e: std::io::Error| {
+            Error::runtime(format!(
+                "cannot read subvolume {} of {}: {e}",
+                target.subvolume, target.device
+            ))
+        };
+        let info = tabula_btrfs::ioctl::subvol_info(sub.as_fd()).map_err(io)?;
+        let blank = match &target.blank {
+            Some(b) => match open_at(top.as_fd(), b) {
+                Ok(fd) => Some(tabula_btrfs::ioctl::subvol_info(fd.as_fd()).map_err(io)?),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        if let Some(blank) = blank.filter(|b| b.uuid == info.parent_uuid && b.uuid != [0; 16]) {
+            let changes =
+                changes_since(top.as_fd(), sub.as_fd(), info.id, blank.id, info.otransid)?;
+            return Ok((
+                "btrfs",
+                format!(
+                    "tree search of subvolume {} (id {}) since generation {}, when it was made from {}",
+                    target.subvolume,
+                    info.id,
+                    info.otransid,
+                    target.blank.as_deref().unwrap_or_default()
+                ),
+                sub,
+                changes,
+            ));
+        }
+        let found = walk_subvolume(sub.as_fd()).map_err(io)?;
+        return Ok((
+            "btrfs",
+            match &target.blank {
+                None => format!(
+                    "a walk of subvolume {} (id {}): the next boot starts it empty",
+                    target.subvolume, info.id
+                ),
+                Some(blank) => format!(
+                    "a walk of subvolume {} (id {}): it is not a snapshot of {blank}, so all of it is listed",
+                    target.subvolume, info.id
+                ),
+            },
+            sub,
+            found,
+        ));
+    }
+    Err(Error::usage(format!(
+        "{} is on Btrfs but is none of the root subvolumes the configuration rolls back ({}); expected the running root",
+        root.display(),
+        targets
+            .iter()
+            .map(|t| format!("{} on {}", t.subvolume, t.device))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }

@@ -8,19 +8,18 @@
 //! - *persisted*: at or under a path a `persist` entry declares (it is
 //!   mounted from the storage, so the root only holds its mount point):
 //!   never listed;
-//! - *regenerated*: what the boot makes again (see [`regenerated`]);
+//! - *regenerated*: what the boot makes again (see [`crate::classify`]);
 //! - *lost*: everything else.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use tabula_config::{Config, RollbackTarget};
 
 pub use crate::btrfs::Change;
-use crate::{DiffArgs, Env, Error, Result};
+use crate::{Env, Error, Result};
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,7 +94,7 @@ const BTRFS_MAGIC: i64 = 0x9123_683e;
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 /// The changed paths of a root, and a descriptor to look them up through.
-type Found = (&'static str, String, OwnedFd, BTreeMap<Vec<u8>, Change>);
+pub(crate) type Found = (&'static str, String, OwnedFd, BTreeMap<Vec<u8>, Change>);
 
 /// Opens the root a command reads (a usage error when it is not a
 /// directory that can be opened).
@@ -134,7 +133,7 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
         RollbackTarget::Btrfs(_) => None,
     });
     let (filesystem, method, view, changes): Found = if fs_type == BTRFS_MAGIC {
-        btrfs_changes(config, &root_fd, root)?
+        crate::btrfs::running_root_changes(config, &root_fd, root)?
     } else if let Some(z) = zfs_target {
         let changes = crate::zfs::diff(z, root)?;
         let view = rustix::io::dup(&root_fd).map_err(|e| Error::runtime(format!("dup: {e}")))?;
@@ -145,35 +144,7 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
             changes,
         )
     } else if fs_type == TMPFS_MAGIC {
-        // A copy of the root mount without the mounts on top of it.
-        let clone = rustix::mount::open_tree(
-            &root_fd,
-            c".",
-            rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE
-                | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
-        )
-        .map_err(|e| {
-            Error::runtime(format!(
-                "cannot take a private view of the tmpfs root {}: {e}; are you root?",
-                root.display()
-            ))
-        })?;
-        let mut found = BTreeMap::new();
-        crate::walk::walk(clone.as_fd(), b"", &mut |p| {
-            found.insert(p.to_vec(), Change::New);
-        })
-        .map_err(|e| {
-            Error::runtime(format!(
-                "cannot walk the tmpfs root {}: {e}",
-                root.display()
-            ))
-        })?;
-        (
-            "tmpfs",
-            "a walk of the tmpfs, without the mounts on it".to_owned(),
-            clone,
-            found,
-        )
+        tmpfs_changes(&root_fd, root)?
     } else {
         return Err(Error::usage(format!(
             "{} is neither a tmpfs nor a root that the configuration rolls back; expected the running root (tabula diff --root DIR)",
@@ -182,7 +153,6 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
     };
 
     let persisted = persisted_paths(config, None);
-    let etc_clean = read_etc_clean(view.as_fd());
     let mut entries = Vec::new();
     for (rel, change) in changes {
         if persisted.iter().any(|p| is_within(&rel, p)) {
@@ -200,10 +170,6 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
             FileType::BlockDevice => Kind::BlockDevice,
             _ => Kind::File,
         };
-        let class = match regenerated(view.as_fd(), &rel, kind, &mount_points, &etc_clean) {
-            Some(why) => Class::Regenerated(why),
-            None => Class::Lost,
-        };
         entries.push(Entry {
             rel,
             kind,
@@ -214,10 +180,16 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
             },
             mtime: st.st_mtime,
             change,
-            class,
+            class: Class::Lost,
         });
     }
-    classify_directories(&mut entries, &persisted, &mount_points);
+    crate::classify::classify(
+        view.as_fd(),
+        root_fd.as_fd(),
+        &mut entries,
+        &persisted,
+        &mount_points,
+    );
     let storage = config
         .persist
         .first()
@@ -230,109 +202,37 @@ pub fn diff(config: &Config, root: &Path, env: &Env) -> Result<Report> {
     })
 }
 
-fn btrfs_changes(config: &Config, root_fd: &OwnedFd, root: &Path) -> Result<Found> {
-    let root_dev = rustix::fs::fstat(root_fd)
-        .map_err(|e| Error::runtime(format!("stat {}: {e}", root.display())))?
-        .st_dev;
-    let targets: Vec<_> = config
-        .rollback
-        .iter()
-        .filter_map(|t| match t {
-            RollbackTarget::Btrfs(b) => Some(b),
-            RollbackTarget::Zfs(_) => None,
-        })
-        .collect();
-    for target in &targets {
-        let top = crate::btrfs::mount_top(target)?;
-        let Ok(sub) = crate::btrfs::open_at(top.as_fd(), &target.subvolume) else {
-            continue;
-        };
-        let same = rustix::fs::fstat(&sub).is_ok_and(|st| st.st_dev == root_dev);
-        if !same {
-            continue;
-        }
-        let io = |e: std::io::Error| {
-            Error::runtime(format!(
-                "cannot read subvolume {} of {}: {e}",
-                target.subvolume, target.device
-            ))
-        };
-        let info = tabula_btrfs::ioctl::subvol_info(sub.as_fd()).map_err(io)?;
-        let blank = match &target.blank {
-            Some(b) => match crate::btrfs::open_at(top.as_fd(), b) {
-                Ok(fd) => Some(tabula_btrfs::ioctl::subvol_info(fd.as_fd()).map_err(io)?),
-                Err(_) => None,
-            },
-            None => None,
-        };
-        if let Some(blank) = blank.filter(|b| b.uuid == info.parent_uuid && b.uuid != [0; 16]) {
-            let changes = crate::btrfs::changes_since(
-                top.as_fd(),
-                sub.as_fd(),
-                info.id,
-                blank.id,
-                info.otransid,
-            )?;
-            return Ok((
-                "btrfs",
-                format!(
-                    "tree search of subvolume {} (id {}) since generation {}, when it was made from {}",
-                    target.subvolume,
-                    info.id,
-                    info.otransid,
-                    target.blank.as_deref().unwrap_or_default()
-                ),
-                sub,
-                changes,
-            ));
-        }
-        let mut found = BTreeMap::new();
-        crate::walk::walk(sub.as_fd(), b"", &mut |p| {
-            found.insert(p.to_vec(), Change::New);
-        })
-        .map_err(io)?;
-        // Nested subvolumes go with the root at the next boot: walk them too.
-        for child in tabula_btrfs::ioctl::children(sub.as_fd()).map_err(io)? {
-            let (dir, name) = tabula_btrfs::ioctl::child_path(sub.as_fd(), child).map_err(io)?;
-            let mut path = dir;
-            path.extend_from_slice(&name);
-            if let Ok(fd) = rustix::fs::openat(
-                &sub,
-                path.as_slice(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                crate::walk::walk(fd.as_fd(), &path, &mut |p| {
-                    found.insert(p.to_vec(), Change::New);
-                })
-                .map_err(io)?;
-            }
-        }
-        return Ok((
-            "btrfs",
-            match &target.blank {
-                None => format!(
-                    "a walk of subvolume {} (id {}): the next boot starts it empty",
-                    target.subvolume, info.id
-                ),
-                Some(blank) => format!(
-                    "a walk of subvolume {} (id {}): it is not a snapshot of {blank}, so all of it is listed",
-                    target.subvolume, info.id
-                ),
-            },
-            sub,
-            found,
-        ));
-    }
-    Err(Error::usage(format!(
-        "{} is on Btrfs but is none of the root subvolumes the configuration rolls back ({}); expected the running root",
-        root.display(),
-        targets
-            .iter()
-            .map(|t| format!("{} on {}", t.subvolume, t.device))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
+/// Everything on the tmpfs root, read through a copy of the root mount
+/// without the mounts on top of it (`open_tree(OPEN_TREE_CLONE)`).
+fn tmpfs_changes(root_fd: &OwnedFd, root: &Path) -> Result<Found> {
+    let clone = rustix::mount::open_tree(
+        root_fd,
+        c".",
+        rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE
+            | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| {
+        Error::runtime(format!(
+            "cannot take a private view of the tmpfs root {}: {e}; are you root?",
+            root.display()
+        ))
+    })?;
+    let mut found = BTreeMap::new();
+    crate::walk::walk(clone.as_fd(), b"", &mut |p| {
+        found.insert(p.to_vec(), Change::New);
+    })
+    .map_err(|e| {
+        Error::runtime(format!(
+            "cannot walk the tmpfs root {}: {e}",
+            root.display()
+        ))
+    })?;
+    Ok((
+        "tmpfs",
+        "a walk of the tmpfs, without the mounts on it".to_owned(),
+        clone,
+        found,
+    ))
 }
 
 /// Every persisted path of `storage` (all storages when `None`), relative
@@ -351,218 +251,4 @@ pub fn persisted_paths(config: &Config, storage: Option<&str>) -> Vec<Vec<u8>> {
 /// `path` is `dir` or inside it (both relative, normalised).
 pub fn is_within(path: &[u8], dir: &[u8]) -> bool {
     path == dir || (path.starts_with(dir) && path.get(dir.len()) == Some(&b'/'))
-}
-
-/// Files NixOS activation (re)writes at every boot, relative to the root,
-/// with who writes them. Kept short on purpose: what is not here and not a
-/// store link is reported as lost.
-pub const ACTIVATION_FILES: &[(&str, &str)] = &[
-    ("etc/.clean", "written by the etc activation (setup-etc.pl)"),
-    ("etc/NIXOS", "written by the etc activation"),
-    (
-        "etc/.pwd.lock",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/passwd",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/group",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/shadow",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/subuid",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/subgid",
-        "written by the users activation (update-users-groups.pl)",
-    ),
-    (
-        "etc/.updated",
-        "written by systemd-update-done at every boot",
-    ),
-    (
-        "var/.updated",
-        "written by systemd-update-done at every boot",
-    ),
-];
-
-/// Why the boot makes `rel` again, or `None` when it does not (as far as
-/// tabula knows). Directories are decided later, from what they hold.
-fn regenerated(
-    view: BorrowedFd<'_>,
-    rel: &[u8],
-    kind: Kind,
-    mount_points: &BTreeSet<Vec<u8>>,
-    etc_clean: &BTreeSet<Vec<u8>>,
-) -> Option<String> {
-    if mount_points.contains(rel) {
-        return Some("a mount point of the running system: mounted again at boot".to_owned());
-    }
-    if kind == Kind::Symlink {
-        let target = rustix::fs::readlinkat(view, rel, Vec::new()).ok()?;
-        let t = target.to_bytes();
-        for prefix in [
-            &b"/nix/store/"[..],
-            b"/etc/static/",
-            b"/run/current-system/",
-        ] {
-            if t.starts_with(prefix) {
-                return Some(format!(
-                    "a symlink into {}: NixOS activation links it again",
-                    String::from_utf8_lossy(&prefix[..prefix.len() - 1])
-                ));
-            }
-        }
-        return None;
-    }
-    if kind == Kind::Directory {
-        return None;
-    }
-    if let Some((_, who)) = ACTIVATION_FILES.iter().find(|(p, _)| p.as_bytes() == rel) {
-        return Some((*who).to_owned());
-    }
-    if rel
-        .strip_prefix(b"etc/")
-        .is_some_and(|r| etc_clean.contains(r))
-    {
-        return Some(
-            "listed in /etc/.clean: copied from the store by the etc activation".to_owned(),
-        );
-    }
-    None
-}
-
-/// The files the etc activation copied (not linked) from the store, as
-/// paths relative to /etc, from /etc/.clean on the root.
-fn read_etc_clean(view: BorrowedFd<'_>) -> BTreeSet<Vec<u8>> {
-    let Ok(fd) = rustix::fs::openat(
-        view,
-        c"etc/.clean",
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return BTreeSet::new();
-    };
-    let mut text = Vec::new();
-    let mut file = std::fs::File::from(fd);
-    if std::io::Read::read_to_end(&mut file, &mut text).is_err() {
-        return BTreeSet::new();
-    }
-    text.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
-/// A new directory is regenerated when it is a mount point, holds a
-/// persisted path or a mount point (the boot makes it to mount there), or
-/// holds only regenerated entries; otherwise it is lost.
-fn classify_directories(
-    entries: &mut [Entry],
-    persisted: &[Vec<u8>],
-    mount_points: &BTreeSet<Vec<u8>>,
-) {
-    // Children after their parents in path order; walk backwards.
-    let index: BTreeMap<Vec<u8>, usize> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.rel.clone(), i))
-        .collect();
-    let mut lost_inside: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let mut anything_inside: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by(|&a, &b| entries[b].rel.cmp(&entries[a].rel));
-    for i in order {
-        let rel = entries[i].rel.clone();
-        if entries[i].kind == Kind::Directory
-            && entries[i].class == Class::Lost
-            && entries[i].change == Change::New
-        {
-            let holds_kept = persisted
-                .iter()
-                .chain(mount_points.iter())
-                .any(|p| p != &rel && is_within(p, &rel));
-            if holds_kept {
-                entries[i].class = Class::Regenerated(
-                    "holds a persisted path or a mount point: made again at boot".to_owned(),
-                );
-            } else if anything_inside.contains(&rel) && !lost_inside.contains(&rel) {
-                entries[i].class = Class::Regenerated("holds only regenerated entries".to_owned());
-            }
-        }
-        if let Some(pos) = rel.iter().rposition(|&b| b == b'/') {
-            let parent = rel[..pos].to_vec();
-            if index.contains_key(&parent) {
-                anything_inside.insert(parent.clone());
-                if entries[i].class == Class::Lost {
-                    lost_inside.insert(parent);
-                }
-            }
-        }
-    }
-}
-
-/// Prints the report as `args` asks.
-pub fn print(
-    report: &Report,
-    args: &DiffArgs,
-    env: &Env,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
-    let selected: Vec<&Entry> = report
-        .entries
-        .iter()
-        .filter(|e| args.all || e.class == Class::Lost)
-        .filter(|e| {
-            args.paths.is_empty()
-                || args
-                    .paths
-                    .iter()
-                    .any(|p| is_within(&e.path(), p.strip_suffix(b"/").unwrap_or(p)))
-        })
-        .collect();
-    if args.json {
-        crate::output::json(report, &selected, out)
-    } else if args.nix {
-        crate::output::nix(report, &selected, &args.paths, out)
-    } else {
-        // A new directory that holds something not lost is shown open.
-        let mut open = BTreeSet::new();
-        for e in report.entries.iter().filter(|e| e.class != Class::Lost) {
-            let mut rel = e.rel.as_slice();
-            while let Some(pos) = rel.iter().rposition(|&b| b == b'/') {
-                rel = &rel[..pos];
-                open.insert(rel.to_vec());
-            }
-        }
-        crate::output::tree(&selected, args.expand, &open, env.color, out)?;
-        let lost: Vec<&&Entry> = selected.iter().filter(|e| e.class == Class::Lost).collect();
-        let regenerated = report
-            .entries
-            .iter()
-            .filter(|e| e.class != Class::Lost)
-            .count();
-        writeln!(
-            out,
-            "\n{} lost, {} ({}: {})",
-            lost.len(),
-            crate::output::human_size(lost.iter().map(|e| e.size).sum()),
-            report.filesystem,
-            report.method
-        )?;
-        if !args.all && regenerated > 0 {
-            writeln!(
-                out,
-                "{regenerated} regenerated entries not shown (--all shows them)"
-            )?;
-        }
-        Ok(())
-    }
 }

@@ -6,18 +6,31 @@
 //! root directory, the mount table, the clock, whether to colour) comes
 //! from [`Env`], so that tests point it at a root they built.
 
+#![warn(clippy::pedantic)]
+// The pedantic lints that do not fit this crate, each for a reason:
+#![allow(
+    // Every error is an `Error` whose message names the path, the value and
+    // what to do; an `# Errors` section on each function would repeat that.
+    clippy::missing_errors_doc,
+    // The library is the body of the `tabula` binary, which uses every
+    // result; `#[must_use]` on each function would be noise.
+    clippy::must_use_candidate
+)]
+
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
 pub mod args;
 pub mod btrfs;
+pub mod classify;
 pub mod copy;
 pub mod diff;
 pub mod mounts;
 pub mod output;
 pub mod restore;
 pub mod roots;
+pub mod tmpfiles;
 pub mod walk;
 pub mod zfs;
 
@@ -116,7 +129,7 @@ fn dispatch(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<()> {
         Command::Diff(d) => {
             let config = load(&d.common.config)?;
             let report = diff::diff(&config, &d.common.root, env)?;
-            return diff::print(&report, &d, env, out)
+            return output::print(&report, &d, env, out)
                 .map_err(|e| Error::runtime(format!("cannot write the output: {e}")));
         }
         Command::Restore(c) => {

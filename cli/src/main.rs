@@ -1,4 +1,5 @@
 //! `tabula`: see docs/cli.md.
+#![warn(clippy::pedantic)]
 
 use std::io::Write;
 use std::process::ExitCode;

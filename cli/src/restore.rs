@@ -76,32 +76,40 @@ fn open_old_root(config: &Config, name: &str) -> Result<OwnedFd> {
             RollbackTarget::Zfs(z) => {
                 let Some(old) = &z.old_roots else { continue };
                 let dataset = format!("{old}/{short}");
-                let fail = |e: rustix::io::Errno| {
-                    Error::runtime(format!("cannot mount {dataset} read-only: {e}"))
-                };
-                let Ok(fs) =
-                    rustix::mount::fsopen("zfs", rustix::mount::FsOpenFlags::FSOPEN_CLOEXEC)
-                else {
-                    continue;
-                };
-                rustix::mount::fsconfig_set_string(&fs, "source", dataset.as_str())
-                    .map_err(fail)?;
-                if rustix::mount::fsconfig_create(&fs).is_err() {
+                if crate::zfs::exists(z, &dataset).is_err() {
                     continue;
                 }
-                let m = rustix::mount::fsmount(
-                    &fs,
-                    rustix::mount::FsMountFlags::FSMOUNT_CLOEXEC,
-                    rustix::mount::MountAttrFlags::MOUNT_ATTR_RDONLY,
-                )
-                .map_err(fail)?;
-                return crate::btrfs::open_at(m.as_fd(), ".").map_err(fail);
+                return mount_zfs_read_only(&dataset);
             }
         }
     }
     Err(Error::usage(format!(
         "no old root named {name:?}; `tabula roots` lists them"
     )))
+}
+
+/// Mounts the ZFS filesystem `dataset` read-only (the superblock and the
+/// mount) and detached: no path leads to it, no other process sees it, it
+/// disappears when the descriptor closes.
+fn mount_zfs_read_only(dataset: &str) -> Result<OwnedFd> {
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let fail = |what: &str, e: rustix::io::Errno| {
+        Error::runtime(format!(
+            "cannot mount the old root {dataset} read-only ({what}: {e}); check that the zfs module is loaded and that you are root"
+        ))
+    };
+    let fs =
+        rustix::mount::fsopen("zfs", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| fail("fsopen", e))?;
+    rustix::mount::fsconfig_set_string(&fs, "source", dataset).map_err(|e| fail("source", e))?;
+    rustix::mount::fsconfig_set_flag(&fs, "ro").map_err(|e| fail("ro", e))?;
+    rustix::mount::fsconfig_create(&fs).map_err(|e| fail("create", e))?;
+    let m = rustix::mount::fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY,
+    )
+    .map_err(|e| fail("fsmount", e))?;
+    crate::btrfs::open_at(m.as_fd(), ".").map_err(|e| fail("open", e))
 }
 
 /// Where `restore` puts the copy.
@@ -141,10 +149,10 @@ pub fn restore(
         dest.push(b'/');
     }
     dest.extend_from_slice(rel);
-    let dst = copy::open_parent(root_fd.as_fd(), &dest, !opts.dry_run, false)?;
+    let target = copy::open_parent(root_fd.as_fd(), &dest, !opts.dry_run, false)?;
     let shown = [b"/".as_slice(), &dest].concat();
-    let dst = dst.as_ref().map(|(d, n)| (d.as_fd(), n.as_c_str()));
-    let stats = copy::copy(src_dir.as_fd(), &src_name, dst, &shown, opts, out)?;
+    let target = target.as_ref().map(|(d, n)| (d.as_fd(), n.as_c_str()));
+    let stats = copy::copy(src_dir.as_fd(), &src_name, target, &shown, opts, out)?;
     report(
         out,
         &stats,
@@ -189,14 +197,14 @@ pub fn adopt(
     let mut dest = storage.trim_start_matches('/').as_bytes().to_vec();
     dest.push(b'/');
     dest.extend_from_slice(rel);
-    let dst = copy::open_parent(root_fd.as_fd(), &dest, !opts.dry_run, false)?;
+    let target = copy::open_parent(root_fd.as_fd(), &dest, !opts.dry_run, false)?;
     let shown = [b"/".as_slice(), &dest].concat();
     let opts = Options {
         one_filesystem: true,
         ..opts
     };
-    let dst = dst.as_ref().map(|(d, n)| (d.as_fd(), n.as_c_str()));
-    let stats = copy::copy(src_dir.as_fd(), &src_name, dst, &shown, opts, out)?;
+    let target = target.as_ref().map(|(d, n)| (d.as_fd(), n.as_c_str()));
+    let stats = copy::copy(src_dir.as_fd(), &src_name, target, &shown, opts, out)?;
     report(out, &stats, opts, &format!("{} to", escape(path)), &shown)?;
     entry_line(
         &storage,

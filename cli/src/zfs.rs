@@ -83,13 +83,14 @@ pub fn parse_diff(text: &str, mountpoint: &[u8]) -> Result<BTreeMap<Vec<u8>, Cha
                     found.insert(r, Change::New);
                 }
             }
-            ("M", "/") => {}
+            // A directory changes whenever an entry does; a removed path
+            // comes back at the next boot.
+            ("M", "/") | ("-", _) => {}
             ("M", _) => {
                 if let Some(r) = rel(path) {
                     found.entry(r).or_insert(Change::Modified);
                 }
             }
-            ("-", _) => {}
             _ => return Err(bad()),
         }
     }
@@ -111,6 +112,16 @@ pub fn diff(target: &ZfsTarget, root: &Path) -> Result<BTreeMap<Vec<u8>, Change>
         m => m.as_bytes().to_vec(),
     };
     parse_diff(&text, &mountpoint)
+}
+
+/// Whether the filesystem `dataset` exists (`zfs list`); the error says
+/// why not.
+pub fn exists(target: &ZfsTarget, dataset: &str) -> Result<()> {
+    run(
+        target,
+        &["list", "-H", "-o", "name", "-t", "filesystem", dataset],
+    )
+    .map(drop)
 }
 
 /// The old roots: the filesystems directly under `oldRoots`, with their

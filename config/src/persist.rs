@@ -84,6 +84,24 @@ pub enum Method {
     /// A symbolic link to the persisted copy, no mount: a program that
     /// replaces the file by rename replaces the link.
     Symlink,
+    /// impermanence's `auto`, decided by the prepare step at each boot: a
+    /// bind mount when the persisted copy exists, else a symbolic link to
+    /// where it will be (not created), so that the first write lands in
+    /// storage and a program that creates a missing file sees none.
+    Auto,
+}
+
+impl Method {
+    /// How a file entry with this method is put in place when its
+    /// persisted copy does (`true`) or does not exist: never [`Method::Auto`].
+    #[must_use]
+    pub fn placed(self, copy_exists: bool) -> Method {
+        match self {
+            Method::Auto if copy_exists => Method::Bind,
+            Method::Auto => Method::Symlink,
+            m => m,
+        }
+    }
 }
 
 /// The owner and mode a missing parent directory of an entry is created

@@ -131,7 +131,7 @@ impl fmt::Display for PrepareError {
             ),
             PrepareError::Occupied { path, link } => write!(
                 f,
-                "{path} exists and is not a symbolic link to {link}; the entry's method is \"symlink\": move it away (into {link} if it is the data to keep)"
+                "{path} is not the symbolic link to {link} that the entry's method (\"symlink\" or \"auto\") puts or keeps there; move it away (into {link} if it is the data to keep)"
             ),
             PrepareError::Changed { path } => {
                 write!(f, "{path} changed while it was being checked; run again")

@@ -175,6 +175,26 @@ pub fn check_config(path: &Path, err: &mut dyn std::io::Write) -> Exit {
     }
 }
 
+/// Whether `path` is mounted on (its mount differs from its parent's); a
+/// path that cannot be looked at is not.
+fn is_mount_point(path: &Path) -> bool {
+    let id = |p: &Path| {
+        rustix::fs::statx(
+            rustix::fs::CWD,
+            p,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            rustix::fs::StatxFlags::MNT_ID,
+        )
+        .ok()
+        .filter(|st| st.stx_mask & rustix::fs::StatxFlags::MNT_ID.bits() != 0)
+        .map(|st| st.stx_mnt_id)
+    };
+    match (path.parent().map(id), id(path)) {
+        (Some(Some(parent)), Some(own)) => parent != own,
+        _ => false,
+    }
+}
+
 /// Result of one generator run, for the caller to report.
 #[derive(Debug)]
 pub struct Outcome {
@@ -190,10 +210,12 @@ pub fn generate(env: &Env) -> Result<Outcome, GenerateError> {
     let mut plan = plan(&config, stage);
     let sources = sources::plan(&mut plan, &env.root);
     if stage == Stage::System {
+        // (Mounted already: the scripted initrd's stage 1 did it, or the
+        // administrator's own initrd; PID 1 read the persisted copy.)
         if let Some(b) = plan
             .binds
             .iter()
-            .find(|b| b.is_machine_id() && !b.in_initrd)
+            .find(|b| b.is_machine_id() && !b.in_initrd && !is_mount_point(&env.path(&b.target)))
         {
             warn!(
                 "{}: /etc/machine-id is persisted without \"inInitrd\": true, so it is bind-mounted after systemd has read it: this boot runs as a first boot with a new random id (a new journal directory, new DHCP leases), and only programs that read the file later see the persisted copy. Set inInitrd (it needs the systemd initrd)",

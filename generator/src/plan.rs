@@ -44,9 +44,10 @@ impl std::ops::Deref for Bind {
 }
 
 impl Bind {
-    /// Whether a mount unit puts it in place (not a symlink).
+    /// Whether it has a mount unit: a bind mount, or `"auto"` (a bind
+    /// mount unless the prepare step placed a symlink).
     pub fn is_mounted(&self) -> bool {
-        self.method == Method::Bind
+        self.method != Method::Symlink
     }
 
     /// Whether the persisted copy must start as `uninitialized`.

@@ -154,6 +154,10 @@ const ROOT_DIR: Owner = Owner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Done {
     Prepared,
+    /// A symbolic link to the persisted copy was placed (or was already
+    /// there): `"method": "symlink"`, or `"auto"` with the copy missing,
+    /// whose mount unit's condition then skips the bind mount.
+    Linked,
     AlreadyMounted,
 }
 
@@ -454,6 +458,46 @@ fn place_symlink(parent: &OwnedFd, name: &str, path: &str, link: &str) -> Result
     }
 }
 
+/// Whether `name` exists in `parent` (as anything, a symlink too).
+fn exists_at(parent: &OwnedFd, name: &str, path: &str) -> Result<bool, PrepareError> {
+    match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(_) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(errno_text(e, path)),
+    }
+}
+
+/// How a file entry with `"method": "auto"` is put in place at this boot
+/// (`tabula_config::Method::placed`): a link already there and right stays
+/// a link (as impermanence leaves it); otherwise a bind mount when the
+/// persisted copy exists, or when something is already at the path (it is
+/// never replaced: the bind mount covers it, as with `"bind"`), and a link
+/// to the copy when neither is there. A link to anything else fails the
+/// entry, as with `"symlink"`.
+fn auto_method(
+    (sparent, sname, source): (&OwnedFd, &str, &str),
+    tparent: &OwnedFd,
+    tname: &str,
+    mount_point: &str,
+    link: &str,
+) -> Result<Method, PrepareError> {
+    match rustix::fs::readlinkat(tparent, tname, Vec::new()) {
+        Ok(current) if current.as_bytes() == link.as_bytes() => return Ok(Method::Symlink),
+        Ok(_) => {
+            return Err(PrepareError::Occupied {
+                path: mount_point.to_owned(),
+                link: link.to_owned(),
+            });
+        }
+        // EINVAL: something that is not a symlink; NOENT: nothing.
+        Err(Errno::INVAL | Errno::NOENT) => {}
+        Err(e) => return Err(errno_text(e, mount_point)),
+    }
+    let copy_exists = exists_at(sparent, sname, source)?;
+    let target_exists = exists_at(tparent, tname, mount_point)?;
+    Ok(Method::Auto.placed(copy_exists || target_exists))
+}
+
 /// The owner and mode `fd` has now.
 fn owner_of(fd: impl AsFd, path: &str) -> Result<Owner, PrepareError> {
     let st = rustix::fs::fstat(fd).map_err(|e| errno_text(e, path))?;
@@ -600,6 +644,7 @@ pub fn prepare_bind(
     // the mount point mirrors it, as impermanence's `chown --reference`
     // and `chmod --reference` do.
     let enforce = b.ownership == Ownership::Enforce;
+    let mut placed = Method::Bind;
     match b.kind {
         Kind::Directory => {
             let src = walker.ensure_dir(&sparent, &sname, &b.source, want, enforce)?;
@@ -616,12 +661,35 @@ pub fn prepare_bind(
             } else {
                 ""
             };
-            let src = walker.ensure_file(&sparent, &sname, &b.source, want, content, enforce)?;
-            if b.method == Method::Symlink {
-                // The link names the copy as the running system sees it.
-                let link = &b.source[prefix.len()..];
+            // The link names the copy as the running system sees it.
+            let link = &b.source[prefix.len()..];
+            placed = match b.method {
+                // Inside an entry of the same storage, the mount point is the
+                // copy itself: a link there would point at itself.
+                Method::Auto if mount_point == b.source => Method::Bind,
+                Method::Auto => auto_method(
+                    (&sparent, &sname, &b.source),
+                    &tparent,
+                    &tname,
+                    &mount_point,
+                    link,
+                )?,
+                m => m,
+            };
+            if placed == Method::Symlink && b.method == Method::Auto {
+                // As impermanence: the copy is not created, the program's
+                // first write through the link creates it (and one that
+                // checks whether the file exists sees that it does not).
+                if exists_at(&sparent, &sname, &b.source)? {
+                    walker.ensure_file(&sparent, &sname, &b.source, want, "", enforce)?;
+                }
+                place_symlink(&tparent, &tname, &mount_point, link)?;
+            } else if placed == Method::Symlink {
+                walker.ensure_file(&sparent, &sname, &b.source, want, content, enforce)?;
                 place_symlink(&tparent, &tname, &mount_point, link)?;
             } else {
+                let src =
+                    walker.ensure_file(&sparent, &sname, &b.source, want, content, enforce)?;
                 let target_want = if enforce {
                     want
                 } else {
@@ -637,7 +705,8 @@ pub fn prepare_bind(
     let quiet = Walker { hook: None };
     // (Inside another entry, the mount point checked is the one in the outer
     // storage: the target path leads there once the outer entry is mounted.)
-    let checked: &[&String] = if b.method == Method::Symlink {
+    // (A link placed to a copy not created yet: only the copy's parents.)
+    let checked: &[&String] = if placed == Method::Symlink {
         &[&b.source]
     } else {
         &[&b.source, &mount_point]
@@ -645,13 +714,19 @@ pub fn prepare_bind(
     for path in checked {
         let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
         let parent_fd = quiet.open_existing(root, if parent.is_empty() { "/" } else { parent })?;
-        let st = rustix::fs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| errno_text(e, path))?;
+        let st = match rustix::fs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(Errno::NOENT) if placed == Method::Symlink && b.method == Method::Auto => continue,
+            r => r.map_err(|e| errno_text(e, path))?,
+        };
         if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
             return Err(errno_text(Errno::LOOP, path));
         }
     }
-    Ok(Done::Prepared)
+    Ok(if placed == Method::Symlink {
+        Done::Linked
+    } else {
+        Done::Prepared
+    })
 }
 
 /// Entries that could not be prepared, each with its label.

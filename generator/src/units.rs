@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 
 use crate::escape::{overlay_dir, path_unit_name, unit_value, unit_word};
-use crate::plan::{Bind, OverlayMount, Plan, Stage};
+use crate::plan::{Bind, Method, OverlayMount, Plan, Stage};
 
 /// First lines of every file written. Constant: no path, version or time,
 /// so that output only changes when the configuration does.
@@ -325,8 +325,13 @@ fn bind_unit(b: &Bind, ctx: &Context<'_>, target: &str) -> Node {
     unit.set("Wants", prepare)
         .set("After", prepare)
         .words("RequiresMountsFor", &[&b.storage])
-        .set_parts("AssertPathExists", &[PREPARED_DIR, "/", &b.unit])
-        .blank()
+        .set_parts("AssertPathExists", &[PREPARED_DIR, "/", &b.unit]);
+    if b.method == Method::Auto {
+        // The prepare step decides at boot: a symlink when the persisted
+        // copy is missing, and then this bind mount must not cover it.
+        unit.set_parts("ConditionPathIsSymbolicLink", &["!", &b.target]);
+    }
+    unit.blank()
         .section("Mount")
         .set("What", &b.source)
         .set("Where", &b.target)

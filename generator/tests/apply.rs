@@ -425,3 +425,51 @@ fn nested_entries_are_mounted_outer_first_and_each_lands_in_its_storage() {
     assert!(!Path::new(&format!("{t}/root/var/lib/outer")).exists());
     assert!(!Path::new(&format!("{t}/root/var/lib/nixos/inner")).exists());
 }
+
+/// The scripted initrd mounts a persisted `/etc/machine-id` from stage 1
+/// (the NixOS module's postMountCommands), without `inInitrd`: the
+/// generator finds it mounted and does not warn that PID 1 read an erased
+/// id; with nothing mounted there, it does.
+#[test]
+#[ignore = "needs root and unshare; dev/test.sh runs it"]
+fn a_machine_id_mounted_before_stage_2_is_not_warned_about() {
+    if tabula_testkit::skip_unless(
+        "a_machine_id_mounted_before_stage_2_is_not_warned_about",
+        NEEDS,
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = dir.path().to_str().expect("utf-8 temp dir").to_owned();
+    for d in ["persist/etc", "etc/tabula", "out"] {
+        fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+    }
+    fs::write(dir.path().join("persist/etc/machine-id"), "uninitialized\n").expect("write");
+    fs::write(dir.path().join("etc/machine-id"), "").expect("write");
+    fs::write(
+        dir.path().join("etc/tabula/config.json"),
+        r#"{ "version": 1, "persist": [ { "storage": "/persist", "files": [ "/etc/machine-id" ] } ] }"#,
+    )
+    .expect("write");
+    let exe = env!("CARGO_BIN_EXE_tabula-generator");
+    let warning = r#"/etc/machine-id is persisted without "inInitrd": true"#;
+    for mounted in [false, true] {
+        let mount = if mounted {
+            format!("mount --bind {t}/persist/etc/machine-id {t}/etc/machine-id\n")
+        } else {
+            String::new()
+        };
+        let script = format!("set -e\n{mount}TABULA_GENERATOR_ROOT={t} {exe} {t}/out\n");
+        let out = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .output()
+            .expect("unshare");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(
+            stderr.contains(warning),
+            !mounted,
+            "mounted: {mounted}\n{stderr}"
+        );
+    }
+}

@@ -255,7 +255,8 @@ fn systemd_analyze_verify_every_case() {
 
 /// systemd's own reading of what we wrote: `systemd-analyze verify` at
 /// debug level dumps each loaded unit; for every mount of every case the
-/// dumped `Where:`, `What:`, `Options:` and `AssertPathExists:` must be
+/// dumped `Where:`, `What:`, `Options:`, `AssertPathExists:` (and an
+/// `"auto"` file's `ConditionPathIsSymbolicLink:`) must be
 /// exactly the configured paths (no `%` specifier expanded, no quote or
 /// backslash eaten, nothing cut).
 #[test]
@@ -280,22 +281,27 @@ fn systemd_reads_back_what_we_mean() {
         for b in plan.binds.iter().filter(|b| b.is_mounted()) {
             let mut options = vec!["bind".to_owned()];
             options.extend(b.options.iter().cloned());
-            expected.insert(
-                b.unit.clone(),
-                vec![
-                    ("Where".into(), b.target.clone()),
-                    ("What".into(), b.source.clone()),
-                    ("Options".into(), options.join(",")),
-                    (
-                        "AssertPathExists".into(),
-                        format!(
-                            "{}/{} untested",
-                            tabula_generator::units::PREPARED_DIR,
-                            b.unit
-                        ),
+            let mut settings: Vec<(String, String)> = vec![
+                ("Where".into(), b.target.clone()),
+                ("What".into(), b.source.clone()),
+                ("Options".into(), options.join(",")),
+                (
+                    "AssertPathExists".into(),
+                    format!(
+                        "{}/{} untested",
+                        tabula_generator::units::PREPARED_DIR,
+                        b.unit
                     ),
-                ],
-            );
+                ),
+            ];
+            // "auto": the mount is skipped when the prepare step placed a link.
+            if b.method == tabula_generator::plan::Method::Auto {
+                settings.push((
+                    "ConditionPathIsSymbolicLink".into(),
+                    format!("!{} untested", b.target),
+                ));
+            }
+            expected.insert(b.unit.clone(), settings);
         }
         for o in &plan.overlays {
             expected.insert(
@@ -330,7 +336,15 @@ fn systemd_reads_back_what_we_mean() {
             }
             let Some(unit) = &current else { continue };
             if let Some((key, value)) = line.trim_start().split_once(": ") {
-                if ["Where", "What", "Options", "AssertPathExists"].contains(&key) {
+                if [
+                    "Where",
+                    "What",
+                    "Options",
+                    "AssertPathExists",
+                    "ConditionPathIsSymbolicLink",
+                ]
+                .contains(&key)
+                {
                     dumped
                         .entry(unit.clone())
                         .or_default()

@@ -15,12 +15,17 @@
 #     mode), then the entries; the first creation wins, so an entry that is
 #     also another entry's parent gets the parent's defaults;
 #   - a file's source is never created: with one missing, impermanence puts
-#     a symlink to it in place (machine-id: it writes "uninitialized"); its
-#     parent directory is created with `parentDirectory`'s owner and mode;
+#     a symlink to it in place (method "auto", the default, and "symlink"),
+#     with one there it bind-mounts it ("auto"); /etc/machine-id is written
+#     "uninitialized" and bind-mounted; its parent directory is created with
+#     `parentDirectory`'s owner and mode;
 #   - directory bind mounts carry x-gvfs-hide / x-gvfs-trash per entry,
 #     file bind mounts (mount-file.bash) neither;
 #   - directories in nixpkgs' pathsNeededForBoot are mounted from the initrd
-#     in both flavours, everything else in stage 2.
+#     in both flavours, other directories in stage 2; files are mounted by
+#     NixOS activation, which runs before PID 1 (in the systemd initrd, or
+#     before the scripted initrd's stage 2 starts systemd): the field
+#     `inInitrd` says "in place before PID 1".
 # The tabula side is read from the rendered config.json with the contract's
 # defaults (docs/config.md, docs/generator.md "owners and modes").
 #
@@ -204,21 +209,46 @@ let
         inInitrd = elem d.path pathsNeededForBoot;
       }
     ) dirs
-    ++ map (f: {
-      inherit (f) kind path storage;
-      user = null;
-      group = null;
-      mode = null;
-      created = "never (a symlink to the source when it is missing)";
-      parent = firstCreation f.storage f.parent.path { inherit (f.parent) user group mode; };
-      mountOptions = [ ];
-      inInitrd = false;
-    }) files;
+    ++ map (
+      f:
+      {
+        inherit (f) kind path storage;
+        parent = firstCreation f.storage f.parent.path { inherit (f.parent) user group mode; };
+        mountOptions = [ ];
+      }
+      // (
+        if f.path == "/etc/machine-id" then
+          # mount-file.bash: "uninitialized" written as root (umask 0022),
+          # then a bind mount, by activation: before PID 1 in both flavours
+          {
+            user = "root";
+            group = "root";
+            mode = "0644";
+            created = machineIdCreated;
+            inInitrd = true;
+          }
+        else
+          # the other files too are mounted by activation, before PID 1
+          {
+            user = null;
+            group = null;
+            mode = null;
+            created = linkedWhenMissing;
+            inInitrd = true;
+          }
+      )
+    ) files;
+
+  # what happens to a missing file source (the `created` field)
+  linkedWhenMissing = "never (a symlink to the source when it is missing)";
+  machineIdCreated = "holding \"uninitialized\", then bind-mounted";
 
   # --- tabula, from the rendered contract ----------------------------------------
 
+  # `early`: the entries the scripted initrd mounts from stage 1
+  # (initrd-scripted.nix), which count as mounted from the initrd
   tabula =
-    settings:
+    settings: early:
     concatMap (
       s:
       let
@@ -262,12 +292,29 @@ let
             mode = e.mode or (if kind == "directory" then "0755" else "0644");
             # the storage's, then the entry's own (docs/config.md)
             mountOptions = opts ++ filter (o: !elem o opts) (e.mountOptions or [ ]);
-            inInitrd = e.inInitrd or false;
+            inInitrd = e.inInitrd or false || elem "${kind} ${s.storage}${path}" early;
           }
-          // lib.optionalAttrs (kind == "file") {
-            created = "empty, with the entry's owner and mode";
-            inherit parent;
-          };
+          // lib.optionalAttrs (kind == "file") (
+            {
+              inherit parent;
+              # docs/config.md `method`: "auto" never creates a missing
+              # copy, except the machine id (always bound, created
+              # "uninitialized"); "bind" and "symlink" create it empty
+              created =
+                if path == "/etc/machine-id" then
+                  machineIdCreated
+                else if (e.method or "bind") == "auto" then
+                  linkedWhenMissing
+                else
+                  "empty, with the entry's owner and mode";
+            }
+            // lib.optionalAttrs (path != "/etc/machine-id" && (e.method or "bind") == "auto") {
+              # nothing is created, so no owner or mode is given
+              user = null;
+              group = null;
+              mode = null;
+            }
+          );
       in
       map (entry "directory" null null) s.directories
       ++ map (entry "file" null null) s.files
@@ -286,13 +333,12 @@ let
   # Differences tabula has on purpose or cannot avoid yet, each documented in
   # docs/nixos.md ("Migrating from impermanence"), with the field it shows in.
   knownClasses = {
-    "file created" = "a missing file source: impermanence symlinks to it, tabula creates it empty and bind-mounts (programs that replace files by rename keep their data)";
-    "file mode" = "impermanence never creates a file, so it has no mode for one; tabula creates a missing one 0644 (root or the user)";
-    "file user" = "as `file mode`: the owner of a file tabula creates";
-    "file group" = "as `file mode`: the group of a file tabula creates";
+    "file created" = "a missing file source with method = \"symlink\": impermanence links to it, tabula creates it empty first (as for \"bind\")";
+    "file mode" = "as `file created`: the mode of a file tabula creates";
+    "file user" = "as `file created`: the owner of a file tabula creates";
+    "file group" = "as `file created`: the group of a file tabula creates";
+    "file inInitrd" = "when a file other than /etc/machine-id is mounted: impermanence during NixOS activation, before PID 1; tabula in stage 2, before local-fs.target (unless inInitrd). Only activation scripts could tell; the keys sops-nix and agenix read there are checked by an assertion";
     "refused: nested entries" = "a path inside a persisted file, or an inInitrd entry inside one mounted in stage 2: nestings that cannot work, refused by tabula's own check (other nested entries are accepted and mounted outer first)";
-    "file inInitrd" = "/etc/machine-id with the systemd initrd: tabula mounts it from the initrd so that PID 1 reads the persisted id (impermanence mounts it in stage 2, after PID 1 has read it); on purpose";
-    "directory inInitrd" = "the scripted initrd: impermanence bind-mounts pathsNeededForBoot (/var/log, /var/lib/nixos, ...) from stage 1, tabula mounts them in stage 2";
   };
 
   fields = [
@@ -321,7 +367,9 @@ let
           [ "the configuration does not evaluate (an option type refuses a value)" ]
         else
           map (a: a.message) (filter (a: !a.assertion) config.assertions);
-      ours = byKey (tabula config.tabula.settings);
+      ours = byKey (
+        tabula config.tabula.settings (map (m: "${m.kind} ${m.storage}${m.path}") config.tabula.scriptedStage1Mounts)
+      );
       theirs = byKey (impermanence c.doc."environment.persistence");
       keys = lib.unique (attrNames ours ++ attrNames theirs);
       diffsOf =
@@ -394,12 +442,14 @@ let
   ];
   equivalentWhere =
     keep: lib.length (filter (v: lib.all (d: !(keep d) || lib.elem d.class missingFileClasses) v.diffs) verdicts);
+  # the same, not counting when files other than /etc/machine-id are mounted
+  equivalentButFileTiming = lib.length (filter (v: lib.all (d: d.class == "file inInitrd") v.diffs) verdicts);
   inFlavour = f: d: lib.hasPrefix "${f}: " d.detail;
 in
 {
   summary = {
     configurations = lib.length corpus;
-    inherit equivalent;
+    inherit equivalent equivalentButFileTiming;
     equivalentForExistingData = {
       systemd = equivalentWhere (inFlavour "systemd");
       scripted = equivalentWhere (inFlavour "scripted");

@@ -547,11 +547,13 @@ let
   persistAt = settings: path: lib.findFirst (s: s.storage == path) null settings.persist;
   # The compat module writes ownership = "create" on every entry (checked
   # once, below); the other compat checks compare the rest of each entry.
+  # the compatibility module's defaults on every entry: "ownership" =
+  # "create", and on files "method" = "auto" (impermanence's own)
   stripCreate =
     e:
     if builtins.isAttrs e && (e.ownership or null) == "create" then
       let
-        r = removeAttrs e [ "ownership" ];
+        r = removeAttrs e ([ "ownership" ] ++ lib.optional ((e.method or null) == "auto") "method");
       in
       if builtins.attrNames r == [ "path" ] then r.path else r
     else
@@ -793,12 +795,31 @@ lib.flatten [
     "/etc/ssh/ssh_host_ed25519_key"
   ])
   (checkEq "compat-impermanence: with the systemd initrd no machine-id warning" (lib.filter (lib.hasInfix "/etc/machine-id") compatSystemd.warnings) [ ])
-  (check "compat-impermanence: with the scripted initrd, a warning says what happens to /etc/machine-id" (lib.any (
-    w:
-    lib.hasInfix "after systemd (PID 1) has read it" w
-    && lib.hasInfix "treats the boot as the first one" w
-    && lib.hasInfix "boot.initrd.systemd.enable = true" w
-  ) compat.warnings) "no such warning in ${builtins.toJSON compat.warnings}")
+  # the scripted initrd: what NixOS needs before stage 2, and the machine
+  # id, bind-mounted from stage 1 as impermanence does, outer first
+  (checkEq "compat-impermanence: with the scripted initrd, pathsNeededForBoot and /etc/machine-id are mounted from stage 1" (map (m: "${m.kind} ${m.storage}${m.path}") compat.tabula.scriptedStage1Mounts) [
+    "file /persistent/etc/machine-id"
+    "directory /persistent/var/lib/nixos"
+    "directory /persistent/var/log"
+  ])
+  (check "compat-impermanence: stage 1 bind-mounts them under /mnt-root, after the storages, creating a missing copy (the machine id \"uninitialized\")" (
+    let
+      c = compat.boot.initrd.postMountCommands;
+    in
+    lib.all (n: lib.hasInfix n c) [
+      "mount -o bind /mnt-root/persistent/var/log /mnt-root/var/log"
+      "mount -o bind /mnt-root/persistent/var/lib/nixos /mnt-root/var/lib/nixos"
+      "mount -o bind /mnt-root/persistent/etc/machine-id /mnt-root/etc/machine-id"
+      "echo uninitialized > /mnt-root/persistent/etc/machine-id"
+      "mkdir -m 0755 /mnt-root/persistent/var/log && chown 0:0"
+    ]
+    && !(lib.hasInfix "bluetooth" c)
+  ) compat.boot.initrd.postMountCommands)
+  (checkEq "compat-impermanence: with the scripted initrd no warning about /etc/machine-id or activation (both are mounted before)" (lib.filter (w: lib.hasInfix "/etc/machine-id" w || lib.hasInfix "used by NixOS activation" w) compat.warnings) [ ])
+  (checkEq "compat-impermanence: with the systemd initrd nothing is mounted by the scripted hook (inInitrd instead)" [
+    compatSystemd.tabula.scriptedStage1Mounts
+    compatSystemd.boot.initrd.postMountCommands
+  ] [ [ ] "" ])
   (checkEq "compat-impermanence: boot-needed directories come from the systemd initrd, as impermanence mounts them" (map stripCreate (lib.head compatSystemd.tabula.settings.persist).directories) [
     {
       path = "/var/lib/nixos";
@@ -1027,7 +1048,7 @@ lib.flatten [
       ];
     }
   ]))
-  (checkEq "compat: method = symlink becomes the entry's method, auto a bind mount" (map stripCreate (persistAt (compatWith "systemd" [
+  (checkEq "compat: a file's method is impermanence's, \"auto\" when unset (bind when the copy exists, else a symlink)" (persistAt (compatWith "systemd" [
     {
       environment.persistence."/persist".files = [
         {
@@ -1038,15 +1059,23 @@ lib.flatten [
           file = "/etc/other.conf";
           method = "auto";
         }
+        "/etc/unset.conf"
       ];
     }
-  ]).tabula.settings "/persist").files) [
+  ]).tabula.settings "/persist").files (map (x: x // { ownership = "create"; }) [
     {
       path = "/etc/app.conf";
       method = "symlink";
     }
-    "/etc/other.conf"
-  ])
+    {
+      path = "/etc/other.conf";
+      method = "auto";
+    }
+    {
+      path = "/etc/unset.conf";
+      method = "auto";
+    }
+  ]))
   (checkEq "compat: hideMount and allowTrash per entry, on directory mounts only, as impermanence" (
     let
       st = persistAt (compatWith "systemd" [
@@ -1262,8 +1291,32 @@ lib.flatten [
   (checkWarning "no /var/lib/nixos warning when it is persisted" "systemd" (zfsWith [
     { users.users.alice.isNormalUser = true; }
   ]) "is neither persisted nor mounted" false)
-  (checkWarning "/var/lib/nixos persisted after activation (scripted initrd)" "scripted" [ zfsLayout ]
-    "/var/lib/nixos is used by NixOS activation" true)
+  (checkWarning "/var/lib/nixos is mounted from stage 1 (scripted initrd): no activation warning" "scripted" [ zfsLayout ]
+    "/var/lib/nixos is used by NixOS activation" false)
+  (checkEq "/var/lib/nixos, and only it, is mounted from the scripted stage 1 (tabula's own schema)" (map (m: m.path) (eval "scripted" [ zfsLayout ]).config.tabula.scriptedStage1Mounts) [ "/var/lib/nixos" ])
+  (checkEq "a nixpkgs without the scripted initrd: the module evaluates, nothing is mounted from a stage-1 hook" (
+    let
+      c = (eval "systemd-only" [ zfsLayout ]).config;
+    in
+    [
+      c.tabula.scriptedStage1Mounts
+      (failedAssertions c)
+      (c.boot.initrd ? postMountCommands)
+    ]
+  ) [ [ ] [ ] false ])
+  (check "a persisted path the scripted stage 1 mounts must be owned by root or numeric ids (no user database there)" (
+    lib.any (lib.hasInfix "/var/log is mounted by the scripted initrd, which has no user database") (failedAssertions (eval "scripted" [
+      zfsLayout
+      {
+        tabula.persist."/persist".directories = [
+          {
+            path = "/var/log";
+            group = "systemd-journal";
+          }
+        ];
+      }
+    ]).config)
+  ) "no such assertion")
   (checkWarning "/var/lib/nixos persisted after activation (systemd initrd, without inInitrd)" "systemd" [ zfsLayout ]
     "Set inInitrd = true on it" true)
   (checkWarning "/var/lib/nixos from the initrd: no activation warning" "systemd" [

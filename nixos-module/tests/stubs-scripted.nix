@@ -19,6 +19,7 @@ in
     extraUtilsCommandsTest = lines;
     postDeviceCommands = lines;
     postResumeCommands = lines;
+    postMountCommands = lines;
     extraFiles = mkOption {
       type = types.attrsOf (
         types.submodule {

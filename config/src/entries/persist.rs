@@ -193,6 +193,49 @@ impl Ctx<'_> {
         Ok((path, source))
     }
 
+    /// The file method rule: `symlink` and `auto` are for files; `/etc/machine-id`
+    /// is never a symlink (`auto` there is `bind`); a symlink needs no
+    /// initrd mount.
+    fn method(kind: Kind, label: &str, path: &str, e: &EntryObject) -> Result<Method, Problem> {
+        let mut method = e.method.unwrap_or_default();
+        if method != Method::Bind && kind == Kind::Directory {
+            let name = if method == Method::Auto {
+                "auto"
+            } else {
+                "symlink"
+            };
+            return Err(problem(
+                label,
+                path,
+                format!(
+                    "is a directory, and \"method\": \"{name}\" is for files; remove it (a directory is bind-mounted)"
+                ),
+            ));
+        }
+        // The id is always there for PID 1 to read (created "uninitialized"):
+        // systemd 258 and later never create it through a symlink.
+        if method == Method::Auto && path == "/etc/machine-id" {
+            method = Method::Bind;
+        }
+        if method == Method::Symlink {
+            if path == "/etc/machine-id" {
+                return Err(problem(
+                    label,
+                    path,
+                    "cannot be a symlink: systemd does not write a first boot's id through a symlink; remove \"method\" (it is bind-mounted)",
+                ));
+            }
+            if e.in_initrd {
+                return Err(problem(
+                    label,
+                    path,
+                    "has both \"method\": \"symlink\" and inInitrd; a symlink needs no mount, drop inInitrd",
+                ));
+            }
+        }
+        Ok(method)
+    }
+
     fn entry(
         &self,
         kind: Kind,
@@ -202,30 +245,7 @@ impl Ctx<'_> {
     ) -> Result<Persisted, Problem> {
         let e = &entry.0;
         let (path, source) = self.path_and_source(label, e, user)?;
-        let method = e.method.unwrap_or_default();
-        if method == Method::Symlink {
-            if kind == Kind::Directory {
-                return Err(problem(
-                    label,
-                    &path,
-                    "is a directory, and \"method\": \"symlink\" is for files; remove it (a directory is bind-mounted)",
-                ));
-            }
-            if path == "/etc/machine-id" {
-                return Err(problem(
-                    label,
-                    &path,
-                    "cannot be a symlink: systemd does not write a first boot's id through a symlink; remove \"method\" (it is bind-mounted)",
-                ));
-            }
-            if e.in_initrd {
-                return Err(problem(
-                    label,
-                    &path,
-                    "has both \"method\": \"symlink\" and inInitrd; a symlink needs no mount, drop inInitrd",
-                ));
-            }
-        }
+        let method = Self::method(kind, label, &path, e)?;
         for (j, opt) in e.mount_options.iter().enumerate() {
             check_mount_option(opt)
                 .map_err(|why| problem(&format!("{label}.mountOptions[{j}]"), opt, why))?;

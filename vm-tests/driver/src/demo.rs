@@ -91,7 +91,7 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<()> {
         b1.describe()
     );
     say(
-        "boot 1: `tabula diff` on the machine, before powering off (what the next boot will erase; this\n  Debian guest's /etc and /var skeleton is copied onto the empty root at every boot, so it shows\n  as lost here, where NixOS would recreate it; /demo-note.txt is the file that matters):",
+        "boot 1: `tabula diff` on the machine, before powering off (what the next boot will erase; what\n  systemd-tmpfiles makes at every boot, /var, /tmp and the like, is regenerated and not listed; the\n  rest of this Debian guest's skeleton is copied onto the empty root by the harness, not by NixOS's\n  activation, so it shows as lost; /demo-note.txt is the file that matters):",
     );
     for line in &diff {
         say(&format!("  | {line}"));

@@ -4,9 +4,12 @@ pub mod boot_time;
 pub mod btrfs_blank_template;
 pub mod btrfs_retention;
 pub mod btrfs_rotation;
+pub mod cli_zfs;
 pub mod crash_injection;
 pub mod crash_injection_zfs;
 pub mod failure_policy;
+pub mod machine_id_first_boot;
+pub mod nested_and_symlink;
 pub mod overlay;
 pub mod persist_homes;
 pub mod smoke;
@@ -122,6 +125,18 @@ pub fn all() -> Vec<Scenario> {
             run: persist_homes::run,
         },
         Scenario {
+            name: "machine-id-first-boot",
+            proves: "systemd initrd, /etc/machine-id persisted inInitrd, three boots from an empty /persist and a root without the file: never a symlink; boot 1 is a first boot whose id the commit service writes into storage, boots 2 and 3 keep it",
+            zfs: false,
+            run: machine_id_first_boot::run,
+        },
+        Scenario {
+            name: "nested-and-symlink",
+            proves: "/var/lib and /var/lib/nixos in two storages, .config and .config/fcitx5: mounted outer first, each write in its own storage; a symlinked file rewritten by rename keeps the link and its new content; a file with method auto and no copy is a link on boot 1 (its write creates the copy) and a bind mount on boot 2",
+            zfs: false,
+            run: nested_and_symlink::run,
+        },
+        Scenario {
             name: "overlay-present",
             proves: "overlay with its upper layer on the SSD disk: mounted, writes land on the SSD",
             zfs: false,
@@ -162,6 +177,12 @@ pub fn all() -> Vec<Scenario> {
             proves: "power cut inside `zfs clone -o` built on real ZFS: unmarked written=0 clone destroyed and the root rotated; one holding data or of another snapshot refused, nothing destroyed",
             zfs: true,
             run: zfs_torn_clone::run,
+        },
+        Scenario {
+            name: "cli-zfs",
+            proves: "the tabula command after real ZFS boots: diff lists exactly the planted ephemeral files, never persisted ones; roots lists the archived root; restore (--dry-run, --to storage, --to place) keeps owner, mode, times, xattrs, the old root unmodified, no mount left",
+            zfs: true,
+            run: cli_zfs::run,
         },
         Scenario {
             name: "boot-time",

@@ -8,14 +8,24 @@ use std::ffi::{CStr, CString};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat, Timespec, Timestamps};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use crate::output::escape;
 use crate::{Error, Result};
 
+mod meta;
+mod open;
+
+use meta::{copy_xattrs, kind_name, times};
+pub use open::open_parent;
+
 /// How to copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches, each set by one command-line flag or the terminal"
+)]
 pub struct Options {
     /// Print what would be copied; change nothing.
     pub dry_run: bool,
@@ -34,70 +44,6 @@ pub struct Stats {
     pub bytes: u64,
     /// Not copied, with why (sockets, other filesystems).
     pub skipped: Vec<String>,
-}
-
-/// Opens the directory that holds `rel` (a relative path, no `..`) under
-/// `root`, never through a symlink; with `create`, makes missing
-/// directories (mode 0755). Returns it and the last component, or `None`
-/// when a directory is missing and not to be made.
-pub fn open_parent(
-    root: BorrowedFd<'_>,
-    rel: &[u8],
-    create: bool,
-    same_fs: bool,
-) -> Result<Option<(OwnedFd, CString)>> {
-    let parts: Vec<&[u8]> = rel
-        .split(|&b| b == b'/')
-        .filter(|p| !p.is_empty())
-        .collect();
-    let Some((last, dirs)) = parts.split_last() else {
-        return Err(Error::usage(
-            "the path is the root itself; give a path below it",
-        ));
-    };
-    if parts.iter().any(|p| *p == b"." || *p == b"..") {
-        return Err(Error::usage(format!(
-            "{} contains `.` or `..`; give a normalised absolute path",
-            escape(rel)
-        )));
-    }
-    let mut resolve =
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    if same_fs {
-        resolve |= ResolveFlags::NO_XDEV;
-    }
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let mut dir = rustix::fs::openat(root, c".", flags, Mode::empty())
-        .map_err(|e| Error::runtime(format!("cannot open the root: {e}")))?;
-    let mut walked = Vec::new();
-    for part in dirs {
-        walked.extend_from_slice(part);
-        let mut next = rustix::fs::openat2(&dir, *part, flags, Mode::empty(), resolve);
-        if matches!(next, Err(Errno::NOENT)) && create {
-            rustix::fs::mkdirat(&dir, *part, Mode::from_raw_mode(0o755)).map_err(|e| {
-                Error::runtime(format!(
-                    "cannot make the directory {}: {e}",
-                    escape(&walked)
-                ))
-            })?;
-            next = rustix::fs::openat2(&dir, *part, flags, Mode::empty(), resolve);
-        }
-        if matches!(next, Err(Errno::NOENT)) {
-            return Ok(None);
-        }
-        dir = next.map_err(|e| {
-            let why = match e {
-                Errno::LOOP | Errno::NOTDIR => "it is a symlink or not a directory, and tabula never follows a symlink out of the tree".to_owned(),
-                Errno::XDEV => "it is on another filesystem (a mount point)".to_owned(),
-                e => e.to_string(),
-            };
-            Error::runtime(format!("cannot open /{}: {why}", escape(&walked)))
-        })?;
-        walked.push(b'/');
-    }
-    let name = CString::new(last.to_vec())
-        .map_err(|_| Error::usage("a path cannot contain a NUL byte"))?;
-    Ok(Some((dir, name)))
 }
 
 /// Copies `src_dir/src_name` to `dst_dir/dst_name`; `shown` names the
@@ -150,24 +96,15 @@ struct Copier<'a> {
     dst_missing: bool,
 }
 
-fn times(st: &Stat) -> Timestamps {
-    Timestamps {
-        last_access: Timespec {
-            tv_sec: st.st_atime,
-            tv_nsec: st.st_atime_nsec as _,
-        },
-        last_modification: Timespec {
-            tv_sec: st.st_mtime,
-            tv_nsec: st.st_mtime_nsec as _,
-        },
-    }
+fn fail(what: &str, path: &[u8], e: Errno) -> Error {
+    Error::runtime(format!("cannot {what} {}: {e}", escape(path)))
 }
 
 impl Copier<'_> {
-    fn fail(&self, what: &str, path: &[u8], e: Errno) -> Error {
-        Error::runtime(format!("cannot {what} {}: {e}", escape(path)))
-    }
-
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one match over the kinds of entry, each arm a few lines; split, each part would need the whole copier"
+    )]
     fn entry(
         &mut self,
         sd: BorrowedFd<'_>,
@@ -214,12 +151,11 @@ impl Copier<'_> {
                     } else {
                         AtFlags::empty()
                     };
-                    rustix::fs::unlinkat(dd, dn, flags)
-                        .map_err(|e| self.fail("replace", shown, e))?;
+                    rustix::fs::unlinkat(dd, dn, flags).map_err(|e| fail("replace", shown, e))?;
                 }
             }
             Err(Errno::NOENT) => {}
-            Err(e) => return Err(self.fail("look at", shown, e)),
+            Err(e) => return Err(fail("look at", shown, e)),
         }
         self.stats.entries += 1;
         if self.opts.dry_run {
@@ -230,7 +166,7 @@ impl Copier<'_> {
             if let Some((ldir, lname)) = self.links.get(&(st.st_dev, st.st_ino)) {
                 if !self.opts.dry_run {
                     rustix::fs::linkat(ldir, lname.as_c_str(), dd, dn, AtFlags::empty())
-                        .map_err(|e| self.fail("link", shown, e))?;
+                        .map_err(|e| fail("link", shown, e))?;
                 }
                 return Ok(());
             }
@@ -244,8 +180,7 @@ impl Copier<'_> {
                     self.stats.bytes += u64::try_from(st.st_size).unwrap_or(0);
                     if st.st_nlink > 1 {
                         // Later names of this file are links, as in a real copy.
-                        let again =
-                            rustix::io::dup(sd).map_err(|e| self.fail("remember", shown, e))?;
+                        let again = rustix::io::dup(sd).map_err(|e| fail("remember", shown, e))?;
                         self.links
                             .insert((st.st_dev, st.st_ino), (again, sn.to_owned()));
                     }
@@ -263,16 +198,16 @@ impl Copier<'_> {
             FileType::Directory => {
                 rustix::fs::mkdirat(dd, dn, Mode::from_raw_mode(0o700))
                     .or_else(|e| if e == Errno::EXIST { Ok(()) } else { Err(e) })
-                    .map_err(|e| self.fail("make", shown, e))?;
+                    .map_err(|e| fail("make", shown, e))?;
                 let dst = rustix::fs::openat(
                     dd,
                     dn,
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
-                .map_err(|e| self.fail("open", shown, e))?;
+                .map_err(|e| fail("open", shown, e))?;
                 let src = self.children(sd, sn, Some(dst.as_fd()), shown)?;
-                self.finish(src.as_fd(), dst.as_fd(), owner, mode, st, shown)?;
+                Self::finish(src.as_fd(), dst.as_fd(), owner, mode, st, shown)?;
             }
             FileType::RegularFile => {
                 let src = rustix::fs::openat(
@@ -281,7 +216,7 @@ impl Copier<'_> {
                     OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
-                .map_err(|e| self.fail("read", shown, e))?;
+                .map_err(|e| fail("read", shown, e))?;
                 let dst = rustix::fs::openat(
                     dd,
                     dn,
@@ -292,7 +227,7 @@ impl Copier<'_> {
                         | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )
-                .map_err(|e| self.fail("create", shown, e))?;
+                .map_err(|e| fail("create", shown, e))?;
                 let mut from = std::fs::File::from(src);
                 let mut to = std::fs::File::from(dst);
                 let n = std::io::copy(&mut from, &mut to)
@@ -305,32 +240,32 @@ impl Copier<'_> {
                         crate::output::human_size(self.stats.bytes)
                     );
                 }
-                self.finish(from.as_fd(), to.as_fd(), owner, mode, st, shown)?;
+                Self::finish(from.as_fd(), to.as_fd(), owner, mode, st, shown)?;
             }
             FileType::Symlink => {
                 let target = rustix::fs::readlinkat(sd, sn, Vec::new())
-                    .map_err(|e| self.fail("read the symlink", shown, e))?;
+                    .map_err(|e| fail("read the symlink", shown, e))?;
                 rustix::fs::symlinkat(target.as_c_str(), dd, dn)
-                    .map_err(|e| self.fail("make the symlink", shown, e))?;
+                    .map_err(|e| fail("make the symlink", shown, e))?;
                 rustix::fs::chownat(dd, dn, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("chown", shown, e))?;
+                    .map_err(|e| fail("chown", shown, e))?;
                 rustix::fs::utimensat(dd, dn, &times(st), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("set the times of", shown, e))?;
+                    .map_err(|e| fail("set the times of", shown, e))?;
             }
             _ => {
                 let file_type = kind;
                 rustix::fs::mknodat(dd, dn, file_type, mode, st.st_rdev)
-                    .map_err(|e| self.fail("make", shown, e))?;
+                    .map_err(|e| fail("make", shown, e))?;
                 rustix::fs::chownat(dd, dn, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("chown", shown, e))?;
+                    .map_err(|e| fail("chown", shown, e))?;
                 rustix::fs::chmodat(dd, dn, mode, AtFlags::empty())
-                    .map_err(|e| self.fail("chmod", shown, e))?;
+                    .map_err(|e| fail("chmod", shown, e))?;
                 rustix::fs::utimensat(dd, dn, &times(st), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("set the times of", shown, e))?;
+                    .map_err(|e| fail("set the times of", shown, e))?;
             }
         }
         if kind != FileType::Directory && st.st_nlink > 1 {
-            let dir = rustix::io::dup(dd).map_err(|e| self.fail("remember", shown, e))?;
+            let dir = rustix::io::dup(dd).map_err(|e| fail("remember", shown, e))?;
             self.links
                 .insert((st.st_dev, st.st_ino), (dir, dn.to_owned()));
         }
@@ -352,10 +287,10 @@ impl Copier<'_> {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| self.fail("open", shown, e))?;
+        .map_err(|e| fail("open", shown, e))?;
         let mut names = Vec::new();
-        for entry in rustix::fs::Dir::read_from(&src).map_err(|e| self.fail("list", shown, e))? {
-            let entry = entry.map_err(|e| self.fail("list", shown, e))?;
+        for entry in rustix::fs::Dir::read_from(&src).map_err(|e| fail("list", shown, e))? {
+            let entry = entry.map_err(|e| fail("list", shown, e))?;
             let name = entry.file_name();
             if name != c"." && name != c".." {
                 names.push(name.to_owned());
@@ -367,7 +302,7 @@ impl Copier<'_> {
             path.push(b'/');
             path.extend_from_slice(name.to_bytes());
             let st = rustix::fs::statat(&src, &name, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| self.fail("read", &path, e))?;
+                .map_err(|e| fail("read", &path, e))?;
             let dst = match dst {
                 Some(d) => d,
                 None => src.as_fd(), // dry run: never written
@@ -380,7 +315,6 @@ impl Copier<'_> {
     /// Owner, mode, extended attributes and times, in that order (a chown
     /// clears set-id bits; writing the times last keeps them).
     fn finish(
-        &self,
         src: BorrowedFd<'_>,
         dst: BorrowedFd<'_>,
         owner: (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>),
@@ -388,47 +322,9 @@ impl Copier<'_> {
         st: &Stat,
         shown: &[u8],
     ) -> Result<()> {
-        rustix::fs::fchown(dst, owner.0, owner.1).map_err(|e| self.fail("chown", shown, e))?;
-        rustix::fs::fchmod(dst, mode).map_err(|e| self.fail("chmod", shown, e))?;
-        copy_xattrs(src, dst)
-            .map_err(|e| self.fail("copy the extended attributes of", shown, e))?;
-        rustix::fs::futimens(dst, &times(st)).map_err(|e| self.fail("set the times of", shown, e))
-    }
-}
-
-fn copy_xattrs(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> rustix::io::Result<()> {
-    let size = match rustix::fs::flistxattr_query(src) {
-        Ok(n) => n,
-        Err(Errno::NOTSUP) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if size == 0 {
-        return Ok(());
-    }
-    let mut names = vec![0u8; size];
-    let n = rustix::fs::flistxattr(src, &mut names[..])?;
-    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let Ok(cname) = CString::new(name) else {
-            continue;
-        };
-        let len = rustix::fs::fgetxattr_query(src, cname.as_c_str())?;
-        let mut value = vec![0u8; len];
-        let len = rustix::fs::fgetxattr(src, cname.as_c_str(), &mut value[..])?;
-        rustix::fs::fsetxattr(
-            dst,
-            cname.as_c_str(),
-            &value[..len],
-            rustix::fs::XattrFlags::empty(),
-        )?;
-    }
-    Ok(())
-}
-
-fn kind_name(kind: FileType) -> &'static str {
-    match kind {
-        FileType::Directory => "directory",
-        FileType::Symlink => "symlink",
-        FileType::RegularFile => "file",
-        _ => "special file",
+        rustix::fs::fchown(dst, owner.0, owner.1).map_err(|e| fail("chown", shown, e))?;
+        rustix::fs::fchmod(dst, mode).map_err(|e| fail("chmod", shown, e))?;
+        copy_xattrs(src, dst).map_err(|e| fail("copy the extended attributes of", shown, e))?;
+        rustix::fs::futimens(dst, &times(st)).map_err(|e| fail("set the times of", shown, e))
     }
 }

@@ -1,12 +1,14 @@
 //! Real filesystems for the `tabula` tests: a Btrfs image on a loop device,
 //! mounts that are undone on drop, and the `tabula` binary.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use tabula_testkit::sh;
+
+/// What a test returns: a failing step stops it with its error.
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -1,23 +1,20 @@
 //! `tabula restore`, `adopt` and `stray` on real filesystems.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 
-use common::{Scratch, assert_ok, p, sh, tabula, write};
+use crate::common::{Scratch, TestResult, assert_ok, p, sh, tabula, write};
 use tabula_testkit::{BTRFS_ON_LOOP, Need, skip_unless};
 
 /// A tree with owners, modes, times, an extended attribute, a hard link,
 /// a fifo and symlinks that point out of it.
-fn plant_tree(d: &Path) {
-    std::fs::create_dir_all(d.join("sub")).unwrap();
+fn plant_tree(d: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(d.join("sub"))?;
     write(&d.join("data"), b"precious");
-    std::fs::hard_link(d.join("data"), d.join("data2")).unwrap();
+    std::fs::hard_link(d.join("data"), d.join("data2"))?;
     write(&d.join("sub/deep"), b"deep");
-    symlink("../../../../../../etc/shadow", d.join("escape")).unwrap();
-    symlink("/etc/shadow", d.join("absolute")).unwrap();
+    symlink("../../../../../../etc/shadow", d.join("escape"))?;
+    symlink("/etc/shadow", d.join("absolute"))?;
     sh("mkfifo", &[p(&d.join("fifo"))]);
     sh(
         "setfattr",
@@ -38,6 +35,7 @@ fn plant_tree(d: &Path) {
         "touch",
         &["-h", "-d", "2019-05-06 07:08:09Z", p(&d.join("escape"))],
     );
+    Ok(())
 }
 
 /// Every entry of the tree at `d`: path, type, owner, mode, mtime, size,
@@ -94,7 +92,11 @@ fn generation(subvolume: &Path) -> String {
 
 #[test]
 #[ignore = "needs root and loop devices; dev/test.sh runs it"]
-fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked() {
+#[allow(
+    clippy::too_many_lines,
+    reason = "one story: an old root, then each way restore may and may not copy it"
+)]
+fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked() -> TestResult {
     if skip_unless(
         "restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked",
         &[
@@ -106,7 +108,7 @@ fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked()
         ]
         .concat(),
     ) {
-        return;
+        return Ok(());
     }
     let mut sc = Scratch::new();
     let dev = sc.btrfs(256);
@@ -117,19 +119,24 @@ fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked()
         "btrfs",
         &["-q", "subvolume", "create", p(&top.join("@root"))],
     );
-    std::fs::create_dir(top.join("@old_roots")).unwrap();
+    std::fs::create_dir(top.join("@old_roots"))?;
     let old = top.join("@old_roots/2026-11-30T10:00:00Z");
     sh("btrfs", &["-q", "subvolume", "create", p(&old)]);
-    plant_tree(&old.join("var/lib/foo"));
-    symlink("/etc", old.join("var/lib/evil")).unwrap();
+    plant_tree(&old.join("var/lib/foo"))?;
+    symlink("/etc", old.join("var/lib/evil"))?;
     sh("btrfs", &["filesystem", "sync", p(&top)]);
     let before = generation(&old);
 
     let root = sc.path("root");
-    std::fs::create_dir_all(root.join("persist")).unwrap();
+    std::fs::create_dir_all(root.join("persist"))?;
     let cfg = sc.path("config.json");
-    std::fs::write(&cfg, format!(r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "{dev}", "subvolume": "@root", "oldRoots": "@old_roots"}}],
-        "persist": [{{"storage": "/persist", "directories": ["/var/log"]}}]}}"#)).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "{dev}", "subvolume": "@root", "oldRoots": "@old_roots"}}],
+        "persist": [{{"storage": "/persist", "directories": ["/var/log"]}}]}}"#
+        ),
+    )?;
     let run = |extra: &[&str]| {
         let mut args = vec!["--config", p(&cfg), "--root", p(&root), "restore"];
         args.extend_from_slice(extra);
@@ -212,11 +219,12 @@ fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked()
 
     sh("btrfs", &["filesystem", "sync", p(&top)]);
     assert_eq!(generation(&old), before, "the old root was written to");
+    Ok(())
 }
 
 #[test]
 #[ignore = "needs root (mounts, chown); dev/test.sh runs it"]
-fn adopt_copies_the_ephemeral_path_into_the_storage_and_stray_finds_the_undeclared() {
+fn adopt_copies_the_ephemeral_path_into_the_storage_and_stray_finds_the_undeclared() -> TestResult {
     if skip_unless(
         "adopt_copies_the_ephemeral_path_into_the_storage_and_stray_finds_the_undeclared",
         &[
@@ -227,15 +235,18 @@ fn adopt_copies_the_ephemeral_path_into_the_storage_and_stray_finds_the_undeclar
             },
         ],
     ) {
-        return;
+        return Ok(());
     }
     let mut sc = Scratch::new();
     let root = sc.path("root");
     sc.mount(&["-t", "tmpfs", "tabula-test-root"], &root);
-    plant_tree(&root.join("var/lib/app"));
-    std::fs::create_dir_all(root.join("var/log")).unwrap();
+    plant_tree(&root.join("var/lib/app"))?;
+    std::fs::create_dir_all(root.join("var/log"))?;
     let cfg = sc.path("config.json");
-    std::fs::write(&cfg, r#"{"version": 1, "persist": [{"storage": "/persist", "directories": ["/var/log"], "files": ["/etc/ssh/ssh_host_ed25519_key"]}]}"#).unwrap();
+    std::fs::write(
+        &cfg,
+        r#"{"version": 1, "persist": [{"storage": "/persist", "directories": ["/var/log"], "files": ["/etc/ssh/ssh_host_ed25519_key"]}]}"#,
+    )?;
     let run = |args: &[&str]| {
         let mut all = vec!["--config", p(&cfg), "--root", p(&root)];
         all.extend_from_slice(args);
@@ -265,7 +276,7 @@ fn adopt_copies_the_ephemeral_path_into_the_storage_and_stray_finds_the_undeclar
     write(&root.join("persist/etc/ssh/old_key"), b"12345");
     let out = run(&["stray", "--json"]);
     assert_ok(&out);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let got: Vec<String> = doc
         .as_array()
         .unwrap()
@@ -291,4 +302,5 @@ fn adopt_copies_the_ephemeral_path_into_the_storage_and_stray_finds_the_undeclar
         text.lines().nth(1).unwrap().ends_with("/persist/var/lib"),
         "{text}"
     );
+    Ok(())
 }

@@ -1,14 +1,11 @@
 //! `tabula diff` and `tabula roots` on ZFS, against a fake `zfs` that
 //! answers what a real one prints (a `/bin/sh` script of shell builtins:
 //! no other program, so it runs in a build sandbox too).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use common::{assert_ok, p, tabula, tabula_at, write};
+use crate::common::{TestResult, assert_ok, p, tabula, tabula_at, write};
 
 /// A fake `zfs` in `dir` answering `diff`, `get mountpoint` and `list`
 /// with the given texts; it appends each argument vector to `dir/log`.
@@ -40,16 +37,16 @@ fn config(dir: &Path, zfs: &Path, keep: &str) -> PathBuf {
 }
 
 #[test]
-fn zfs_diff_lists_what_zfs_diff_reports_minus_persisted_and_regenerated() {
-    let dir = tempfile::tempdir().unwrap();
+fn zfs_diff_lists_what_zfs_diff_reports_minus_persisted_and_regenerated() -> TestResult {
+    let dir = tempfile::tempdir()?;
     let root = dir.path().join("root");
     let r = |rel: &str| root.join(rel);
     write(&r("etc/new.conf"), b"new");
     write(&r("etc/hostname"), b"changed");
     write(&r("var/renamed"), b"moved");
     write(&r("srv/a b/\u{e9}"), b"x");
-    std::fs::create_dir_all(r("var/lib/bluetooth")).unwrap();
-    symlink("/etc/static/hosts", r("etc/hosts")).unwrap();
+    std::fs::create_dir_all(r("var/lib/bluetooth"))?;
+    symlink("/etc/static/hosts", r("etc/hosts"))?;
     let rt = root.display().to_string();
     let diff = format!(
         "+\tF\t{rt}/etc/new.conf\nM\t/\t{rt}/etc\nM\tF\t{rt}/etc/hostname\n-\tF\t{rt}/etc/gone\nR\tF\t{rt}/var/old\t{rt}/var/renamed\n\
@@ -67,7 +64,7 @@ fn zfs_diff_lists_what_zfs_diff_reports_minus_persisted_and_regenerated() {
         "--all",
     ]);
     assert_ok(&out);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let got: Vec<String> = doc["entries"]
         .as_array()
         .unwrap()
@@ -93,16 +90,17 @@ fn zfs_diff_lists_what_zfs_diff_reports_minus_persisted_and_regenerated() {
             "lost new /var/renamed",
         ]
     );
-    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let log = std::fs::read_to_string(dir.path().join("log"))?;
     assert!(
         log.starts_with("diff -H -F rpool/local/root@blank rpool/local/root\n"),
         "{log}"
     );
+    Ok(())
 }
 
 #[test]
-fn zfs_roots_follow_the_rollbacks_keep_policy() {
-    let dir = tempfile::tempdir().unwrap();
+fn zfs_roots_follow_the_rollbacks_keep_policy() -> TestResult {
+    let dir = tempfile::tempdir()?;
     // The names' clock was wrong once: the root named 2026-09-01 was
     // archived after the one named 2026-10-01 (createtxg 300 > 200). The
     // keep policy ranks by createtxg, and so does the list.
@@ -115,7 +113,7 @@ rpool/local/old/before-upgrade\t1780000000\t100\n";
     let cfg = config(dir.path(), &zfs, r#"{"days": 30, "min": 1}"#);
     let out = tabula_at("1796083200", &["--config", p(&cfg), "roots", "--json"]); // 2026-12-01T00:00:00Z
     assert_ok(&out);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let got: Vec<String> = doc
         .as_array()
         .unwrap()
@@ -138,16 +136,17 @@ rpool/local/old/before-upgrade\t1780000000\t100\n";
             "rpool/local/old/before-upgrade keep pinned=true",
         ]
     );
-    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let log = std::fs::read_to_string(dir.path().join("log"))?;
     assert_eq!(
         log,
         "list -H -p -o name,creation,createtxg -t filesystem,volume -d 1 rpool/local/old\n"
     );
+    Ok(())
 }
 
 #[test]
-fn a_failing_zfs_is_a_runtime_error_naming_the_command() {
-    let dir = tempfile::tempdir().unwrap();
+fn a_failing_zfs_is_a_runtime_error_naming_the_command() -> TestResult {
+    let dir = tempfile::tempdir()?;
     let zfs = dir.path().join("no-such-zfs");
     let cfg = config(dir.path(), &zfs, "{}");
     let out = tabula(&["--config", p(&cfg), "--root", p(dir.path()), "diff"]);
@@ -159,4 +158,5 @@ fn a_failing_zfs_is_a_runtime_error_naming_the_command() {
     );
     let out = tabula(&["--config", "/nonexistent/config.json", "diff"]);
     assert_eq!(out.status.code(), Some(2));
+    Ok(())
 }
