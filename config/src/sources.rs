@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::entries::Kind;
+use crate::entries::{Kind, Persisted};
 use crate::names::{self, is_within};
 use crate::{Config, RollbackTarget};
 
@@ -464,17 +464,32 @@ impl Sources {
         }
     }
 
-    /// Accepts the source of the entry `label`, or says why it clashes with
-    /// one accepted before: one dataset for two entries, or a dataset that
-    /// the rollback destroys or archives at every boot.
-    pub fn admit(
+    /// Accepts the source of `entry` (whose accepted ancestors are
+    /// `outers`), or says why it clashes with one accepted before: one
+    /// dataset for two entries, a dataset that the rollback destroys or
+    /// archives at every boot, or a dataset inside another entry's own
+    /// dataset in one storage (the sources step would make the inner mount
+    /// point before the outer dataset is mounted).
+    pub fn admit<'a>(
         &mut self,
-        label: &str,
-        backing: Option<&Backing>,
+        entry: &Persisted,
+        mut outers: impl Iterator<Item = &'a Persisted>,
     ) -> Result<(), (String, String)> {
-        let Some(Backing::Zfs(z)) = backing else {
+        let label = &entry.label;
+        let Some(Backing::Zfs(z)) = &entry.backing else {
             return Ok(());
         };
+        if let Some(o) = outers
+            .find(|o| o.storage == entry.storage && matches!(o.backing, Some(Backing::Zfs(_))))
+        {
+            return Err((
+                entry.path.clone(),
+                format!(
+                    "has its own dataset inside {:?}'s ({}), in one storage, which is not supported (the inner mount point would be made before the outer dataset is mounted): persist it at a path outside {:?}, or give one of them no \"zfs\"",
+                    o.path, o.label, o.path
+                ),
+            ));
+        }
         if let DatasetName::Named(d) = &z.dataset {
             for (r, field) in &self.rolled_back {
                 if is_within(d, r) || is_within(r, d) {

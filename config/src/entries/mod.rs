@@ -133,7 +133,11 @@ pub fn check_entries(config: &Config) -> Entries {
             ));
             continue;
         }
-        if let Err((value, message)) = sources.admit(&entry.label, entry.backing.as_ref()) {
+        let outers = ancestors_and_self(&entry.path)
+            .skip(1)
+            .filter_map(|p| accepted.get(p))
+            .map(|&i| &persisted[i]);
+        if let Err((value, message)) = sources.admit(&entry, outers) {
             problems.push(problem(&entry.label, &value, message));
             continue;
         }

@@ -155,6 +155,22 @@ fn a_dataset_is_never_shared_nor_inside_what_the_rollback_replaces() {
 }
 
 #[test]
+fn an_own_dataset_inside_another_entry_s_own_dataset_in_one_storage_is_refused() {
+    let p = problems(&json!([
+        {"path": "/var/lib/postgresql", "zfs": {}},
+        {"path": "/var/lib/postgresql/16/pg_wal", "zfs": {"dataset": "rpool/safe/wal"}},
+        "/var/lib/postgresql/16/extra",
+        {"path": "/srv", "btrfs": {}},
+        {"path": "/srv/inner", "btrfs": {}}
+    ]));
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].starts_with("persist[0].directories[1] (\"/var/lib/postgresql/16/pg_wal\"): has its own dataset inside \"/var/lib/postgresql\"'s (persist[0].directories[0]), in one storage, which is not supported"),
+        "{p:#?}"
+    );
+}
+
+#[test]
 fn version_one_without_the_keys_is_unchanged() {
     let c = config(&json!(["/var/lib/x", {"path": "/var/lib/y", "zfs": null, "btrfs": null}]));
     let e = check_entries(&c);
