@@ -1,0 +1,24 @@
+//! The integration tests of `tabula-rollback`, one test binary: the Btrfs
+//! rotation and pruning on real filesystems (loop devices; needs root), and
+//! crash safety by fault injection. `cargo test -p tabula-rollback --test
+//! btrfs [module::]` runs them; `common` is what they share.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod clocks;
+mod common;
+#[cfg(feature = "fault-injection")]
+mod faults;
+mod prune;
+mod recovery;
+mod refusals;
+mod rotation;
+mod runs;
+
+#[cfg(not(feature = "fault-injection"))]
+#[test]
+fn fault_injection() {
+    eprintln!(
+        "\n!!!!! SKIPPED fault_injection: built without the `fault-injection` feature \
+         (run `cargo test --features tabula-rollback/fault-injection`, as dev/test.sh does) !!!!!\n"
+    );
+}
