@@ -28,6 +28,44 @@ pub mod zfs;
 /// device is touched.
 pub use tabula_runtime::Exit;
 
+/// Why one target's run stopped: its backend's error, shown as that
+/// backend's sentence.
+#[derive(Debug)]
+pub enum Error {
+    Btrfs(btrfs::Error),
+    Zfs(zfs::ZfsError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Btrfs(e) => e.fmt(f),
+            Error::Zfs(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Btrfs(e) => Some(e),
+            Error::Zfs(e) => Some(e),
+        }
+    }
+}
+
+impl From<btrfs::Error> for Error {
+    fn from(e: btrfs::Error) -> Error {
+        Error::Btrfs(e)
+    }
+}
+
+impl From<zfs::ZfsError> for Error {
+    fn from(e: zfs::ZfsError) -> Error {
+        Error::Zfs(e)
+    }
+}
+
 /// What a run of either backend needs besides its target.
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -286,17 +324,17 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
     // un-rolled-back.
     let mut failed = 0_usize;
     for (i, target) in config.rollback.iter().enumerate() {
-        let result = match target {
+        let result: Result<(), Error> = match target {
             RollbackTarget::Btrfs(b) => {
                 log::info!("rollback[{i}]: Btrfs {} on {}", b.subvolume, b.device);
                 match unavailable.remove(&i) {
-                    Some(e) => Err(e.to_string()),
-                    None => btrfs::run(b, &ctx).map_err(|e| e.to_string()),
+                    Some(e) => Err(e.into()),
+                    None => btrfs::run(b, &ctx).map_err(Error::from),
                 }
             }
             RollbackTarget::Zfs(z) => {
                 log::info!("rollback[{i}]: ZFS {}@{}", z.dataset, z.snapshot);
-                zfs::run(z, &ctx).map_err(|e| e.to_string())
+                zfs::run(z, &ctx).map_err(Error::from)
             }
         };
         if let Err(message) = result {

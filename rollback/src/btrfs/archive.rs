@@ -50,7 +50,9 @@ impl Rotation<'_> {
                 return Ok(Some(target));
             }
             let Some(old_dir) = old_dir else {
-                return Err(self.err(format_args!("{} is not open", old.path)));
+                return Err(self.err(Problem::NotOpen {
+                    path: old.path.clone(),
+                }));
             };
             match rustix::fs::renameat_with(
                 dir,
@@ -66,14 +68,17 @@ impl Rotation<'_> {
                 // Taken between the look and the move: take the next name.
                 Err(Errno::EXIST) => continue,
                 Err(e) => {
-                    return Err(self.err(format_args!("cannot {what}: {}", io::Error::from(e))));
+                    return Err(self.err(Problem::Action {
+                        action: what,
+                        source: e.into(),
+                    }));
                 }
             }
         }
-        Err(self.err(format_args!(
-            "cannot find a free name for {base} in {}; prune it by hand",
-            old.path
-        )))
+        Err(self.err(Problem::NoFreeName {
+            base,
+            dir: old.path.clone(),
+        }))
     }
 
     /// Makes the directory `path` (mode 0700) and its missing parents.
@@ -109,7 +114,7 @@ impl Rotation<'_> {
                     }
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => {
-                    return Err(self.not_a_directory("oldRoots", path, &e));
+                    return Err(self.not_a_directory("oldRoots", path, e));
                 }
                 Err(e) => return Err(self.io_err("open", &here, e)),
             };

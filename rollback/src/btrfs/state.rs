@@ -268,7 +268,7 @@ impl Rotation<'_> {
         shown: &str,
         blank: Option<(&str, BorrowedFd<'_>)>,
     ) -> Result<()> {
-        let cname = cstr(name)?;
+        let cname = cstr(name).map_err(|p| self.err(p))?;
         match blank {
             None => self.act(format!("create empty subvolume {shown}"), || {
                 ioctl::subvol_create(dir, &cname)

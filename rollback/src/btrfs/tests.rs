@@ -2,6 +2,7 @@
 
 use rustix::mount::MountFlags;
 
+use super::Problem;
 use super::fd::{cstr, join, split_parent};
 use super::mount::mount_options;
 use super::mountinfo::unescape_mountinfo;
@@ -52,6 +53,6 @@ fn mountinfo_escapes() {
 
 #[test]
 fn cstr_refuses_nul() {
-    assert!(cstr("a\0b").is_err());
+    assert!(matches!(cstr("a\0b"), Err(Problem::NulInName { name }) if name == "a\0b"));
     assert_eq!(cstr("@root").ok().as_deref(), Some(c"@root"));
 }

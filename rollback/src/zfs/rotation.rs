@@ -5,7 +5,7 @@ use log::info;
 use tabula_config::ZfsTarget;
 
 use super::command::Zfs;
-use super::{Ctx, MARK, MARK_VALUE, NOT_COPIED, Result, ZfsError, missing_snapshot};
+use super::{Ctx, MARK, MARK_VALUE, NOT_COPIED, Result, ZfsError};
 use crate::{fault, keep};
 
 /// Where a keep-previous rotation stands: the rows of the table at the top
@@ -74,38 +74,29 @@ impl Rotation<'_> {
         let temp_exists = self.zfs.exists(&temp)?;
         if temp_exists && !self.is_marked(&temp)? {
             if !(root_exists && self.is_torn_clone(&temp)?) {
-                // Real ZFS counts a few KiB as written in a fresh clone of a
-                // snapshot that holds files, so a torn clone of a non-empty
-                // snapshot looks used: say how to tell, and touch nothing.
-                let hint = if self.zfs.get("origin", &temp)? == self.snapshot() {
-                    format!(
-                        ". It is a clone of {}, as a power cut during `zfs clone` leaves one, but something was written to it: \
-                         compare it with `zfs diff {} {temp}` and, if nothing of yours is in it, `zfs destroy {temp}`",
-                        self.snapshot(),
-                        self.snapshot()
-                    )
-                } else {
-                    ". Rename or destroy it yourself".to_owned()
-                };
-                return Err(ZfsError::Refused(format!(
-                    "{temp} exists but was not made by tabula ({MARK} is not {MARK_VALUE}); nothing was changed{hint}"
-                )));
+                // Touch nothing; the error says how to tell a torn clone.
+                let snapshot = self.snapshot();
+                let clone_of = (self.zfs.get("origin", &temp)? == snapshot).then_some(snapshot);
+                return Err(ZfsError::NotMadeByTabula {
+                    dataset: temp,
+                    clone_of,
+                });
             }
             return Ok(State::TornClone);
         }
         match (root_exists, temp_exists) {
-            (false, false) => Err(ZfsError::Refused(format!(
-                "the root dataset {root} does not exist and no unfinished rotation ({temp}) was found; \
-                 nothing was changed. Check `dataset` in the configuration"
-            ))),
+            (false, false) => Err(ZfsError::RootMissing {
+                root: root.to_owned(),
+                temp,
+            }),
             (false, true) => Ok(State::Archived),
             (true, _) if self.is_marked(root)? => {
                 info!("a previous run stopped before finishing the new root {root}; finishing it");
                 if temp_exists {
-                    return Err(ZfsError::Refused(format!(
-                        "both {root} and {temp} are marked as new roots; nothing was changed. \
-                         Destroy the one you do not want"
-                    )));
+                    return Err(ZfsError::BothMarked {
+                        root: root.to_owned(),
+                        temp,
+                    });
                 }
                 Ok(State::Renamed)
             }
@@ -204,15 +195,14 @@ impl Rotation<'_> {
     pub(super) fn rotate(&self) -> Result<Option<String>> {
         let (root, temp, snapshot) = (self.root(), self.temp(), self.snapshot());
         if !self.zfs.exists(&snapshot)? {
-            return Err(missing_snapshot(&snapshot));
+            return Err(ZfsError::SnapshotMissing { snapshot });
         }
         let nested = self.zfs.children(root)?;
         if !nested.is_empty() {
-            return Err(ZfsError::Refused(format!(
-                "{root} has child datasets ({}), which a rotation would move into oldRoots with it; \
-                 nothing was changed. Move them out of the root dataset, or set oldRoots to null",
-                nested.join(", ")
-            )));
+            return Err(ZfsError::ChildDatasets {
+                root: root.to_owned(),
+                children: nested,
+            });
         }
         if !self.zfs.exists(self.old_roots)? {
             info!("creating {} for old roots", self.old_roots);

@@ -247,12 +247,10 @@ fn a_missing_snapshot_is_refused_and_nothing_changes() {
         let err = pool
             .run(&target(old_roots, Keep::default()), NOW, false, None)
             .err();
-        let msg = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(
-            msg.contains("the snapshot rpool/local/root@blank does not exist"),
-            "{msg}"
+            matches!(&err, Some(ZfsError::SnapshotMissing { snapshot }) if snapshot == "rpool/local/root@blank"),
+            "{err:?}"
         );
-        assert!(msg.contains("zfs snapshot rpool/local/root@blank"), "{msg}");
         assert_eq!(pool.mutations(), Vec::<String>::new());
         assert_eq!(pool.dump(), before);
     }
@@ -402,27 +400,37 @@ fn refusals_change_nothing() {
     }
     let keep_previous = target(Some("rpool/local/old_roots"), Keep::default());
     type Setup = fn(&Pool);
-    let cases: &[(&str, Setup, &str)] = &[
+    type Refusal = fn(&ZfsError) -> bool;
+    let cases: &[(&str, Setup, Refusal)] = &[
         (
             "foreign temp",
             |p| {
                 p.zfs(&["create", "rpool/local/root.tabula-new"]);
             },
-            "rpool/local/root.tabula-new exists but was not made by tabula",
+            |e| {
+                matches!(e, ZfsError::NotMadeByTabula { dataset, clone_of: None }
+                    if dataset == "rpool/local/root.tabula-new")
+            },
         ),
         (
             "child dataset",
             |p| {
                 p.zfs(&["create", "rpool/local/root/var"]);
             },
-            "rpool/local/root has child datasets (rpool/local/root/var)",
+            |e| {
+                matches!(e, ZfsError::ChildDatasets { root, children }
+                    if root == "rpool/local/root" && children == &["rpool/local/root/var"])
+            },
         ),
         (
             "no root",
             |p| {
                 p.zfs(&["destroy", "-r", "rpool/local/root"]);
             },
-            "the root dataset rpool/local/root does not exist and no unfinished rotation",
+            |e| {
+                matches!(e, ZfsError::RootMissing { root, temp }
+                    if root == "rpool/local/root" && temp == "rpool/local/root.tabula-new")
+            },
         ),
         (
             "unmarked clone of @blank, written to",
@@ -434,10 +442,10 @@ fn refusals_change_nothing() {
                 ]);
                 p.zfs(&["write", "rpool/local/root.tabula-new", "precious"]);
             },
-            "rpool/local/root.tabula-new exists but was not made by tabula (tabula:role is not new-root); \
-             nothing was changed. It is a clone of rpool/local/root@blank, as a power cut during `zfs clone` \
-             leaves one, but something was written to it: compare it with \
-             `zfs diff rpool/local/root@blank rpool/local/root.tabula-new`",
+            |e| {
+                matches!(e, ZfsError::NotMadeByTabula { dataset, clone_of: Some(snapshot) }
+                    if dataset == "rpool/local/root.tabula-new" && snapshot == "rpool/local/root@blank")
+            },
         ),
         (
             "unmarked clone of another snapshot",
@@ -445,20 +453,18 @@ fn refusals_change_nothing() {
                 p.zfs(&["snapshot", "rpool/safe@mine"]);
                 p.zfs(&["clone", "rpool/safe@mine", "rpool/local/root.tabula-new"]);
             },
-            "rpool/local/root.tabula-new exists but was not made by tabula (tabula:role is not new-root); \
-             nothing was changed. Rename or destroy it yourself",
+            |e| {
+                matches!(e, ZfsError::NotMadeByTabula { dataset, clone_of: None }
+                    if dataset == "rpool/local/root.tabula-new")
+            },
         ),
     ];
-    for (what, setup, want) in cases {
+    for (what, setup, refusal) in cases {
         let pool = Pool::new(NOW - DAY);
         setup(&pool);
         let before = pool.dump();
-        let msg = pool
-            .run(&keep_previous, NOW, false, None)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(msg.contains(want), "{what}: {msg}");
+        let err = pool.run(&keep_previous, NOW, false, None).err();
+        assert!(err.as_ref().is_some_and(refusal), "{what}: {err:?}");
         assert_eq!(pool.mutations(), Vec::<String>::new(), "{what}");
         assert_eq!(pool.dump(), before, "{what}");
     }
@@ -494,7 +500,7 @@ fn a_missing_zfs_program_is_named() {
         zfs_command: "/nonexistent/zfs".into(),
         ..target(None, Keep::default())
     };
-    let msg = run(
+    let err = run(
         &t,
         &Ctx {
             now: NOW,
@@ -503,14 +509,11 @@ fn a_missing_zfs_program_is_named() {
             mode: crate::Mode::Boot,
         },
     )
-    .err()
-    .map(|e| e.to_string())
-    .unwrap_or_default();
+    .err();
     assert!(
-        msg.starts_with("cannot run \"/nonexistent/zfs\": "),
-        "{msg}"
+        matches!(&err, Some(ZfsError::Spawn { command, .. }) if command == "/nonexistent/zfs"),
+        "{err:?}"
     );
-    assert!(msg.contains("set zfsCommand"), "{msg}");
 }
 
 #[test]
@@ -554,16 +557,12 @@ fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() {
     pool.zfs(&["snapshot", &format!("{old}@mine")]);
     pool.zfs(&["clone", &format!("{old}@mine"), "rpool/safe/rescued"]);
     pool.set_clock(NOW - DAY);
-    let msg = pool
-        .boot_and_prune(&t, NOW)
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let err = pool.boot_and_prune(&t, NOW).err();
     assert!(
-        msg.contains(&format!("`zfs destroy -r {old}` failed")),
-        "{msg}"
+        matches!(&err, Some(ZfsError::Failed { argv, stderr, .. })
+            if *argv == format!("zfs destroy -r {old}") && stderr.contains("dependent clones")),
+        "{err:?}"
     );
-    assert!(msg.contains("dependent clones"), "{msg}");
     assert!(pool.dump().contains("rpool/safe/rescued"));
 }
 
@@ -790,4 +789,29 @@ fn a_power_cut_during_the_pruning_run_is_recovered() {
         assert_eq!(old_roots(&pool).len(), 1, "cut {cut}: {}", pool.dump());
         assert!(pool.dump().contains("rpool/local/root "), "{}", pool.dump());
     }
+}
+
+#[test]
+fn a_written_clone_at_the_reserved_name_is_refused_saying_how_to_tell_a_torn_one() {
+    let err = ZfsError::NotMadeByTabula {
+        dataset: "rpool/local/root.tabula-new".into(),
+        clone_of: Some("rpool/local/root@blank".into()),
+    };
+    assert_eq!(
+        err.to_string(),
+        "rpool/local/root.tabula-new exists but was not made by tabula (tabula:role is not new-root); \
+         nothing was changed. It is a clone of rpool/local/root@blank, as a power cut during `zfs clone` \
+         leaves one, but something was written to it: compare it with \
+         `zfs diff rpool/local/root@blank rpool/local/root.tabula-new` and, if nothing of yours is in it, \
+         `zfs destroy rpool/local/root.tabula-new`"
+    );
+    let err = ZfsError::NotMadeByTabula {
+        dataset: "rpool/local/root.tabula-new".into(),
+        clone_of: None,
+    };
+    assert!(
+        err.to_string()
+            .ends_with("nothing was changed. Rename or destroy it yourself"),
+        "{err}"
+    );
 }

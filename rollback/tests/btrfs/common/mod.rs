@@ -62,17 +62,10 @@ pub fn btrfs_config(dir: &Path, device: &str, extra: &str) -> PathBuf {
     p
 }
 
-/// Deterministic pseudo-random bytes.
+/// Deterministic pseudo-random bytes, from the tests' one generator.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let mut rng = tabula_testkit::Rng::new(seed);
+    (0..len).map(|_| rng.next_u64().to_le_bytes()[0]).collect()
 }
 
 /// Fills `@persist` with files of varied sizes; returns their hashes.
