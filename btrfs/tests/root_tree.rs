@@ -1,6 +1,8 @@
 //! The root-tree reads of `tabula_btrfs::ioctl` against a real Btrfs on a
 //! loop device, compared with what the kernel says through other ioctls.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
 
 use std::os::fd::AsFd;
 use std::process::Command;

@@ -201,6 +201,10 @@ mod tests {
         parse_args(list.iter().map(OsString::from))
     }
 
+    #[allow(
+        clippy::unnecessary_wraps,
+        reason = "compared with what parse_args returns"
+    )]
     fn run(config: &str, dry_run: bool) -> Result<Command, String> {
         Ok(Command::Run {
             config: PathBuf::from(config),

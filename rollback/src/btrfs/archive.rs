@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, RenameFlags};
 use rustix::io::Errno;
 
-use super::*;
+use super::{Kind, OldRoots, Problem, Result, Rotation, join, kind_at, open_beneath};
 use crate::{ioctl, keep};
 
 impl Rotation<'_> {
@@ -28,13 +28,12 @@ impl Rotation<'_> {
             self.destroy(dir, name, shown)?;
             return Ok(None);
         };
-        let old_dir = match &old.fd {
-            Some(fd) => Some(fd.as_fd()),
-            None => {
-                let made = self.make_dirs(&old.path)?;
-                old.fd = made;
-                old.fd.as_ref().map(AsFd::as_fd)
-            }
+        let old_dir = if let Some(fd) = &old.fd {
+            Some(fd.as_fd())
+        } else {
+            let made = self.make_dirs(&old.path)?;
+            old.fd = made;
+            old.fd.as_ref().map(AsFd::as_fd)
         };
         let base = keep::timestamp_name(info.otime);
         for _ in 0..1000 {
@@ -66,7 +65,7 @@ impl Rotation<'_> {
                     return Ok(Some(target));
                 }
                 // Taken between the look and the move: take the next name.
-                Err(Errno::EXIST) => continue,
+                Err(Errno::EXIST) => {}
                 Err(e) => {
                     return Err(self.err(Problem::Action {
                         action: what,

@@ -5,7 +5,7 @@ use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use super::*;
+use super::{Kind, MAX_DEPTH, Problem, Result, Rotation, cstr, kind_of, open_beneath};
 use crate::{fault, ioctl};
 
 impl Rotation<'_> {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::FileType;
 use rustix::io::Errno;
 
-use super::*;
+use super::{Error, Result};
 
 /// Waits until `device` exists and is a block device, for at most `seconds`.
 pub(super) fn wait_for_device(device: &str, seconds: u32) -> Result<()> {

@@ -233,6 +233,7 @@ impl fmt::Display for Error {
 }
 
 impl fmt::Display for Problem {
+    #[allow(clippy::too_many_lines, reason = "one arm per variant")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::Io { op, path, source } => write!(f, "cannot {op} {path}: {source}"),

@@ -9,7 +9,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use super::*;
+use super::{Problem, SUBVOL_ROOT_INO};
 use crate::ioctl;
 
 /// The sorted names in the directory `dir`, without `.` and `..`.
@@ -110,7 +110,7 @@ pub(super) fn cstr(name: &str) -> std::result::Result<CString, Problem> {
     })
 }
 
-/// `a/b/@root` → (`a/b`, `@root`); `@root` → (``, `@root`).
+/// `a/b/@root` → (`a/b`, `@root`); `@root` → (empty, `@root`).
 pub(super) fn split_parent(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
 }

@@ -8,7 +8,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{AtFlags, FileType};
 
-use super::*;
+use super::{
+    Error, Kind, MAX_DEPTH, OldRoots, Problem, Result, Rotation, TOP_LEVEL, join, kind_of,
+    open_beneath, split_parent, subvolumes_in,
+};
 use crate::{ioctl, keep};
 
 /// What a run found before changing anything: the names it works on, what

@@ -82,7 +82,7 @@ mod state;
 mod tests;
 
 use device::wait_for_device;
-use fd::*;
+use fd::{cstr, dir_names, join, kind_at, kind_of, open_beneath, split_parent, subvolumes_in};
 use mount::TopLevel;
 use mountinfo::unescape_mountinfo;
 

@@ -11,7 +11,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use tabula_config::BtrfsTarget;
 
-use super::*;
+use super::{Ctx, Error, Result};
 
 /// The filesystem's top level (subvolid=5), mounted at a private directory.
 pub(super) struct TopLevel {

@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-use super::*;
+use super::{Kind, OldRoots, Problem, Result, Rotation, dir_names, join, subvolumes_in};
 use crate::{fault, ioctl, keep};
 
 impl Rotation<'_> {

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use rustix::fs::RenameFlags;
 
 use super::look::Look;
-use super::*;
+use super::{Kind, Result, Rotation, cstr, dir_names, open_beneath};
 use crate::{fault, ioctl};
 
 /// Where a rotation stands: the rows of the crash-state table in the module

@@ -17,8 +17,14 @@ fn parents() {
 
 #[test]
 fn mount_option_split() {
-    let opts =
-        |list: &[&str]| mount_options(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let opts = |list: &[&str]| {
+        mount_options(
+            &list
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>(),
+        )
+    };
     let base = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     assert_eq!(opts(&[]), (base, "subvolid=5".to_owned()));
     assert_eq!(

@@ -139,21 +139,18 @@ impl Rotation<'_> {
             }
             State::Root => self.rotate()?,
         };
-        match self.valve()? {
-            Some(reason) => {
-                log::warn!(
-                    "safety valve: {reason}: pruning {} in stage 1",
-                    self.old_roots
-                );
-                self.prune(fresh)
-            }
-            None => {
-                info!(
-                    "{}: pruning left to the booted system (tabula-rollback --prune-only)",
-                    self.old_roots
-                );
-                Ok(())
-            }
+        if let Some(reason) = self.valve()? {
+            log::warn!(
+                "safety valve: {reason}: pruning {} in stage 1",
+                self.old_roots
+            );
+            self.prune(fresh.as_deref())
+        } else {
+            info!(
+                "{}: pruning left to the booted system (tabula-rollback --prune-only)",
+                self.old_roots
+            );
+            Ok(())
         }
     }
 
@@ -218,9 +215,7 @@ impl Rotation<'_> {
         let existing = self.existing_old_roots()?;
         let created = self.zfs.get("creation", root)?;
         let created: i64 = created.parse().map_err(|_| ZfsError::Unexpected {
-            argv: self
-                .zfs
-                .show(&["get", "-H", "-p", "-o", "value", "creation", root]),
+            argv: Zfs::show(&["get", "-H", "-p", "-o", "value", "creation", root]),
             output: created.clone(),
             expected: "the creation time in Unix seconds",
         })?;
@@ -257,14 +252,13 @@ impl Rotation<'_> {
     /// Every step is idempotent.
     pub(super) fn finish(&self, previous: Option<&str>) -> Result<()> {
         let root = self.root();
-        let previous = match previous {
-            Some(p) => Some(p.to_owned()),
-            None => {
-                let origin = self.zfs.get("origin", root)?;
-                origin
-                    .split_once('@')
-                    .map(|(dataset, _)| dataset.to_owned())
-            }
+        let previous = if let Some(p) = previous {
+            Some(p.to_owned())
+        } else {
+            let origin = self.zfs.get("origin", root)?;
+            origin
+                .split_once('@')
+                .map(|(dataset, _)| dataset.to_owned())
         };
         if let Some(previous) = &previous {
             if tabula_config::names::is_within(previous, self.old_roots) {
@@ -346,7 +340,7 @@ impl Rotation<'_> {
                 .and_then(|(name, txg)| Some((name, txg.parse::<u64>().ok()?)));
             let Some((name, order)) = parsed else {
                 return Err(ZfsError::Unexpected {
-                    argv: self.zfs.show(&args),
+                    argv: Zfs::show(&args),
                     output: line.to_owned(),
                     expected: "a dataset name, a tab and its createtxg",
                 });
@@ -363,17 +357,17 @@ impl Rotation<'_> {
 
     /// Prunes `oldRoots` by the keep policy; `fresh` is the old root this
     /// run archived (never pruned by it).
-    pub(super) fn prune(&self, fresh: Option<String>) -> Result<()> {
+    pub(super) fn prune(&self, fresh: Option<&str>) -> Result<()> {
         let mut names = self.old_roots_in_order()?;
-        if let Some(fresh) = fresh.as_ref().filter(|_| self.ctx.dry_run) {
+        if let Some(fresh) = fresh.filter(|_| self.ctx.dry_run) {
             // A dry run did not move it; it is the most recent.
             names.push(keep::OldRoot {
-                name: fresh.clone(),
+                name: fresh.to_owned(),
                 order: (u64::MAX, 0),
             });
         }
         let recorded = crate::this_boot::archived(&self.ctx.run_dir, &self.this_boot_key());
-        let mut archived: Vec<&str> = fresh.as_deref().into_iter().collect();
+        let mut archived: Vec<&str> = fresh.into_iter().collect();
         if self.ctx.mode == crate::Mode::PruneOnly {
             // The previous root of the current boot: as stage 1 recorded it,
             // and the most recently created.

@@ -54,7 +54,9 @@ static FORKS: RwLock<()> = RwLock::new(());
 /// `tests/fake-zfs` with the absolute path of python3 as its first line, so
 /// that it runs without `/usr/bin/env`; it keeps its state next to itself.
 fn install_fake(dir: &Path) -> PathBuf {
-    let _writing = FORKS.write().unwrap_or_else(|e| e.into_inner());
+    let _writing = FORKS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let source = format!("{}/tests/fake-zfs", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&source).unwrap_or_else(|e| panic!("{source}: {e}"));
     let body = text.split_once('\n').map_or("", |(_, rest)| rest);
@@ -94,7 +96,9 @@ impl Pool {
     }
 
     fn zfs(&self, args: &[&str]) -> String {
-        let _running = FORKS.read().unwrap_or_else(|e| e.into_inner());
+        let _running = FORKS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let out = Command::new(self.fake())
             .args(args)
             .env_remove("FAKE_ZFS_CRASH_AFTER")
@@ -146,7 +150,9 @@ impl Pool {
                 let _ = std::fs::remove_file(&crash);
             }
         }
-        let _running = FORKS.read().unwrap_or_else(|e| e.into_inner());
+        let _running = FORKS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let target = ZfsTarget {
             zfs_command: self.fake().display().to_string(),
             ..target.clone()
@@ -395,12 +401,12 @@ fn a_power_cut_at_every_step_is_recovered() {
 
 #[test]
 fn refusals_change_nothing() {
+    type Setup = fn(&Pool);
+    type Refusal = fn(&ZfsError) -> bool;
     if tabula_testkit::skip_unless("refusals_change_nothing", FAKE_ZFS) {
         return;
     }
     let keep_previous = target(Some("rpool/local/old_roots"), Keep::default());
-    type Setup = fn(&Pool);
-    type Refusal = fn(&ZfsError) -> bool;
     let cases: &[(&str, Setup, Refusal)] = &[
         (
             "foreign temp",

@@ -3,6 +3,8 @@
 //! crash safety by fault injection. `cargo test -p tabula-rollback --test
 //! btrfs [module::]` runs them; `common` is what they share.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
 
 mod clocks;
 mod common;

@@ -51,7 +51,11 @@ fn stage_one_never_prunes_in_the_common_case() {
         img.mount();
         let left = img.ls("@old_roots");
         // Every old root is still there, plus one per boot.
-        assert_eq!(left.len(), names.len() + 1 + boot as usize, "{left:?}");
+        assert_eq!(
+            left.len(),
+            names.len() + 1 + usize::try_from(boot).unwrap(),
+            "{left:?}"
+        );
         assert!(names.iter().all(|n| left.contains(n)), "{left:?}");
         for n in &names {
             assert!(img.is_subvol(&format!("@old_roots/{n}/n1/n2")), "{n}");
@@ -225,7 +229,9 @@ fn the_safety_valve_prunes_in_stage_one_when_old_roots_pass_the_cap() {
     img.mkdir("@old_roots");
     // One short of the cap: stage 1 archives one more, which makes the
     // cap exactly, and prunes nothing.
-    let ages: Vec<i64> = (1..valve::MAX_OLD_ROOTS as i64).map(|i| 200 - i).collect();
+    let ages: Vec<i64> = (1..i64::try_from(valve::MAX_OLD_ROOTS).unwrap())
+        .map(|i| 200 - i)
+        .collect();
     for age in &ages {
         img.subvol(&format!("@old_roots/{}", timestamp_name(t - age * DAY)));
     }

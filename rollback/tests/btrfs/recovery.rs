@@ -101,6 +101,7 @@ fn interrupted_runs_are_finished() {
 #[test]
 #[ignore = "needs root and loop devices; dev/test.sh runs it"]
 fn each_check_that_tells_a_new_root_from_a_previous_root_holds_on_its_own() {
+    type Arrange = fn(&Image);
     if tabula_testkit::skip_unless(
         "each_check_that_tells_a_new_root_from_a_previous_root_holds_on_its_own",
         BTRFS_ON_LOOP,
@@ -108,7 +109,6 @@ fn each_check_that_tells_a_new_root_from_a_previous_root_holds_on_its_own() {
         return;
     }
     let _g = serial();
-    type Arrange = fn(&Image);
     let cases: [(&str, Arrange); 3] = [
         (
             // Made after the root, empty, but written to since (a file

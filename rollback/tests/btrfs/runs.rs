@@ -111,7 +111,7 @@ fn a_device_that_appears_late_is_waited_for() {
     // waitSeconds is 2: the device appears after 1 s.
     let device = img.device.clone();
     let appear = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(1000));
+        std::thread::sleep(std::time::Duration::from_secs(1));
         std::os::unix::fs::symlink(device, late).unwrap();
     });
     let (code, log) = rollback(&img, &cfg, &[], "", now());

@@ -1,6 +1,7 @@
 //! A Btrfs filesystem on a loop device, made fresh for one test.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hasher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -215,7 +216,7 @@ impl Image {
         self.umount();
         let mut s = format!("generation {generation}\n{subvols}");
         for (k, v) in tree {
-            s.push_str(&format!("{k} {v}\n"));
+            writeln!(s, "{k} {v}").unwrap();
         }
         s
     }
@@ -238,7 +239,7 @@ fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, String>) {
         .unwrap()
         .map(|e| e.unwrap())
         .collect();
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         let path = if rel.is_empty() {

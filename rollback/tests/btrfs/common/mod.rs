@@ -25,7 +25,8 @@ pub const DAY: i64 = 86_400;
 /// One test at a time touches the (process-global) logger.
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub use tabula_testkit::{run_ok, sh};
@@ -33,8 +34,7 @@ pub use tabula_testkit::{run_ok, sh};
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap())
 }
 
 /// Mount points at or below `dir`, deepest first.
@@ -74,7 +74,7 @@ pub fn make_persist(img: &Image) -> BTreeMap<String, String> {
     for i in 0..20u64 {
         img.write(
             &format!("@persist/dir{}/file{i}", i % 4),
-            &noise(i, (i as usize + 1) * 3001),
+            &noise(i, (usize::try_from(i).unwrap() + 1) * 3001),
         );
     }
     img.tree("@persist")
