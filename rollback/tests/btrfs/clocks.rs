@@ -19,12 +19,8 @@ fn clock_at_1970_prunes_nothing_and_2099_keeps_min() {
     let t = now();
     let mut img = Image::new(256);
     img.mount();
-    img.mkdir("@old_roots");
-    let names: Vec<String> = (1..=5).map(|d| timestamp_name(t - d * 100 * DAY)).collect();
-    // Archived oldest first, as boots do, then the root of the last boot.
-    for n in names.iter().rev() {
-        img.subvol(&format!("@old_roots/{n}"));
-    }
+    // Then the root of the last boot.
+    let names = img.old_roots(t, &[500, 400, 300, 200, 100], &[]);
     img.subvol("@root");
     let root_name = otime_name(&img, "@root");
     img.umount();
@@ -112,11 +108,7 @@ fn the_root_archived_by_a_run_is_never_pruned_by_it() {
     let t = now();
     let mut img = Image::new(256);
     img.mount();
-    img.mkdir("@old_roots");
-    let older: Vec<String> = (1..=3).map(|d| timestamp_name(t - d * 100 * DAY)).collect();
-    for n in older.iter().rev() {
-        img.subvol(&format!("@old_roots/{n}"));
-    }
+    img.old_roots(t, &[300, 200, 100], &[]);
     img.subvol("@root");
     let previous = otime_name(&img, "@root");
     img.umount();

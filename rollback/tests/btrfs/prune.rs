@@ -14,16 +14,7 @@ fn image(size_mb: u64, ages: &[i64], t: i64) -> (Image, Vec<String>) {
     let mut img = Image::new(size_mb);
     img.mount();
     make_persist(&img);
-    img.mkdir("@old_roots");
-    let mut names = Vec::new();
-    for age in ages {
-        let name = timestamp_name(t - age * DAY);
-        let base = format!("@old_roots/{name}");
-        img.subvol(&base);
-        img.subvol(&format!("{base}/n1"));
-        img.subvol(&format!("{base}/n1/n2"));
-        names.push(name);
-    }
+    let names = img.old_roots(t, ages, &["n1", "n1/n2"]);
     img.subvol("@root");
     img.write("@root/etc/hostname", b"previous");
     img.umount();
@@ -226,15 +217,12 @@ fn the_safety_valve_prunes_in_stage_one_when_old_roots_pass_the_cap() {
     let t = now();
     let mut img = Image::new(256);
     img.mount();
-    img.mkdir("@old_roots");
     // One short of the cap: stage 1 archives one more, which makes the
     // cap exactly, and prunes nothing.
     let ages: Vec<i64> = (1..i64::try_from(valve::MAX_OLD_ROOTS).unwrap())
         .map(|i| 200 - i)
         .collect();
-    for age in &ages {
-        img.subvol(&format!("@old_roots/{}", timestamp_name(t - age * DAY)));
-    }
+    img.old_roots(t, &ages, &[]);
     img.subvol("@root");
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, POLICY);

@@ -18,9 +18,7 @@ fn interrupted_runs_are_finished() {
     let cfg_extra = r#", "oldRoots": "@old_roots""#;
 
     // State B: the fresh root was made, not swapped in. It is discarded.
-    let mut img = Image::new(256);
-    img.mount();
-    img.subvol("@root");
+    let mut img = Image::with_root();
     img.write("@root/which", b"previous");
     let prev = otime_name(&img, "@root");
     img.sync(); // a later transaction, as after a boot
@@ -73,9 +71,7 @@ fn interrupted_runs_are_finished() {
 
     // Something was written to the reserved name, even after @root was
     // made (a hand-made mix-up): whatever it is, it is kept, never deleted.
-    let mut img = Image::new(256);
-    img.mount();
-    img.subvol("@root");
+    let mut img = Image::with_root();
     img.sync();
     img.subvol("@root.tabula-new");
     img.write("@root.tabula-new/precious", b"keep");

@@ -213,9 +213,7 @@ fn name_collisions() {
         return;
     }
     let _g = serial();
-    let mut img = Image::new(256);
-    img.mount();
-    img.subvol("@root");
+    let mut img = Image::with_root();
     img.write("@root/which", b"the root");
     let name = otime_name(&img, "@root");
     img.mkdir("@old_roots");

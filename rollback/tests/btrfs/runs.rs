@@ -17,14 +17,8 @@ fn dry_run_changes_nothing() {
     let mut img = Image::new(256);
     img.mount();
     make_persist(&img);
-    img.mkdir("@old_roots");
-    // Archived oldest first, as boots do; the live root comes last.
-    for age in [90, 40, 2] {
-        let base = format!("@old_roots/{}", timestamp_name(t - age * DAY));
-        img.subvol(&base);
-        img.subvol(&format!("{base}/n1"));
-        img.subvol(&format!("{base}/n1/n2"));
-    }
+    // The live root comes last.
+    img.old_roots(t, &[90, 40, 2], &["n1", "n1/n2"]);
     img.subvol("@root");
     img.subvol("@root/nested");
     img.mkdir("@old_roots/plain");
@@ -76,9 +70,7 @@ fn kernel_command_line_skips() {
         return;
     }
     let _g = serial();
-    let mut img = Image::new(256);
-    img.mount();
-    img.subvol("@root");
+    let mut img = Image::with_root();
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, r#", "oldRoots": "@old_roots""#);
     let before = img.full_listing();
@@ -98,9 +90,7 @@ fn a_device_that_appears_late_is_waited_for() {
         return;
     }
     let _g = serial();
-    let mut img = Image::new(256);
-    img.mount();
-    img.subvol("@root");
+    let mut img = Image::with_root();
     img.umount();
     let late = img.dir.path().join("late");
     let cfg = btrfs_config(

@@ -7,7 +7,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{mounts_under, run_ok, sh};
+use tabula_rollback::keep::timestamp_name;
+
+use super::{DAY, mounts_under, run_ok, sh};
 
 /// A Btrfs filesystem on a loop device, plus a scratch directory.
 pub struct Image {
@@ -40,6 +42,15 @@ impl Image {
             mnt,
             mounted: false,
         }
+    }
+
+    /// A fresh 256 MiB image holding `@root`, mounted for the test to add
+    /// to it.
+    pub fn with_root() -> Image {
+        let mut img = Image::new(256);
+        img.mount();
+        img.subvol("@root");
+        img
     }
 
     /// The directory the rollback makes its mount points in.
@@ -132,6 +143,25 @@ impl Image {
         }
         args.extend([from.to_str().unwrap(), to.to_str().unwrap()]);
         sh("btrfs", &args);
+    }
+
+    /// Makes `@old_roots` with one old root per age in `ages` (days before
+    /// `now`), archived in the order given (oldest first, as boots do),
+    /// each holding the subvolumes `nested` (paths inside it, outer first).
+    /// Returns their names.
+    pub fn old_roots(&self, now: i64, ages: &[i64], nested: &[&str]) -> Vec<String> {
+        self.mkdir("@old_roots");
+        let mut names = Vec::new();
+        for age in ages {
+            let name = timestamp_name(now - age * DAY);
+            let base = format!("@old_roots/{name}");
+            self.subvol(&base);
+            for n in nested {
+                self.subvol(&format!("{base}/{n}"));
+            }
+            names.push(name);
+        }
+        names
     }
 
     pub fn write(&self, rel: &str, content: &[u8]) {

@@ -52,11 +52,23 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// A configuration file for one Btrfs target.
+/// A configuration file for one Btrfs target: `@root` on `device`, plus the
+/// keys in `extra` (each after a comma).
 pub fn btrfs_config(dir: &Path, device: &str, extra: &str) -> PathBuf {
-    let p = dir.join("config.json");
+    one_target(
+        dir,
+        "config.json",
+        device,
+        &format!(r#""subvolume": "@root", "waitSeconds": 2{extra}"#),
+    )
+}
+
+/// A configuration file `name` in `dir` with one Btrfs target on `device`
+/// whose other keys are `keys` (JSON members, without braces).
+pub fn one_target(dir: &Path, name: &str, device: &str, keys: &str) -> PathBuf {
+    let p = dir.join(name);
     let text = format!(
-        r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "{device}", "subvolume": "@root", "waitSeconds": 2{extra}}}]}}"#
+        r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "{device}", {keys}}}]}}"#
     );
     std::fs::write(&p, text).unwrap();
     p
@@ -117,6 +129,16 @@ pub fn rollback(
         "the mount point was not cleaned up: {left:?}"
     );
     (code, text)
+}
+
+/// Runs the program where it must refuse: asserts exit status 1 and that
+/// nothing on the disk changed; returns the log.
+pub fn refused(img: &mut Image, config: &Path, extra: &[&str], at: i64) -> String {
+    let before = img.full_listing();
+    let (code, log) = rollback(img, config, extra, "", at);
+    assert_eq!(code, Exit::Failure, "{log}");
+    assert_eq!(img.full_listing(), before, "something changed: {log}");
+    log
 }
 
 /// A boot (stage 1), then, when it succeeded, the pruning unit
