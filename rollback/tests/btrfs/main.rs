@@ -2,13 +2,21 @@
 //! rotation and pruning on real filesystems (loop devices; needs root), and
 //! crash safety by fault injection. `cargo test -p tabula-rollback --test
 //! btrfs [module::]` runs them; `common` is what they share.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Pedantic lints on, each exception named with its reason.
 #![warn(clippy::pedantic)]
 
 mod clocks;
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support: a set-up that fails stops the test loudly"
+)]
 mod common;
 #[cfg(feature = "fault-injection")]
+#[allow(
+    clippy::unwrap_used,
+    reason = "its fixture and runs are test support: a set-up that fails stops the test loudly"
+)]
 mod faults;
 mod prune;
 mod recovery;

@@ -5,12 +5,12 @@
 use super::*;
 
 #[test]
-fn a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever() {
+fn a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever() -> Result<(), ZfsError> {
     if tabula_testkit::skip_unless(
         "a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever",
         FAKE_ZFS,
     ) {
-        return;
+        return Ok(());
     }
     // A boot whose clock was a year ahead created the root that the next
     // boot archived: its name lies in the future, but it was archived first.
@@ -23,25 +23,24 @@ fn a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever() {
     };
     let old = Some("rpool/local/old_roots");
     pool.set_clock(NOW - 2 * DAY);
-    pool.run(&target(old, policy), NOW - 2 * DAY, false, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    pool.run(&target(old, policy), NOW - 2 * DAY, false, None)?;
     assert_eq!(old_roots(&pool), [keep::timestamp_name(future)]);
     // The next boots, with a good clock: each keeps the root it archived
     // (the most recent), and the future-stamped one goes.
     for boot in [NOW - DAY, NOW] {
         pool.set_clock(boot);
-        pool.boot_and_prune(&target(old, policy), boot)
-            .unwrap_or_else(|e| panic!("{e}"));
+        pool.boot_and_prune(&target(old, policy), boot)?;
         let left = old_roots(&pool);
         assert_eq!(left.len(), 1, "{left:?}");
         assert_ne!(left[0], keep::timestamp_name(future), "{left:?}");
     }
+    Ok(())
 }
 
 #[test]
-fn the_root_archived_by_a_run_is_never_pruned_by_it() {
+fn the_root_archived_by_a_run_is_never_pruned_by_it() -> Result<(), ZfsError> {
     if tabula_testkit::skip_unless("the_root_archived_by_a_run_is_never_pruned_by_it", FAKE_ZFS) {
-        return;
+        return Ok(());
     }
     // The root was stamped by a clock 400 days behind; keep 30 days, min 0.
     let pool = Pool::new(NOW - 400 * DAY);
@@ -55,14 +54,14 @@ fn the_root_archived_by_a_run_is_never_pruned_by_it() {
         NOW,
         false,
         None,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    )?;
     assert_eq!(
         old_roots(&pool),
         [keep::timestamp_name(NOW - 400 * DAY)],
         "{}",
         pool.dump()
     );
+    Ok(())
 }
 
 #[test]
@@ -77,12 +76,12 @@ fn stage_one_never_prunes_in_the_common_case() {
 }
 
 #[test]
-fn prune_only_applies_the_keep_policy_and_nothing_else() {
+fn prune_only_applies_the_keep_policy_and_nothing_else() -> Result<(), ZfsError> {
     if tabula_testkit::skip_unless(
         "prune_only_applies_the_keep_policy_and_nothing_else",
         FAKE_ZFS,
     ) {
-        return;
+        return Ok(());
     }
     let pool = Pool::new(NOW - 20 * DAY);
     let t = target(
@@ -96,8 +95,7 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() {
     boots_without_pruning(&pool, &t, NOW - 20 * DAY, 5);
     let before = old_roots(&pool);
     assert_eq!(before.len(), 5);
-    pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)
-        .unwrap_or_else(|e| panic!("{e}"));
+    pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)?;
     // The two most recently archived stay; the only changes are destroys
     // of the others.
     assert_eq!(old_roots(&pool), before[3..].to_vec());
@@ -109,18 +107,18 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() {
         "{muts:?}"
     );
     // A second prune finds nothing to do.
-    pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)
-        .unwrap_or_else(|e| panic!("{e}"));
+    pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)?;
     assert_eq!(pool.mutations(), Vec::<String>::new());
+    Ok(())
 }
 
 #[test]
-fn prune_only_never_prunes_the_root_archived_by_the_current_boot() {
+fn prune_only_never_prunes_the_root_archived_by_the_current_boot() -> Result<(), ZfsError> {
     if tabula_testkit::skip_unless(
         "prune_only_never_prunes_the_root_archived_by_the_current_boot",
         FAKE_ZFS,
     ) {
-        return;
+        return Ok(());
     }
     // min 0, max 0 would let every old root go; the newest stays anyway.
     let pool = Pool::new(NOW - 20 * DAY);
@@ -134,19 +132,19 @@ fn prune_only_never_prunes_the_root_archived_by_the_current_boot() {
     );
     boots_without_pruning(&pool, &t, NOW - 20 * DAY, 3);
     let newest = old_roots(&pool).pop();
-    pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)
-        .unwrap_or_else(|e| panic!("{e}"));
+    pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)?;
     assert_eq!(old_roots(&pool).pop(), newest);
     assert_eq!(old_roots(&pool).len(), 1);
+    Ok(())
 }
 
 #[test]
-fn the_safety_valve_prunes_in_stage_one_when_the_pool_is_short_of_space() {
+fn the_safety_valve_prunes_in_stage_one_when_the_pool_is_short_of_space() -> Result<(), ZfsError> {
     if tabula_testkit::skip_unless(
         "the_safety_valve_prunes_in_stage_one_when_the_pool_is_short_of_space",
         FAKE_ZFS,
     ) {
-        return;
+        return Ok(());
     }
     let pool = Pool::new(NOW - 20 * DAY);
     let t = target(Some("rpool/local/old_roots"), EVERY_DAY_ONE);
@@ -155,8 +153,7 @@ fn the_safety_valve_prunes_in_stage_one_when_the_pool_is_short_of_space() {
     pool.zfs(&["set", "available=52428800", "rpool"]);
     pool.zfs(&["set", "used=1021313024", "rpool"]);
     pool.set_clock(NOW - 60);
-    pool.run(&t, NOW, false, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    pool.run(&t, NOW, false, None)?;
     assert!(
         pool.mutations()
             .iter()
@@ -165,4 +162,5 @@ fn the_safety_valve_prunes_in_stage_one_when_the_pool_is_short_of_space() {
         pool.mutations()
     );
     assert_eq!(old_roots(&pool).len(), 1);
+    Ok(())
 }

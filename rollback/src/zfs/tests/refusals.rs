@@ -126,12 +126,12 @@ fn a_missing_zfs_program_is_named() {
 }
 
 #[test]
-fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() {
+fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() -> Result<(), ZfsError> {
     if tabula_testkit::skip_unless(
         "a_prune_blocked_by_a_dependent_clone_stops_with_the_reason",
         FAKE_ZFS,
     ) {
-        return;
+        return Ok(());
     }
     let pool = Pool::new(NOW - 90 * DAY);
     let t = target(
@@ -142,8 +142,7 @@ fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() {
             max: None,
         },
     );
-    pool.run(&t, NOW - 89 * DAY, false, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    pool.run(&t, NOW - 89 * DAY, false, None)?;
     let old = format!(
         "rpool/local/old_roots/{}",
         keep::timestamp_name(NOW - 90 * DAY)
@@ -158,6 +157,7 @@ fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() {
         "{err:?}"
     );
     assert!(pool.dump().contains("rpool/safe/rescued"));
+    Ok(())
 }
 
 #[test]

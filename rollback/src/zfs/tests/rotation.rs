@@ -4,14 +4,13 @@
 use super::*;
 
 #[test]
-fn rollback_mode_runs_exactly_rollback_r() {
+fn rollback_mode_runs_exactly_rollback_r() -> Result<(), ZfsError> {
     if tabula_testkit::skip_unless("rollback_mode_runs_exactly_rollback_r", FAKE_ZFS) {
-        return;
+        return Ok(());
     }
     let pool = Pool::new(NOW - DAY);
     pool.zfs(&["snapshot", "rpool/local/root@later"]);
-    pool.run(&target(None, Keep::default()), NOW, false, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    pool.run(&target(None, Keep::default()), NOW, false, None)?;
     assert_eq!(
         pool.commands(),
         [
@@ -22,12 +21,13 @@ fn rollback_mode_runs_exactly_rollback_r() {
     let dump = pool.dump();
     assert!(dump.contains("rpool/local/root origin=- props=com.sun:auto-snapshot=false,encryption=aes-256-gcm,mountpoint=legacy rolled_back=1"), "{dump}");
     assert!(!dump.contains("@later"), "{dump}");
+    Ok(())
 }
 
 #[test]
-fn keep_previous_runs_the_documented_sequence() {
+fn keep_previous_runs_the_documented_sequence() -> Result<(), ZfsError> {
     if tabula_testkit::skip_unless("keep_previous_runs_the_documented_sequence", FAKE_ZFS) {
-        return;
+        return Ok(());
     }
     let created = NOW - DAY;
     let pool = Pool::new(created);
@@ -37,8 +37,7 @@ fn keep_previous_runs_the_documented_sequence() {
         NOW,
         false,
         None,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    )?;
     let old = format!("rpool/local/old_roots/{name}");
     assert_eq!(
         pool.mutations(),
@@ -56,6 +55,7 @@ fn keep_previous_runs_the_documented_sequence() {
     assert!(dump.contains(&format!("{old} origin=rpool/local/root@blank props=canmount=noauto,com.sun:auto-snapshot=false,encryption=aes-256-gcm,mountpoint=legacy")), "{dump}");
     assert!(dump.contains("rpool/local/root origin=- props=com.sun:auto-snapshot=false,mountpoint=legacy rolled_back=0"), "{dump}");
     assert!(dump.contains("rpool/local/root@blank"), "{dump}");
+    Ok(())
 }
 
 #[test]
@@ -101,16 +101,16 @@ fn rotations_accumulate_and_are_pruned() {
 }
 
 #[test]
-fn dry_run_changes_nothing() {
+fn dry_run_changes_nothing() -> Result<(), ZfsError> {
     if tabula_testkit::skip_unless("dry_run_changes_nothing", FAKE_ZFS) {
-        return;
+        return Ok(());
     }
     for old_roots in [None, Some("rpool/local/old_roots")] {
         let pool = Pool::new(NOW - DAY);
         let before = pool.dump();
-        pool.run(&target(old_roots, Keep::default()), NOW, true, None)
-            .unwrap_or_else(|e| panic!("{e}"));
+        pool.run(&target(old_roots, Keep::default()), NOW, true, None)?;
         assert_eq!(pool.mutations(), Vec::<String>::new());
         assert_eq!(pool.dump(), before);
     }
+    Ok(())
 }
