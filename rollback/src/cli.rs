@@ -45,9 +45,53 @@ pub enum Command {
     Version,
 }
 
-/// Parses the arguments after the program name. `Err` is a one-line message
-/// for a usage error (exit 2).
-pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+/// A usage error (exit 2), shown as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageError {
+    /// An argument that is no option of this program (shown quoted).
+    Unexpected(OsString),
+    /// `option` came last, without its value.
+    MissingValue { option: &'static str },
+    /// `option` was given twice.
+    Twice { option: &'static str },
+    /// `--config` with an empty path.
+    EmptyConfig,
+    /// `--check-config` with another option.
+    CheckConfigAlone,
+    /// `tabula.rollback=` on the kernel command line with a value it does
+    /// not know.
+    KernelValue { value: String },
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsageError::Unexpected(arg) => match arg.to_str() {
+                Some(text) => write!(f, "unexpected argument {text:?}; see --help"),
+                None => write!(f, "unexpected argument {arg:?}; see --help"),
+            },
+            UsageError::MissingValue { option } => {
+                write!(f, "{option} needs a value: {option} PATH")
+            }
+            UsageError::Twice { option } => {
+                write!(f, "{option} given twice; expected it at most once")
+            }
+            UsageError::EmptyConfig => f.write_str("--config needs a non-empty PATH"),
+            UsageError::CheckConfigAlone => f.write_str(
+                "--check-config PATH takes no other option; run the check and the rollback separately",
+            ),
+            UsageError::KernelValue { value } => write!(
+                f,
+                "kernel parameter tabula.rollback={value:?} is not understood; expected tabula.rollback=0 (skip), =1 or =dry-run"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the arguments after the program name.
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
     let mut config: Option<PathBuf> = None;
     let mut dry_run = false;
     let mut prune_only = false;
@@ -55,7 +99,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str() else {
-            return Err(format!("unexpected argument {arg:?}; see --help"));
+            return Err(UsageError::Unexpected(arg));
         };
         let value = match text {
             "--help" | "-h" => return Ok(Command::Help),
@@ -70,36 +114,37 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
             }
             "--check-config" => {
                 let Some(v) = args.next().filter(|v| !v.is_empty()) else {
-                    return Err("--check-config needs a value: --check-config PATH".to_owned());
+                    return Err(UsageError::MissingValue {
+                        option: "--check-config",
+                    });
                 };
                 if check.replace(PathBuf::from(v)).is_some() {
-                    return Err("--check-config given twice; expected it at most once".to_owned());
+                    return Err(UsageError::Twice {
+                        option: "--check-config",
+                    });
                 }
                 continue;
             }
             "--config" => match args.next() {
                 Some(v) => v,
-                None => return Err("--config needs a value: --config PATH".to_owned()),
+                None => return Err(UsageError::MissingValue { option: "--config" }),
             },
             _ => match text.strip_prefix("--config=") {
                 Some(v) => OsString::from(v),
-                None => return Err(format!("unexpected argument {text:?}; see --help")),
+                None => return Err(UsageError::Unexpected(arg)),
             },
         };
         if config.is_some() {
-            return Err("--config given twice; expected it at most once".to_owned());
+            return Err(UsageError::Twice { option: "--config" });
         }
         if value.is_empty() {
-            return Err("--config needs a non-empty PATH".to_owned());
+            return Err(UsageError::EmptyConfig);
         }
         config = Some(PathBuf::from(value));
     }
     if let Some(path) = check {
         if dry_run || prune_only || config.is_some() {
-            return Err(
-                "--check-config PATH takes no other option; run the check and the rollback separately"
-                    .to_owned(),
-            );
+            return Err(UsageError::CheckConfigAlone);
         }
         return Ok(Command::CheckConfig { config: path });
     }
@@ -169,7 +214,7 @@ fn kernel_words(cmdline: &str) -> Vec<String> {
 
 /// Reads `tabula.rollback=` from a kernel command line (the last one wins,
 /// as for the kernel's own parameters). `Err` names a value it does not know.
-pub fn parse_cmdline(cmdline: &str) -> Result<Kernel, String> {
+pub fn parse_cmdline(cmdline: &str) -> Result<Kernel, UsageError> {
     let mut result = Kernel::Normal;
     for word in kernel_words(cmdline) {
         let (key, value) = match word.split_once('=') {
@@ -184,9 +229,9 @@ pub fn parse_cmdline(cmdline: &str) -> Result<Kernel, String> {
             Some("0" | "no" | "false" | "off") => Kernel::Skip,
             Some("dry-run") => Kernel::DryRun,
             Some(other) => {
-                return Err(format!(
-                    "kernel parameter tabula.rollback={other:?} is not understood; expected tabula.rollback=0 (skip), =1 or =dry-run"
-                ));
+                return Err(UsageError::KernelValue {
+                    value: other.to_owned(),
+                });
             }
         };
     }
@@ -197,7 +242,7 @@ pub fn parse_cmdline(cmdline: &str) -> Result<Kernel, String> {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Result<Command, String> {
+    fn args(list: &[&str]) -> Result<Command, UsageError> {
         parse_args(list.iter().map(OsString::from))
     }
 
@@ -205,7 +250,7 @@ mod tests {
         clippy::unnecessary_wraps,
         reason = "compared with what parse_args returns"
     )]
-    fn run(config: &str, dry_run: bool) -> Result<Command, String> {
+    fn run(config: &str, dry_run: bool) -> Result<Command, UsageError> {
         Ok(Command::Run {
             config: PathBuf::from(config),
             dry_run,
@@ -304,19 +349,28 @@ mod tests {
 
     #[test]
     fn argument_errors() {
-        for (list, needle) in [
-            (&["--config"][..], "needs a value"),
-            (&["--config="][..], "non-empty"),
-            (&["--config", "a", "--config", "b"][..], "twice"),
-            (&["--dryrun"][..], "\"--dryrun\""),
-            (&["extra"][..], "\"extra\""),
-            (&["-c", "x"][..], "\"-c\""),
+        let unexpected = |a: &str| UsageError::Unexpected(a.into());
+        for (list, want) in [
+            (
+                &["--config"][..],
+                UsageError::MissingValue { option: "--config" },
+            ),
+            (&["--config="][..], UsageError::EmptyConfig),
+            (
+                &["--config", "a", "--config", "b"][..],
+                UsageError::Twice { option: "--config" },
+            ),
+            (&["--dryrun"][..], unexpected("--dryrun")),
+            (&["extra"][..], unexpected("extra")),
+            (&["-c", "x"][..], unexpected("-c")),
         ] {
-            let Err(err) = args(list) else {
-                panic!("{list:?} must be refused")
-            };
-            assert!(err.contains(needle), "{list:?}: {err}");
+            assert_eq!(args(list), Err(want), "{list:?}");
         }
+        // Shown quoted, with what to do.
+        assert_eq!(
+            unexpected("-c").to_string(),
+            "unexpected argument \"-c\"; see --help"
+        );
     }
 
     #[test]
@@ -343,9 +397,11 @@ mod tests {
             parse_cmdline("x=\"a tabula.rollback=0 b\" tabula.rollbacks=0 rd.tabula.rollback=0"),
             Ok(Kernel::Normal)
         );
-        let Err(err) = parse_cmdline("tabula.rollback=dryrun") else {
-            panic!("an unknown value must be refused")
-        };
-        assert!(err.contains("\"dryrun\""), "{err}");
+        assert_eq!(
+            parse_cmdline("tabula.rollback=dryrun"),
+            Err(UsageError::KernelValue {
+                value: "dryrun".into()
+            })
+        );
     }
 }

@@ -118,7 +118,7 @@ pub enum Problem {
     RootMounted(MountedRoot),
     /// What was to be deleted is not a subvolume.
     NotDeletable { path: String, kind: Kind },
-    /// Subvolumes nested deeper than [`MAX_DEPTH`].
+    /// Subvolumes nested deeper than tabula deletes (`MAX_DEPTH` levels).
     NestedTooDeep { path: String },
     /// A nested subvolume is not the one the kernel listed at its place.
     ChangedDuringRun {
