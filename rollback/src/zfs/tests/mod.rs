@@ -212,6 +212,11 @@ fn set_executable(path: &Path) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// A keep policy: `days`, `min`, `max` as the configuration has them.
+const fn keep(days: Option<u32>, min: u32, max: Option<u32>) -> Keep {
+    Keep { days, min, max }
+}
+
 fn target(old_roots: Option<&str>, keep: Keep) -> ZfsTarget {
     ZfsTarget {
         dataset: "rpool/local/root".into(),
@@ -271,8 +276,4 @@ fn boots_without_pruning(pool: &Pool, t: &ZfsTarget, first: i64, n: i64) {
     }
 }
 
-const EVERY_DAY_ONE: Keep = Keep {
-    days: Some(1),
-    min: 1,
-    max: Some(1),
-};
+const EVERY_DAY_ONE: Keep = keep(Some(1), 1, Some(1));

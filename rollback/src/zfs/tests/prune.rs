@@ -16,11 +16,7 @@ fn a_root_stamped_in_the_future_does_not_hold_the_min_slot_forever() -> Result<(
     // boot archived: its name lies in the future, but it was archived first.
     let future = NOW + 365 * DAY;
     let pool = Pool::new(future);
-    let policy = Keep {
-        days: Some(30),
-        min: 1,
-        max: Some(1),
-    };
+    let policy = keep(Some(30), 1, Some(1));
     let old = Some("rpool/local/old_roots");
     pool.set_clock(NOW - 2 * DAY);
     pool.run(&target(old, policy), NOW - 2 * DAY, false, None)?;
@@ -44,11 +40,7 @@ fn the_root_archived_by_a_run_is_never_pruned_by_it() -> Result<(), ZfsError> {
     }
     // The root was stamped by a clock 400 days behind; keep 30 days, min 0.
     let pool = Pool::new(NOW - 400 * DAY);
-    let policy = Keep {
-        days: Some(30),
-        min: 0,
-        max: None,
-    };
+    let policy = keep(Some(30), 0, None);
     pool.run(
         &target(Some("rpool/local/old_roots"), policy),
         NOW,
@@ -84,14 +76,7 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() -> Result<(), ZfsError>
         return Ok(());
     }
     let pool = Pool::new(NOW - 20 * DAY);
-    let t = target(
-        Some("rpool/local/old_roots"),
-        Keep {
-            days: Some(30),
-            min: 1,
-            max: Some(2),
-        },
-    );
+    let t = target(Some("rpool/local/old_roots"), keep(Some(30), 1, Some(2)));
     boots_without_pruning(&pool, &t, NOW - 20 * DAY, 5);
     let before = old_roots(&pool);
     assert_eq!(before.len(), 5);
@@ -122,14 +107,7 @@ fn prune_only_never_prunes_the_root_archived_by_the_current_boot() -> Result<(),
     }
     // min 0, max 0 would let every old root go; the newest stays anyway.
     let pool = Pool::new(NOW - 20 * DAY);
-    let t = target(
-        Some("rpool/local/old_roots"),
-        Keep {
-            days: Some(0),
-            min: 0,
-            max: Some(0),
-        },
-    );
+    let t = target(Some("rpool/local/old_roots"), keep(Some(0), 0, Some(0)));
     boots_without_pruning(&pool, &t, NOW - 20 * DAY, 3);
     let newest = old_roots(&pool).pop();
     pool.run_mode(&t, NOW, false, None, crate::Mode::PruneOnly)?;

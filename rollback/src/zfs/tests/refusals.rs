@@ -134,14 +134,7 @@ fn a_prune_blocked_by_a_dependent_clone_stops_with_the_reason() -> Result<(), Zf
         return Ok(());
     }
     let pool = Pool::new(NOW - 90 * DAY);
-    let t = target(
-        Some("rpool/local/old_roots"),
-        Keep {
-            days: Some(30),
-            min: 0,
-            max: None,
-        },
-    );
+    let t = target(Some("rpool/local/old_roots"), keep(Some(30), 0, None));
     pool.run(&t, NOW - 89 * DAY, false, None)?;
     let old = format!(
         "rpool/local/old_roots/{}",

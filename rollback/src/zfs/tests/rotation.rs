@@ -65,11 +65,7 @@ fn rotations_accumulate_and_are_pruned() {
     }
     // Ten boots, a day apart; keep 30 days but at most 4.
     let pool = Pool::new(NOW - 20 * DAY);
-    let keep_policy = Keep {
-        days: Some(30),
-        min: 1,
-        max: Some(4),
-    };
+    let keep_policy = keep(Some(30), 1, Some(4));
     for boot in 1..=10 {
         // Each boot's rotation creates the next root at `booted`.
         let booted = NOW - 20 * DAY + boot * DAY;
