@@ -17,7 +17,7 @@
 //! The file is longer than the others on purpose: every `unsafe` block of
 //! the workspace is here, next to the layouts it relies on.
 //!
-//! All of them exist since Linux 5.7 (SNAP_DESTROY_V2); NixOS's oldest
+//! All of them exist since Linux 5.7 (`SNAP_DESTROY_V2`); NixOS's oldest
 //! supported kernel is newer.
 #![allow(unsafe_code)]
 
@@ -258,7 +258,7 @@ pub fn subvol_create(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
         libc::ioctl(
             dir.as_raw_fd(),
             BTRFS_IOC_SUBVOL_CREATE_V2 as _,
-            &mut *args as *mut VolArgsV2,
+            &raw mut *args,
         )
     })
 }
@@ -282,7 +282,7 @@ pub fn snap_create(
         libc::ioctl(
             dir.as_raw_fd(),
             BTRFS_IOC_SNAP_CREATE_V2 as _,
-            &mut *args as *mut VolArgsV2,
+            &raw mut *args,
         )
     })
 }
@@ -296,7 +296,7 @@ pub fn snap_destroy(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
         libc::ioctl(
             dir.as_raw_fd(),
             BTRFS_IOC_SNAP_DESTROY_V2 as _,
-            &mut *args as *mut VolArgsV2,
+            &raw mut *args,
         )
     })
 }
@@ -350,7 +350,7 @@ pub fn subvol_info(fd: BorrowedFd<'_>) -> io::Result<SubvolInfo> {
         libc::ioctl(
             fd.as_raw_fd(),
             BTRFS_IOC_GET_SUBVOL_INFO as _,
-            &mut *args as *mut GetSubvolInfoArgs,
+            &raw mut *args,
         )
     })?;
     Ok(SubvolInfo {
@@ -395,7 +395,7 @@ pub fn children(fd: BorrowedFd<'_>) -> io::Result<Vec<Child>> {
             libc::ioctl(
                 fd.as_raw_fd(),
                 BTRFS_IOC_GET_SUBVOL_ROOTREF as _,
-                &mut *args as *mut GetSubvolRootrefArgs,
+                &raw mut *args,
             )
         };
         let more = match check(ret) {
@@ -432,7 +432,7 @@ pub fn child_path(fd: BorrowedFd<'_>, child: Child) -> io::Result<(Vec<u8>, Vec<
         libc::ioctl(
             fd.as_raw_fd(),
             BTRFS_IOC_INO_LOOKUP_USER as _,
-            &mut *args as *mut InoLookupUserArgs,
+            &raw mut *args,
         )
     })?;
     let until_nul = |b: &[u8]| b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())].to_vec();
@@ -459,6 +459,7 @@ pub struct Search {
 
 impl Search {
     /// Every item of the tree `tree_id`.
+    #[must_use]
     pub fn all(tree_id: u64) -> Search {
         Search {
             tree_id,
@@ -614,13 +615,7 @@ pub fn ino_lookup(fd: BorrowedFd<'_>, tree_id: u64, dir: u64) -> io::Result<Vec<
     // SAFETY: `fd` is open for the call; `args` is an owned, initialised
     // `btrfs_ioctl_ino_lookup_args` (size checked above); the kernel writes
     // a NUL-terminated path into `name`.
-    check(unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            BTRFS_IOC_INO_LOOKUP as _,
-            &mut *args as *mut InoLookupArgs,
-        )
-    })?;
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), BTRFS_IOC_INO_LOOKUP as _, &raw mut *args) })?;
     let end = args
         .name
         .iter()

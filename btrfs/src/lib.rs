@@ -2,6 +2,11 @@
 //! `tabula` command: the ioctls behind safe functions ([`ioctl`], the
 //! workspace's only module with `unsafe` code), and the on-disk item
 //! formats the tree search returns.
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
+// Every function returns the ioctl's own error (`io::Error`); an `# Errors`
+// section on each would say only that.
+#![allow(clippy::missing_errors_doc)]
 
 pub mod ioctl;
 
@@ -44,6 +49,7 @@ fn le16(b: &[u8], at: usize) -> Option<u16> {
 impl InodeItem {
     /// Decodes an `INODE_ITEM`'s data (160 bytes, packed, little-endian);
     /// `None` when it is too short.
+    #[must_use]
     pub fn parse(data: &[u8]) -> Option<InodeItem> {
         Some(InodeItem {
             generation: le64(data, 0)?,
@@ -69,6 +75,7 @@ pub struct Name {
 /// The names in an `INODE_REF` item (key offset = the parent directory) or
 /// an `INODE_EXTREF` item (the parent is in each entry). A truncated item
 /// yields the names before the damage.
+#[must_use]
 pub fn parse_names(item: &Item) -> Vec<Name> {
     let mut names = Vec::new();
     let d = &item.data;

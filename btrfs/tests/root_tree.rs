@@ -1,6 +1,7 @@
 //! The root-tree reads of `tabula_btrfs::ioctl` against a real Btrfs on a
 //! loop device, compared with what the kernel says through other ioctls.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
 
 use std::os::fd::AsFd;
 use std::process::Command;
@@ -24,25 +25,22 @@ impl Drop for Fs {
 
 #[test]
 #[ignore = "needs root and loop devices; dev/test.sh runs it"]
-fn root_tree_reads_and_tree_searches_agree_with_the_kernel() {
+fn root_tree_reads_and_tree_searches_agree_with_the_kernel() -> std::io::Result<()> {
     if skip_unless(
         "root_tree_reads_and_tree_searches_agree_with_the_kernel",
         BTRFS_ON_LOOP,
     ) {
-        return;
+        return Ok(());
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir()?;
     let img = dir.path().join("img");
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(256 << 20)
-        .unwrap();
+    std::fs::File::create(&img)?.set_len(256 << 20)?;
     sh("mkfs.btrfs", &["-q", "-f", img.to_str().unwrap()]);
     let dev = sh("losetup", &["--find", "--show", img.to_str().unwrap()])
         .trim()
         .to_owned();
     let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
+    std::fs::create_dir(&mnt)?;
     sh("mount", &[&dev, mnt.to_str().unwrap()]);
     let fs = Fs { dir, dev };
     let a = mnt.join("a");
@@ -51,25 +49,16 @@ fn root_tree_reads_and_tree_searches_agree_with_the_kernel() {
         "btrfs",
         &["-q", "subvolume", "create", a.join("b").to_str().unwrap()],
     );
-    let open = |p: &std::path::Path| std::fs::File::open(p).unwrap();
-    let (top, fa, fb) = (open(&mnt), open(&a), open(&a.join("b")));
-    let ia = ioctl::subvol_info(fa.as_fd()).unwrap();
-    let ib = ioctl::subvol_info(fb.as_fd()).unwrap();
-    assert_eq!(
-        ioctl::subvol_otransid(top.as_fd(), ia.id).unwrap(),
-        ia.otransid
-    );
-    assert_eq!(
-        ioctl::subvol_otransid(top.as_fd(), ib.id).unwrap(),
-        ib.otransid
-    );
+    let open = |p: &std::path::Path| std::fs::File::open(p);
+    let (top, fa, fb) = (open(&mnt)?, open(&a)?, open(&a.join("b"))?);
+    let ia = ioctl::subvol_info(fa.as_fd())?;
+    let ib = ioctl::subvol_info(fb.as_fd())?;
+    assert_eq!(ioctl::subvol_otransid(top.as_fd(), ia.id)?, ia.otransid);
+    assert_eq!(ioctl::subvol_otransid(top.as_fd(), ib.id)?, ib.otransid);
     assert!(ib.otransid >= ia.otransid);
-    assert_eq!(
-        ioctl::subvol_parent(top.as_fd(), ib.id).unwrap(),
-        Some(ia.id)
-    );
-    assert_eq!(ioctl::subvol_parent(top.as_fd(), ia.id).unwrap(), Some(5));
-    assert_eq!(ioctl::default_subvol(top.as_fd()).unwrap(), 5);
+    assert_eq!(ioctl::subvol_parent(top.as_fd(), ib.id)?, Some(ia.id));
+    assert_eq!(ioctl::subvol_parent(top.as_fd(), ia.id)?, Some(5));
+    assert_eq!(ioctl::default_subvol(top.as_fd())?, 5);
     sh(
         "btrfs",
         &[
@@ -79,20 +68,20 @@ fn root_tree_reads_and_tree_searches_agree_with_the_kernel() {
             mnt.to_str().unwrap(),
         ],
     );
-    assert_eq!(ioctl::default_subvol(top.as_fd()).unwrap(), ia.id);
+    assert_eq!(ioctl::default_subvol(top.as_fd())?, ia.id);
     assert!(ioctl::subvol_otransid(top.as_fd(), 999_999).is_err());
-    assert_eq!(ioctl::subvol_parent(top.as_fd(), 999_999).unwrap(), None);
-    assert_eq!(ioctl::ino_lookup(top.as_fd(), ia.id, 256).unwrap(), b"");
+    assert_eq!(ioctl::subvol_parent(top.as_fd(), 999_999)?, None);
+    assert_eq!(ioctl::ino_lookup(top.as_fd(), ia.id, 256)?, b"");
 
     // 300 long names of one inode: its name items outgrow the one-page
     // buffer of a single-object search, which must grow and find them all.
     let file = a.join("f");
-    std::fs::write(&file, b"x").unwrap();
+    std::fs::write(&file, b"x")?;
     let long = "n".repeat(200);
     for i in 0..300 {
-        std::fs::hard_link(&file, a.join(format!("{long}{i:03}"))).unwrap();
+        std::fs::hard_link(&file, a.join(format!("{long}{i:03}")))?;
     }
-    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file)?);
     let mut names = Vec::new();
     let search = tabula_btrfs::Search {
         min_objectid: ino,
@@ -104,10 +93,10 @@ fn root_tree_reads_and_tree_searches_agree_with_the_kernel() {
     ioctl::tree_search(top.as_fd(), &search, |item| {
         names.extend(tabula_btrfs::parse_names(&item));
         true
-    })
-    .unwrap();
+    })?;
     assert_eq!(names.len(), 301);
     assert!(names.iter().all(|n| n.parent == 256));
     drop((top, fa, fb));
     drop(fs);
+    Ok(())
 }

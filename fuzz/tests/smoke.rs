@@ -4,6 +4,8 @@
 //! uses. `TABULA_FUZZ_SMOKE_RUNS` (default 3000 per target) and
 //! `TABULA_TEST_SEED` (printed) replay a run; a failing input is printed
 //! and can be added to the corpus as a seed.
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
 
 use std::path::{Path, PathBuf};
 

@@ -45,9 +45,53 @@ pub enum Command {
     Version,
 }
 
-/// Parses the arguments after the program name. `Err` is a one-line message
-/// for a usage error (exit 2).
-pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+/// A usage error (exit 2), shown as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageError {
+    /// An argument that is no option of this program (shown quoted).
+    Unexpected(OsString),
+    /// `option` came last, without its value.
+    MissingValue { option: &'static str },
+    /// `option` was given twice.
+    Twice { option: &'static str },
+    /// `--config` with an empty path.
+    EmptyConfig,
+    /// `--check-config` with another option.
+    CheckConfigAlone,
+    /// `tabula.rollback=` on the kernel command line with a value it does
+    /// not know.
+    KernelValue { value: String },
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsageError::Unexpected(arg) => match arg.to_str() {
+                Some(text) => write!(f, "unexpected argument {text:?}; see --help"),
+                None => write!(f, "unexpected argument {arg:?}; see --help"),
+            },
+            UsageError::MissingValue { option } => {
+                write!(f, "{option} needs a value: {option} PATH")
+            }
+            UsageError::Twice { option } => {
+                write!(f, "{option} given twice; expected it at most once")
+            }
+            UsageError::EmptyConfig => f.write_str("--config needs a non-empty PATH"),
+            UsageError::CheckConfigAlone => f.write_str(
+                "--check-config PATH takes no other option; run the check and the rollback separately",
+            ),
+            UsageError::KernelValue { value } => write!(
+                f,
+                "kernel parameter tabula.rollback={value:?} is not understood; expected tabula.rollback=0 (skip), =1 or =dry-run"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the arguments after the program name.
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
     let mut config: Option<PathBuf> = None;
     let mut dry_run = false;
     let mut prune_only = false;
@@ -55,7 +99,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str() else {
-            return Err(format!("unexpected argument {arg:?}; see --help"));
+            return Err(UsageError::Unexpected(arg));
         };
         let value = match text {
             "--help" | "-h" => return Ok(Command::Help),
@@ -70,36 +114,37 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
             }
             "--check-config" => {
                 let Some(v) = args.next().filter(|v| !v.is_empty()) else {
-                    return Err("--check-config needs a value: --check-config PATH".to_owned());
+                    return Err(UsageError::MissingValue {
+                        option: "--check-config",
+                    });
                 };
                 if check.replace(PathBuf::from(v)).is_some() {
-                    return Err("--check-config given twice; expected it at most once".to_owned());
+                    return Err(UsageError::Twice {
+                        option: "--check-config",
+                    });
                 }
                 continue;
             }
             "--config" => match args.next() {
                 Some(v) => v,
-                None => return Err("--config needs a value: --config PATH".to_owned()),
+                None => return Err(UsageError::MissingValue { option: "--config" }),
             },
             _ => match text.strip_prefix("--config=") {
                 Some(v) => OsString::from(v),
-                None => return Err(format!("unexpected argument {text:?}; see --help")),
+                None => return Err(UsageError::Unexpected(arg)),
             },
         };
         if config.is_some() {
-            return Err("--config given twice; expected it at most once".to_owned());
+            return Err(UsageError::Twice { option: "--config" });
         }
         if value.is_empty() {
-            return Err("--config needs a non-empty PATH".to_owned());
+            return Err(UsageError::EmptyConfig);
         }
         config = Some(PathBuf::from(value));
     }
     if let Some(path) = check {
         if dry_run || prune_only || config.is_some() {
-            return Err(
-                "--check-config PATH takes no other option; run the check and the rollback separately"
-                    .to_owned(),
-            );
+            return Err(UsageError::CheckConfigAlone);
         }
         return Ok(Command::CheckConfig { config: path });
     }
@@ -169,7 +214,7 @@ fn kernel_words(cmdline: &str) -> Vec<String> {
 
 /// Reads `tabula.rollback=` from a kernel command line (the last one wins,
 /// as for the kernel's own parameters). `Err` names a value it does not know.
-pub fn parse_cmdline(cmdline: &str) -> Result<Kernel, String> {
+pub fn parse_cmdline(cmdline: &str) -> Result<Kernel, UsageError> {
     let mut result = Kernel::Normal;
     for word in kernel_words(cmdline) {
         let (key, value) = match word.split_once('=') {
@@ -184,9 +229,9 @@ pub fn parse_cmdline(cmdline: &str) -> Result<Kernel, String> {
             Some("0" | "no" | "false" | "off") => Kernel::Skip,
             Some("dry-run") => Kernel::DryRun,
             Some(other) => {
-                return Err(format!(
-                    "kernel parameter tabula.rollback={other:?} is not understood; expected tabula.rollback=0 (skip), =1 or =dry-run"
-                ));
+                return Err(UsageError::KernelValue {
+                    value: other.to_owned(),
+                });
             }
         };
     }
@@ -194,154 +239,4 @@ pub fn parse_cmdline(cmdline: &str) -> Result<Kernel, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(list: &[&str]) -> Result<Command, String> {
-        parse_args(list.iter().map(OsString::from))
-    }
-
-    fn run(config: &str, dry_run: bool) -> Result<Command, String> {
-        Ok(Command::Run {
-            config: PathBuf::from(config),
-            dry_run,
-            prune_only: false,
-        })
-    }
-
-    #[test]
-    fn arguments() {
-        assert_eq!(args(&[]), run("/etc/tabula/config.json", false));
-        assert_eq!(args(&["--dry-run"]), run("/etc/tabula/config.json", true));
-        assert_eq!(args(&["--config", "/x.json"]), run("/x.json", false));
-        assert_eq!(
-            args(&["--dry-run", "--config=/x.json"]),
-            run("/x.json", true)
-        );
-        assert_eq!(args(&["--config", "rel.json"]), run("rel.json", false));
-        assert_eq!(args(&["--help"]), Ok(Command::Help));
-        assert_eq!(args(&["--dry-run", "-h"]), Ok(Command::Help));
-        assert_eq!(args(&["--version"]), Ok(Command::Version));
-        assert_eq!(
-            args(&["--prune-only", "--config", "/x.json"]),
-            Ok(Command::Run {
-                config: PathBuf::from("/x.json"),
-                dry_run: false,
-                prune_only: true,
-            })
-        );
-        assert_eq!(
-            args(&["--check-config", "/x.json"]),
-            Ok(Command::CheckConfig {
-                config: PathBuf::from("/x.json")
-            })
-        );
-    }
-
-    #[test]
-    fn check_config_takes_its_path_and_nothing_else() {
-        for list in [
-            &["--check-config"][..],
-            &["--check-config", ""][..],
-            &["--check-config", "a", "--check-config", "b"][..],
-            &["--check-config", "a", "--dry-run"][..],
-            &["--check-config", "a", "--prune-only"][..],
-            &["--config", "a", "--check-config", "b"][..],
-        ] {
-            assert!(args(list).is_err(), "{list:?} must be refused");
-        }
-    }
-
-    fn check(text: &str) -> (crate::Exit, String) {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("config.json");
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
-        let mut err = Vec::new();
-        let code = check_config(&path, &mut err);
-        (code, String::from_utf8_lossy(&err).into_owned())
-    }
-
-    #[test]
-    fn check_config_exits_0_and_prints_nothing_for_a_valid_file() {
-        let (code, err) = check(
-            r#"{"version": 1, "rollback": [{"type": "btrfs", "device": "/dev/vda2",
-                "subvolume": "@root", "oldRoots": "@old_roots"}],
-                "persist": [{"storage": "/persist", "directories": ["/var/log"]}]}"#,
-        );
-        assert_eq!((code, err.as_str()), (crate::Exit::Ok, ""));
-    }
-
-    #[test]
-    fn check_config_prints_one_line_per_problem_and_exits_2() {
-        let (code, err) = check(
-            r#"{"version": 1, "persist": [{"storage": "/persist",
-                "directories": ["var/log", "/ok", "/ok"]}]}"#,
-        );
-        assert_eq!(code, crate::Exit::Usage);
-        assert_eq!(err.lines().count(), 2, "{err}");
-        assert!(err.contains("persist[0].directories[0]"), "{err}");
-        assert!(err.contains("persist[0].directories[2]"), "{err}");
-        let (code, err) = check(
-            r#"{"version": 1, "rollback": [{"type": "zfs",
-            "dataset": "rpool/root", "oldRoots": null, "zfsCommand": "bin/zfs"}]}"#,
-        );
-        assert_eq!(code, crate::Exit::Usage);
-        assert!(
-            err.contains("rollback[0].zfsCommand") && err.contains("\"bin/zfs\""),
-            "{err}"
-        );
-        let (code, err) = check("{");
-        assert_eq!(
-            (code, err.lines().count()),
-            (crate::Exit::Usage, 1),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn argument_errors() {
-        for (list, needle) in [
-            (&["--config"][..], "needs a value"),
-            (&["--config="][..], "non-empty"),
-            (&["--config", "a", "--config", "b"][..], "twice"),
-            (&["--dryrun"][..], "\"--dryrun\""),
-            (&["extra"][..], "\"extra\""),
-            (&["-c", "x"][..], "\"-c\""),
-        ] {
-            let Err(err) = args(list) else {
-                panic!("{list:?} must be refused")
-            };
-            assert!(err.contains(needle), "{list:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn kernel_command_line() {
-        assert_eq!(parse_cmdline(""), Ok(Kernel::Normal));
-        assert_eq!(
-            parse_cmdline("BOOT_IMAGE=/x root=fstab quiet\n"),
-            Ok(Kernel::Normal)
-        );
-        assert_eq!(parse_cmdline("quiet tabula.rollback=0"), Ok(Kernel::Skip));
-        assert_eq!(parse_cmdline("tabula.rollback=off"), Ok(Kernel::Skip));
-        assert_eq!(
-            parse_cmdline("tabula.rollback=dry-run quiet"),
-            Ok(Kernel::DryRun)
-        );
-        assert_eq!(
-            parse_cmdline("tabula.rollback=0 tabula.rollback=1"),
-            Ok(Kernel::Normal)
-        );
-        assert_eq!(parse_cmdline("tabula.rollback"), Ok(Kernel::Normal));
-        // Quoted values, and look-alikes that are other parameters.
-        assert_eq!(parse_cmdline("\"tabula.rollback=0\""), Ok(Kernel::Skip));
-        assert_eq!(
-            parse_cmdline("x=\"a tabula.rollback=0 b\" tabula.rollbacks=0 rd.tabula.rollback=0"),
-            Ok(Kernel::Normal)
-        );
-        let Err(err) = parse_cmdline("tabula.rollback=dryrun") else {
-            panic!("an unknown value must be refused")
-        };
-        assert!(err.contains("\"dryrun\""), "{err}");
-    }
-}
+mod tests;

@@ -46,16 +46,15 @@ mod imp {
         if name != step {
             return;
         }
-        let mut counts = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
-        let count = match counts.iter_mut().find(|(s, _)| *s == step) {
-            Some((_, c)) => {
-                *c += 1;
-                *c
-            }
-            None => {
-                counts.push((step, 1));
-                1
-            }
+        let mut counts = COUNTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = if let Some((_, c)) = counts.iter_mut().find(|(s, _)| *s == step) {
+            *c += 1;
+            *c
+        } else {
+            counts.push((step, 1));
+            1
         };
         if count == nth {
             log::error!("fault injection: aborting after step {step} ({count})");

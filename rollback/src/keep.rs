@@ -27,7 +27,7 @@ pub fn unique_name(base: &str, taken: impl Fn(&str) -> bool) -> String {
     if !taken(base) {
         return base.to_owned();
     }
-    (1u64..)
+    (1..=u64::MAX)
         .map(|n| format!("{base}.{n}"))
         .find(|candidate| !taken(candidate))
         .unwrap_or_else(|| base.to_owned())
@@ -62,6 +62,7 @@ pub struct Plan {
 /// creation: the previous root of the current boot, when `--prune-only`
 /// runs after a boot's rotation. `--prune-only` never prunes it, whatever
 /// `keep` says (`keep.min` ≥ 1 keeps it too; this does not depend on it).
+#[must_use]
 pub fn most_recent(roots: &[OldRoot]) -> Option<&str> {
     roots
         .iter()
@@ -83,6 +84,7 @@ pub fn most_recent(roots: &[OldRoot]) -> Option<&str> {
 ///   archived before it is pruned too;
 /// - undatable names are pinned, and take no part in the order;
 /// - before [`TRUSTED_CLOCK_FROM`] nothing is pruned at all.
+#[must_use]
 pub fn plan(roots: &[OldRoot], now: i64, keep: &Keep, archived: &[&str]) -> Plan {
     let mut dated = Vec::new();
     let mut plan = Plan::default();

@@ -5,6 +5,11 @@
 //! [`run`] is the whole program with everything it reads from the outside
 //! world injectable (the configuration path comes from the arguments, the
 //! rest from [`Env`]), so that tests run it against a temporary root.
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
+// The error types name every failure; an `# Errors` section on each function
+// returning one would repeat them.
+#![allow(clippy::missing_errors_doc)]
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -27,6 +32,44 @@ pub mod zfs;
 /// exists); [`Exit::Usage`] a usage or configuration error, found before any
 /// device is touched.
 pub use tabula_runtime::Exit;
+
+/// Why one target's run stopped: its backend's error, shown as that
+/// backend's sentence.
+#[derive(Debug)]
+pub enum Error {
+    Btrfs(btrfs::Error),
+    Zfs(zfs::ZfsError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Btrfs(e) => e.fmt(f),
+            Error::Zfs(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Btrfs(e) => Some(e),
+            Error::Zfs(e) => Some(e),
+        }
+    }
+}
+
+impl From<btrfs::Error> for Error {
+    fn from(e: btrfs::Error) -> Error {
+        Error::Btrfs(e)
+    }
+}
+
+impl From<zfs::ZfsError> for Error {
+    fn from(e: zfs::ZfsError) -> Error {
+        Error::Zfs(e)
+    }
+}
 
 /// What a run of either backend needs besides its target.
 #[derive(Debug, Clone)]
@@ -74,6 +117,7 @@ pub mod valve {
     pub const LOW_SPACE_BYTES: u64 = 8 << 30;
 
     /// Whether `available` bytes out of `size` is short of space.
+    #[must_use]
     pub fn low_space(available: u64, size: u64) -> bool {
         let threshold = (size / 100)
             .saturating_mul(LOW_SPACE_PERCENT)
@@ -84,6 +128,7 @@ pub mod valve {
     /// Why stage 1 must prune, or `None` (the common case). `dated` is the
     /// number of dated old roots; `space` is (available, size) in bytes
     /// when known.
+    #[must_use]
     pub fn reason(dated: usize, space: Option<(u64, u64)>) -> Option<String> {
         if dated > MAX_OLD_ROOTS {
             return Some(format!(
@@ -263,13 +308,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
     if dry_run {
         log::info!("dry run: printing the actions, changing nothing");
     }
-    let mut unavailable = match btrfs::check_distinct(&config.rollback) {
-        Ok(unavailable) => unavailable,
-        Err(e) => {
-            log::error!("{e}; stopped, nothing was rolled back");
-            return Exit::Failure;
-        }
-    };
     let ctx = Ctx {
         now,
         dry_run,
@@ -280,23 +318,37 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
             Mode::Boot
         },
     };
+    run_targets(&config.rollback, &ctx)
+}
+
+/// Runs every target in turn; a failing one is left as it is and the
+/// others still run. Exit 1 when any failed.
+fn run_targets(targets: &[RollbackTarget], ctx: &Ctx) -> Exit {
+    let prune_only = ctx.mode == Mode::PruneOnly;
+    let mut unavailable = match btrfs::check_distinct(targets) {
+        Ok(unavailable) => unavailable,
+        Err(e) => {
+            log::error!("{e}; stopped, nothing was rolled back");
+            return Exit::Failure;
+        }
+    };
     // Each target is its own filesystem (check_distinct above): one that
     // fails is left as it is, and the others still run, so a missing
     // snapshot on one pool or a missing disk never leaves another root
     // un-rolled-back.
     let mut failed = 0_usize;
-    for (i, target) in config.rollback.iter().enumerate() {
-        let result = match target {
+    for (i, target) in targets.iter().enumerate() {
+        let result: Result<(), Error> = match target {
             RollbackTarget::Btrfs(b) => {
                 log::info!("rollback[{i}]: Btrfs {} on {}", b.subvolume, b.device);
                 match unavailable.remove(&i) {
-                    Some(e) => Err(e.to_string()),
-                    None => btrfs::run(b, &ctx).map_err(|e| e.to_string()),
+                    Some(e) => Err(e.into()),
+                    None => btrfs::run(b, ctx).map_err(Error::from),
                 }
             }
             RollbackTarget::Zfs(z) => {
                 log::info!("rollback[{i}]: ZFS {}@{}", z.dataset, z.snapshot);
-                zfs::run(z, &ctx).map_err(|e| e.to_string())
+                zfs::run(z, ctx).map_err(Error::from)
             }
         };
         if let Err(message) = result {
@@ -313,7 +365,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env) -> Exit {
         }
     }
     if failed > 0 {
-        let total = config.rollback.len();
+        let total = targets.len();
         log::error!(
             "{failed} of {total} targets failed (see the lines above); the others were done"
         );

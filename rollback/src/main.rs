@@ -1,4 +1,6 @@
 //! `tabula-rollback [--config PATH] [--dry-run]`: see `docs/rollback.md`.
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
 
 use std::process::ExitCode;
 

@@ -13,6 +13,7 @@
 //! logged and the rotation goes on: the creation order still protects the
 //! common case.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -23,14 +24,16 @@ const FILE: &str = "tabula-archived";
 /// starts empty at every boot, and a test's runs stand for boots).
 pub fn record(run_dir: &Path, key: &str, names: &[&str]) {
     let path = run_dir.join(FILE);
-    let mut text: String = std::fs::read_to_string(&path)
+    let mut text = std::fs::read_to_string(&path)
         .unwrap_or_default()
         .lines()
         .filter(|line| line.split_once('\t').is_none_or(|(k, _)| k != key))
-        .map(|line| format!("{line}\n"))
-        .collect();
+        .fold(String::new(), |mut text, line| {
+            let _ = writeln!(text, "{line}");
+            text
+        });
     for name in names {
-        text.push_str(&format!("{key}\t{name}\n"));
+        let _ = writeln!(text, "{key}\t{name}");
     }
     let written = std::fs::File::create(&path).and_then(|mut f| f.write_all(text.as_bytes()));
     if let Err(e) = written {
@@ -44,6 +47,7 @@ pub fn record(run_dir: &Path, key: &str, names: &[&str]) {
 
 /// The old roots the target `key` archived this boot, as recorded by
 /// [`record`]; none when nothing was recorded.
+#[must_use]
 pub fn archived(run_dir: &Path, key: &str) -> Vec<String> {
     std::fs::read_to_string(run_dir.join(FILE))
         .unwrap_or_default()

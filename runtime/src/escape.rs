@@ -4,6 +4,7 @@
 /// digits stands for one byte (`\040` for a space in `/proc/self/mountinfo`,
 /// with 3 digits; `\0040` in `zfs diff` output, with 4). Anything else is
 /// kept as it is; a value above 255 becomes `?`.
+#[must_use]
 pub fn unescape_octal(field: &[u8], digits: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;

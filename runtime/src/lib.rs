@@ -1,6 +1,11 @@
 //! What every tabula binary does the same way: where its log lines go
 //! ([`log`]), what its exit status means ([`Exit`]), and how it reads the
 //! octal escapes of the kernel's and ZFS's output ([`escape`]).
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
+// The error types name every failure; an `# Errors` section on each function
+// returning one would repeat them.
+#![allow(clippy::missing_errors_doc)]
 
 pub mod escape;
 pub mod log;

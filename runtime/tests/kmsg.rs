@@ -1,6 +1,8 @@
 //! The real kernel log: every line logged reaches the ring buffer, however
 //! many, with the kernel's per-file rate limit in force
 //! (`printk.devkmsg=ratelimit`, the default).
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
 
 use std::io::Read as _;
 use std::os::unix::fs::OpenOptionsExt as _;

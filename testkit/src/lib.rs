@@ -16,6 +16,10 @@
 //! no loop devices, no `/dev/kmsg`) are also marked
 //! `#[ignore = "needs root: …"]`, so that a plain `cargo test` lists them as
 //! ignored, with the reason; `dev/test.sh` runs them with `--include-ignored`.
+// Pedantic lints on, each exception named with its reason.
+#![warn(clippy::pedantic)]
+// Test support panics by design: a test that cannot set up stops loudly.
+#![allow(clippy::missing_panics_doc)]
 
 use std::io::Write as _;
 use std::path::Path;
@@ -201,6 +205,7 @@ impl Rng {
 }
 
 /// Runs `program` with `args`; whether it ran and exited 0 (output dropped).
+#[must_use]
 pub fn run_ok(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
@@ -210,6 +215,10 @@ pub fn run_ok(program: &str, args: &[&str]) -> bool {
 
 /// Runs a command that must succeed and returns its stdout; panics, naming
 /// the command and its stderr, when it cannot run or fails.
+#[allow(
+    clippy::must_use_candidate,
+    reason = "run for its effect as often as for its output"
+)]
 pub fn sh(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)

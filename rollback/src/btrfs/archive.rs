@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, RenameFlags};
 use rustix::io::Errno;
 
-use super::*;
+use super::{Kind, OldRoots, Problem, Result, Rotation, join, kind_at, open_beneath};
 use crate::{ioctl, keep};
 
 impl Rotation<'_> {
@@ -28,13 +28,12 @@ impl Rotation<'_> {
             self.destroy(dir, name, shown)?;
             return Ok(None);
         };
-        let old_dir = match &old.fd {
-            Some(fd) => Some(fd.as_fd()),
-            None => {
-                let made = self.make_dirs(&old.path)?;
-                old.fd = made;
-                old.fd.as_ref().map(AsFd::as_fd)
-            }
+        let old_dir = if let Some(fd) = &old.fd {
+            Some(fd.as_fd())
+        } else {
+            let made = self.make_dirs(&old.path)?;
+            old.fd = made;
+            old.fd.as_ref().map(AsFd::as_fd)
         };
         let base = keep::timestamp_name(info.otime);
         for _ in 0..1000 {
@@ -50,7 +49,9 @@ impl Rotation<'_> {
                 return Ok(Some(target));
             }
             let Some(old_dir) = old_dir else {
-                return Err(self.err(format_args!("{} is not open", old.path)));
+                return Err(self.err(Problem::NotOpen {
+                    path: old.path.clone(),
+                }));
             };
             match rustix::fs::renameat_with(
                 dir,
@@ -64,16 +65,19 @@ impl Rotation<'_> {
                     return Ok(Some(target));
                 }
                 // Taken between the look and the move: take the next name.
-                Err(Errno::EXIST) => continue,
+                Err(Errno::EXIST) => {}
                 Err(e) => {
-                    return Err(self.err(format_args!("cannot {what}: {}", io::Error::from(e))));
+                    return Err(self.err(Problem::Action {
+                        action: what,
+                        source: e.into(),
+                    }));
                 }
             }
         }
-        Err(self.err(format_args!(
-            "cannot find a free name for {base} in {}; prune it by hand",
-            old.path
-        )))
+        Err(self.err(Problem::NoFreeName {
+            base,
+            dir: old.path.clone(),
+        }))
     }
 
     /// Makes the directory `path` (mode 0700) and its missing parents.
@@ -109,7 +113,7 @@ impl Rotation<'_> {
                     }
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => {
-                    return Err(self.not_a_directory("oldRoots", path, &e));
+                    return Err(self.not_a_directory("oldRoots", path, e));
                 }
                 Err(e) => return Err(self.io_err("open", &here, e)),
             };

@@ -5,7 +5,7 @@ use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use super::*;
+use super::{Kind, MAX_DEPTH, Problem, Result, Rotation, cstr, kind_of, open_beneath};
 use crate::{fault, ioctl};
 
 impl Rotation<'_> {
@@ -17,13 +17,13 @@ impl Rotation<'_> {
         let fd = open_beneath(dir, OsStr::new(name)).map_err(|e| self.io_err("open", shown, e))?;
         let st = rustix::fs::fstat(&fd).map_err(|e| self.io_err("look at", shown, e))?;
         if kind_of(&st) != Kind::Subvolume {
-            return Err(self.err(format_args!(
-                "{shown} is {}; refusing to delete it",
-                kind_of(&st).describe()
-            )));
+            return Err(self.err(Problem::NotDeletable {
+                path: shown.to_owned(),
+                kind: kind_of(&st),
+            }));
         }
         self.destroy_nested(fd.as_fd(), shown, 0)?;
-        let cname = cstr(name)?;
+        let cname = cstr(name).map_err(|p| self.err(p))?;
         self.act(format!("delete subvolume {shown}"), || {
             ioctl::snap_destroy(dir, &cname)
         })
@@ -36,9 +36,9 @@ impl Rotation<'_> {
         depth: usize,
     ) -> Result<()> {
         if depth >= MAX_DEPTH {
-            return Err(self.err(format_args!(
-                "{shown} has subvolumes nested more than {MAX_DEPTH} deep; delete them by hand"
-            )));
+            return Err(self.err(Problem::NestedTooDeep {
+                path: shown.to_owned(),
+            }));
         }
         let children =
             ioctl::children(fd).map_err(|e| self.io_err("list the subvolumes in", shown, e))?;
@@ -62,14 +62,19 @@ impl Rotation<'_> {
             let info = ioctl::subvol_info(child_fd.as_fd())
                 .map_err(|e| self.io_err("read the subvolume info of", &child_shown, e))?;
             if info.id != child.id {
-                return Err(self.err(format_args!(
-                    "{child_shown} is subvolume {}, but the kernel listed {} there; something changed it during the run, stopping",
-                    info.id, child.id
-                )));
+                return Err(self.err(Problem::ChangedDuringRun {
+                    path: child_shown,
+                    found: info.id,
+                    listed: child.id,
+                }));
             }
             self.destroy_nested(child_fd.as_fd(), &child_shown, depth + 1)?;
             drop(child_fd);
-            let cname = CString::new(name).map_err(|_| self.err("a subvolume name with NUL"))?;
+            let cname = CString::new(name).map_err(|e| {
+                self.err(Problem::NulInName {
+                    name: String::from_utf8_lossy(&e.into_vec()).into_owned(),
+                })
+            })?;
             self.act(format!("delete subvolume {child_shown}"), || {
                 ioctl::snap_destroy(dir.as_fd(), &cname)
             })?;

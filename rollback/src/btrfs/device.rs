@@ -1,12 +1,11 @@
 //! Waiting for the Btrfs device to appear (a slow disk, a USB enclosure).
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use rustix::fs::FileType;
 use rustix::io::Errno;
 
-use super::*;
+use super::{Error, Result};
 
 /// Waits until `device` exists and is a block device, for at most `seconds`.
 pub(super) fn wait_for_device(device: &str, seconds: u32) -> Result<()> {
@@ -21,23 +20,24 @@ pub(super) fn wait_for_device(device: &str, seconds: u32) -> Result<()> {
                 return Ok(());
             }
             Ok(st) => {
-                return Err(Error(format!(
-                    "{device} is a {:?}, not a block device; set `device` to the Btrfs partition, such as /dev/disk/by-label/nixos",
-                    FileType::from_raw_mode(st.st_mode)
-                )));
+                return Err(Error::NotABlockDevice {
+                    device: device.to_owned(),
+                    kind: FileType::from_raw_mode(st.st_mode),
+                });
             }
             Err(Errno::NOENT | Errno::NOTDIR) => {}
             Err(e) => {
-                return Err(Error(format!(
-                    "cannot look at {device}: {}",
-                    io::Error::from(e)
-                )));
+                return Err(Error::LookAtDevice {
+                    device: device.to_owned(),
+                    source: e.into(),
+                });
             }
         }
         if Instant::now() >= deadline {
-            return Err(Error(format!(
-                "{device} did not appear within {seconds} s; check `device` (ls -l /dev/disk/by-label/) or raise `waitSeconds`"
-            )));
+            return Err(Error::DeviceMissing {
+                device: device.to_owned(),
+                waited: seconds,
+            });
         }
         if !said {
             log::info!("waiting up to {seconds} s for {device}");

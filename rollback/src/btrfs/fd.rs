@@ -9,7 +9,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use super::*;
+use super::{Problem, SUBVOL_ROOT_INO};
 use crate::ioctl;
 
 /// The sorted names in the directory `dir`, without `.` and `..`.
@@ -25,9 +25,9 @@ pub(super) fn dir_names(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
     Ok(names)
 }
 
-/// What a name in a directory is.
+/// What a name in a directory is (as the refusals name it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub enum Kind {
     Missing,
     Subvolume,
     Directory,
@@ -104,11 +104,13 @@ pub(super) fn subvolumes_in(dir: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, u64
     Ok(names)
 }
 
-pub(super) fn cstr(name: &str) -> Result<CString> {
-    CString::new(name).map_err(|_| Error(format!("{name:?} contains a NUL byte")))
+pub(super) fn cstr(name: &str) -> std::result::Result<CString, Problem> {
+    CString::new(name).map_err(|_| Problem::NulInName {
+        name: name.to_owned(),
+    })
 }
 
-/// `a/b/@root` → (`a/b`, `@root`); `@root` → (``, `@root`).
+/// `a/b/@root` → (`a/b`, `@root`); `@root` → (empty, `@root`).
 pub(super) fn split_parent(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
 }

@@ -91,7 +91,13 @@ pub fn check_distinct(targets: &[RollbackTarget]) -> Result<BTreeMap<usize, Erro
         let fs = match identify(&b.device) {
             Ok(fs) => fs,
             Err(e) => {
-                unavailable.insert(j, Error(format!("cannot look at {}: {e}", b.device)));
+                unavailable.insert(
+                    j,
+                    Error::LookAtDevice {
+                        device: b.device.clone(),
+                        source: e,
+                    },
+                );
                 continue;
             }
         };
@@ -99,13 +105,14 @@ pub fn check_distinct(targets: &[RollbackTarget]) -> Result<BTreeMap<usize, Erro
             if *other != fs {
                 continue;
             }
-            if let Some(what) = overlap(a, b) {
-                return Err(Error(format!(
-                    "rollback[{j}] ({}) and rollback[{i}] ({}) are the same filesystem, and {what} overlap: \
-                     the second would rotate or prune what the first archived; nothing was changed. \
-                     Name each root once, with its own oldRoots",
-                    b.device, a.device
-                )));
+            if let Some(overlap) = overlap(a, b) {
+                return Err(Error::SameFilesystem {
+                    target: j,
+                    device: b.device.clone(),
+                    earlier: *i,
+                    earlier_device: a.device.clone(),
+                    overlap,
+                });
             }
         }
         seen.push((j, b, fs));

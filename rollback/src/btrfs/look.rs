@@ -8,7 +8,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{AtFlags, FileType};
 
-use super::*;
+use super::{
+    Error, Kind, MAX_DEPTH, OldRoots, Problem, Result, Rotation, TOP_LEVEL, join, kind_of,
+    open_beneath, split_parent, subvolumes_in,
+};
 use crate::{ioctl, keep};
 
 /// What a run found before changing anything: the names it works on, what
@@ -43,53 +46,52 @@ impl<'t> Rotation<'t> {
 
         // Look before touching anything.
         let Some(parent) = self.open_dir("subvolume", parent_path)? else {
-            return Err(self.err(format_args!(
-                "{parent_path}, the directory that should hold {root_path}, does not exist; create it or fix `subvolume`"
-            )));
+            return Err(self.err(Problem::ParentMissing {
+                parent: parent_path.to_owned(),
+                root: root_path.to_owned(),
+            }));
         };
         let parent_fd = parent;
         let parent = parent_fd.as_fd();
         let root = self.kind(parent, root_name, root_path)?;
         if !matches!(root, Kind::Subvolume | Kind::Missing) {
-            return Err(self.err(format_args!(
-                "{root_path} is {}; tabula moves and deletes only subvolumes: convert it (btrfs subvolume create, copy, swap) or fix `subvolume`",
-                root.describe()
-            )));
+            return Err(self.err(Problem::RootNotASubvolume {
+                root: root_path.to_owned(),
+                kind: root,
+            }));
         }
         if root == Kind::Subvolume {
             self.check_not_mounted(parent, root_name, root_path)?;
         }
         let leftover = self.kind(parent, &new_name, &new_path)?;
         if !matches!(leftover, Kind::Subvolume | Kind::Missing) {
-            return Err(self.err(format_args!(
-                "{new_path} is {}; tabula reserves this name for the new root it builds: move it away",
-                leftover.describe()
-            )));
+            return Err(self.err(Problem::ReservedNameTaken {
+                path: new_path,
+                kind: leftover,
+            }));
         }
         for (key, other) in [("blank", &t.blank), ("oldRoots", &t.old_roots)] {
             if let Some(other) = other {
                 if tabula_config::names::is_within(other, &new_path) {
-                    return Err(self.err(format_args!(
-                        "`{key}` ({other:?}) is tabula's reserved name {new_path:?} for the new root; rename it"
-                    )));
+                    return Err(self.err(Problem::ReservedNameConfigured {
+                        key,
+                        value: other.clone(),
+                        reserved: new_path,
+                    }));
                 }
             }
         }
         let blank = match &t.blank {
             None => None,
             Some(b) => {
-                let missing = || {
-                    self.err(format_args!(
-                        "the blank subvolume {b} does not exist; create it once (btrfs subvolume snapshot -r of an empty root) or set `blank` to null"
-                    ))
-                };
+                let missing = || self.err(Problem::BlankMissing { blank: b.clone() });
                 let fd = self.open_dir("blank", b)?.ok_or_else(missing)?;
                 let st = rustix::fs::fstat(&fd).map_err(|e| self.io_err("look at", b, e))?;
                 if kind_of(&st) != Kind::Subvolume {
-                    return Err(self.err(format_args!(
-                        "the blank {b} is {}; expected a subvolume to snapshot",
-                        kind_of(&st).describe()
-                    )));
+                    return Err(self.err(Problem::BlankNotASubvolume {
+                        blank: b.clone(),
+                        kind: kind_of(&st),
+                    }));
                 }
                 Some((b.as_str(), fd))
             }
@@ -134,13 +136,13 @@ impl<'t> Rotation<'t> {
     /// Opens the directory at `path` (relative to the top level; empty is the
     /// top level itself); `None` when it does not exist.
     /// `field` names the configuration key the path comes from.
-    pub(super) fn open_dir(&self, field: &str, path: &str) -> Result<Option<OwnedFd>> {
+    pub(super) fn open_dir(&self, field: &'static str, path: &str) -> Result<Option<OwnedFd>> {
         let path = if path.is_empty() { "." } else { path };
         match open_beneath(self.top, OsStr::new(path)) {
             Ok(fd) => Ok(Some(fd)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => {
-                Err(self.not_a_directory(field, path, &e))
+                Err(self.not_a_directory(field, path, e))
             }
             Err(e) => Err(self.io_err("open", path, e)),
         }
@@ -149,7 +151,7 @@ impl<'t> Rotation<'t> {
     /// Why `path` (from the key `field`) could not be opened as a directory:
     /// the first component that is a symbolic link is named as one (tabula
     /// follows none), else the one that is not a directory.
-    pub(super) fn not_a_directory(&self, field: &str, path: &str, e: &io::Error) -> Error {
+    pub(super) fn not_a_directory(&self, field: &'static str, path: &str, e: io::Error) -> Error {
         let mut here = String::new();
         for component in path.split('/') {
             here = join(&here, component);
@@ -159,25 +161,24 @@ impl<'t> Rotation<'t> {
             };
             match FileType::from_raw_mode(st.st_mode) {
                 FileType::Symlink => {
-                    let what = if here == path {
-                        format!("{path} is a symbolic link")
-                    } else {
-                        format!("{here}, on the way to {path}, is a symbolic link")
-                    };
-                    return self.err(format_args!(
-                        "`{field}` ({path}): {what}; tabula follows none: make it a real directory, or set `{field}` to the real path"
-                    ));
+                    return self.err(Problem::SymbolicLink {
+                        field,
+                        path: path.to_owned(),
+                        link: here,
+                    });
                 }
                 FileType::Directory => {}
                 other => {
-                    return self.err(format_args!(
-                        "`{field}` ({path}): {here} is {}; expected a directory or subvolume there",
-                        Kind::Other(other).describe_file()
-                    ));
+                    return self.err(Problem::NotADirectory {
+                        field,
+                        path: path.to_owned(),
+                        at: here,
+                        kind: Kind::Other(other),
+                    });
                 }
             }
         }
-        self.io_err("open", path, io::Error::new(e.kind(), e.to_string()))
+        self.io_err("open", path, e)
     }
 
     /// Refuses when the filesystem's default subvolume (`btrfs subvolume
@@ -220,18 +221,12 @@ impl<'t> Rotation<'t> {
         let mut id = default;
         for _ in 0..MAX_DEPTH {
             if let Some((_, shown)) = watched.iter().find(|(w, _)| *w == id) {
-                let what = if id == default {
-                    format!("{shown} is the default subvolume")
-                } else {
-                    format!("the default subvolume (id {default}) lies inside {shown}")
-                };
-                return Err(self.err(format_args!(
-                    "{what} of this filesystem (`btrfs subvolume set-default`): a mount without subvol= would keep \
-                     showing the previous root, and fail once it is pruned; nothing was changed. Make the top level \
-                     the default again (`btrfs subvolume set-default 5 <mountpoint>`) and mount the root with \
-                     subvol={}",
-                    self.target.subvolume
-                )));
+                return Err(self.err(Problem::DefaultSubvolume {
+                    subvolume: shown.clone(),
+                    default_id: default,
+                    nested: id != default,
+                    root: self.target.subvolume.clone(),
+                }));
             }
             match ioctl::subvol_parent(self.top, id).map_err(|e| {
                 self.io_err(

@@ -58,7 +58,6 @@
 //! warning, and an old root whose name is not a timestamp is pinned.
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -70,6 +69,7 @@ use crate::{fault, ioctl};
 mod archive;
 mod delete;
 mod device;
+mod error;
 mod fd;
 mod identity;
 mod look;
@@ -82,10 +82,12 @@ mod state;
 mod tests;
 
 use device::wait_for_device;
-use fd::*;
+use fd::{cstr, dir_names, join, kind_at, kind_of, open_beneath, split_parent, subvolumes_in};
 use mount::TopLevel;
 use mountinfo::unescape_mountinfo;
 
+pub use error::{Error, MountedRoot, MountedSubvolume, Problem};
+pub use fd::Kind;
 pub use identity::check_distinct;
 
 /// The inode number of every subvolume's root directory.
@@ -99,19 +101,6 @@ const MAX_DEPTH: usize = 64;
 const TOP_LEVEL: u64 = 5;
 
 pub use crate::Ctx;
-
-/// Why a Btrfs rotation stopped: one sentence naming the path, the value and
-/// what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(String);
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
 
 type Result<T> = std::result::Result<T, Error>;
 
@@ -152,12 +141,21 @@ struct Rotation<'a> {
 }
 
 impl Rotation<'_> {
-    fn err(&self, what: impl fmt::Display) -> Error {
-        Error(format!("{}: {what}", self.dev))
+    /// `problem`, on this run's device.
+    fn err(&self, problem: Problem) -> Error {
+        Error::Rotation {
+            device: self.dev.to_owned(),
+            problem,
+        }
     }
 
-    fn io_err(&self, doing: &str, path: &str, e: impl Into<io::Error>) -> Error {
-        self.err(format_args!("cannot {doing} {path}: {}", e.into()))
+    /// `op` ("open", "list" …) of `path` failed with `e`.
+    fn io_err(&self, op: &'static str, path: &str, e: impl Into<io::Error>) -> Error {
+        self.err(Problem::Io {
+            op,
+            path: path.to_owned(),
+            source: e.into(),
+        })
     }
 
     /// Does one action, or in a dry run prints it: every action is one line.
@@ -167,7 +165,12 @@ impl Rotation<'_> {
             log::info!("dry-run: {what}");
             return Ok(());
         }
-        f().map_err(|e| self.err(format_args!("cannot {what}: {e}")))?;
+        if let Err(source) = f() {
+            return Err(self.err(Problem::Action {
+                action: what,
+                source,
+            }));
+        }
         log::info!("{what}");
         Ok(())
     }

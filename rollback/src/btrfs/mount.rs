@@ -11,7 +11,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use tabula_config::BtrfsTarget;
 
-use super::*;
+use super::{Ctx, Error, Result};
 
 /// The filesystem's top level (subvolid=5), mounted at a private directory.
 pub(super) struct TopLevel {
@@ -28,19 +28,17 @@ impl TopLevel {
         if ctx.dry_run {
             flags |= MountFlags::RDONLY;
         }
-        let cdata = CString::new(data.as_bytes()).map_err(|_| {
-            Error(format!(
-                "mount options {data:?} contain a NUL byte; fix `mountOptions`"
-            ))
+        let cdata = CString::new(data.as_bytes()).map_err(|_| Error::MountOptionsNul {
+            options: data.clone(),
         })?;
         if let Err(e) = rustix::mount::mount(dev.as_str(), &dir, "btrfs", flags, cdata.as_c_str()) {
             let _ = std::fs::remove_dir(&dir);
-            return Err(Error(format!(
-                "cannot mount {dev} (btrfs, {data}{}) at {}: {}; check that {dev} holds a Btrfs filesystem and that `mountOptions` are valid Btrfs options",
-                if ctx.dry_run { ",ro" } else { "" },
-                dir.display(),
-                io::Error::from(e)
-            )));
+            return Err(Error::Mount {
+                device: dev.clone(),
+                options: format!("{data}{}", if ctx.dry_run { ",ro" } else { "" }),
+                dir,
+                source: e.into(),
+            });
         }
         let opened =
             rustix::mount::mount_change(&dir, MountPropagationFlags::PRIVATE).and_then(|()| {
@@ -62,11 +60,11 @@ impl TopLevel {
             Err(e) => {
                 let _ = rustix::mount::unmount(&dir, UnmountFlags::DETACH);
                 let _ = std::fs::remove_dir(&dir);
-                Err(Error(format!(
-                    "cannot open the top level of {dev} mounted at {}: {}",
-                    dir.display(),
-                    io::Error::from(e)
-                )))
+                Err(Error::OpenTopLevel {
+                    device: dev.clone(),
+                    dir,
+                    source: e.into(),
+                })
             }
         }
     }
@@ -81,19 +79,14 @@ impl TopLevel {
                 dir.display(),
                 io::Error::from(e)
             );
-            rustix::mount::unmount(&dir, UnmountFlags::DETACH).map_err(|e| {
-                Error(format!(
-                    "cannot unmount {}: {}; it stays mounted until reboot",
-                    dir.display(),
-                    io::Error::from(e)
-                ))
+            rustix::mount::unmount(&dir, UnmountFlags::DETACH).map_err(|e| Error::Unmount {
+                dir: dir.clone(),
+                source: e.into(),
             })?;
         }
-        std::fs::remove_dir(&dir).map_err(|e| {
-            Error(format!(
-                "cannot remove the mount point {}: {e}",
-                dir.display()
-            ))
+        std::fs::remove_dir(&dir).map_err(|source| Error::RemoveMountPoint {
+            dir: dir.clone(),
+            source,
         })?;
         log::info!("unmounted {}", dir.display());
         Ok(())
@@ -153,15 +146,15 @@ pub(super) fn make_private_dir(run_dir: &Path) -> Result<PathBuf> {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => {
-                return Err(Error(format!(
-                    "cannot make a mount point in {}: {e}; it must be a writable directory (normally /run)",
-                    run_dir.display()
-                )));
+                return Err(Error::MountPoint {
+                    run_dir: run_dir.to_owned(),
+                    source: Some(e),
+                });
             }
         }
     }
-    Err(Error(format!(
-        "cannot make a mount point in {}: 100 names taken; remove the stale tabula-rollback.* directories",
-        run_dir.display()
-    )))
+    Err(Error::MountPoint {
+        run_dir: run_dir.to_owned(),
+        source: None,
+    })
 }

@@ -12,7 +12,10 @@ use std::path::Path;
 use rustix::fs::AtFlags;
 
 use super::identity::{Filesystem, identify};
-use super::{Kind, MAX_DEPTH, OldRoots, Result, Rotation, join, subvolumes_in, unescape_mountinfo};
+use super::{
+    Kind, MAX_DEPTH, MountedRoot, MountedSubvolume, OldRoots, Problem, Result, Rotation, join,
+    subvolumes_in, unescape_mountinfo,
+};
 use crate::{ioctl, keep};
 
 /// One Btrfs mount of this filesystem: the subvolume it shows, and where.
@@ -125,22 +128,16 @@ impl Rotation<'_> {
             let mut id = mount.subvolid;
             for _ in 0..MAX_DEPTH {
                 if let Some((_, shown)) = watched.iter().find(|(w, _)| *w == id) {
-                    let part = if id == mount.subvolid {
-                        String::new()
-                    } else {
-                        format!(" (subvolume {} inside it)", mount.subvolid)
+                    let mounted = MountedSubvolume {
+                        path: shown.clone(),
+                        mountpoint: mount.mountpoint.clone(),
+                        nested: (id != mount.subvolid).then_some(mount.subvolid),
                     };
-                    let why = format!(
-                        "{shown} is mounted at {}{part}: it is in use, and this run would move or delete it",
-                        mount.mountpoint
-                    );
                     if self.ctx.dry_run {
-                        log::warn!("{why}; a real run refuses");
+                        log::warn!("{mounted}; a real run refuses");
                         return Ok(());
                     }
-                    return Err(self.err(format_args!(
-                        "{why}; nothing was changed. Unmount it first (tabula-rollback runs in the initrd, before anything is mounted)"
-                    )));
+                    return Err(self.err(Problem::Mounted(mounted)));
                 }
                 match ioctl::subvol_parent(self.top, id).map_err(|e| {
                     self.io_err("look up the parent of a mounted subvolume of", self.dev, e)
@@ -177,16 +174,15 @@ impl Rotation<'_> {
         }) else {
             return Ok(());
         };
-        let why = format!(
-            "{shown} is mounted at {mountpoint}: it is a root in use, and tabula-rollback runs in the initrd, before the root is mounted"
-        );
+        let mounted = MountedRoot {
+            path: shown.to_owned(),
+            mountpoint,
+        };
         if self.ctx.dry_run {
-            log::warn!("{why}; a real run refuses to rotate it");
+            log::warn!("{mounted}; a real run refuses to rotate it");
             Ok(())
         } else {
-            Err(self.err(format_args!(
-                "{why}; refusing to move it (use --dry-run to see what a boot would do)"
-            )))
+            Err(self.err(Problem::RootMounted(mounted)))
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-use super::*;
+use super::{Kind, OldRoots, Problem, Result, Rotation, dir_names, join, subvolumes_in};
 use crate::{fault, ioctl, keep};
 
 impl Rotation<'_> {
@@ -128,10 +128,10 @@ impl Rotation<'_> {
                         });
                     }
                     (Kind::Subvolume, None) => {
-                        return Err(self.err(format_args!(
-                            "{shown} is a subvolume the kernel did not list in {}; the filesystem changed during the run",
-                            old.path
-                        )));
+                        return Err(self.err(Problem::Unlisted {
+                            path: shown,
+                            dir: old.path.clone(),
+                        }));
                     }
                     (Kind::Missing, _) => {}
                     (other, _) => log::warn!(

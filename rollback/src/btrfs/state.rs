@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use rustix::fs::RenameFlags;
 
 use super::look::Look;
-use super::*;
+use super::{Kind, Result, Rotation, cstr, dir_names, open_beneath};
 use crate::{fault, ioctl};
 
 /// Where a rotation stands: the rows of the crash-state table in the module
@@ -268,7 +268,7 @@ impl Rotation<'_> {
         shown: &str,
         blank: Option<(&str, BorrowedFd<'_>)>,
     ) -> Result<()> {
-        let cname = cstr(name)?;
+        let cname = cstr(name).map_err(|p| self.err(p))?;
         match blank {
             None => self.act(format!("create empty subvolume {shown}"), || {
                 ioctl::subvol_create(dir, &cname)

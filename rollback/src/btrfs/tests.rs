@@ -2,6 +2,7 @@
 
 use rustix::mount::MountFlags;
 
+use super::Problem;
 use super::fd::{cstr, join, split_parent};
 use super::mount::mount_options;
 use super::mountinfo::unescape_mountinfo;
@@ -16,8 +17,14 @@ fn parents() {
 
 #[test]
 fn mount_option_split() {
-    let opts =
-        |list: &[&str]| mount_options(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let opts = |list: &[&str]| {
+        mount_options(
+            &list
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>(),
+        )
+    };
     let base = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     assert_eq!(opts(&[]), (base, "subvolid=5".to_owned()));
     assert_eq!(
@@ -52,6 +59,6 @@ fn mountinfo_escapes() {
 
 #[test]
 fn cstr_refuses_nul() {
-    assert!(cstr("a\0b").is_err());
+    assert!(matches!(cstr("a\0b"), Err(Problem::NulInName { name }) if name == "a\0b"));
     assert_eq!(cstr("@root").ok().as_deref(), Some(c"@root"));
 }

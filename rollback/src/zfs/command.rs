@@ -14,7 +14,7 @@ pub(super) struct Zfs<'a> {
 }
 
 impl Zfs<'_> {
-    pub(super) fn show(&self, args: &[&str]) -> String {
+    pub(super) fn show(args: &[&str]) -> String {
         let mut s = String::from("zfs");
         for a in args {
             s.push(' ');
@@ -38,7 +38,7 @@ impl Zfs<'_> {
     pub(super) fn query(&self, args: &[&str]) -> Result<String> {
         let out = self.output(args)?;
         if !out.status.success() {
-            return Err(self.failed(args, &out));
+            return Err(Self::failed(args, &out));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -46,7 +46,7 @@ impl Zfs<'_> {
     /// Runs a command that changes the pool: logged first, printed instead
     /// in dry-run mode.
     pub(super) fn act(&self, args: &[&str]) -> Result<()> {
-        let shown = self.show(args);
+        let shown = Self::show(args);
         if self.dry_run {
             println!("dry-run: {shown}");
             info!("dry-run: would run {shown}");
@@ -57,15 +57,15 @@ impl Zfs<'_> {
         if out.status.success() {
             Ok(())
         } else {
-            Err(self.failed(args, &out))
+            Err(Self::failed(args, &out))
         }
     }
 
-    pub(super) fn failed(&self, args: &[&str], out: &std::process::Output) -> ZfsError {
+    pub(super) fn failed(args: &[&str], out: &std::process::Output) -> ZfsError {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        warn!("{} failed: {}", self.show(args), stderr.trim());
+        warn!("{} failed: {}", Self::show(args), stderr.trim());
         ZfsError::Failed {
-            argv: self.show(args),
+            argv: Self::show(args),
             status: out.status.to_string(),
             stderr,
         }
@@ -87,7 +87,7 @@ impl Zfs<'_> {
         if String::from_utf8_lossy(&out.stderr).contains("does not exist") {
             return Ok(false);
         }
-        Err(self.failed(&args, &out))
+        Err(Self::failed(&args, &out))
     }
 
     pub(super) fn get(&self, property: &str, name: &str) -> Result<String> {

@@ -68,8 +68,23 @@ pub enum ZfsError {
         output: String,
         expected: &'static str,
     },
-    /// The state on disk is not one that may be changed safely.
-    Refused(String),
+    /// The snapshot to roll back to, or to clone, does not exist.
+    SnapshotMissing { snapshot: String },
+    /// The root dataset does not exist, and no unfinished rotation (`temp`,
+    /// the reserved new-root name) either.
+    RootMissing { root: String, temp: String },
+    /// `dataset`, at the reserved new-root name, is not marked as tabula's.
+    /// `clone_of` is the snapshot it is a clone of when that is the
+    /// target's own snapshot (a power cut during `zfs clone` leaves one;
+    /// something was written to it since).
+    NotMadeByTabula {
+        dataset: String,
+        clone_of: Option<String>,
+    },
+    /// Both the root and the reserved new-root name are marked as new roots.
+    BothMarked { root: String, temp: String },
+    /// The root has child datasets, which a rotation would move with it.
+    ChildDatasets { root: String, children: Vec<String> },
 }
 
 impl fmt::Display for ZfsError {
@@ -93,12 +108,56 @@ impl fmt::Display for ZfsError {
             } => {
                 write!(f, "`{argv}` printed {output:?}; expected {expected}")
             }
-            ZfsError::Refused(why) => f.write_str(why),
+            ZfsError::SnapshotMissing { snapshot } => write!(
+                f,
+                "the snapshot {snapshot} does not exist, so there is nothing to roll back to; nothing was changed. \
+                 Create it once, while the dataset is empty: `zfs snapshot {snapshot}`"
+            ),
+            ZfsError::RootMissing { root, temp } => write!(
+                f,
+                "the root dataset {root} does not exist and no unfinished rotation ({temp}) was found; \
+                 nothing was changed. Check `dataset` in the configuration"
+            ),
+            ZfsError::NotMadeByTabula { dataset, clone_of } => {
+                write!(
+                    f,
+                    "{dataset} exists but was not made by tabula ({MARK} is not {MARK_VALUE}); nothing was changed"
+                )?;
+                match clone_of {
+                    // Real ZFS counts a few KiB as written in a fresh clone of a
+                    // snapshot that holds files, so a torn clone of a non-empty
+                    // snapshot looks used: say how to tell.
+                    Some(snapshot) => write!(
+                        f,
+                        ". It is a clone of {snapshot}, as a power cut during `zfs clone` leaves one, but something was written to it: \
+                         compare it with `zfs diff {snapshot} {dataset}` and, if nothing of yours is in it, `zfs destroy {dataset}`"
+                    ),
+                    None => f.write_str(". Rename or destroy it yourself"),
+                }
+            }
+            ZfsError::BothMarked { root, temp } => write!(
+                f,
+                "both {root} and {temp} are marked as new roots; nothing was changed. \
+                 Destroy the one you do not want"
+            ),
+            ZfsError::ChildDatasets { root, children } => write!(
+                f,
+                "{root} has child datasets ({}), which a rotation would move into oldRoots with it; \
+                 nothing was changed. Move them out of the root dataset, or set oldRoots to null",
+                children.join(", ")
+            ),
         }
     }
 }
 
-impl std::error::Error for ZfsError {}
+impl std::error::Error for ZfsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ZfsError::Spawn { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
 
 type Result<T> = std::result::Result<T, ZfsError>;
 
@@ -145,17 +204,10 @@ pub fn run(target: &ZfsTarget, ctx: &Ctx) -> Result<()> {
     }
 }
 
-fn missing_snapshot(snapshot: &str) -> ZfsError {
-    ZfsError::Refused(format!(
-        "the snapshot {snapshot} does not exist, so there is nothing to roll back to; nothing was changed. \
-         Create it once, while the dataset is empty: `zfs snapshot {snapshot}`"
-    ))
-}
-
 fn rollback(zfs: &Zfs<'_>, target: &ZfsTarget) -> Result<()> {
     let snapshot = format!("{}@{}", target.dataset, target.snapshot);
     if !zfs.exists(&snapshot)? {
-        return Err(missing_snapshot(&snapshot));
+        return Err(ZfsError::SnapshotMissing { snapshot });
     }
     zfs.act(&["rollback", "-r", &snapshot])?;
     fault::after("zfs-rolled-back");

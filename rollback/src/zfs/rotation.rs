@@ -5,7 +5,7 @@ use log::info;
 use tabula_config::ZfsTarget;
 
 use super::command::Zfs;
-use super::{Ctx, MARK, MARK_VALUE, NOT_COPIED, Result, ZfsError, missing_snapshot};
+use super::{Ctx, MARK, MARK_VALUE, NOT_COPIED, Result, ZfsError};
 use crate::{fault, keep};
 
 /// Where a keep-previous rotation stands: the rows of the table at the top
@@ -74,38 +74,29 @@ impl Rotation<'_> {
         let temp_exists = self.zfs.exists(&temp)?;
         if temp_exists && !self.is_marked(&temp)? {
             if !(root_exists && self.is_torn_clone(&temp)?) {
-                // Real ZFS counts a few KiB as written in a fresh clone of a
-                // snapshot that holds files, so a torn clone of a non-empty
-                // snapshot looks used: say how to tell, and touch nothing.
-                let hint = if self.zfs.get("origin", &temp)? == self.snapshot() {
-                    format!(
-                        ". It is a clone of {}, as a power cut during `zfs clone` leaves one, but something was written to it: \
-                         compare it with `zfs diff {} {temp}` and, if nothing of yours is in it, `zfs destroy {temp}`",
-                        self.snapshot(),
-                        self.snapshot()
-                    )
-                } else {
-                    ". Rename or destroy it yourself".to_owned()
-                };
-                return Err(ZfsError::Refused(format!(
-                    "{temp} exists but was not made by tabula ({MARK} is not {MARK_VALUE}); nothing was changed{hint}"
-                )));
+                // Touch nothing; the error says how to tell a torn clone.
+                let snapshot = self.snapshot();
+                let clone_of = (self.zfs.get("origin", &temp)? == snapshot).then_some(snapshot);
+                return Err(ZfsError::NotMadeByTabula {
+                    dataset: temp,
+                    clone_of,
+                });
             }
             return Ok(State::TornClone);
         }
         match (root_exists, temp_exists) {
-            (false, false) => Err(ZfsError::Refused(format!(
-                "the root dataset {root} does not exist and no unfinished rotation ({temp}) was found; \
-                 nothing was changed. Check `dataset` in the configuration"
-            ))),
+            (false, false) => Err(ZfsError::RootMissing {
+                root: root.to_owned(),
+                temp,
+            }),
             (false, true) => Ok(State::Archived),
             (true, _) if self.is_marked(root)? => {
                 info!("a previous run stopped before finishing the new root {root}; finishing it");
                 if temp_exists {
-                    return Err(ZfsError::Refused(format!(
-                        "both {root} and {temp} are marked as new roots; nothing was changed. \
-                         Destroy the one you do not want"
-                    )));
+                    return Err(ZfsError::BothMarked {
+                        root: root.to_owned(),
+                        temp,
+                    });
                 }
                 Ok(State::Renamed)
             }
@@ -148,21 +139,18 @@ impl Rotation<'_> {
             }
             State::Root => self.rotate()?,
         };
-        match self.valve()? {
-            Some(reason) => {
-                log::warn!(
-                    "safety valve: {reason}: pruning {} in stage 1",
-                    self.old_roots
-                );
-                self.prune(fresh)
-            }
-            None => {
-                info!(
-                    "{}: pruning left to the booted system (tabula-rollback --prune-only)",
-                    self.old_roots
-                );
-                Ok(())
-            }
+        if let Some(reason) = self.valve()? {
+            log::warn!(
+                "safety valve: {reason}: pruning {} in stage 1",
+                self.old_roots
+            );
+            self.prune(fresh.as_deref())
+        } else {
+            info!(
+                "{}: pruning left to the booted system (tabula-rollback --prune-only)",
+                self.old_roots
+            );
+            Ok(())
         }
     }
 
@@ -204,15 +192,14 @@ impl Rotation<'_> {
     pub(super) fn rotate(&self) -> Result<Option<String>> {
         let (root, temp, snapshot) = (self.root(), self.temp(), self.snapshot());
         if !self.zfs.exists(&snapshot)? {
-            return Err(missing_snapshot(&snapshot));
+            return Err(ZfsError::SnapshotMissing { snapshot });
         }
         let nested = self.zfs.children(root)?;
         if !nested.is_empty() {
-            return Err(ZfsError::Refused(format!(
-                "{root} has child datasets ({}), which a rotation would move into oldRoots with it; \
-                 nothing was changed. Move them out of the root dataset, or set oldRoots to null",
-                nested.join(", ")
-            )));
+            return Err(ZfsError::ChildDatasets {
+                root: root.to_owned(),
+                children: nested,
+            });
         }
         if !self.zfs.exists(self.old_roots)? {
             info!("creating {} for old roots", self.old_roots);
@@ -228,9 +215,7 @@ impl Rotation<'_> {
         let existing = self.existing_old_roots()?;
         let created = self.zfs.get("creation", root)?;
         let created: i64 = created.parse().map_err(|_| ZfsError::Unexpected {
-            argv: self
-                .zfs
-                .show(&["get", "-H", "-p", "-o", "value", "creation", root]),
+            argv: Zfs::show(&["get", "-H", "-p", "-o", "value", "creation", root]),
             output: created.clone(),
             expected: "the creation time in Unix seconds",
         })?;
@@ -267,14 +252,13 @@ impl Rotation<'_> {
     /// Every step is idempotent.
     pub(super) fn finish(&self, previous: Option<&str>) -> Result<()> {
         let root = self.root();
-        let previous = match previous {
-            Some(p) => Some(p.to_owned()),
-            None => {
-                let origin = self.zfs.get("origin", root)?;
-                origin
-                    .split_once('@')
-                    .map(|(dataset, _)| dataset.to_owned())
-            }
+        let previous = if let Some(p) = previous {
+            Some(p.to_owned())
+        } else {
+            let origin = self.zfs.get("origin", root)?;
+            origin
+                .split_once('@')
+                .map(|(dataset, _)| dataset.to_owned())
         };
         if let Some(previous) = &previous {
             if tabula_config::names::is_within(previous, self.old_roots) {
@@ -356,7 +340,7 @@ impl Rotation<'_> {
                 .and_then(|(name, txg)| Some((name, txg.parse::<u64>().ok()?)));
             let Some((name, order)) = parsed else {
                 return Err(ZfsError::Unexpected {
-                    argv: self.zfs.show(&args),
+                    argv: Zfs::show(&args),
                     output: line.to_owned(),
                     expected: "a dataset name, a tab and its createtxg",
                 });
@@ -373,17 +357,17 @@ impl Rotation<'_> {
 
     /// Prunes `oldRoots` by the keep policy; `fresh` is the old root this
     /// run archived (never pruned by it).
-    pub(super) fn prune(&self, fresh: Option<String>) -> Result<()> {
+    pub(super) fn prune(&self, fresh: Option<&str>) -> Result<()> {
         let mut names = self.old_roots_in_order()?;
-        if let Some(fresh) = fresh.as_ref().filter(|_| self.ctx.dry_run) {
+        if let Some(fresh) = fresh.filter(|_| self.ctx.dry_run) {
             // A dry run did not move it; it is the most recent.
             names.push(keep::OldRoot {
-                name: fresh.clone(),
+                name: fresh.to_owned(),
                 order: (u64::MAX, 0),
             });
         }
         let recorded = crate::this_boot::archived(&self.ctx.run_dir, &self.this_boot_key());
-        let mut archived: Vec<&str> = fresh.as_deref().into_iter().collect();
+        let mut archived: Vec<&str> = fresh.into_iter().collect();
         if self.ctx.mode == crate::Mode::PruneOnly {
             // The previous root of the current boot: as stage 1 recorded it,
             // and the most recently created.

@@ -1,22 +1,11 @@
 //! The two halves on real filesystems (loop devices; needs root): stage 1
 //! swaps the root and prunes nothing, unless its safety valve opens;
 //! `--prune-only` prunes by the keep policy and does nothing else.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use std::path::Path;
-
-use common::{DAY, Image, btrfs_config, make_persist, now, run_rollback, serial};
+use crate::common::{DAY, Image, btrfs_config, make_persist, now, rollback, serial, sh};
 use tabula_rollback::keep::timestamp_name;
 use tabula_rollback::{Exit, valve};
 use tabula_testkit::BTRFS_ON_LOOP;
-
-/// Runs the program in this process, with an empty kernel command line;
-/// returns (exit status, log lines).
-fn rollback(img: &Image, config: &Path, extra: &[&str], at: i64) -> (Exit, String) {
-    run_rollback(img, config, extra, "", at)
-}
 
 /// An image with `@persist`, `@root` and, in `@old_roots`, one old root per
 /// age in `ages` (days; archived oldest first), each with two nested
@@ -25,16 +14,7 @@ fn image(size_mb: u64, ages: &[i64], t: i64) -> (Image, Vec<String>) {
     let mut img = Image::new(size_mb);
     img.mount();
     make_persist(&img);
-    img.mkdir("@old_roots");
-    let mut names = Vec::new();
-    for age in ages {
-        let name = timestamp_name(t - age * DAY);
-        let base = format!("@old_roots/{name}");
-        img.subvol(&base);
-        img.subvol(&format!("{base}/n1"));
-        img.subvol(&format!("{base}/n1/n2"));
-        names.push(name);
-    }
+    let names = img.old_roots(t, ages, &["n1", "n1/n2"]);
     img.subvol("@root");
     img.write("@root/etc/hostname", b"previous");
     img.umount();
@@ -55,14 +35,18 @@ fn stage_one_never_prunes_in_the_common_case() {
     let (mut img, names) = image(256, &[90, 60, 40, 5, 2], t);
     let cfg = btrfs_config(img.dir.path(), &img.device, POLICY);
     for boot in 0..3 {
-        let (code, log) = rollback(&img, &cfg, &[], t + boot);
+        let (code, log) = rollback(&img, &cfg, &[], "", t + boot);
         assert_eq!(code, Exit::Ok, "{log}");
         assert!(!log.contains("delete subvolume"), "boot {boot}: {log}");
         assert!(log.contains("pruning left to the booted system"), "{log}");
         img.mount();
         let left = img.ls("@old_roots");
         // Every old root is still there, plus one per boot.
-        assert_eq!(left.len(), names.len() + 1 + boot as usize, "{left:?}");
+        assert_eq!(
+            left.len(),
+            names.len() + 1 + usize::try_from(boot).unwrap(),
+            "{left:?}"
+        );
         assert!(names.iter().all(|n| left.contains(n)), "{left:?}");
         for n in &names {
             assert!(img.is_subvol(&format!("@old_roots/{n}/n1/n2")), "{n}");
@@ -84,7 +68,7 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() {
     let t = now();
     let (mut img, names) = image(256, &[90, 60, 40, 5, 2], t);
     let cfg = btrfs_config(img.dir.path(), &img.device, POLICY);
-    let (code, log) = rollback(&img, &cfg, &[], t);
+    let (code, log) = rollback(&img, &cfg, &[], "", t);
     assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     let archived: Vec<String> = img
@@ -98,7 +82,7 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() {
     let top = img.ls("");
     img.umount();
 
-    let (code, log) = rollback(&img, &cfg, &["--prune-only"], t);
+    let (code, log) = rollback(&img, &cfg, &["--prune-only"], "", t);
     assert_eq!(code, Exit::Ok, "{log}");
     assert!(log.contains("3 to prune"), "{log}");
     // Nested subvolumes first; the only actions are deletes.
@@ -122,7 +106,7 @@ fn prune_only_applies_the_keep_policy_and_nothing_else() {
     assert_eq!(img.ls(""), top);
     img.umount();
     // Run again: nothing left to do.
-    let (code, log) = rollback(&img, &cfg, &["--prune-only"], t);
+    let (code, log) = rollback(&img, &cfg, &["--prune-only"], "", t);
     assert_eq!(code, Exit::Ok, "{log}");
     assert!(!log.contains("delete subvolume"), "{log}");
 }
@@ -144,16 +128,7 @@ fn the_root_archived_by_this_boot_survives_pruning_even_when_an_old_root_is_youn
     // recent old root, though this boot archives the root after it.
     img.mount();
     let by_hand = timestamp_name(t - 3600);
-    common::sh(
-        "btrfs",
-        &[
-            "-q",
-            "subvolume",
-            "snapshot",
-            img.path("@root").to_str().unwrap(),
-            img.path(&format!("@old_roots/{by_hand}")).to_str().unwrap(),
-        ],
-    );
+    img.snapshot("@root", &format!("@old_roots/{by_hand}"), false);
     img.umount();
     // Forty days later: by its name, the root this boot archives is due.
     let later = t + 40 * DAY;
@@ -162,7 +137,7 @@ fn the_root_archived_by_this_boot_survives_pruning_even_when_an_old_root_is_youn
         &img.device,
         r#", "oldRoots": "@old_roots", "keep": {"days": 30, "min": 1}"#,
     );
-    let (code, log) = rollback(&img, &cfg, &[], later);
+    let (code, log) = rollback(&img, &cfg, &[], "", later);
     assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     let archived: Vec<String> = img
@@ -172,7 +147,7 @@ fn the_root_archived_by_this_boot_survives_pruning_even_when_an_old_root_is_youn
         .collect();
     assert_eq!(archived.len(), 1, "{archived:?}");
     img.umount();
-    let (code, log) = rollback(&img, &cfg, &["--prune-only"], later);
+    let (code, log) = rollback(&img, &cfg, &["--prune-only"], "", later);
     assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     let left = img.ls("@old_roots");
@@ -202,19 +177,19 @@ fn prune_only_never_prunes_the_root_archived_by_the_current_boot() {
         r#", "oldRoots": "@old_roots", "keep": {"days": 0, "min": 0, "max": 0}"#,
     );
     img.mount();
-    let previous = common::sh(
+    let previous = sh(
         "btrfs",
         &["subvolume", "show", img.path("@root").to_str().unwrap()],
     );
     assert!(previous.contains("Creation time"));
     img.umount();
     // The clock is two years ahead: by its name, the archived root is old.
-    let (code, log) = rollback(&img, &cfg, &[], t + 730 * DAY);
+    let (code, log) = rollback(&img, &cfg, &[], "", t + 730 * DAY);
     assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     let before = img.ls("@old_roots");
     img.umount();
-    let (code, log) = rollback(&img, &cfg, &["--prune-only"], t + 730 * DAY);
+    let (code, log) = rollback(&img, &cfg, &["--prune-only"], "", t + 730 * DAY);
     assert_eq!(code, Exit::Ok, "{log}");
     img.mount();
     let left = img.ls("@old_roots");
@@ -242,24 +217,23 @@ fn the_safety_valve_prunes_in_stage_one_when_old_roots_pass_the_cap() {
     let t = now();
     let mut img = Image::new(256);
     img.mount();
-    img.mkdir("@old_roots");
     // One short of the cap: stage 1 archives one more, which makes the
     // cap exactly, and prunes nothing.
-    let ages: Vec<i64> = (1..valve::MAX_OLD_ROOTS as i64).map(|i| 200 - i).collect();
-    for age in &ages {
-        img.subvol(&format!("@old_roots/{}", timestamp_name(t - age * DAY)));
-    }
+    let ages: Vec<i64> = (1..i64::try_from(valve::MAX_OLD_ROOTS).unwrap())
+        .map(|i| 200 - i)
+        .collect();
+    img.old_roots(t, &ages, &[]);
     img.subvol("@root");
     img.umount();
     let cfg = btrfs_config(img.dir.path(), &img.device, POLICY);
-    let (code, log) = rollback(&img, &cfg, &[], t);
+    let (code, log) = rollback(&img, &cfg, &[], "", t);
     assert_eq!(code, Exit::Ok, "{log}");
     assert!(!log.contains("delete subvolume"), "{log}");
     img.mount();
     assert_eq!(img.ls("@old_roots").len(), valve::MAX_OLD_ROOTS);
     img.umount();
     // One past the cap: the valve opens and the keep policy applies.
-    let (code, log) = rollback(&img, &cfg, &[], t + 60);
+    let (code, log) = rollback(&img, &cfg, &[], "", t + 60);
     assert_eq!(code, Exit::Ok, "{log}");
     assert!(log.contains("safety valve"), "{log}");
     assert!(log.contains("more than the cap of 100"), "{log}");
@@ -301,7 +275,7 @@ fn the_safety_valve_prunes_in_stage_one_when_the_filesystem_is_short_of_space() 
         st.f_blocks * st.f_frsize
     );
     img.umount();
-    let (code, log) = rollback(&img, &cfg, &[], t);
+    let (code, log) = rollback(&img, &cfg, &[], "", t);
     assert_eq!(code, Exit::Ok, "{log}");
     assert!(log.contains("safety valve: short of space"), "{log}");
     img.mount();

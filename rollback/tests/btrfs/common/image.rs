@@ -1,37 +1,15 @@
-//! Real Btrfs filesystems on loop devices, for the integration tests.
-//!
-//! Each [`Image`] is a fresh sparse file formatted with `mkfs.btrfs` and
-//! attached to a loop device; dropping it detaches everything. The tests
-//! need root, loop devices and btrfs-progs: each is marked `#[ignore]` (a
-//! build sandbox lists it as ignored) and starts with
-//! `tabula_testkit::skip_unless(…, BTRFS_ON_LOOP)`, which says LOUDLY what is
-//! missing, counts the skip, and fails under `CI=true`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! A Btrfs filesystem on a loop device, made fresh for one test.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hasher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-pub const DAY: i64 = 86_400;
+use tabula_rollback::keep::timestamp_name;
 
-/// One test at a time touches the (process-global) logger.
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-pub use tabula_testkit::{run_ok, sh};
-
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use super::{DAY, mounts_under, run_ok, sh};
 
 /// A Btrfs filesystem on a loop device, plus a scratch directory.
 pub struct Image {
@@ -64,6 +42,15 @@ impl Image {
             mnt,
             mounted: false,
         }
+    }
+
+    /// A fresh 256 MiB image holding `@root`, mounted for the test to add
+    /// to it.
+    pub fn with_root() -> Image {
+        let mut img = Image::new(256);
+        img.mount();
+        img.subvol("@root");
+        img
     }
 
     /// The directory the rollback makes its mount points in.
@@ -158,6 +145,25 @@ impl Image {
         sh("btrfs", &args);
     }
 
+    /// Makes `@old_roots` with one old root per age in `ages` (days before
+    /// `now`), archived in the order given (oldest first, as boots do),
+    /// each holding the subvolumes `nested` (paths inside it, outer first).
+    /// Returns their names.
+    pub fn old_roots(&self, now: i64, ages: &[i64], nested: &[&str]) -> Vec<String> {
+        self.mkdir("@old_roots");
+        let mut names = Vec::new();
+        for age in ages {
+            let name = timestamp_name(now - age * DAY);
+            let base = format!("@old_roots/{name}");
+            self.subvol(&base);
+            for n in nested {
+                self.subvol(&format!("{base}/{n}"));
+            }
+            names.push(name);
+        }
+        names
+    }
+
     pub fn write(&self, rel: &str, content: &[u8]) {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -240,7 +246,7 @@ impl Image {
         self.umount();
         let mut s = format!("generation {generation}\n{subvols}");
         for (k, v) in tree {
-            s.push_str(&format!("{k} {v}\n"));
+            writeln!(s, "{k} {v}").unwrap();
         }
         s
     }
@@ -263,7 +269,7 @@ fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, String>) {
         .unwrap()
         .map(|e| e.unwrap())
         .collect();
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         let path = if rel.is_empty() {
@@ -305,82 +311,4 @@ pub fn hash_file(p: &Path) -> u64 {
     let mut h = DefaultHasher::new();
     h.write(&std::fs::read(p).unwrap());
     h.finish()
-}
-
-/// Mount points at or below `dir`, deepest first.
-pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let dir = dir.to_string_lossy().into_owned();
-    let mut v: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| m.starts_with(&dir))
-        .map(PathBuf::from)
-        .collect();
-    v.sort();
-    v.reverse();
-    v
-}
-
-/// A configuration file for one Btrfs target.
-pub fn btrfs_config(dir: &Path, device: &str, extra: &str) -> PathBuf {
-    let p = dir.join("config.json");
-    let text = format!(
-        r#"{{"version": 1, "rollback": [{{"type": "btrfs", "device": "{device}", "subvolume": "@root", "waitSeconds": 2{extra}}}]}}"#
-    );
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Runs the program in this process against `img`, with `extra` arguments
-/// after `--config CONFIG`, the kernel command line `cmdline` and the clock
-/// at `at`; returns (exit status, log lines), and prints the log.
-pub fn run_rollback(
-    img: &Image,
-    config: &Path,
-    extra: &[&str],
-    cmdline: &str,
-    at: i64,
-) -> (tabula_rollback::Exit, String) {
-    let log = img.dir.path().join("kmsg.log");
-    let cmd = img.dir.path().join("cmdline");
-    std::fs::write(&log, "").unwrap();
-    std::fs::write(&cmd, cmdline).unwrap();
-    let env = tabula_rollback::Env {
-        cmdline: cmd,
-        kmsg: Some(log.clone()),
-        run_dir: img.run_dir(),
-        now: Some(at),
-    };
-    let mut args: Vec<std::ffi::OsString> = vec!["--config".into(), config.into()];
-    args.extend(extra.iter().map(std::ffi::OsString::from));
-    let code = tabula_rollback::run(args, &env);
-    let text = std::fs::read_to_string(&log).unwrap();
-    eprintln!("--- log (exit {code}):\n{text}---");
-    (code, text)
-}
-
-/// Deterministic pseudo-random bytes.
-pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-/// Fills `@persist` with files of varied sizes; returns their hashes.
-pub fn make_persist(img: &Image) -> BTreeMap<String, String> {
-    img.subvol("@persist");
-    for i in 0..20u64 {
-        img.write(
-            &format!("@persist/dir{}/file{i}", i % 4),
-            &noise(i, (i as usize + 1) * 3001),
-        );
-    }
-    img.tree("@persist")
 }
