@@ -234,7 +234,8 @@ pub fn inode_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
     // SAFETY: `fd` is open for the call's duration; `flags` is an owned
     // `int`, the size the kernel writes.
     check(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_GETFLAGS as _, &mut flags) })?;
-    Ok(flags as u32)
+    // The flags are a bit pattern: the same 32 bits, read unsigned.
+    Ok(u32::from_ne_bytes(flags.to_ne_bytes()))
 }
 
 /// Sets the inode flags of the file open at `fd` (`FS_IOC_SETFLAGS`) to
@@ -242,7 +243,8 @@ pub fn inode_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
 /// [`FS_NOCOW_FL`] on a file only while it is empty; on a directory it only
 /// applies to files created afterwards.
 pub fn set_inode_flags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
-    let flags = flags as libc::c_int;
+    // The same 32 bits, as the `int` the kernel reads.
+    let flags = libc::c_int::from_ne_bytes(flags.to_ne_bytes());
     // SAFETY: `fd` is open for the call's duration; `flags` is an owned,
     // initialised `int`, which the kernel only reads.
     check(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_SETFLAGS as _, &flags) })
