@@ -47,7 +47,7 @@ const CONFIG_NULL: &str = r#"{
 }"#;
 
 /// Seed `rpool/safe/persist` with files (initrd shell, busybox).
-const SEED: &str = r#"
+const SEED: &str = r"
 set -e
 ZPOOL_IMPORT_UDEV_TIMEOUT_MS=0 zpool import -N -f rpool
 mkdir -p /p && mount -t zfs rpool/safe/persist /p
@@ -56,7 +56,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do head -c $((i * 4099)) /dev/urandom >/p/var/lib
 echo key >/p/etc/ssh/ssh_host_ed25519_key
 umount /p
 zpool export rpool
-"#;
+";
 
 /// Recover (when asked), report the pool state, and write the marker file
 /// `gen-$NEXT` on the root for the next stop (initrd shell, busybox).
@@ -262,7 +262,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
         .unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
+                .map_or(1, |d| d.as_secs() ^ u64::from(d.subsec_nanos()))
                 | 1
         });
     eprintln!("crash-injection-zfs: {iterations} power cuts, TABULA_CRASH_SEED={seed}");
@@ -373,7 +373,10 @@ pub fn run(env: &Env) -> Result<Outcome> {
     let (Some(t0), Some(t1)) = (stamp("running zfs clone"), stamp(": done")) else {
         bail!("no clone/done lines from tabula-rollback; {}", b.describe());
     };
-    let window = (((t1 - t0) * 1000.0) as u64).max(200);
+    // A negative span (it cannot be, but the stamps are parsed text) gives
+    // 0 and then the 200 ms floor.
+    let span_ms = Duration::try_from_secs_f64(t1 - t0).map_or(0, |d| d.as_millis());
+    let window = u64::try_from(span_ms).unwrap_or(u64::MAX).max(200);
     eprintln!(
         "crash-injection-zfs: clone to done took ~{window} ms in a clean run; cutting within it"
     );
