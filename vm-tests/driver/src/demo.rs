@@ -46,6 +46,10 @@ fn say(s: &str) {
 }
 
 /// Run the demo; prints the story on stdout.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the demo is one story told in order, boot by boot, as a scenario is"
+)]
 pub fn run(env: &Env, flavour: Flavour) -> Result<()> {
     let ctx = Ctx::new(env, "demo")?;
     say("tabula demo: a Debian system whose root is a Btrfs subvolume (@root) rolled back by");

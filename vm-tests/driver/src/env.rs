@@ -41,9 +41,8 @@ impl Env {
         };
         let here = here.canonicalize().ctx("vm-tests directory")?;
         let repo = here.join("..").canonicalize().ctx("repository root")?;
-        let cache = std::env::var_os("TABULA_VM_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| here.join(".cache"));
+        let cache =
+            std::env::var_os("TABULA_VM_CACHE").map_or_else(|| here.join(".cache"), PathBuf::from);
         let kver_file = cache.join("kernel/version");
         let kver = match std::fs::read_to_string(&kver_file) {
             Ok(v) => v.trim().to_owned(),
@@ -61,20 +60,24 @@ impl Env {
             .join(format!("lib/modules/{kver}/updates/dkms/zfs.ko"))
             .is_file();
         let bin = |name: &str, var: &str| {
-            std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-                repo.join("target/x86_64-unknown-linux-musl/release")
-                    .join(name)
-            })
+            std::env::var_os(var).map_or_else(
+                || {
+                    repo.join("target/x86_64-unknown-linux-musl/release")
+                        .join(name)
+                },
+                PathBuf::from,
+            )
         };
         let rollback = bin("tabula-rollback", "TABULA_ROLLBACK_BIN");
         let generator = bin("tabula-generator", "TABULA_GENERATOR_BIN");
-        let rollback_fault = std::env::var_os("TABULA_ROLLBACK_FAULT_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
+        let rollback_fault = std::env::var_os("TABULA_ROLLBACK_FAULT_BIN").map_or_else(
+            || {
                 repo.join(
                     "target/fault-injection/x86_64-unknown-linux-musl/release/tabula-rollback",
                 )
-            });
+            },
+            PathBuf::from,
+        );
         let work = cache.join("work");
         let logs = cache.join("logs");
         std::fs::create_dir_all(&work).ctx(work.display())?;

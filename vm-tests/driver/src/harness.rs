@@ -215,6 +215,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::boot`] with a console-line hook (crash injection).
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one boot in order: the spec's payload, its initrd, the QEMU run, the report; each step uses the previous one's values"
+    )]
     pub fn boot_with(
         &self,
         label: &str,
@@ -238,7 +242,7 @@ impl<'a> Ctx<'a> {
             }
         };
         payload.config = stage1_config;
-        payload.rollback_bin = spec.rollback_bin.clone();
+        payload.rollback_bin.clone_from(&spec.rollback_bin);
         // The rollback unit waits for what the config names, as the NixOS
         // module renders it; a ZFS boot also needs its pool imported.
         payload.needs = match &payload.config {
@@ -407,6 +411,10 @@ pub fn check_report(boot: &Boot, rows: &[(&str, &str, &str)]) -> Result<()> {
 }
 
 /// Fail with a message naming `what` unless `got == want`.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "callers pass fresh values (`boot.get(key)`, `Some(\"0\")`), so each check stays one line without `&`"
+)]
 pub fn check_eq<T: PartialEq + std::fmt::Debug>(
     what: &str,
     got: T,

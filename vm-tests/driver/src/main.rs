@@ -6,6 +6,8 @@
 //!   tabula-vm prepare              build initrds and base images only
 //!   tabula-vm demo [scripted|systemd]  boot the Btrfs demo twice, tell the story
 
+#![warn(clippy::pedantic)]
+
 use std::process::ExitCode;
 use std::time::Instant;
 use tabula_vm_tests::harness::Outcome;

@@ -15,7 +15,7 @@ pub fn run<S: AsRef<OsStr>>(prog: &str, args: &[S]) -> Result<String> {
             "cannot run {prog} (is it installed? run vm-tests/setup.sh)"
         ))?;
     if !out.status.success() {
-        let argv: Vec<String> = args
+        let shown: Vec<String> = args
             .iter()
             .map(|a| {
                 // A script argument: its first line is enough to name it.
@@ -28,7 +28,7 @@ pub fn run<S: AsRef<OsStr>>(prog: &str, args: &[S]) -> Result<String> {
             .collect();
         bail!(
             "`{prog} {}` failed ({}): {}",
-            argv.join(" "),
+            shown.join(" "),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
@@ -40,7 +40,7 @@ pub fn run<S: AsRef<OsStr>>(prog: &str, args: &[S]) -> Result<String> {
 /// are `args` (never interpolated into the script text).
 pub fn bash<S: AsRef<OsStr>>(script: &str, args: &[S]) -> Result<String> {
     let full = format!("set -euo pipefail\n{script}");
-    let mut argv: Vec<&OsStr> = vec![OsStr::new("-c"), OsStr::new(&full), OsStr::new("bash")];
-    argv.extend(args.iter().map(AsRef::as_ref));
-    run("bash", &argv)
+    let mut bash_args: Vec<&OsStr> = vec![OsStr::new("-c"), OsStr::new(&full), OsStr::new("bash")];
+    bash_args.extend(args.iter().map(AsRef::as_ref));
+    run("bash", &bash_args)
 }

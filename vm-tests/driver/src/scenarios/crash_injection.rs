@@ -161,7 +161,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
         .unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
+                .map_or(1, |d| d.as_secs() ^ u64::from(d.subsec_nanos()))
                 | 1
         });
     eprintln!("crash-injection: {iterations} power cuts, TABULA_CRASH_SEED={seed_v}");
@@ -187,16 +187,16 @@ pub fn run(env: &Env) -> Result<Outcome> {
         ],
     )?;
     b.expect_stage1_deleted_nothing()?;
-    let (Some(s), Some(e)) = (
+    let (Some(start), Some(end)) = (
         uptime_ms(&b, "rollback-start"),
         uptime_ms(&b, "prune-exit="),
     ) else {
         bail!("no rollback/pruning timing markers; {}", b.describe());
     };
-    let window = ((e.saturating_sub(s)) * 6 / 5).max(100);
+    let window = ((end.saturating_sub(start)) * 6 / 5).max(100);
     eprintln!(
         "crash-injection: a clean stage 1 + pruning run (one old root with nested subvolumes pruned) took ~{} ms; killing within {window} ms of the rollback's start",
-        e - s
+        end - start
     );
     check_disk(&img, &persist_before, true)?;
 
@@ -231,7 +231,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
         &["prune:nested-destroyed:2", "prune:pruned:1", "exchanged"],
     ]
     .iter()
-    .map(|seq| seq.iter().map(|s| s.to_string()).collect())
+    .map(|seq| seq.iter().map(ToString::to_string).collect())
     .collect();
     for (k, seq) in stops.iter().enumerate() {
         for cut in [false, true] {

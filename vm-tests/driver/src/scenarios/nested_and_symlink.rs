@@ -107,7 +107,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
     spec.script = format!("{REPORT}\n{WRITE}");
     let b1 = ctx.boot("first", &img, &spec)?;
     b1.expect_script_ok()?;
-    spec.script = REPORT.to_owned();
+    REPORT.clone_into(&mut spec.script);
     let b2 = ctx.boot("second", &img, &spec)?;
     b2.expect_script_ok()?;
 

@@ -85,7 +85,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
         Some("mine"),
         Some(&b1),
     )?;
-    spec.script = REPORT.to_owned();
+    REPORT.clone_into(&mut spec.script);
     let b2 = ctx.boot("second", &img, &spec)?;
     b2.expect_script_ok()?;
     let mid = b1.get("machine-id").unwrap_or_default();

@@ -26,192 +26,13 @@
 
 use crate::harness::{Ctx, Fs, Mode, Outcome, Spec, check_eq};
 use crate::initrd::Flavour;
-use crate::qemu::{Boot, End, Hook};
+use crate::qemu::{End, Hook};
 use crate::{Context, Env, Result, bail, ensure};
 use std::time::Duration;
 
-const CONFIG: &str = r#"{
-  "version": 1,
-  "rollback": [
-    { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank",
-      "oldRoots": "rpool/local/old_roots", "keep": { "days": null, "min": 1, "max": 2 } }
-  ]
-}"#;
+mod guest;
 
-/// The same root without old roots: `zfs rollback -r`.
-const CONFIG_NULL: &str = r#"{
-  "version": 1,
-  "rollback": [
-    { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank", "oldRoots": null }
-  ]
-}"#;
-
-/// Seed `rpool/safe/persist` with files (initrd shell, busybox).
-const SEED: &str = r#"
-set -e
-ZPOOL_IMPORT_UDEV_TIMEOUT_MS=0 zpool import -N -f rpool
-mkdir -p /p && mount -t zfs rpool/safe/persist /p
-mkdir -p /p/etc/ssh /p/var/lib/app
-for i in 1 2 3 4 5 6 7 8 9 10; do head -c $((i * 4099)) /dev/urandom >/p/var/lib/app/blob$i; done
-echo key >/p/etc/ssh/ssh_host_ed25519_key
-umount /p
-zpool export rpool
-"#;
-
-/// Recover (when asked), report the pool state, and write the marker file
-/// `gen-$NEXT` on the root for the next stop (initrd shell, busybox).
-const INSPECT: &str = r#"
-set -e
-ZPOOL_IMPORT_UDEV_TIMEOUT_MS=0 zpool import -N -f rpool
-if [ "$RECOVER" = yes ]; then
-  rc=0; tabula-rollback --config /etc/tabula/config.json || rc=$?
-  mark "recover-exit=$rc"
-  # The pruning half, as the booted system's tabula-prune.service runs it.
-  rc=0; tabula-rollback --prune-only --config /etc/tabula/config.json || rc=$?
-  mark "prune-exit=$rc"
-fi
-mark "datasets=$(zfs list -H -t all -o name | tr '\n' ',')"
-mark "origin=$(zfs get -H -o value origin rpool/local/root) mark=$(zfs get -H -o value -s local tabula:role rpool/local/root | tr -d '\n')x"
-mkdir -p /p /r
-mount -t zfs -o ro rpool/safe/persist /p
-mark "persist=$(cd /p && find . -type f | sort | xargs sha256sum | sha256sum | cut -c1-32)"
-umount /p
-mount -t zfs rpool/local/root /r
-mark "root-files=$(ls -A /r | paste -sd, -)"
-[ -n "$NEXT" ] && echo "$NEXT" >"/r/gen-$NEXT"
-umount /r
-for n in $(zfs list -H -o name -d 1 rpool/local/old_roots | tail -n +2); do
-  if mount -t zfs -o ro "$n" /r 2>/dev/null; then
-    mark "old-files=${n##*/}:$(ls -A /r | grep '^gen-' | paste -sd, -)"
-    umount /r
-  else
-    mark "old-files=${n##*/}:unmountable"
-  fi
-done
-zpool export rpool
-"#;
-
-/// What an inspection found.
-struct State {
-    persist: String,
-    old_roots: usize,
-}
-
-/// Inspect (after a recovery rollback when `recover`), check the
-/// invariants, and leave `gen-<next>` on the root. `gen` is the marker the
-/// root held before the stop, which exactly one old root must now hold.
-fn inspect(
-    ctx: &Ctx,
-    img: &std::path::Path,
-    label: &str,
-    config: &str,
-    recover: bool,
-    gen_before: Option<u32>,
-    next: u32,
-) -> Result<(Boot, State)> {
-    let script = format!(
-        "RECOVER={}\nNEXT={next}\n{INSPECT}",
-        if recover { "yes" } else { "no" }
-    );
-    let mut spec = Spec::new(Flavour::Scripted, Fs::Zfs, config, &script);
-    spec.mode = Mode::InitrdScript;
-    spec.timeout = Duration::from_secs(180);
-    let b = ctx.boot(label, img, &spec)?;
-    check_eq(
-        "inspection script",
-        b.get("script-exit"),
-        Some("0"),
-        Some(&b),
-    )?;
-    if recover {
-        check_eq(
-            &format!("{label}: the recovery rollback's exit status"),
-            b.get("recover-exit"),
-            Some("0"),
-            Some(&b),
-        )?;
-        check_eq(
-            &format!("{label}: the pruning run's exit status"),
-            b.get("prune-exit"),
-            Some("0"),
-            Some(&b),
-        )?;
-    }
-    let ds: Vec<String> = b
-        .get("datasets")
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    ensure!(
-        ds.iter().filter(|d| *d == "rpool/local/root").count() == 1,
-        "{label}: not exactly one rpool/local/root: {ds:?}; {}",
-        b.describe()
-    );
-    ensure!(
-        ds.iter().any(|d| d == "rpool/local/root@blank"),
-        "{label}: rpool/local/root@blank missing: {ds:?}; {}",
-        b.describe()
-    );
-    ensure!(
-        !ds.iter().any(|d| d.contains("tabula-new")),
-        "{label}: a leftover temporary dataset: {ds:?}; {}",
-        b.describe()
-    );
-    let old = ds
-        .iter()
-        .filter(|d| d.starts_with("rpool/local/old_roots/") && !d.contains('@'))
-        .count();
-    check_eq(
-        &format!("{label}: root origin (promoted)"),
-        b.get("origin"),
-        Some("-"),
-        Some(&b),
-    )?;
-    check_eq(
-        &format!("{label}: tabula:role on the root"),
-        b.get("mark"),
-        Some("x"),
-        Some(&b),
-    )?;
-    check_eq(
-        &format!("{label}: files on the new root"),
-        b.get("root-files"),
-        Some(""),
-        Some(&b),
-    )?;
-    if let Some(g) = gen_before {
-        let holders: Vec<&str> = b
-            .all("old-files")
-            .into_iter()
-            .filter(|v| {
-                // "<timestamp name>:<files>": the name has colons, the files none.
-                v.rsplit_once(':')
-                    .is_some_and(|(_, f)| f.split(',').any(|x| x == format!("gen-{g}")))
-            })
-            .collect();
-        ensure!(
-            holders.len() == 1,
-            "{label}: the root of before the stop (holding gen-{g}) is not exactly one old root: {:?}; {}",
-            b.all("old-files"),
-            b.describe()
-        );
-    }
-    let persist = b.get("persist").unwrap_or_default().to_owned();
-    ensure!(
-        persist.len() == 32,
-        "{label}: no persist checksum; {}",
-        b.describe()
-    );
-    Ok((
-        b,
-        State {
-            persist,
-            old_roots: old,
-        },
-    ))
-}
+use guest::{CONFIG, CONFIG_NULL, SEED, inspect};
 
 /// One stop: boot the fault-injection build with `TABULA_FAULT_AFTER=step`,
 /// as an abort or (when `cut`) a power cut at the abort. Returns whether the
@@ -262,7 +83,7 @@ pub fn run(env: &Env) -> Result<Outcome> {
         .unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
+                .map_or(1, |d| d.as_secs() ^ u64::from(d.subsec_nanos()))
                 | 1
         });
     eprintln!("crash-injection-zfs: {iterations} power cuts, TABULA_CRASH_SEED={seed}");
@@ -373,7 +194,10 @@ pub fn run(env: &Env) -> Result<Outcome> {
     let (Some(t0), Some(t1)) = (stamp("running zfs clone"), stamp(": done")) else {
         bail!("no clone/done lines from tabula-rollback; {}", b.describe());
     };
-    let window = (((t1 - t0) * 1000.0) as u64).max(200);
+    // A negative span (it cannot be, but the stamps are parsed text) gives
+    // 0 and then the 200 ms floor.
+    let span_ms = Duration::try_from_secs_f64(t1 - t0).map_or(0, |d| d.as_millis());
+    let window = u64::try_from(span_ms).unwrap_or(u64::MAX).max(200);
     eprintln!(
         "crash-injection-zfs: clone to done took ~{window} ms in a clean run; cutting within it"
     );
