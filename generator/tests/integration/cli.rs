@@ -1,4 +1,3 @@
-#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
 //! The binary as systemd runs it: arguments, exit codes, one line per
 //! problem, nothing emitted for an unusable configuration, the rest emitted
 //! around rejected entries, initrd detection.

@@ -1,4 +1,3 @@
-#![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up must stop loudly
 //! Persisted directories with their own ZFS dataset or Btrfs subvolume,
 //! through the real program (`tabula-generator sources`, then `prepare`)
 //! in a temporary root (`TABULA_GENERATOR_ROOT`):
@@ -19,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::RwLock;
 
+use crate::common::SYSTEMD_ANALYZE;
 use tabula_testkit::{BTRFS_ON_LOOP, Need};
 
 const FAKE_ZFS: &[Need] = &[Need::Program {
@@ -98,7 +98,23 @@ impl Machine {
             .find(|p| p.is_file())
             .expect("python3 on PATH");
         let program = fake.join("zfs");
-        fs::write(&program, format!("#!{}\n{body}", python3.display())).unwrap();
+        // Written by `cp`, in its own process: the other test modules of
+        // this binary fork without taking FORKS, and a child forked while
+        // this process held the program open for writing would keep it
+        // open until its `exec`.
+        let text = fake.join("zfs.text");
+        fs::write(&text, format!("#!{}\n{body}", python3.display())).unwrap();
+        let copied = Command::new("cp")
+            .arg(&text)
+            .arg(&program)
+            .status()
+            .unwrap();
+        assert!(
+            copied.success(),
+            "cp {} {}",
+            text.display(),
+            program.display()
+        );
         fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
         fs::write(fake.join("state.json"), state).unwrap();
         let _ = fs::remove_file(fake.join("argv.log"));
@@ -435,10 +451,7 @@ fn prepare_gives_a_new_dataset_the_entry_s_owner_and_refuses_one_that_is_not_mou
 fn a_dataset_is_mounted_after_its_creation_and_before_the_prepare_step_and_its_bind_mount() {
     if tabula_testkit::skip_unless(
         "a_dataset_is_mounted_after_its_creation_and_before_the_prepare_step_and_its_bind_mount",
-        &[Need::Program {
-            name: "systemd-analyze",
-            package: "systemd",
-        }],
+        &[SYSTEMD_ANALYZE],
     ) {
         return;
     }

@@ -1,4 +1,3 @@
-#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
 //! The prepare step for real, as root, in a temporary root: owners and modes
 //! of every created parent, correction of wrong owners and modes, and a
 //! non-root user's tree full of planted symlinks (and a directory swapped

@@ -1,4 +1,3 @@
-#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
 //! The emitted units applied for real: the generator binary writes units for
 //! paths under a temporary directory, the prepare step runs, and every
 //! mount unit's What/Where/Type/Options is mounted as systemd would
