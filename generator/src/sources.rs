@@ -167,6 +167,7 @@ pub fn plan(plan: &mut Plan, root: &Path) -> Vec<Source> {
 
 /// `tabula-generator sources`: the configuration's sources, each brought to
 /// what it says; [`Exit::Failure`] when any failed.
+#[must_use]
 pub fn run(config: &Path, opts: &Options) -> Exit {
     let config = match tabula_config::load(config) {
         Ok(c) => c,

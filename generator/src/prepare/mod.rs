@@ -120,6 +120,7 @@ pub fn prepare_all(
 
 /// The prepare step for `stage` with the configuration `config`: logs each
 /// entry that failed; [`Exit::Failure`] when any did.
+#[must_use]
 pub fn run(config: &Path, stage: Stage, opts: &Options) -> Exit {
     let config = match tabula_config::load(config) {
         Ok(c) => c,

@@ -19,6 +19,7 @@ pub struct UserDb {
 }
 
 impl UserDb {
+    #[must_use]
     pub fn load(passwd: &Path, group: &Path) -> Self {
         let mut db = UserDb {
             passwd: passwd.to_owned(),

@@ -35,6 +35,7 @@ pub struct Mounted {
 }
 
 /// The mount table in `/proc/self/mountinfo` format, last mount last.
+#[must_use]
 pub fn read_mountinfo(file: &Path) -> Vec<Mounted> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     text.lines()
@@ -60,6 +61,7 @@ pub(super) fn mounted_at<'a>(table: &'a [Mounted], point: &str) -> Option<&'a Mo
 
 /// The dataset `storage` is mounted from: its `zfs` line in `ROOT/etc/fstab`,
 /// else the mount table `ROOT/proc/self/mountinfo`.
+#[must_use]
 pub fn storage_dataset(root: &Path, storage: &str) -> Option<String> {
     let fstab = std::fs::read_to_string(root.join("etc/fstab")).unwrap_or_default();
     for line in fstab.lines() {

@@ -229,6 +229,7 @@ pub(super) fn marker(dir: &Path, kind: &str, unit: &str) -> PathBuf {
 
 /// Runs the sources step for `sources`; returns the labels of the entries
 /// that failed, each logged with its reason.
+#[must_use]
 pub fn run_sources(sources: &[Source], opts: &Options) -> Vec<String> {
     let mut failed = Vec::new();
     let root = match rustix::fs::open(

@@ -85,29 +85,26 @@ pub(super) fn overlay_unit(overlay: &OverlayMount, ctx: &Context<'_>) -> Node {
         .list("Before", &before);
     let mut dirs: Vec<&str> = vec![&o.upper, &o.work];
     dirs.extend(o.lower.iter().map(String::as_str));
-    match &o.when_mounted {
-        Some(when) => {
-            // Ordered after, never requiring, what lives on the SSD: when it
-            // is absent its mounts fail, this unit's condition is checked
-            // and the journal says "skipped because of an unmet condition
-            // check (ConditionPathIsMountPoint=...)", and the listed units
-            // start on the lower layers alone.
-            let mut after: Vec<String> = Vec::new();
-            for d in dirs.iter().copied().chain([when.as_str()]) {
-                after.extend(mount_units_along(d));
-            }
-            after.retain(|u| *u != overlay.unit);
-            after.sort();
-            after.dedup();
-            unit.set("Wants", &path_unit_name(when, "mount"))
-                .list_lines("After", &after, 16)
-                .set("ConditionPathIsMountPoint", when);
+    if let Some(when) = &o.when_mounted {
+        // Ordered after, never requiring, what lives on the SSD: when it
+        // is absent its mounts fail, this unit's condition is checked
+        // and the journal says "skipped because of an unmet condition
+        // check (ConditionPathIsMountPoint=...)", and the listed units
+        // start on the lower layers alone.
+        let mut after: Vec<String> = Vec::new();
+        for d in dirs.iter().copied().chain([when.as_str()]) {
+            after.extend(mount_units_along(d));
         }
-        None => {
-            let others: Vec<&str> = dirs.into_iter().filter(|d| *d != o.where_).collect();
-            if !others.is_empty() {
-                unit.words("RequiresMountsFor", &others);
-            }
+        after.retain(|u| *u != overlay.unit);
+        after.sort();
+        after.dedup();
+        unit.set("Wants", &path_unit_name(when, "mount"))
+            .list_lines("After", &after, 16)
+            .set("ConditionPathIsMountPoint", when);
+    } else {
+        let others: Vec<&str> = dirs.into_iter().filter(|d| *d != o.where_).collect();
+        if !others.is_empty() {
+            unit.words("RequiresMountsFor", &others);
         }
     }
     let lower: Vec<String> = o.lower.iter().map(|l| overlay_dir(l)).collect();

@@ -9,6 +9,7 @@
 //! Over 400 lines in one file: four tests on one namespace harness, the
 //! first (every kind of unit mounted) 200 lines on its own.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -42,8 +43,7 @@ fn settings(unit: &str) -> Vec<(String, String)> {
 fn get<'a>(s: &'a [(String, String)], key: &str) -> &'a str {
     s.iter()
         .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {key}= in unit"))
+        .map_or_else(|| panic!("no {key}= in unit"), |(_, v)| v.as_str())
 }
 
 fn shell_quote(s: &str) -> String {
@@ -179,16 +179,19 @@ fn emitted_mounts_land_in_a_private_namespace() {
     let mut script = String::from("set -e\n");
     for (wh, what, ty, opts) in &mounts {
         // systemd creates a missing mount point (DirectoryMode=0755).
-        script.push_str(&format!("[ -e {0} ] || mkdir -p -- {0}\n", shell_quote(wh)));
-        script.push_str(&format!(
-            "mount -t {} -o {} -- {} {}\n",
+        writeln!(script, "[ -e {0} ] || mkdir -p -- {0}", shell_quote(wh)).unwrap();
+        writeln!(
+            script,
+            "mount -t {} -o {} -- {} {}",
             shell_quote(ty),
             shell_quote(opts),
             shell_quote(what),
             shell_quote(wh)
-        ));
+        )
+        .unwrap();
     }
-    script.push_str(&format!(
+    write!(
+        script,
         "echo through-the-mount > {t}/root/var/lib/app/written\n\
          echo spaced > {}\n\
          echo doc > {t}/root/home/admin/Documents/doc\n\
@@ -199,7 +202,8 @@ fn emitted_mounts_land_in_a_private_namespace() {
         shell_quote(&format!("{t}/root/srv/with space/f")),
         shell_quote(&format!("{t}/root/merged")),
         shell_quote(&t),
-    ));
+    )
+    .unwrap();
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .output()
@@ -385,19 +389,21 @@ fn nested_entries_are_mounted_outer_first_and_each_lands_in_its_storage() {
     assert_eq!(mounts.len(), 4, "{mounts:?}");
     let mut script = String::from("set -e\n");
     for (wh, what, o) in &mounts {
-        script.push_str(&format!(
+        write!(script,
             "[ -d {0} ] || {{ echo missing mount point {0} >&2; exit 1; }}\nmount -o {1} -- {2} {0}\n",
             shell_quote(wh),
             shell_quote(o),
             shell_quote(what),
-        ));
+        ).unwrap();
     }
-    script.push_str(&format!(
+    write!(
+        script,
         "echo outer > {t}/root/var/lib/outer\n\
          echo inner > {t}/root/var/lib/nixos/inner\n\
          echo im > {t}/root/home/admin/.config/fcitx5/profile\n\
          echo cfg > {t}/root/home/admin/.config/app\n"
-    ));
+    )
+    .unwrap();
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .output()

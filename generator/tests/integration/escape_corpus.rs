@@ -39,9 +39,11 @@ fn corpus(count: usize) -> Vec<String> {
     while paths.len() < count {
         let max = if rng.below(10) == 0 { 30 } else { 5 };
         let depth = 1 + rng.below(max);
-        let path: String = (0..depth)
-            .map(|_| format!("/{}", component(&mut rng)))
-            .collect();
+        let path: String = (0..depth).fold(String::new(), |mut path, _| {
+            path.push('/');
+            path.push_str(&component(&mut rng));
+            path
+        });
         if path.len() < 4000 {
             paths.push(path);
         }

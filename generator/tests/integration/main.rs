@@ -5,6 +5,15 @@
 //! their need and skip visibly through `tabula_testkit::skip_unless`;
 //! `dev/test.sh` runs them with `--include-ignored`.
 
+#![warn(clippy::pedantic)]
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test reads as one scenario from setup to the last assertion"
+)]
+#![allow(
+    clippy::case_sensitive_file_extension_comparisons,
+    reason = "unit-name suffixes (`.mount`) are case-sensitive in systemd"
+)]
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,

@@ -12,6 +12,7 @@
 //!   subvolume kept;
 //! - the order systemd reads from the emitted units.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -75,9 +76,11 @@ impl Machine {
     fn mounted(&self, dataset: &str, point: &str) {
         let table = self.root.join("proc/self/mountinfo");
         let mut text = fs::read_to_string(&table).unwrap();
-        text.push_str(&format!(
-            "40 36 0:40 / {point} rw shared:9 - zfs {dataset} rw,xattr,noacl\n"
-        ));
+        writeln!(
+            text,
+            "40 36 0:40 / {point} rw shared:9 - zfs {dataset} rw,xattr,noacl"
+        )
+        .unwrap();
         fs::write(table, text).unwrap();
     }
 
@@ -87,7 +90,9 @@ impl Machine {
 
     /// The rollback's `zfs` simulator, with a pool state.
     fn fake_zfs(&self, state: &str) {
-        let _writing = FORKS.write().unwrap_or_else(|e| e.into_inner());
+        let _writing = FORKS
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let fake = self.fake_dir();
         fs::create_dir_all(&fake).unwrap();
         let source = format!("{}/../rollback/tests/fake-zfs", env!("CARGO_MANIFEST_DIR"));
@@ -127,7 +132,9 @@ impl Machine {
     }
 
     fn dump(&self) -> String {
-        let _running = FORKS.read().unwrap_or_else(|e| e.into_inner());
+        let _running = FORKS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let out = Command::new(self.fake_dir().join("zfs"))
             .arg("dump")
             .output()
@@ -137,7 +144,9 @@ impl Machine {
 
     /// Runs `tabula-generator ARGS` on this machine: exit status, log.
     fn run(&self, args: &[&str]) -> (i32, String) {
-        let _running = FORKS.read().unwrap_or_else(|e| e.into_inner());
+        let _running = FORKS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let path = format!(
             "{}:{}",
             self.fake_dir().display(),
@@ -172,7 +181,7 @@ const POOLS: &str = r#"{"datasets": {
   "tank": {"creation": 1, "origin": null, "props": {}}
 }, "snapshots": {}}"#;
 
-/// The per-service layout: media 1M, SQLite 16K, PostgreSQL data 8K and
+/// The per-service layout: media 1M, `SQLite` 16K, `PostgreSQL` data 8K and
 /// its write-ahead log 128K uncompressed.
 fn seed_config(postgres_recordsize: &str, with_plex: bool) -> String {
     let plex = if with_plex {

@@ -86,7 +86,9 @@ fn a_drifted_property_is_set_again_and_a_removed_entry_keeps_its_dataset() {
     // By hand, someone sets sonarr's recordsize; the configuration changes
     // PostgreSQL's and no longer lists plex.
     {
-        let _running = FORKS.read().unwrap_or_else(|e| e.into_inner());
+        let _running = FORKS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Command::new(m.fake_dir().join("zfs"))
             .args(["set", "recordsize=64K", "tank/services/sonarr"])
             .status()
