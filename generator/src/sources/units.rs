@@ -1,43 +1,8 @@
 //! The units of the sources step: `tabula-sources.service`, one mount unit
 //! per dataset, the drop-in ordering the prepare step after them.
 
-use std::fmt::Write as _;
-
 use super::{How, SOURCES_DIR, SOURCES_UNIT, Source, ZFS_SEARCH_PATH};
-use crate::escape::{unit_value, unit_word};
-use crate::units::{Context, DOCUMENTATION, HEADER, Node, PREPARE_UNIT, Tree};
-
-/// A unit file being written: the header, then lines.
-pub(super) struct Lines(String);
-
-impl Lines {
-    pub(super) fn new() -> Self {
-        Lines(HEADER.to_owned())
-    }
-    pub(super) fn line(&mut self, s: &str) -> &mut Self {
-        self.0.push_str(s);
-        self.0.push('\n');
-        self
-    }
-    /// `key=value`, `%` doubled.
-    pub(super) fn set(&mut self, key: &str, value: &str) -> &mut Self {
-        let _ = writeln!(self.0, "{key}={}", unit_value(value));
-        self
-    }
-    /// `key=` words, each quoted as needed.
-    pub(super) fn words(&mut self, key: &str, words: &[&str]) -> &mut Self {
-        let quoted: Vec<String> = words.iter().map(|w| unit_word(w)).collect();
-        let _ = writeln!(self.0, "{key}={}", quoted.join(" "));
-        self
-    }
-    pub(super) fn origin(&mut self, ctx: &Context<'_>) -> &mut Self {
-        self.set("Documentation", DOCUMENTATION)
-            .set("SourcePath", ctx.config_path)
-    }
-    pub(super) fn finish(&mut self) -> Node {
-        Node::File(std::mem::take(&mut self.0))
-    }
-}
+use crate::units::{Context, Node, PREPARE_UNIT, Tree, UnitFile};
 
 /// The units for `sources`, added to `tree`: `tabula-sources.service`, one
 /// mount unit per dataset, and a drop-in that orders the prepare step after
@@ -64,9 +29,9 @@ pub fn render(sources: &[Source], ctx: &Context<'_>, tree: &mut Tree) {
     if any_zfs {
         after.push("zfs-import.target");
     }
-    let mut unit = Lines::new();
-    unit.line("")
-        .line("[Unit]")
+    let mut unit = UnitFile::new(512);
+    unit.blank()
+        .section("Unit")
         .set(
             "Description",
             "Create the persisted directories' own datasets and subvolumes",
@@ -77,8 +42,8 @@ pub fn render(sources: &[Source], ctx: &Context<'_>, tree: &mut Tree) {
         .set("Before", &before.join(" "))
         .set("After", &after.join(" "))
         .words("RequiresMountsFor", &storages)
-        .line("")
-        .line("[Service]")
+        .blank()
+        .section("Service")
         .set("Type", "oneshot")
         .set("RemainAfterExit", "yes");
     if any_zfs {
@@ -89,12 +54,12 @@ pub fn render(sources: &[Source], ctx: &Context<'_>, tree: &mut Tree) {
 
     let mut after = vec![SOURCES_UNIT];
     after.extend(&mounts);
-    let mut dropin = Lines::new();
+    let mut dropin = UnitFile::new(512);
     dropin
-        .line("")
-        .line("# The sources with their own dataset or subvolume exist, and the")
-        .line("# datasets are mounted, before the prepare step looks at them.")
-        .line("[Unit]")
+        .blank()
+        .comment("The sources with their own dataset or subvolume exist, and the")
+        .comment("datasets are mounted, before the prepare step looks at them.")
+        .section("Unit")
         .origin(ctx)
         .set("Wants", SOURCES_UNIT)
         .set("After", &after.join(" "));
@@ -106,9 +71,9 @@ pub fn render(sources: &[Source], ctx: &Context<'_>, tree: &mut Tree) {
 
 pub(super) fn dataset_unit(s: &Source, dataset: &str, ctx: &Context<'_>) -> Node {
     let b = &s.bind;
-    let mut unit = Lines::new();
-    unit.line("")
-        .line("[Unit]")
+    let mut unit = UnitFile::new(512);
+    unit.blank()
+        .section("Unit")
         .set(
             "Description",
             &format!("Dataset {dataset} of the persisted directory {}", b.path),
@@ -127,8 +92,8 @@ pub(super) fn dataset_unit(s: &Source, dataset: &str, ctx: &Context<'_>) -> Node
             "ConditionPathExists",
             &format!("{SOURCES_DIR}/ready/{}", b.unit),
         )
-        .line("")
-        .line("[Mount]")
+        .blank()
+        .section("Mount")
         .set("What", dataset)
         .set("Where", &b.source)
         .set("Type", "zfs");

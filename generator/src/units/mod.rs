@@ -13,6 +13,8 @@ mod mounts;
 mod prepare_service;
 mod unit_file;
 
+pub(crate) use unit_file::UnitFile;
+
 use dropins::{machine_id_dropin, wants_dropin};
 use mounts::{bind_unit, overlay_unit};
 use prepare_service::prepare_unit;

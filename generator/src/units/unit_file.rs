@@ -20,28 +20,28 @@ use crate::escape::{unit_value, unit_word};
 ///
 /// [`set`]: UnitFile::set
 /// [`words`]: UnitFile::words
-pub(super) struct UnitFile(String);
+pub(crate) struct UnitFile(String);
 
 impl UnitFile {
-    pub(super) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         let mut out = String::with_capacity(capacity);
         out.push_str(HEADER);
         UnitFile(out)
     }
 
-    pub(super) fn blank(&mut self) -> &mut Self {
+    pub(crate) fn blank(&mut self) -> &mut Self {
         self.0.push('\n');
         self
     }
 
-    pub(super) fn comment(&mut self, line: &str) -> &mut Self {
+    pub(crate) fn comment(&mut self, line: &str) -> &mut Self {
         self.0.push_str("# ");
         self.0.push_str(line);
         self.0.push('\n');
         self
     }
 
-    pub(super) fn section(&mut self, name: &str) -> &mut Self {
+    pub(crate) fn section(&mut self, name: &str) -> &mut Self {
         self.0.push('[');
         self.0.push_str(name);
         self.0.push_str("]\n");
@@ -49,7 +49,7 @@ impl UnitFile {
     }
 
     /// `key=` the concatenation of `parts`, each with `%` doubled.
-    pub(super) fn set_parts(&mut self, key: &str, parts: &[&str]) -> &mut Self {
+    pub(crate) fn set_parts(&mut self, key: &str, parts: &[&str]) -> &mut Self {
         self.0.push_str(key);
         self.0.push('=');
         for part in parts {
@@ -60,17 +60,17 @@ impl UnitFile {
     }
 
     /// `key=value`, `%` doubled.
-    pub(super) fn set(&mut self, key: &str, value: &str) -> &mut Self {
+    pub(crate) fn set(&mut self, key: &str, value: &str) -> &mut Self {
         self.set_parts(key, &[value])
     }
 
     /// `key=a b c`: names (units), separated by spaces, `%` doubled.
-    pub(super) fn list<S: AsRef<str>>(&mut self, key: &str, items: &[S]) -> &mut Self {
+    pub(crate) fn list<S: AsRef<str>>(&mut self, key: &str, items: &[S]) -> &mut Self {
         self.joined(key, items.iter().map(AsRef::as_ref), ' ')
     }
 
     /// `key=` the `items` separated by `separator`, each with `%` doubled.
-    pub(super) fn joined<'a>(
+    pub(crate) fn joined<'a>(
         &mut self,
         key: &str,
         items: impl IntoIterator<Item = &'a str>,
@@ -89,7 +89,7 @@ impl UnitFile {
     }
 
     /// `key="a" b`: paths or arguments, each quoted as needed.
-    pub(super) fn words<S: AsRef<str>>(&mut self, key: &str, words: &[S]) -> &mut Self {
+    pub(crate) fn words<S: AsRef<str>>(&mut self, key: &str, words: &[S]) -> &mut Self {
         self.0.push_str(key);
         self.0.push('=');
         for (i, word) in words.iter().enumerate() {
@@ -103,7 +103,7 @@ impl UnitFile {
     }
 
     /// `key=` each chunk of at most `per_line` items, as [`Self::list`].
-    pub(super) fn list_lines<S: AsRef<str>>(
+    pub(crate) fn list_lines<S: AsRef<str>>(
         &mut self,
         key: &str,
         items: &[S],
@@ -116,7 +116,7 @@ impl UnitFile {
     }
 
     /// `key=` each chunk of at most `per_line` items, as [`Self::words`].
-    pub(super) fn words_lines<S: AsRef<str>>(
+    pub(crate) fn words_lines<S: AsRef<str>>(
         &mut self,
         key: &str,
         items: &[S],
@@ -129,12 +129,12 @@ impl UnitFile {
     }
 
     /// `Documentation=` and `SourcePath=`, which every file has.
-    pub(super) fn origin(&mut self, ctx: &Context<'_>) -> &mut Self {
+    pub(crate) fn origin(&mut self, ctx: &Context<'_>) -> &mut Self {
         self.set("Documentation", DOCUMENTATION)
             .set("SourcePath", ctx.config_path)
     }
 
-    pub(super) fn finish(&mut self) -> Node {
+    pub(crate) fn finish(&mut self) -> Node {
         Node::File(std::mem::take(&mut self.0))
     }
 }
