@@ -2,10 +2,10 @@
 //! with `"method": "auto"`, as a link or a bind mount.
 
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use super::{ALICE, USERS, fixture, owner_mode};
+use super::{ALICE, USERS, fixture, owner_mode, write_with_mode};
 use tabula_config::parse;
 use tabula_generator::PrepareError;
 use tabula_generator::plan::{Stage, plan};
@@ -104,12 +104,11 @@ fn an_auto_file_is_linked_while_its_copy_is_missing_and_bind_mounted_once_it_exi
     let r = &f.root;
     fs::create_dir_all(r.join("state")).expect("mkdir");
     fs::create_dir_all(r.join("persist/etc/ssh")).expect("mkdir");
-    fs::write(r.join("persist/etc/ssh/ssh_host_ed25519_key"), "key\n").expect("write");
-    fs::set_permissions(
-        r.join("persist/etc/ssh/ssh_host_ed25519_key"),
-        fs::Permissions::from_mode(0o600),
-    )
-    .expect("chmod");
+    write_with_mode(
+        &r.join("persist/etc/ssh/ssh_host_ed25519_key"),
+        "key\n",
+        0o600,
+    );
     let config = parse(
         r#"{ "version": 1, "persist": [ { "storage": "/persist",
             "directories": [ "/var/lib/app" ],

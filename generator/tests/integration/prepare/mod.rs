@@ -5,7 +5,7 @@
 //! anything outside.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tabula_generator::prepare::Options;
@@ -74,6 +74,12 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, u32, u32, u32, u64, Option<PathBuf>)> {
     }
     out.sort();
     out
+}
+
+/// Writes `text` to the file `path` and gives it `mode`.
+fn write_with_mode(path: &Path, text: &str, mode: u32) {
+    fs::write(path, text).expect("write");
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 const CONFIG: &str = r#"{

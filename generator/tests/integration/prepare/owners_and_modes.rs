@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::{ALICE, CONFIG, USERS, fixture, owner_mode, snapshot};
+use super::{ALICE, CONFIG, USERS, fixture, owner_mode, snapshot, write_with_mode};
 use tabula_config::parse;
 use tabula_generator::plan::{Stage, plan};
 use tabula_generator::prepare::prepare_all;
@@ -184,27 +184,16 @@ fn a_compat_entry_never_changes_the_mode_of_existing_data() {
     let f = fixture();
     let r = &f.root;
     fs::create_dir_all(r.join("persist/etc/ssh")).expect("mkdir");
-    fs::write(r.join("persist/etc/ssh/ssh_host_ed25519_key"), "key\n").expect("write");
-    fs::set_permissions(
-        r.join("persist/etc/ssh/ssh_host_ed25519_key"),
-        fs::Permissions::from_mode(0o600),
-    )
-    .expect("chmod");
+    write_with_mode(
+        &r.join("persist/etc/ssh/ssh_host_ed25519_key"),
+        "key\n",
+        0o600,
+    );
     // The target exists on the erased root with the entry's mode: it
     // follows the source, not the entry.
     fs::create_dir_all(r.join("etc/ssh")).expect("mkdir");
-    fs::write(r.join("etc/ssh/ssh_host_rsa_key"), "").expect("write");
-    fs::set_permissions(
-        r.join("etc/ssh/ssh_host_rsa_key"),
-        fs::Permissions::from_mode(0o644),
-    )
-    .expect("chmod");
-    fs::write(r.join("persist/etc/ssh/ssh_host_rsa_key"), "key\n").expect("write");
-    fs::set_permissions(
-        r.join("persist/etc/ssh/ssh_host_rsa_key"),
-        fs::Permissions::from_mode(0o600),
-    )
-    .expect("chmod");
+    write_with_mode(&r.join("etc/ssh/ssh_host_rsa_key"), "", 0o644);
+    write_with_mode(&r.join("persist/etc/ssh/ssh_host_rsa_key"), "key\n", 0o600);
     fs::create_dir_all(r.join("persist/var/lib/service")).expect("mkdir");
     rustix::fs::chown(
         r.join("persist/var/lib/service"),

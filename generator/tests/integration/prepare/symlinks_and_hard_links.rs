@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use super::{ALICE, USERS, fixture, owner_mode, snapshot};
+use super::{ALICE, USERS, fixture, owner_mode, snapshot, write_with_mode};
 use tabula_config::parse;
 use tabula_generator::PrepareError;
 use tabula_generator::plan::{Stage, plan};
@@ -187,8 +187,7 @@ fn prepare_never_changes_a_file_reached_through_a_hard_link() {
     let r = &f.root;
     let outside = r.join("outside");
     for name in ["key", "other-key", "shadow"] {
-        fs::write(outside.join(name), "secret\n").expect("write");
-        fs::set_permissions(outside.join(name), fs::Permissions::from_mode(0o600)).expect("chmod");
+        write_with_mode(&outside.join(name), "secret\n", 0o600);
     }
     fs::create_dir_all(r.join("persist/etc/ssh")).expect("mkdir");
     fs::create_dir_all(r.join("etc")).expect("mkdir");
