@@ -4,7 +4,7 @@
 //! is emitted and why.
 //!
 //! The data moves one way: [`cli`] reads the arguments, the configuration
-//! is parsed and checked (`tabula-config`), [`plan`] turns it into mounts,
+//! is parsed and checked (`tabula-config`), [`plan()`] turns it into mounts,
 //! [`units`] into files. `main.rs` only hands the arguments and [`Env`] to
 //! [`run`]; everything the program reads from the machine is under
 //! [`Env::root`], so tests run it against a temporary tree.

@@ -21,7 +21,7 @@
 //!    subvolume is asked for: it is used as before, and reported with the
 //!    commands that move it). No marker: the entry failed and was reported.
 //!    Nothing is ever destroyed or renamed.
-//! 3. The prepare step ([`before_prepare`]), after the dataset mounts, checks
+//! 3. The prepare step ([`before_prepare()`]), after the dataset mounts, checks
 //!    that a `ready` source is what the configuration says before the bind
 //!    mount is prepared, and gives a source created this boot the entry's
 //!    owner and mode.

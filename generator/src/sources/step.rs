@@ -17,7 +17,7 @@ use super::{CREATED, How, SOURCES_UNIT, Source, btrfs, zfs};
 pub struct Options {
     /// Every path is resolved under it: `/`, or a temporary tree in tests.
     pub root: PathBuf,
-    /// Where the verdicts go ([`SOURCES_DIR`] under the root).
+    /// Where the verdicts go ([`SOURCES_DIR`](super::SOURCES_DIR) under the root).
     pub markers: PathBuf,
     /// The mount table.
     pub mountinfo: PathBuf,
