@@ -34,7 +34,7 @@ if [ $# -eq 0 ]; then
     -f rollback/src/btrfs/state.rs \
     -f rollback/src/zfs/rotation.rs \
     -f generator/src/escape.rs \
-    -f generator/src/units.rs
+    -f 'generator/src/units/*.rs'
 fi
 
 out=target/mutants

@@ -100,6 +100,7 @@ pub enum PrepareError {
 
 impl PrepareError {
     /// The error of a system call on `path`, said in words where one fits.
+    #[must_use]
     pub fn os(errno: Errno, path: &str) -> PrepareError {
         let path = path.to_owned();
         match errno {

@@ -45,6 +45,7 @@ fn push_escaped_path(out: &mut String, path: &str) {
 
 /// The name of the unit of type `suffix` (`"mount"`) for `path`, exactly as
 /// systemd derives it, including the hashed form of over-long names.
+#[must_use]
 pub fn path_unit_name(path: &str, suffix: &str) -> String {
     let mut name = String::with_capacity(path.len() + suffix.len() + 16);
     push_escaped_path(&mut name, path);
@@ -69,19 +70,9 @@ pub fn path_unit_name(path: &str, suffix: &str) -> String {
 }
 
 /// SipHash-2-4 with a 128-bit key, as systemd's `siphash24()`.
+#[must_use]
 pub fn siphash24(data: &[u8], key: &[u8; 16]) -> u64 {
-    let k0 = u64::from_le_bytes([
-        key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
-    ]);
-    let k1 = u64::from_le_bytes([
-        key[8], key[9], key[10], key[11], key[12], key[13], key[14], key[15],
-    ]);
-    let mut v = [
-        k0 ^ 0x736f_6d65_7073_6575,
-        k1 ^ 0x646f_7261_6e64_6f6d,
-        k0 ^ 0x6c79_6765_6e65_7261,
-        k1 ^ 0x7465_6462_7974_6573,
-    ];
+    /// One `SipRound`.
     fn round(v: &mut [u64; 4]) {
         v[0] = v[0].wrapping_add(v[1]);
         v[1] = v[1].rotate_left(13) ^ v[0];
@@ -94,6 +85,18 @@ pub fn siphash24(data: &[u8], key: &[u8; 16]) -> u64 {
         v[1] = v[1].rotate_left(17) ^ v[2];
         v[2] = v[2].rotate_left(32);
     }
+    let k0 = u64::from_le_bytes([
+        key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
+    ]);
+    let k1 = u64::from_le_bytes([
+        key[8], key[9], key[10], key[11], key[12], key[13], key[14], key[15],
+    ]);
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
     let mut chunks = data.chunks_exact(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
@@ -107,7 +110,8 @@ pub fn siphash24(data: &[u8], key: &[u8; 16]) -> u64 {
     let mut last = [0u8; 8];
     let rest = chunks.remainder();
     last[..rest.len()].copy_from_slice(rest);
-    last[7] = data.len() as u8;
+    // The length modulo 256: its lowest byte.
+    last[7] = data.len().to_le_bytes()[0];
     let m = u64::from_le_bytes(last);
     v[3] ^= m;
     round(&mut v);
@@ -126,6 +130,7 @@ pub use tabula_config::entries::unit_value_problem;
 
 /// `s` as a unit-file value: `%` doubled so that no specifier is expanded.
 /// The caller has checked [`unit_value_problem`].
+#[must_use]
 pub fn unit_value(s: &str) -> String {
     s.replace('%', "%%")
 }
@@ -133,6 +138,7 @@ pub fn unit_value(s: &str) -> String {
 /// `s` as one word of a space-separated list setting such as
 /// `RequiresMountsFor=`: double-quoted, with `\` and `"` escaped, `%`
 /// doubled.
+#[must_use]
 pub fn unit_word(s: &str) -> String {
     let plain = !s.is_empty()
         && s.bytes()
@@ -156,6 +162,7 @@ pub fn unit_word(s: &str) -> String {
 
 /// A path as one lower, upper or work directory in overlayfs options: `\`,
 /// `:` and `,` are backslash-escaped, as the kernel's overlayfs parser wants.
+#[must_use]
 pub fn overlay_dir(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for c in path.chars() {
@@ -194,7 +201,7 @@ mod tests {
     fn siphash_reference_vector() {
         // The reference vector of the SipHash paper: key 00..0f, message
         // 00..0e (15 bytes).
-        let key: [u8; 16] = core::array::from_fn(|i| i as u8);
+        let key: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).unwrap());
         let msg: Vec<u8> = (0u8..15).collect();
         assert_eq!(siphash24(&msg, &key), 0xa129_ca61_49be_45e5);
         assert_eq!(siphash24(&[], &key), 0x726f_db47_dd0e_0e31);

@@ -4,10 +4,21 @@
 //! is emitted and why.
 //!
 //! The data moves one way: [`cli`] reads the arguments, the configuration
-//! is parsed and checked (`tabula-config`), [`plan`] turns it into mounts,
+//! is parsed and checked (`tabula-config`), [`plan()`] turns it into mounts,
 //! [`units`] into files. `main.rs` only hands the arguments and [`Env`] to
 //! [`run`]; everything the program reads from the machine is under
 //! [`Env::root`], so tests run it against a temporary tree.
+
+// Pedantic lints, with the ones this crate does not follow named and why.
+#![warn(clippy::pedantic)]
+#![allow(
+    clippy::missing_errors_doc,
+    reason = "every fallible function returns a typed error (error.rs) whose variants say what went wrong; an `# Errors` section on each would repeat them"
+)]
+#![allow(
+    clippy::case_sensitive_file_extension_comparisons,
+    reason = "unit-name suffixes (`.mount`, `.service`) are case-sensitive in systemd, so a case-sensitive `ends_with` is the right comparison"
+)]
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -253,6 +264,7 @@ pub fn generate(env: &Env) -> Result<Outcome, GenerateError> {
 
 /// The generator proper: writes the units into `normal`, the normal output
 /// directory systemd passes.
+#[must_use]
 pub fn run_generator(normal: &Path, env: &Env) -> Exit {
     let outcome = match generate(env) {
         Ok(o) => o,

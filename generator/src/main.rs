@@ -1,5 +1,7 @@
 //! `tabula-generator`: see `tabula-generator --help` and `docs/generator.md`.
 
+#![warn(clippy::pedantic)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

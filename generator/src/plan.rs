@@ -46,11 +46,13 @@ impl std::ops::Deref for Bind {
 impl Bind {
     /// Whether it has a mount unit: a bind mount, or `"auto"` (a bind
     /// mount unless the prepare step placed a symlink).
+    #[must_use]
     pub fn is_mounted(&self) -> bool {
         self.method != Method::Symlink
     }
 
     /// Whether the persisted copy must start as `uninitialized`.
+    #[must_use]
     pub fn is_machine_id(&self) -> bool {
         self.kind == Kind::File && self.path == MACHINE_ID
     }
@@ -108,6 +110,7 @@ fn bind(stage: Stage, e: Persisted) -> Bind {
 
 /// Builds the plan for `stage`: in the initrd only `inInitrd` entries, and
 /// no overlays (they belong to the booted system, and so do their problems).
+#[must_use]
 pub fn plan(config: &Config, stage: Stage) -> Plan {
     let Entries {
         persisted,

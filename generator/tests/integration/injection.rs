@@ -1,4 +1,3 @@
-#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
 //! Nothing that reaches a unit file can inject a directive. Random hostile
 //! paths, options, user names and unit names (newlines, carriage returns,
 //! `[Service]`, `%` specifiers, quotes, backslashes, whitespace at the ends,

@@ -1,27 +1,26 @@
-#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
 //! The binary as systemd runs it: arguments, exit codes, one line per
 //! problem, nothing emitted for an unusable configuration, the rest emitted
 //! around rejected entries, initrd detection.
 
 use std::fs;
+use std::io;
 use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs the binary as systemd would, with `config` as its configuration
 /// under a temporary root (no `/dev/kmsg` there: lines go to stderr).
-fn run(config: &str, dirs: &[&Path], initrd: bool) -> (Output, tempfile::TempDir) {
-    let root = tempfile::tempdir().expect("tempdir");
-    fs::create_dir_all(root.path().join("etc/tabula")).expect("mkdir");
-    fs::write(root.path().join("etc/tabula/config.json"), config).expect("write");
+fn run(config: &str, dirs: &[&Path], initrd: bool) -> io::Result<(Output, tempfile::TempDir)> {
+    let root = tempfile::tempdir()?;
+    fs::create_dir_all(root.path().join("etc/tabula"))?;
+    fs::write(root.path().join("etc/tabula/config.json"), config)?;
     if initrd {
-        fs::write(root.path().join("etc/initrd-release"), "ID=nixos\n").expect("write");
+        fs::write(root.path().join("etc/initrd-release"), "ID=nixos\n")?;
     }
     let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
         .args(dirs)
         .env(tabula_generator::ROOT_VARIABLE, root.path())
-        .output()
-        .expect("run");
-    (out, root)
+        .output()?;
+    Ok((out, root))
 }
 
 fn stderr(o: &Output) -> String {
@@ -41,29 +40,30 @@ const GOOD: &str = r#"{"version":1,"persist":[{"storage":"/persist","directories
   "files":[{"path":"/etc/machine-id","inInitrd":true}]}]}"#;
 
 #[test]
-fn one_or_three_directories() {
-    let out = tempfile::tempdir().expect("tempdir");
-    let (o, _t) = run(GOOD, &[out.path()], false);
+fn one_or_three_directories() -> io::Result<()> {
+    let out = tempfile::tempdir()?;
+    let (o, _t) = run(GOOD, &[out.path()], false)?;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(listing(out.path()).contains(&"var-log.mount".to_owned()));
     let (a, b, c) = (
-        tempfile::tempdir().expect("t"),
-        tempfile::tempdir().expect("t"),
-        tempfile::tempdir().expect("t"),
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
     );
-    let (o, _t) = run(GOOD, &[a.path(), b.path(), c.path()], false);
+    let (o, _t) = run(GOOD, &[a.path(), b.path(), c.path()], false)?;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(listing(a.path()).contains(&"var-log.mount".to_owned()));
     assert!(listing(b.path()).is_empty() && listing(c.path()).is_empty());
-    let (o, _t) = run(GOOD, &[a.path(), b.path()], false);
+    let (o, _t) = run(GOOD, &[a.path(), b.path()], false)?;
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("one or three"), "{}", stderr(&o));
-    let (o, _t) = run(GOOD, &[Path::new("relative")], false);
+    let (o, _t) = run(GOOD, &[Path::new("relative")], false)?;
     assert_eq!(o.status.code(), Some(2));
+    Ok(())
 }
 
 #[test]
-fn unusable_configuration_emits_nothing() {
+fn unusable_configuration_emits_nothing() -> io::Result<()> {
     for (config, needle) in [
         ("{ not json", "is not valid JSON"),
         (r#"{"version":2}"#, "understands only version 1"),
@@ -76,8 +76,8 @@ fn unusable_configuration_emits_nothing() {
             "unknown field",
         ),
     ] {
-        let out = tempfile::tempdir().expect("tempdir");
-        let (o, _t) = run(config, &[out.path()], false);
+        let out = tempfile::tempdir()?;
+        let (o, _t) = run(config, &[out.path()], false)?;
         assert_eq!(o.status.code(), Some(2), "{config}");
         let err = stderr(&o);
         assert_eq!(err.lines().count(), 1, "one line expected: {err}");
@@ -87,15 +87,16 @@ fn unusable_configuration_emits_nothing() {
             "something emitted for {config}"
         );
     }
+    Ok(())
 }
 
 #[test]
-fn rejected_entries_are_named_and_the_rest_is_emitted() {
+fn rejected_entries_are_named_and_the_rest_is_emitted() -> io::Result<()> {
     let config = r#"{"version":1,"persist":[{"storage":"/persist",
       "directories":["/var/log","var/rel","/var/log",{"path":"/var/log/sub","inInitrd":true},"/persist/x","/a/../b","/c\u0007"],
       "files":["/var/log"]}]}"#;
-    let out = tempfile::tempdir().expect("tempdir");
-    let (o, _t) = run(config, &[out.path()], false);
+    let out = tempfile::tempdir()?;
+    let (o, _t) = run(config, &[out.path()], false)?;
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     for needle in [
@@ -117,12 +118,13 @@ fn rejected_entries_are_named_and_the_rest_is_emitted() {
             "var-log.mount"
         ]
     );
+    Ok(())
 }
 
 #[test]
-fn initrd_emits_only_in_initrd_entries_under_sysroot() {
-    let out = tempfile::tempdir().expect("tempdir");
-    let (o, _t) = run(GOOD, &[out.path()], true);
+fn initrd_emits_only_in_initrd_entries_under_sysroot() -> io::Result<()> {
+    let out = tempfile::tempdir()?;
+    let (o, _t) = run(GOOD, &[out.path()], true)?;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         listing(out.path()),
@@ -132,16 +134,17 @@ fn initrd_emits_only_in_initrd_entries_under_sysroot() {
             "tabula-prepare-initrd.service"
         ]
     );
+    Ok(())
 }
 
 #[test]
-fn machine_id_outside_the_initrd_is_warned_about() {
-    let out = tempfile::tempdir().expect("tempdir");
+fn machine_id_outside_the_initrd_is_warned_about() -> io::Result<()> {
+    let out = tempfile::tempdir()?;
     let (o, _t) = run(
         r#"{"version":1,"persist":[{"storage":"/persist","files":["/etc/machine-id"]}]}"#,
         &[out.path()],
         false,
-    );
+    )?;
     assert_eq!(o.status.code(), Some(0));
     assert!(
         stderr(&o)
@@ -149,11 +152,12 @@ fn machine_id_outside_the_initrd_is_warned_about() {
         "{}",
         stderr(&o)
     );
+    Ok(())
 }
 
 #[test]
-fn a_program_path_that_a_unit_cannot_hold_emits_nothing() {
-    let root = tempfile::tempdir().expect("tempdir");
+fn a_program_path_that_a_unit_cannot_hold_emits_nothing() -> io::Result<()> {
+    let root = tempfile::tempdir()?;
     fs::create_dir_all(root.path().join("etc/tabula")).expect("mkdir");
     fs::write(root.path().join("etc/tabula/config.json"), GOOD).expect("write");
     for exe in [
@@ -170,54 +174,54 @@ fn a_program_path_that_a_unit_cannot_hold_emits_nothing() {
             "{exe:?}: {result:?}"
         );
     }
+    Ok(())
 }
 
 /// `tabula-generator --check-config PATH` in `cwd`, under a root whose
 /// kernel log is a plain file, so that a line written there is seen.
-fn check_config(config: Option<&str>) -> (Output, tempfile::TempDir) {
-    let root = tempfile::tempdir().expect("tempdir");
-    fs::create_dir_all(root.path().join("dev")).expect("mkdir");
-    fs::write(root.path().join("dev/kmsg"), "").expect("write");
+fn check_config(config: Option<&str>) -> io::Result<(Output, tempfile::TempDir)> {
+    let root = tempfile::tempdir()?;
+    fs::create_dir_all(root.path().join("dev"))?;
+    fs::write(root.path().join("dev/kmsg"), "")?;
     let path = root.path().join("candidate.json");
     if let Some(text) = config {
-        fs::write(&path, text).expect("write");
+        fs::write(&path, text)?;
     }
     let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
         .arg("--check-config")
         .arg(&path)
         .current_dir(root.path())
         .env(tabula_generator::ROOT_VARIABLE, root.path())
-        .output()
-        .expect("run");
-    (out, root)
+        .output()?;
+    Ok((out, root))
 }
 
 /// Every file under `dir` with its content.
-fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+fn contents(dir: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).expect("dir") {
-            let p = e.expect("entry").path();
+        for e in fs::read_dir(&d)? {
+            let p = e?.path();
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.push((p.display().to_string(), fs::read(&p).expect("read")));
+                out.push((p.display().to_string(), fs::read(&p)?));
             }
         }
     }
     out.sort();
-    out
+    Ok(out)
 }
 
 #[test]
-fn check_config_accepts_a_valid_file_silently_and_touches_nothing() {
-    let (o, root) = check_config(Some(GOOD));
+fn check_config_accepts_a_valid_file_silently_and_touches_nothing() -> io::Result<()> {
+    let (o, root) = check_config(Some(GOOD))?;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!((stderr(&o).as_str(), o.stdout.as_slice()), ("", &b""[..]));
     // Only what the test put there: no unit, no kernel log line.
     assert_eq!(
-        contents(root.path()),
+        contents(root.path())?,
         [
             (
                 root.path().join("candidate.json").display().to_string(),
@@ -226,15 +230,16 @@ fn check_config_accepts_a_valid_file_silently_and_touches_nothing() {
             (root.path().join("dev/kmsg").display().to_string(), vec![]),
         ]
     );
+    Ok(())
 }
 
 #[test]
-fn check_config_prints_one_line_per_problem_and_exits_2() {
+fn check_config_prints_one_line_per_problem_and_exits_2() -> io::Result<()> {
     let config = r#"{"version":1,"persist":[{"storage":"/persist",
       "directories":["/var/log","var/rel","/var/log","/c\u0007"],
       "files":["/etc/machine-id"]}],
       "overlays":[{"where":"/nix/store","lower":[],"upper":"/u","work":"/w"}]}"#;
-    let (o, root) = check_config(Some(config));
+    let (o, root) = check_config(Some(config))?;
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     let lines: Vec<&str> = err.lines().collect();
@@ -259,10 +264,11 @@ fn check_config_prints_one_line_per_problem_and_exits_2() {
     );
     // A file that is not a configuration, and no file: one line each.
     for config in [Some("{ not json"), Some(r#"{"version":2}"#), None] {
-        let (o, _root) = check_config(config);
+        let (o, _root) = check_config(config)?;
         assert_eq!(o.status.code(), Some(2), "{config:?}");
         assert_eq!(stderr(&o).lines().count(), 1, "{config:?}: {}", stderr(&o));
     }
+    Ok(())
 }
 
 /// A path the kernel or systemd cannot take (4096 bytes or more, a
@@ -270,7 +276,7 @@ fn check_config_prints_one_line_per_problem_and_exits_2() {
 /// put in front) is a bad entry: named, skipped, the rest still emitted,
 /// exit 2.
 #[test]
-fn overlong_paths_are_rejected_by_name_and_the_rest_is_emitted() {
+fn overlong_paths_are_rejected_by_name_and_the_rest_is_emitted() -> io::Result<()> {
     let long_component = format!("/srv/{}", "c".repeat(256));
     let too_long = "/aaaaaaa".repeat(512); // 4096 bytes
     let fits_alone = format!("/b{}", "/aaaaaaa".repeat(511)); // 4090 bytes
@@ -282,8 +288,8 @@ fn overlong_paths_are_rejected_by_name_and_the_rest_is_emitted() {
                    {{"path":"{fits_alone}","inInitrd":true}}]}}]}}"#
     );
     for initrd in [false, true] {
-        let out = tempfile::tempdir().expect("tempdir");
-        let (o, _t) = run(&config, &[out.path()], initrd);
+        let out = tempfile::tempdir()?;
+        let (o, _t) = run(&config, &[out.path()], initrd)?;
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(
@@ -320,4 +326,5 @@ fn overlong_paths_are_rejected_by_name_and_the_rest_is_emitted() {
             );
         }
     }
+    Ok(())
 }

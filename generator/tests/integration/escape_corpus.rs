@@ -1,19 +1,15 @@
-#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
 //! `escape::path_unit_name` against the real `systemd-escape` on a random
 //! corpus of paths: spaces, unicode, leading dots, dashes, backslashes,
 //! control characters, long components and very long paths.
 
 use std::process::Command;
 
+use crate::common::SYSTEMD_ANALYZE;
 use tabula_generator::escape::path_unit_name;
 use tabula_testkit::{Need, Rng};
 
 const SYSTEMD_ESCAPE: Need = Need::Program {
     name: "systemd-escape",
-    package: "systemd",
-};
-const SYSTEMD_ANALYZE: Need = Need::Program {
-    name: "systemd-analyze",
     package: "systemd",
 };
 
@@ -43,9 +39,11 @@ fn corpus(count: usize) -> Vec<String> {
     while paths.len() < count {
         let max = if rng.below(10) == 0 { 30 } else { 5 };
         let depth = 1 + rng.below(max);
-        let path: String = (0..depth)
-            .map(|_| format!("/{}", component(&mut rng)))
-            .collect();
+        let path: String = (0..depth).fold(String::new(), |mut path, _| {
+            path.push('/');
+            path.push_str(&component(&mut rng));
+            path
+        });
         if path.len() < 4000 {
             paths.push(path);
         }

@@ -1,4 +1,3 @@
-#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
 //! The emitted units applied for real: the generator binary writes units for
 //! paths under a temporary directory, the prepare step runs, and every
 //! mount unit's What/Where/Type/Options is mounted as systemd would
@@ -6,12 +5,16 @@
 //! (`unshare -m`). Then: the binds land (a file written through the target
 //! is in the persisted copy, a persisted file is the target's inode), and
 //! the overlay with `:`, `,` and `\` in its directories shows all layers.
+//!
+//! Over 400 lines in one file: four tests on one namespace harness, the
+//! first (every kind of unit mounted) 200 lines on its own.
 
+use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tabula_generator::plan::{Stage, plan};
+use tabula_generator::plan::{Plan, Stage, plan};
 use tabula_generator::prepare::{Options, prepare_all};
 use tabula_testkit::Need;
 
@@ -40,12 +43,47 @@ fn settings(unit: &str) -> Vec<(String, String)> {
 fn get<'a>(s: &'a [(String, String)], key: &str) -> &'a str {
     s.iter()
         .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {key}= in unit"))
+        .map_or_else(|| panic!("no {key}= in unit"), |(_, v)| v.as_str())
 }
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Runs the generator binary on `config` into `dir/units`, reading the
+/// configuration under its own root in `dir` (the configured paths are the
+/// real ones), then the prepare step as its unit would, with the markers
+/// and a passwd file in `dir`. Returns the units' directory and the plan.
+fn generate_and_prepare(dir: &Path, config: &str) -> (PathBuf, Plan) {
+    let gen_root = dir.join("generator-root");
+    let config_path = gen_root.join("etc/tabula/config.json");
+    fs::create_dir_all(gen_root.join("etc/tabula")).expect("mkdir");
+    fs::write(&config_path, config).expect("write");
+    let units = dir.join("units");
+    fs::create_dir(&units).expect("mkdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
+        .arg(&units)
+        .env(tabula_generator::ROOT_VARIABLE, &gen_root)
+        .output()
+        .expect("run generator");
+    assert!(
+        out.status.success(),
+        "generator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed = tabula_config::load(&config_path).expect("config");
+    let p = plan(&parsed, Stage::System);
+    let passwd = dir.join("passwd");
+    fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").expect("write");
+    let opts = Options {
+        root: "/".into(),
+        prepared_dir: dir.join("prepared"),
+        passwd: passwd.clone(),
+        group: passwd,
+    };
+    let failed = prepare_all(&p, &opts, None).expect("the root opens");
+    assert!(failed.is_empty(), "{failed:?}");
+    (units, p)
 }
 
 #[test]
@@ -84,38 +122,9 @@ fn emitted_mounts_land_in_a_private_namespace() {
   "overlays": [ {{ "where": "{t}/root/merged", "lower": ["{t}/l:1", "{t}/l,2", "{t}/l\\3"],
     "upper": "{t}/up per", "work": "{t}/wo%rk" }} ] }}"#
     );
-    // The generator reads its configuration under its own root; the
-    // configured paths are the real ones.
-    let gen_root = dir.path().join("generator-root");
-    let config_path = gen_root.join("etc/tabula/config.json");
-    fs::create_dir_all(gen_root.join("etc/tabula")).expect("mkdir");
-    fs::write(&config_path, &config).expect("write");
-    let units = dir.path().join("units");
-    fs::create_dir(&units).expect("mkdir");
-    let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
-        .arg(&units)
-        .env(tabula_generator::ROOT_VARIABLE, &gen_root)
-        .output()
-        .expect("run generator");
-    assert!(
-        out.status.success(),
-        "generator: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    // Prepare as the unit would, with markers in the temp dir.
-    let parsed = tabula_config::load(&config_path).expect("config");
-    let p = plan(&parsed, Stage::System);
-    let passwd = dir.path().join("passwd");
-    fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").expect("write");
-    let opts = Options {
-        root: "/".into(),
-        prepared_dir: dir.path().join("prepared"),
-        passwd: passwd.clone(),
-        group: passwd,
-    };
-    let failed = prepare_all(&p, &opts, None).expect("the root opens");
-    assert!(failed.is_empty(), "{failed:?}");
+    let (units, _) = generate_and_prepare(dir.path(), &config);
+    // The markers of the prepare step, as generate_and_prepare put them.
+    let prepared_dir = dir.path().join("prepared");
 
     let mut mounts = Vec::new();
     let mut checked_by_systemd = 0;
@@ -131,10 +140,7 @@ fn emitted_mounts_land_in_a_private_namespace() {
                 .rsplit('/')
                 .next()
                 .expect("marker");
-            assert!(
-                opts.prepared_dir.join(marker).exists(),
-                "no marker for {name}"
-            );
+            assert!(prepared_dir.join(marker).exists(), "no marker for {name}");
             // And systemd reads the assertion, as written, as that very file
             // (no unescaping of `\x2d`, `%%` undone): only the directory is
             // swapped for the test's.
@@ -145,7 +151,7 @@ fn emitted_mounts_land_in_a_private_namespace() {
                 .expect("assert line")
                 .replacen(
                     tabula_generator::units::PREPARED_DIR,
-                    &opts.prepared_dir.to_string_lossy(),
+                    &prepared_dir.to_string_lossy(),
                     1,
                 );
             if let Ok(o) = Command::new("systemd-analyze")
@@ -177,16 +183,19 @@ fn emitted_mounts_land_in_a_private_namespace() {
     let mut script = String::from("set -e\n");
     for (wh, what, ty, opts) in &mounts {
         // systemd creates a missing mount point (DirectoryMode=0755).
-        script.push_str(&format!("[ -e {0} ] || mkdir -p -- {0}\n", shell_quote(wh)));
-        script.push_str(&format!(
-            "mount -t {} -o {} -- {} {}\n",
+        writeln!(script, "[ -e {0} ] || mkdir -p -- {0}", shell_quote(wh)).unwrap();
+        writeln!(
+            script,
+            "mount -t {} -o {} -- {} {}",
             shell_quote(ty),
             shell_quote(opts),
             shell_quote(what),
             shell_quote(wh)
-        ));
+        )
+        .unwrap();
     }
-    script.push_str(&format!(
+    write!(
+        script,
         "echo through-the-mount > {t}/root/var/lib/app/written\n\
          echo spaced > {}\n\
          echo doc > {t}/root/home/admin/Documents/doc\n\
@@ -197,7 +206,8 @@ fn emitted_mounts_land_in_a_private_namespace() {
         shell_quote(&format!("{t}/root/srv/with space/f")),
         shell_quote(&format!("{t}/root/merged")),
         shell_quote(&t),
-    ));
+    )
+    .unwrap();
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .output()
@@ -326,35 +336,8 @@ fn nested_entries_are_mounted_outer_first_and_each_lands_in_its_storage() {
      "users": {{ "root": {{ "home": "{t}/root/home/admin", "directories": [ ".config/fcitx5", ".config" ] }} }} }},
   {{ "storage": "{t}/state", "directories": [ {{ "path": "{t}/root/var/lib/nixos", "mode": "0700" }} ] }} ] }}"#
     );
-    let gen_root = dir.path().join("generator-root");
-    let config_path = gen_root.join("etc/tabula/config.json");
-    fs::create_dir_all(gen_root.join("etc/tabula")).expect("mkdir");
-    fs::write(&config_path, &config).expect("write");
-    let units = dir.path().join("units");
-    fs::create_dir(&units).expect("mkdir");
-    let out = Command::new(env!("CARGO_BIN_EXE_tabula-generator"))
-        .arg(&units)
-        .env(tabula_generator::ROOT_VARIABLE, &gen_root)
-        .output()
-        .expect("run generator");
-    assert!(
-        out.status.success(),
-        "generator: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let parsed = tabula_config::load(&config_path).expect("config");
-    let p = plan(&parsed, Stage::System);
+    let (units, p) = generate_and_prepare(dir.path(), &config);
     assert!(p.problems.is_empty(), "{:?}", p.problems);
-    let passwd = dir.path().join("passwd");
-    fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").expect("write");
-    let opts = Options {
-        root: "/".into(),
-        prepared_dir: dir.path().join("prepared"),
-        passwd: passwd.clone(),
-        group: passwd,
-    };
-    let failed = prepare_all(&p, &opts, None).expect("the root opens");
-    assert!(failed.is_empty(), "{failed:?}");
     // The inner mount point of the other storage's entry is inside the
     // outer entry's persisted copy, with the source's mode.
     let state_nixos = format!("{t}/persist{t}/root/var/lib/nixos");
@@ -383,19 +366,21 @@ fn nested_entries_are_mounted_outer_first_and_each_lands_in_its_storage() {
     assert_eq!(mounts.len(), 4, "{mounts:?}");
     let mut script = String::from("set -e\n");
     for (wh, what, o) in &mounts {
-        script.push_str(&format!(
+        write!(script,
             "[ -d {0} ] || {{ echo missing mount point {0} >&2; exit 1; }}\nmount -o {1} -- {2} {0}\n",
             shell_quote(wh),
             shell_quote(o),
             shell_quote(what),
-        ));
+        ).unwrap();
     }
-    script.push_str(&format!(
+    write!(
+        script,
         "echo outer > {t}/root/var/lib/outer\n\
          echo inner > {t}/root/var/lib/nixos/inner\n\
          echo im > {t}/root/home/admin/.config/fcitx5/profile\n\
          echo cfg > {t}/root/home/admin/.config/app\n"
-    ));
+    )
+    .unwrap();
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .output()

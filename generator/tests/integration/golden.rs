@@ -1,4 +1,3 @@
-#![allow(clippy::expect_used)] // a test that cannot set up must stop loudly
 //! Golden fixture trees, in the style of zram-generator: each directory of
 //! `tests/golden/` is one case,
 //!
@@ -11,7 +10,7 @@
 //!
 //! The generator's output is compared recursively (files, contents, symlink
 //! targets). `TABULA_REGENERATE_GOLDEN=1 cargo test -p tabula-generator
-//! --test golden` rewrites the expectations; review the diff before
+//! --test integration golden` rewrites the expectations; review the diff before
 //! committing it. Every emitted unit of every case is then checked by
 //! `systemd-analyze verify`.
 
@@ -20,13 +19,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::SYSTEMD_ANALYZE;
 use tabula_generator::{Env, Node, Tree, generate};
-use tabula_testkit::Need;
-
-const SYSTEMD_ANALYZE: Need = Need::Program {
-    name: "systemd-analyze",
-    package: "systemd",
-};
 
 /// The program path written into golden files: constant, not the build dir.
 const GOLDEN_EXE: &str = "/usr/lib/tabula/tabula-generator";
