@@ -9,6 +9,7 @@ pub mod crash_injection_zfs;
 pub mod failure_policy;
 pub mod overlay;
 pub mod persist_homes;
+pub mod several_roots;
 pub mod smoke;
 pub mod zfs_bad_clock;
 pub mod zfs_keep_previous;
@@ -124,6 +125,18 @@ pub fn all() -> Vec<Scenario> {
             proves: "missing snapshot: rollback fails loudly, boot continues, no dataset destroyed",
             zfs: true,
             run: failure_policy::run_zfs,
+        },
+        Scenario {
+            name: "several-roots-btrfs",
+            proves: "two Btrfs targets on two disks, one config, both flavours: both rotated in one boot; a missing blank on the root or a detached second disk fails only that target (left as it was), exit 1 with `1 of 2 targets failed`, the other rotated, the machine boots; systemd: the unit wants (not requires) each device, so a missing disk does not stop it",
+            zfs: false,
+            run: several_roots::run_btrfs,
+        },
+        Scenario {
+            name: "several-roots-zfs",
+            proves: "rpool/local/root and rpool/local/home each rolled back to its own @blank in one boot; a missing snapshot on either leaves that dataset as it was, the other rolled back, exit 1 with `1 of 2 targets failed`, the machine boots (scripted and systemd initrd)",
+            zfs: true,
+            run: several_roots::run_zfs,
         },
         Scenario {
             name: "crash-injection",
