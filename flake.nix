@@ -29,6 +29,10 @@
         "overlay-present"
         "overlay-absent"
         "failure-policy"
+        "several-roots-btrfs"
+        "several-roots-zfs"
+        "luks-btrfs-scripted"
+        "luks-btrfs-systemd"
       ];
     in
     {

@@ -28,6 +28,10 @@ pub enum Fs {
     Btrfs,
     /// Pool `rpool` on /dev/vda1: `rpool/local/{root,usr}`, `rpool/safe/persist`.
     Zfs,
+    /// The Btrfs layout inside a LUKS2 container on /dev/vda, opened in
+    /// stage 1 from the initrd's `/etc/crypttab` as
+    /// `/dev/mapper/cryptroot` ([`crate::image::LUKS_NAME`]).
+    LuksBtrfs,
 }
 
 /// What happens after stage 1's rollback.
@@ -201,6 +205,32 @@ impl<'a> Ctx<'a> {
         Ok(img)
     }
 
+    /// A fresh copy of the LUKS2 + Btrfs base image; `prep` fills in its
+    /// subvolumes through a host mount of the opened container's top level.
+    pub fn luks_btrfs_image(
+        &self,
+        file: &str,
+        prep: impl FnOnce(&image::LuksMount) -> Result<()>,
+    ) -> Result<PathBuf> {
+        let base = image::luks_btrfs_base(self.env)?;
+        let img = self.dir.join(file);
+        qemu::copy_image(&base, &img)?;
+        let m = image::LuksMount::btrfs(self.env, &img)?;
+        prep(&m)?;
+        drop(m);
+        Ok(img)
+    }
+
+    /// A fresh copy of the encrypted ZFS base image
+    /// ([`image::zfs_encrypted_base`]); its boots need the key file in the
+    /// initrd ([`image::ZFS_KEY_PATH`]).
+    pub fn zfs_encrypted_image(&self, file: &str) -> Result<PathBuf> {
+        let base = image::zfs_encrypted_base(self.env)?;
+        let img = self.dir.join(file);
+        qemu::copy_image(&base, &img)?;
+        Ok(img)
+    }
+
     /// A fresh copy of the ZFS base image.
     pub fn zfs_image(&self, file: &str) -> Result<PathBuf> {
         let base = image::zfs_base(self.env)?;
@@ -251,7 +281,34 @@ impl<'a> Ctx<'a> {
         let fstab = match spec.fs {
             Fs::Btrfs => "/dev/vda /persist btrfs subvol=@persist 0 0\n",
             Fs::Zfs => "rpool/safe/persist /persist zfs defaults 0 0\n",
+            Fs::LuksBtrfs => "/dev/mapper/cryptroot /persist btrfs subvol=@persist 0 0\n",
         };
+        if spec.fs == Fs::LuksBtrfs {
+            // What NixOS's boot.initrd.luks.devices puts into the initrd: the
+            // crypttab line (read by systemd-cryptsetup-generator, or by the
+            // scripted /init's cryptsetup loop), the key file, and dm-crypt.
+            payload.initrd_files.push((
+                "/etc/crypttab".into(),
+                Item::Text(
+                    format!(
+                        "{} /dev/vda /etc/tabula-harness/luks.key luks\n",
+                        image::LUKS_NAME
+                    ),
+                    0o644,
+                ),
+            ));
+            payload.initrd_files.push((
+                "/etc/tabula-harness/luks.key".into(),
+                Item::Text(image::LUKS_KEY.into(), 0o400),
+            ));
+            payload.initrd_files.push((
+                "/etc/modules-load.d/tabula-luks.conf".into(),
+                Item::Text(
+                    "dm_mod\ndm_crypt\nxts\naesni_intel\nalgif_skcipher\n".into(),
+                    0o644,
+                ),
+            ));
+        }
         payload
             .root_files
             .push(("/etc/fstab".into(), Item::Text(fstab.into(), 0o644)));
@@ -308,6 +365,12 @@ impl<'a> Ctx<'a> {
             Fs::Zfs => "rw root=rpool/local/root rootfstype=zfs mount.usr=rpool/local/usr \
                         mount.usrfstype=zfs tabula.pool=rpool"
                 .to_owned(),
+            Fs::LuksBtrfs => {
+                "rw root=/dev/mapper/cryptroot rootfstype=btrfs rootflags=subvol=@root \
+                              mount.usr=/dev/mapper/cryptroot mount.usrfstype=btrfs \
+                              mount.usrflags=subvol=@usr"
+                    .to_owned()
+            }
         };
         match spec.mode {
             Mode::Full => {}

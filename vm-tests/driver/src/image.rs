@@ -130,9 +130,47 @@ zfs create -o mountpoint=legacy rpool/safe/persist
 /// a GPT disk with one partition holding `rpool` (see [`ZFS_LAYOUT`]),
 /// `rpool/local/usr` holding the OS tree.
 pub fn zfs_base(env: &Env) -> Result<PathBuf> {
+    zfs_pool_image(env, "zfs-base", "setup-zfs-base", ZFS_LAYOUT)
+}
+
+/// The key file of the encrypted pool, where the initrd carries it (its
+/// `keylocation` is `file://` this path, as a NixOS machine would name a
+/// key file it puts into the initrd).
+pub const ZFS_KEY_PATH: &str = "/etc/tabula-harness/zfs.key";
+/// The passphrase of the encrypted pool (`keyformat=passphrase`).
+pub const ZFS_KEY: &str = "tabula-harness-zfs-passphrase";
+
+/// [`ZFS_LAYOUT`] with native encryption on the pool's top dataset, which
+/// every dataset inherits (`encryptionroot` is `rpool`): aes-256-gcm, a
+/// passphrase read from [`ZFS_KEY_PATH`].
+pub fn zfs_encrypted_layout() -> String {
+    let opts = format!(
+        "-O encryption=aes-256-gcm -O keyformat=passphrase -O keylocation=file://{ZFS_KEY_PATH} rpool"
+    );
+    format!(
+        "mkdir -p {dir}\nprintf %s '{ZFS_KEY}' >{ZFS_KEY_PATH}\n{layout}",
+        dir = Path::new(ZFS_KEY_PATH)
+            .parent()
+            .map_or_else(String::new, |d| d.display().to_string()),
+        layout = ZFS_LAYOUT.replacen(" rpool /dev/vda1", &format!(" {opts} /dev/vda1"), 1)
+    )
+}
+
+/// The cached encrypted ZFS pool image: [`zfs_base`] with
+/// [`zfs_encrypted_layout`].
+pub fn zfs_encrypted_base(env: &Env) -> Result<PathBuf> {
+    zfs_pool_image(
+        env,
+        "zfs-encrypted-base",
+        "setup-zfs-encrypted-base",
+        &zfs_encrypted_layout(),
+    )
+}
+
+fn zfs_pool_image(env: &Env, file: &str, vm_name: &str, layout: &str) -> Result<PathBuf> {
     let os_stamp = os_tree(env)?;
     let os = env.cache.join("os-usr");
-    let out = env.cache.join("images/zfs-base.img");
+    let out = env.cache.join(format!("images/{file}.img"));
     if fresh(&out, &[os_stamp, env.here.join("guest/build-os.sh")]) {
         return Ok(out);
     }
@@ -141,7 +179,7 @@ pub fn zfs_base(env: &Env) -> Result<PathBuf> {
     }
     let t = std::time::Instant::now();
     std::fs::create_dir_all(env.cache.join("images")).ctx("images dir")?;
-    let tar = env.cache.join("images/os-usr.tar");
+    let tar = env.cache.join(format!("images/{file}-os-usr.tar"));
     sh::bash(r#"tar -C "$1" -cf "$2" ."#, &[&os, &tar])?;
     let tmp = out.with_extension("tmp.img");
     let _ = std::fs::remove_file(&tmp);
@@ -150,15 +188,15 @@ pub fn zfs_base(env: &Env) -> Result<PathBuf> {
         r#"echo 'label: gpt' | sfdisk -q "$1" && echo ',,L' | sfdisk -q --append "$1""#,
         &[&tmp],
     )?;
-    let initrd_path = env.work.join("zfs-base.initrd");
+    let initrd_path = env.work.join(format!("{file}.initrd"));
     initrd::assemble(env, Flavour::Scripted, &Payload::default(), &initrd_path)?;
     let script = format!(
-        "set -e\n{ZFS_LAYOUT}mkdir -p /mnt\nmount -t zfs rpool/local/usr /mnt\n\
+        "set -e\n{layout}mkdir -p /mnt\nmount -t zfs rpool/local/usr /mnt\n\
          cd /mnt && tar -xf /dev/vdb && cd /\numount /mnt\nzfs list -o name,mountpoint,canmount\n\
          zpool export rpool\n"
     );
     let vm = Vm {
-        name: "setup-zfs-base".into(),
+        name: vm_name.into(),
         initrd: initrd_path,
         append: "tabula.harness=script".into(),
         disks: vec![tmp.clone(), tar.clone()],
@@ -175,6 +213,144 @@ pub fn zfs_base(env: &Env) -> Result<PathBuf> {
     let _ = std::fs::remove_file(&tar);
     eprintln!(
         "vm: built the ZFS base image in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
+
+/// The passphrase of the harness's LUKS2 containers (a key file in the
+/// initrd, as NixOS's `boot.initrd.luks.devices.<name>.keyFile` puts one).
+pub const LUKS_KEY: &str = "tabula-harness-luks-key";
+/// The name the initrd maps the container under (`/dev/mapper/<name>`).
+pub const LUKS_NAME: &str = "cryptroot";
+
+/// The key file for host-side `cryptsetup` calls.
+fn luks_key_file(env: &Env) -> Result<PathBuf> {
+    let key = env.cache.join("images/luks.key");
+    std::fs::create_dir_all(env.cache.join("images")).ctx("images dir")?;
+    std::fs::write(&key, LUKS_KEY).ctx(key.display())?;
+    Ok(key)
+}
+
+/// A host-side mount of the Btrfs top level inside a LUKS2 image: opened
+/// with `cryptsetup open` (which sets up the loop device itself), mounted
+/// `subvolid=5`; unmounted and closed on drop.
+#[derive(Debug)]
+pub struct LuksMount {
+    /// Mount point.
+    pub dir: PathBuf,
+    name: String,
+}
+
+impl LuksMount {
+    /// Open `img` and mount its Btrfs top level.
+    pub fn btrfs(env: &Env, img: &Path) -> Result<LuksMount> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let key = luks_key_file(env)?;
+        let name = format!(
+            "tabula-vm-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        sh::run(
+            "cryptsetup",
+            &[
+                "open",
+                "--type",
+                "luks2",
+                "--key-file",
+                &key.display().to_string(),
+                &img.display().to_string(),
+                &name,
+            ],
+        )?;
+        let dir = img.with_extension("mnt");
+        let m = LuksMount { dir, name };
+        std::fs::create_dir_all(&m.dir).ctx(m.dir.display())?;
+        sh::run(
+            "mount",
+            &[
+                "-o",
+                "subvolid=5",
+                &format!("/dev/mapper/{}", m.name),
+                &m.dir.display().to_string(),
+            ],
+        )?;
+        Ok(m)
+    }
+
+    /// A path inside the mount.
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+}
+
+impl Drop for LuksMount {
+    fn drop(&mut self) {
+        let _ = sh::run("umount", &[&self.dir]);
+        let _ = std::fs::remove_dir(&self.dir);
+        let _ = sh::run("cryptsetup", &["close", &self.name]);
+    }
+}
+
+/// The cached LUKS2 image: a LUKS2 container (cheap key derivation:
+/// PBKDF2 with 1,000 iterations, so that unlocking costs nothing under
+/// TCG) holding the Btrfs filesystem of [`btrfs_base`] (label `tabula`,
+/// `@usr` with the OS tree).
+pub fn luks_btrfs_base(env: &Env) -> Result<PathBuf> {
+    let os_stamp = os_tree(env)?;
+    let os = env.cache.join("os-usr");
+    let out = env.cache.join("images/luks-btrfs-base.img");
+    if fresh(&out, &[os_stamp, env.here.join("guest/build-os.sh")]) {
+        return Ok(out);
+    }
+    let t = std::time::Instant::now();
+    let key = luks_key_file(env)?;
+    let tmp = out.with_extension("tmp.img");
+    let _ = std::fs::remove_file(&tmp);
+    sh::run("truncate", &["-s", "3G", &tmp.display().to_string()])?;
+    sh::run(
+        "cryptsetup",
+        &[
+            "luksFormat",
+            "--batch-mode",
+            "--type",
+            "luks2",
+            "--pbkdf",
+            "pbkdf2",
+            "--pbkdf-force-iterations",
+            "1000",
+            "--key-file",
+            &key.display().to_string(),
+            &tmp.display().to_string(),
+        ],
+    )?;
+    {
+        // mkfs on the opened container, then the subvolume through a mount.
+        let name = format!("tabula-vm-{}-mkfs", std::process::id());
+        sh::run(
+            "cryptsetup",
+            &[
+                "open",
+                "--key-file",
+                &key.display().to_string(),
+                &tmp.display().to_string(),
+                &name,
+            ],
+        )?;
+        let made = sh::run(
+            "mkfs.btrfs",
+            &["-q", "-L", "tabula", &format!("/dev/mapper/{name}")],
+        );
+        sh::run("cryptsetup", &["close", &name])?;
+        made?;
+        let m = LuksMount::btrfs(env, &tmp)?;
+        subvol(&m.p("@usr"))?;
+        sh::bash(r#"cp -a "$1/." "$2/""#, &[&os, &m.p("@usr")])?;
+    }
+    std::fs::rename(&tmp, &out).ctx(out.display())?;
+    eprintln!(
+        "vm: built the LUKS2 + Btrfs base image in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     Ok(out)
