@@ -130,11 +130,12 @@ SH
 chmod 0755 "$stage/usr/lib/tabula-harness/zfs-load-keys"
 
 # btrfs-progs in the scripted initrd: only for the boot-time benchmark's
-# baseline (the common shell script); tabula-rollback itself needs none.
+# baseline (the common shell script) and mkfs.btrfs for the LUKS2 image made
+# in a VM; tabula-rollback itself needs none.
 # cryptsetup: the scripted /init opens the LUKS containers of /etc/crypttab
 # with it (the systemd flavour has the rootfs's systemd-cryptsetup).
 if [[ $flavour == scripted ]]; then
-    copy_bin "$(command -v btrfs)"
+    copy_bin "$(command -v btrfs)" "$(command -v mkfs.btrfs)"
     command -v cryptsetup >/dev/null || { echo "cryptsetup missing on the host: run vm-tests/setup.sh" >&2; exit 1; }
     copy_bin "$(command -v cryptsetup)"
     [[ -e $stage/lib64/ld-linux-x86-64.so.2 ]] || { mkdir -p "$stage/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$stage/lib64/"; }

@@ -147,6 +147,21 @@ pub fn prune_unit(bin: &str, zfs: bool) -> String {
     )
 }
 
+/// Stage 2 after the scripted stage 1 opened a LUKS container without udev:
+/// before udev's coldplug, record for each device-mapper device the flag
+/// that a udev in stage 1 would have left in the database handed to stage 2
+/// (`DM_UDEV_PRIMARY_SOURCE_FLAG=1`: activated properly). Without it the
+/// device-mapper rules take the coldplug "add" for a spurious event and
+/// disable the device, whose unit never becomes active (see
+/// [`Ctx::boot_with`]).
+const DM_FLAGS_UNIT: &str = "[Unit]\n\
+Description=tabula harness: record the device-mapper devices opened without udev in stage 1\n\
+DefaultDependencies=no\n\
+Before=systemd-udev-trigger.service sysinit.target\n\n\
+[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+ExecStart=/bin/sh -c 'mkdir -p /run/udev/data; for d in /sys/block/dm-*; do \
+[ -e $$d/dev ] && echo E:DM_UDEV_PRIMARY_SOURCE_FLAG=1 >/run/udev/data/b$$(cat $$d/dev); done; true'\n";
+
 /// Where the guest's root carries tabula-rollback for the pruning unit.
 pub const PRUNE_BIN: &str = "/opt/tabula/bin/tabula-rollback";
 
@@ -205,19 +220,13 @@ impl<'a> Ctx<'a> {
         Ok(img)
     }
 
-    /// A fresh copy of the LUKS2 + Btrfs base image; `prep` fills in its
-    /// subvolumes through a host mount of the opened container's top level.
-    pub fn luks_btrfs_image(
-        &self,
-        file: &str,
-        prep: impl FnOnce(&image::LuksMount) -> Result<()>,
-    ) -> Result<PathBuf> {
+    /// A fresh copy of the LUKS2 + Btrfs base image
+    /// ([`image::luks_btrfs_base`]: `@usr`, `@root`, `@persist`,
+    /// `@old_roots` inside the container).
+    pub fn luks_btrfs_image(&self, file: &str) -> Result<PathBuf> {
         let base = image::luks_btrfs_base(self.env)?;
         let img = self.dir.join(file);
         qemu::copy_image(&base, &img)?;
-        let m = image::LuksMount::btrfs(self.env, &img)?;
-        prep(&m)?;
-        drop(m);
         Ok(img)
     }
 
@@ -284,30 +293,25 @@ impl<'a> Ctx<'a> {
             Fs::LuksBtrfs => "/dev/mapper/cryptroot /persist btrfs subvol=@persist 0 0\n",
         };
         if spec.fs == Fs::LuksBtrfs {
-            // What NixOS's boot.initrd.luks.devices puts into the initrd: the
-            // crypttab line (read by systemd-cryptsetup-generator, or by the
-            // scripted /init's cryptsetup loop), the key file, and dm-crypt.
-            payload.initrd_files.push((
-                "/etc/crypttab".into(),
-                Item::Text(
-                    format!(
-                        "{} /dev/vda /etc/tabula-harness/luks.key luks\n",
-                        image::LUKS_NAME
-                    ),
-                    0o644,
-                ),
-            ));
-            payload.initrd_files.push((
-                "/etc/tabula-harness/luks.key".into(),
-                Item::Text(image::LUKS_KEY.into(), 0o400),
-            ));
-            payload.initrd_files.push((
-                "/etc/modules-load.d/tabula-luks.conf".into(),
-                Item::Text(
-                    "dm_mod\ndm_crypt\nxts\naesni_intel\nalgif_skcipher\n".into(),
-                    0o644,
-                ),
-            ));
+            // What NixOS's boot.initrd.luks.devices puts into the initrd.
+            payload.initrd_files.extend(image::luks_initrd_files());
+            if spec.flavour == Flavour::Scripted {
+                // The harness's busybox stage 1 has no udev (NixOS's scripted
+                // stage 1 runs one and hands its database to stage 2), so the
+                // device-mapper rules would take stage 2's coldplug "add" of
+                // the mapped device for a spurious event: its unit would never
+                // become active. DM_FLAGS_UNIT records what that database
+                // would say.
+                payload.root_files.push((
+                    "/etc/systemd/system/tabula-harness-dm-flags.service".into(),
+                    Item::Text(DM_FLAGS_UNIT.into(), 0o644),
+                ));
+                payload.root_files.push((
+                    "/etc/systemd/system/sysinit.target.wants/tabula-harness-dm-flags.service"
+                        .into(),
+                    Item::Link("../tabula-harness-dm-flags.service".into()),
+                ));
+            }
         }
         payload
             .root_files

@@ -2,7 +2,7 @@
 //! a ZFS pool made inside a VM), per-scenario copies, host-side mounts.
 
 use crate::env::{Env, fresh};
-use crate::initrd::{self, Flavour, Payload};
+use crate::initrd::{self, Flavour, Item, Payload};
 use crate::qemu::{self, Vm};
 use crate::{Context, Result, bail, sh};
 use std::path::{Path, PathBuf};
@@ -224,79 +224,38 @@ pub const LUKS_KEY: &str = "tabula-harness-luks-key";
 /// The name the initrd maps the container under (`/dev/mapper/<name>`).
 pub const LUKS_NAME: &str = "cryptroot";
 
-/// The key file for host-side `cryptsetup` calls.
-fn luks_key_file(env: &Env) -> Result<PathBuf> {
-    let key = env.cache.join("images/luks.key");
-    std::fs::create_dir_all(env.cache.join("images")).ctx("images dir")?;
-    std::fs::write(&key, LUKS_KEY).ctx(key.display())?;
-    Ok(key)
+/// Where the initrd carries the key file of the LUKS2 container.
+pub const LUKS_KEY_PATH: &str = "/etc/tabula-harness/luks.key";
+
+/// The initrd files that open the harness's LUKS2 container: the
+/// crypttab line (read by the systemd flavour's systemd-cryptsetup-generator,
+/// and by the scripted `/init`, which also loads dm-crypt only when it
+/// exists), the key file, and dm-crypt for systemd-modules-load.
+pub fn luks_initrd_files() -> Vec<(String, Item)> {
+    vec![
+        (
+            "/etc/crypttab".into(),
+            Item::Text(
+                format!("{LUKS_NAME} /dev/vda {LUKS_KEY_PATH} luks\n"),
+                0o644,
+            ),
+        ),
+        (LUKS_KEY_PATH.into(), Item::Text(LUKS_KEY.into(), 0o400)),
+        (
+            "/etc/modules-load.d/tabula-luks.conf".into(),
+            Item::Text(
+                "dm_mod\ndm_crypt\nxts\naesni_intel\nalgif_skcipher\n".into(),
+                0o644,
+            ),
+        ),
+    ]
 }
 
-/// A host-side mount of the Btrfs top level inside a LUKS2 image: opened
-/// with `cryptsetup open` (which sets up the loop device itself), mounted
-/// `subvolid=5`; unmounted and closed on drop.
-#[derive(Debug)]
-pub struct LuksMount {
-    /// Mount point.
-    pub dir: PathBuf,
-    name: String,
-}
-
-impl LuksMount {
-    /// Open `img` and mount its Btrfs top level.
-    pub fn btrfs(env: &Env, img: &Path) -> Result<LuksMount> {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let key = luks_key_file(env)?;
-        let name = format!(
-            "tabula-vm-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        sh::run(
-            "cryptsetup",
-            &[
-                "open",
-                "--type",
-                "luks2",
-                "--key-file",
-                &key.display().to_string(),
-                &img.display().to_string(),
-                &name,
-            ],
-        )?;
-        let dir = img.with_extension("mnt");
-        let m = LuksMount { dir, name };
-        std::fs::create_dir_all(&m.dir).ctx(m.dir.display())?;
-        sh::run(
-            "mount",
-            &[
-                "-o",
-                "subvolid=5",
-                &format!("/dev/mapper/{}", m.name),
-                &m.dir.display().to_string(),
-            ],
-        )?;
-        Ok(m)
-    }
-
-    /// A path inside the mount.
-    pub fn p(&self, rel: &str) -> PathBuf {
-        self.dir.join(rel)
-    }
-}
-
-impl Drop for LuksMount {
-    fn drop(&mut self) {
-        let _ = sh::run("umount", &[&self.dir]);
-        let _ = std::fs::remove_dir(&self.dir);
-        let _ = sh::run("cryptsetup", &["close", &self.name]);
-    }
-}
-
-/// The cached LUKS2 image: a LUKS2 container (cheap key derivation:
-/// PBKDF2 with 1,000 iterations, so that unlocking costs nothing under
-/// TCG) holding the Btrfs filesystem of [`btrfs_base`] (label `tabula`,
-/// `@usr` with the OS tree).
+/// The cached LUKS2 image, made inside a VM (the host kernel may lack
+/// device-mapper): a LUKS2 container on the whole disk (cheap key
+/// derivation, PBKDF2 with 1,000 iterations, so that unlocking costs
+/// nothing under TCG) holding a Btrfs filesystem labelled `tabula` with
+/// `@usr` (the OS tree), `@root`, `@persist` and `@old_roots`.
 pub fn luks_btrfs_base(env: &Env) -> Result<PathBuf> {
     let os_stamp = os_tree(env)?;
     let os = env.cache.join("os-usr");
@@ -305,50 +264,45 @@ pub fn luks_btrfs_base(env: &Env) -> Result<PathBuf> {
         return Ok(out);
     }
     let t = std::time::Instant::now();
-    let key = luks_key_file(env)?;
+    std::fs::create_dir_all(env.cache.join("images")).ctx("images dir")?;
+    let tar = env.cache.join("images/luks-btrfs-base-os-usr.tar");
+    sh::bash(r#"tar -C "$1" -cf "$2" ."#, &[&os, &tar])?;
     let tmp = out.with_extension("tmp.img");
     let _ = std::fs::remove_file(&tmp);
     sh::run("truncate", &["-s", "3G", &tmp.display().to_string()])?;
-    sh::run(
-        "cryptsetup",
-        &[
-            "luksFormat",
-            "--batch-mode",
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--key-file",
-            &key.display().to_string(),
-            &tmp.display().to_string(),
-        ],
-    )?;
-    {
-        // mkfs on the opened container, then the subvolume through a mount.
-        let name = format!("tabula-vm-{}-mkfs", std::process::id());
-        sh::run(
-            "cryptsetup",
-            &[
-                "open",
-                "--key-file",
-                &key.display().to_string(),
-                &tmp.display().to_string(),
-                &name,
-            ],
-        )?;
-        let made = sh::run(
-            "mkfs.btrfs",
-            &["-q", "-L", "tabula", &format!("/dev/mapper/{name}")],
-        );
-        sh::run("cryptsetup", &["close", &name])?;
-        made?;
-        let m = LuksMount::btrfs(env, &tmp)?;
-        subvol(&m.p("@usr"))?;
-        sh::bash(r#"cp -a "$1/." "$2/""#, &[&os, &m.p("@usr")])?;
+    let initrd_path = env.work.join("luks-btrfs-base.initrd");
+    let payload = Payload {
+        initrd_files: luks_initrd_files(),
+        ..Payload::default()
+    };
+    initrd::assemble(env, Flavour::Scripted, &payload, &initrd_path)?;
+    let script = format!(
+        "set -e\nmkdir -p /run/cryptsetup /mnt\n\
+         cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 \
+         --pbkdf-force-iterations 1000 --key-file {LUKS_KEY_PATH} /dev/vda\n\
+         cryptsetup open --key-file {LUKS_KEY_PATH} /dev/vda {LUKS_NAME}\n\
+         mkfs.btrfs -q -L tabula /dev/mapper/{LUKS_NAME}\n\
+         mount -o subvolid=5 /dev/mapper/{LUKS_NAME} /mnt\n\
+         for s in @usr @root @persist @old_roots; do btrfs -q subvolume create /mnt/$s; done\n\
+         cd /mnt/@usr && tar -xf /dev/vdb && cd /\nls /mnt\numount /mnt\n\
+         cryptsetup close {LUKS_NAME}\n"
+    );
+    let vm = Vm {
+        name: "setup-luks-btrfs-base".into(),
+        initrd: initrd_path,
+        append: "tabula.harness=script".into(),
+        disks: vec![tmp.clone(), tar.clone()],
+        script: Some(script),
+        timeout: Duration::from_secs(600),
+        mem_mb: 1536,
+        rtc_base: None,
+    };
+    let b = qemu::boot(env, &vm, &mut |_| qemu::Hook::Continue)?;
+    if b.get("script-exit") != Some("0") {
+        bail!("creating the LUKS2 image failed; {}", b.describe());
     }
     std::fs::rename(&tmp, &out).ctx(out.display())?;
+    let _ = std::fs::remove_file(&tar);
     eprintln!(
         "vm: built the LUKS2 + Btrfs base image in {:.1} s",
         t.elapsed().as_secs_f64()
