@@ -55,6 +55,13 @@ systemd)
     for u in getty@.service serial-getty@.service emergency.service rescue.service; do
         ln -sfn /dev/null "$stage/etc/systemd/system/$u"
     done
+    # As NixOS's initrd udev rules do (nixos/modules/services/hardware/udev.nix):
+    # keep the udev database entries of device-mapper devices (a LUKS container
+    # opened here) across initrd-udevadm-cleanup-db.service, so that stage 2's
+    # coldplug knows they were activated properly and their units become active.
+    mkdir -p "$stage/etc/udev/rules.d"
+    echo 'SUBSYSTEM=="block", KERNEL=="dm-[0-9]*", ACTION=="add|change", OPTIONS+="db_persist"' \
+        >"$stage/etc/udev/rules.d/99-tabula-harness-dm-persist.rules"
     mkdir -p "$stage/etc/modules-load.d"
     printf '%s\n' virtio_pci virtio_blk crc32c_generic btrfs overlay qemu_fw_cfg >"$stage/etc/modules-load.d/tabula-harness.conf"
     # The harness activation runs after sysroot.mount and sysroot-usr.mount.

@@ -40,7 +40,8 @@ luks_report() {
   a=$(grep -n -m1 'Finished.*systemd-cryptsetup@cryptroot.service' <<<"$j" | cut -d: -f1)
   b=$(grep -n -m1 'Starting.*tabula-rollback.service' <<<"$j" | cut -d: -f1)
   mark "cryptsetup-finished-line=${a:-none} rollback-starting-line=${b:-none}"
-  mark "root-source=$(findmnt -n -o SOURCE / | sed 's/\[.*//') root-crypt=$(lsblk -n -o TYPE "$(findmnt -n -o SOURCE / | sed 's/\[.*//')" 2>/dev/null | head -n1)"
+  local src; src=$(findmnt -n -o SOURCE / | sed 's/\[.*//')
+  mark "root-on-cryptroot=$([ "$(readlink -f "$src")" = "$(readlink -f /dev/mapper/cryptroot)" ] && echo yes || echo no) root-crypt=$(lsblk -n -o TYPE "$src" 2>/dev/null | head -n1)"
   grep -E 'cryptsetup|cryptroot|tabula-rollback' <<<"$j" | sed 's/^/J: /'
 }
 "#;
@@ -128,9 +129,9 @@ pub fn run(env: &Env, flavour: Flavour) -> Result<Outcome> {
             ),
             ("boot 1: persisted file mounted", "file-mounted", "yes"),
             (
-                "boot 1: / mounted from",
-                "root-source",
-                "/dev/mapper/cryptroot",
+                "boot 1: / mounted from /dev/mapper/cryptroot",
+                "root-on-cryptroot",
+                "yes",
             ),
             ("boot 1: / lies on", "root-crypt", "crypt"),
         ],
