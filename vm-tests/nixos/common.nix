@@ -405,7 +405,23 @@ let
         target.device = "/dev/mapper/cryptroot";
         tabula =
           { lib, ... }:
+          let
+            # the layout's mounts, from the mapped device tabula rolls back
+            subvol = name: {
+              device = "/dev/mapper/cryptroot";
+              fsType = "btrfs";
+              options = [
+                "subvol=${name}"
+                "compress=zstd"
+                "noatime"
+              ];
+            };
+          in
           {
+            virtualisation.fileSystems."/" = lib.mkOverride 10 (subvol "@root");
+            virtualisation.fileSystems."/persist" = lib.mkOverride 10 (
+              subvol "@persist" // { neededForBoot = true; }
+            );
             boot.initrd.luks.devices = lib.mkVMOverride {
               cryptroot = {
                 device = "/dev/vdb";

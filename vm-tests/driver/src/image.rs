@@ -212,7 +212,7 @@ fn zfs_pool_image(env: &Env, file: &str, vm_name: &str, layout: &str) -> Result<
     std::fs::rename(&tmp, &out).ctx(out.display())?;
     let _ = std::fs::remove_file(&tar);
     eprintln!(
-        "vm: built the ZFS base image in {:.1} s",
+        "vm: built the ZFS pool image {file}.img in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     Ok(out)
