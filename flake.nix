@@ -33,6 +33,7 @@
         "several-roots-zfs"
         "luks-btrfs-scripted"
         "luks-btrfs-systemd"
+        "zfs-encrypted"
       ];
     in
     {

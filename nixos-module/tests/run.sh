@@ -286,7 +286,7 @@ for name, script in json.load(sys.stdin)["testScripts"].items():
     mapfile -t theirs < <(grep -oE 'name: "[a-z0-9-]+"' "$harness" | sed 's/name: "\(.*\)"/\1/')
     missing=()
     for t in "${theirs[@]}"; do
-      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|persist-files-and-homes|overlay-*|failure-policy|several-roots-*|luks-btrfs-*)
+      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|persist-files-and-homes|overlay-*|failure-policy|several-roots-*|luks-btrfs-*|zfs-encrypted)
         printf '%s\n' "${ours[@]}" | grep -qx -- "$t" || missing+=("$t") ;;
       esac
     done
