@@ -15,7 +15,9 @@
 //!    device units);
 //! 4. systemd initrd, the second disk detached: the root still rotated,
 //!    exit 1 with `1 of 2 targets failed`, the unit ran (not "Dependency
-//!    failed": the device units are wanted, not required), the machine boots.
+//!    failed": the device units are wanted, not required), the machine boots;
+//! 5. scripted, the second disk detached: the same (the binary waits its
+//!    `waitSeconds` for the disk, then fails only that target).
 //!
 //! ZFS: `rpool/local/root@blank` and `rpool/local/home@blank` (the storage
 //! seed's `rpool/local/*` layout), each rolled back to its own snapshot.
@@ -288,6 +290,12 @@ pub fn run_btrfs(env: &Env) -> Result<Outcome> {
         Case {
             label: "second-disk-missing",
             flavour: Flavour::Systemd,
+            config: &good,
+            second_disk: false,
+        },
+        Case {
+            label: "second-disk-missing",
+            flavour: Flavour::Scripted,
             config: &good,
             second_disk: false,
         },
