@@ -33,6 +33,11 @@
         "overlay-absent"
         "failure-policy"
         "cli-zfs"
+        "several-roots-btrfs"
+        "several-roots-zfs"
+        "luks-btrfs-scripted"
+        "luks-btrfs-systemd"
+        "zfs-encrypted"
       ];
     in
     {

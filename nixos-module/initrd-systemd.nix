@@ -1,6 +1,8 @@
 # systemd in stage 1: boot.initrd.systemd.services.tabula-rollback is built
 # from rollback-unit.json, the one definition the QEMU harness renders too,
-# plus one After=/Requires= per target on what it needs:
+# plus one After=/Wants= per target on what it needs (Wants=, not Requires=:
+# a second disk that never appears fails only its own target, see
+# rollback-unit.json's _comment):
 #
 #   btrfs  the device unit of `device` (dev-disk-by\x2dlabel-nixos.device)
 #   zfs    zfs-import-<pool>.service (nixpkgs' zfs.nix, one per root pool)

@@ -419,7 +419,10 @@ rec {
   # unit in the JSON shape of rollback-unit.json:
   #   unit       the parsed JSON ({ Unit, Service, Install })
   #   substitute { "@name@" = value; } replaced in every [Service] string
-  #   extraDeps  unit names added to After= and Requires=
+  #   extraDeps  unit names added to After= and Wants= (never Requires=: a
+  #              device that never appears must fail only its own target,
+  #              which the binary does, not stop the unit; see the JSON's
+  #              _comment)
   #   required   Install.WantedBy becomes requiredBy instead of wantedBy
   serviceFromUnitJSON =
     {
@@ -468,7 +471,7 @@ rec {
     fromLists
     // {
       after = (fromLists.after or [ ]) ++ extraDeps;
-      requires = (fromLists.requires or [ ]) ++ extraDeps;
+      wants = (fromLists.wants or [ ]) ++ extraDeps;
       unitConfig = plainUnit;
       serviceConfig = service;
     }

@@ -7,7 +7,8 @@
 #
 # Steps:
 #   apt      host packages (qemu-system-x86 with the bookworm qemu-utils,
-#            busybox-static, btrfs-progs, mmdebstrap, kmod, zstd, cpio, fdisk)
+#            busybox-static, btrfs-progs, mmdebstrap, kmod, zstd, cpio, fdisk,
+#            cryptsetup-bin: LUKS images and the scripted initrd's cryptsetup)
 #   kernel   Debian 12's current kernel image (ABI from apt), unpacked + depmod
 #   rootfs   a minimal Debian 12 rootfs with systemd (mmdebstrap, plain tar)
 #   zfs      contrib enabled, linux-headers + zfs-dkms built against that
@@ -83,7 +84,7 @@ do_apt() {
     fi
     apt-get install -y -qq --no-install-recommends --allow-downgrades \
         "${qemu[@]}" busybox-static btrfs-progs mmdebstrap \
-        kmod zstd cpio fdisk e2fsprogs systemd >/dev/null
+        kmod zstd cpio fdisk e2fsprogs systemd cryptsetup-bin >/dev/null
     command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing after install"
 }
 
@@ -137,6 +138,8 @@ do_zfs() {
     command -v zpool >/dev/null || die "zpool missing after installing zfsutils-linux"
 }
 
+# A cache from before a package was added to the list: install again.
+command -v cryptsetup >/dev/null || rm -f "$stamps/apt"
 step apt do_apt
 # A new kernel ABI in the archive invalidates the cached kernel (and ZFS).
 abi=$(kernel_abi)

@@ -77,6 +77,15 @@ let
         type = lib.types.attrsOf lib.types.anything;
         default = { };
       };
+      # nixpkgs' luksroot.nix and initrd secrets (the LUKS scenarios)
+      options.boot.initrd.luks.devices = lib.mkOption {
+        type = lib.types.attrsOf lib.types.unspecified;
+        default = { };
+      };
+      options.boot.initrd.secrets = lib.mkOption {
+        type = lib.types.attrsOf lib.types.unspecified;
+        default = { };
+      };
       config.fileSystems = config.virtualisation.fileSystems;
     };
 

@@ -310,7 +310,7 @@ for name, script in json.load(sys.stdin)["testScripts"].items():
     listed() { local x want=$1; shift; for x in "$@"; do [ "$x" = "$want" ] && return 0; done; return 1; }
     missing=()
     for t in "${theirs[@]}"; do
-      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|zfs-datasets|persist-files-and-homes|machine-id-first-boot|nested-and-symlink|cli-zfs|overlay-*|failure-policy)
+      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|zfs-datasets|persist-files-and-homes|machine-id-first-boot|nested-and-symlink|cli-zfs|overlay-*|failure-policy|several-roots-*|luks-btrfs-*|zfs-encrypted)
         listed "$t" "${ours[@]}" || missing+=("$t") ;;
       esac
     done

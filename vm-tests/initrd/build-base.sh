@@ -55,6 +55,13 @@ systemd)
     for u in getty@.service serial-getty@.service emergency.service rescue.service; do
         ln -sfn /dev/null "$stage/etc/systemd/system/$u"
     done
+    # As NixOS's initrd udev rules do (nixos/modules/services/hardware/udev.nix):
+    # keep the udev database entries of device-mapper devices (a LUKS container
+    # opened here) across initrd-udevadm-cleanup-db.service, so that stage 2's
+    # coldplug knows they were activated properly and their units become active.
+    mkdir -p "$stage/etc/udev/rules.d"
+    echo 'SUBSYSTEM=="block", KERNEL=="dm-[0-9]*", ACTION=="add|change", OPTIONS+="db_persist"' \
+        >"$stage/etc/udev/rules.d/99-tabula-harness-dm-persist.rules"
     mkdir -p "$stage/etc/modules-load.d"
     printf '%s\n' virtio_pci virtio_blk crc32c_generic btrfs overlay qemu_fw_cfg >"$stage/etc/modules-load.d/tabula-harness.conf"
     # The harness activation runs after sysroot.mount and sysroot-usr.mount.
@@ -80,9 +87,12 @@ UNIT
 esac
 
 # Modules: virtio disk, btrfs (+ its soft dependency crc32c), overlayfs,
-# fw_cfg (the harness's script channel), and zfs when it was built.
+# fw_cfg (the harness's script channel), dm-crypt with what LUKS2's default
+# aes-xts-plain64 and cryptsetup's kernel crypto API use (loaded only by
+# boots with an /etc/crypttab), and zfs when it was built.
 mkdir -p "$stage/etc/tabula-harness"
-mods=(virtio_pci virtio_blk crc32c_generic crc32c-intel btrfs overlay qemu_fw_cfg)
+mods=(virtio_pci virtio_blk crc32c_generic crc32c-intel btrfs overlay qemu_fw_cfg
+    dm_mod dm_crypt xts aesni_intel algif_skcipher)
 have_zfs=0
 if [[ -f $kdir/lib/modules/$kver/updates/dkms/zfs.ko ]]; then
     mods+=(zfs); have_zfs=1
@@ -106,10 +116,35 @@ depmod -b "$stage" "$kver"
 
 install -m 0755 "$here/../guest/activate" "$stage/usr/lib/tabula-harness/activate"
 
+# After `zpool import -N POOL` (scripted /init, and the systemd flavour's
+# zfs-import-POOL.service): load the key of every encrypted dataset whose key
+# is unavailable and whose keylocation is neither prompt nor none, as
+# NixOS's import unit does (nixos/modules/tasks/filesystems/zfs.nix); a
+# dataset whose key cannot be loaded is named, and the others still load.
+cat >"$stage/usr/lib/tabula-harness/zfs-load-keys" <<'SH'
+#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+tab=$(printf '\t')
+zfs list -rHo name,keylocation,keystatus -t volume,filesystem "$1" |
+    while IFS=$tab read -r ds kl ks; do
+        [ "$ks" = unavailable ] || continue
+        case $kl in
+            none | prompt) ;;
+            *) zfs load-key "$ds" || echo "zfs-load-keys: could not load the key of $ds (keylocation=$kl)" >&2 ;;
+        esac
+    done
+SH
+chmod 0755 "$stage/usr/lib/tabula-harness/zfs-load-keys"
+
 # btrfs-progs in the scripted initrd: only for the boot-time benchmark's
-# baseline (the common shell script); tabula-rollback itself needs none.
+# baseline (the common shell script) and mkfs.btrfs for the LUKS2 image made
+# in a VM; tabula-rollback itself needs none.
+# cryptsetup: the scripted /init opens the LUKS containers of /etc/crypttab
+# with it (the systemd flavour has the rootfs's systemd-cryptsetup).
 if [[ $flavour == scripted ]]; then
-    copy_bin "$(command -v btrfs)"
+    copy_bin "$(command -v btrfs)" "$(command -v mkfs.btrfs)"
+    command -v cryptsetup >/dev/null || { echo "cryptsetup missing on the host: run vm-tests/setup.sh" >&2; exit 1; }
+    copy_bin "$(command -v cryptsetup)"
     [[ -e $stage/lib64/ld-linux-x86-64.so.2 ]] || { mkdir -p "$stage/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$stage/lib64/"; }
 fi
 

@@ -155,7 +155,11 @@ let
       boot.zfs.devNodes = "/dev/disk/by-uuid";
       boot.zfs.forceImportRoot = false;
 
-      environment.systemPackages = [ pkgs.btrfs-progs ];
+      # cryptsetup: the LUKS scenarios format their disk from this first boot
+      environment.systemPackages = [
+        pkgs.btrfs-progs
+        pkgs.cryptsetup
+      ];
 
       # fixed ids: persisted owners must mean the same user at every boot
       users.users.alice = {
@@ -385,6 +389,94 @@ let
       '';
     };
 
+  # luks-btrfs-<flavour>: seed 001's Btrfs layout inside a LUKS2 container on
+  # /dev/vdb, opened in stage 1 with a key file from the initrd
+  # (boot.initrd.luks.devices, as nixpkgs' systemd-initrd-luks-keyfile test
+  # does; scripted: luksroot.nix before postResumeCommands; systemd:
+  # systemd-cryptsetup@cryptroot.service); tabula's device is the mapped
+  # /dev/mapper/cryptroot, and the rotation goes as on plain Btrfs.
+  luksBtrfs =
+    flavour:
+    scenario {
+      name = "luks-btrfs-${flavour}";
+      machine = node {
+        inherit flavour;
+        layout = "btrfs";
+        target.device = "/dev/mapper/cryptroot";
+        tabula =
+          { lib, ... }:
+          let
+            # the layout's mounts, from the mapped device tabula rolls back
+            subvol = name: {
+              device = "/dev/mapper/cryptroot";
+              fsType = "btrfs";
+              options = [
+                "subvol=${name}"
+                "compress=zstd"
+                "noatime"
+              ];
+            };
+          in
+          {
+            virtualisation.fileSystems."/" = lib.mkOverride 10 (subvol "@root");
+            virtualisation.fileSystems."/persist" = lib.mkOverride 10 (
+              subvol "@persist" // { neededForBoot = true; }
+            );
+            boot.initrd.luks.devices = lib.mkVMOverride {
+              cryptroot = {
+                device = "/dev/vdb";
+                keyFile = "/etc/cryptroot.key";
+              };
+            };
+            boot.initrd.secrets."/etc/cryptroot.key" = builtins.toFile "tabula-luks-key" "tabula-harness-luks-key";
+          };
+      };
+      script = ''
+        machine.start()
+        machine.wait_for_unit("multi-user.target")
+        machine.succeed(
+            "echo -n tabula-harness-luks-key > /tmp/key",
+            "cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file /tmp/key /dev/vdb",
+            "cryptsetup open --key-file /tmp/key /dev/vdb cryptroot",
+            "mkfs.btrfs -q -f -L tabula /dev/mapper/cryptroot",
+            "mkdir -p /mnt && mount /dev/mapper/cryptroot /mnt",
+            "btrfs subvolume create /mnt/@root",
+            "btrfs subvolume create /mnt/@persist",
+            "btrfs subvolume create /mnt/@old_roots",
+            "umount /mnt",
+            "cryptsetup close cryptroot",
+        )
+        boot_specialisation(machine)
+
+        with subtest("the root is @root on the opened container"):
+            assert mounted(machine, "/", "FSTYPE") == "btrfs"
+            assert "subvol=/@root" in mounted(machine, "/", "OPTIONS").split(",")
+            assert machine.succeed("lsblk -no TYPE /dev/mapper/cryptroot").split() == ["crypt"]
+            assert "/dev/mapper/cryptroot" in rollback_log(machine), "tabula-rollback did not name the mapped device"
+            assert machine.succeed("blkid -p -o value -s TYPE /dev/vdb").strip() == "crypto_LUKS"
+
+      ''
+      + onlyWith "systemd" flavour ''
+        with subtest("opened before the rollback, the rollback before the root was mounted"):
+            assert_finished_before(machine, "systemd-cryptsetup@cryptroot.service", "tabula-rollback.service")
+            assert_finished_before(machine, "tabula-rollback.service", "sysroot.mount")
+
+      ''
+      + ''
+        with subtest("write to the root and to a persisted directory, reboot"):
+            write_state(machine)
+            reboot(machine)
+
+        with subtest("the root is clean, persisted data intact, the previous root kept"):
+            check_state(machine)
+            machine.succeed("mkdir -p /mnt && mount -o subvolid=5 /dev/mapper/cryptroot /mnt")
+            names = machine.succeed("ls /mnt/@old_roots").split()
+            assert len(names) == 2 and all(TIMESTAMP.match(n) for n in names), names
+            machine.succeed("grep -qx erased /mnt/@old_roots/*/etc/tabula-erased")
+            machine.succeed("umount /mnt")
+      '';
+    };
+
   # overlay-<present|absent>: seed 004's SSD overlay, with the "SSD" (/dev/vdb)
   # present or not; the rest of the script is the scenario's. The overlay
   # sits on /opt/store rather than /nix/store: the test VM's store is already
@@ -438,6 +530,7 @@ in
     scenario
     btrfsRotation
     zfsRollback
+    luksBtrfs
     overlayStore
     ;
 }

@@ -28,6 +28,10 @@ pub enum Fs {
     Btrfs,
     /// Pool `rpool` on /dev/vda1: `rpool/local/{root,usr}`, `rpool/safe/persist`.
     Zfs,
+    /// The Btrfs layout inside a LUKS2 container on /dev/vda, opened in
+    /// stage 1 from the initrd's `/etc/crypttab` as
+    /// `/dev/mapper/cryptroot` ([`crate::image::LUKS_NAME`]).
+    LuksBtrfs,
 }
 
 /// What happens after stage 1's rollback.
@@ -143,6 +147,21 @@ pub fn prune_unit(bin: &str, zfs: bool) -> String {
     )
 }
 
+/// Stage 2 after the scripted stage 1 opened a LUKS container without udev:
+/// before udev's coldplug, record for each device-mapper device the flag
+/// that a udev in stage 1 would have left in the database handed to stage 2
+/// (`DM_UDEV_PRIMARY_SOURCE_FLAG=1`: activated properly). Without it the
+/// device-mapper rules take the coldplug "add" for a spurious event and
+/// disable the device, whose unit never becomes active (see
+/// [`Ctx::boot_with`]).
+const DM_FLAGS_UNIT: &str = "[Unit]\n\
+Description=tabula harness: record the device-mapper devices opened without udev in stage 1\n\
+DefaultDependencies=no\n\
+Before=systemd-udev-trigger.service sysinit.target\n\n\
+[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+ExecStart=/bin/sh -c 'mkdir -p /run/udev/data; for d in /sys/block/dm-*; do \
+[ -e $$d/dev ] && echo E:DM_UDEV_PRIMARY_SOURCE_FLAG=1 >/run/udev/data/b$$(cat $$d/dev); done; true'\n";
+
 /// Where the guest's root carries tabula-rollback for the pruning unit.
 pub const PRUNE_BIN: &str = "/opt/tabula/bin/tabula-rollback";
 
@@ -201,6 +220,26 @@ impl<'a> Ctx<'a> {
         Ok(img)
     }
 
+    /// A fresh copy of the LUKS2 + Btrfs base image
+    /// ([`image::luks_btrfs_base`]: `@usr`, `@root`, `@persist`,
+    /// `@old_roots` inside the container).
+    pub fn luks_btrfs_image(&self, file: &str) -> Result<PathBuf> {
+        let base = image::luks_btrfs_base(self.env)?;
+        let img = self.dir.join(file);
+        qemu::copy_image(&base, &img)?;
+        Ok(img)
+    }
+
+    /// A fresh copy of the encrypted ZFS base image
+    /// ([`image::zfs_encrypted_base`]); its boots need the key file in the
+    /// initrd ([`image::ZFS_KEY_PATH`]).
+    pub fn zfs_encrypted_image(&self, file: &str) -> Result<PathBuf> {
+        let base = image::zfs_encrypted_base(self.env)?;
+        let img = self.dir.join(file);
+        qemu::copy_image(&base, &img)?;
+        Ok(img)
+    }
+
     /// A fresh copy of the ZFS base image.
     pub fn zfs_image(&self, file: &str) -> Result<PathBuf> {
         let base = image::zfs_base(self.env)?;
@@ -255,7 +294,29 @@ impl<'a> Ctx<'a> {
         let fstab = match spec.fs {
             Fs::Btrfs => "/dev/vda /persist btrfs subvol=@persist 0 0\n",
             Fs::Zfs => "rpool/safe/persist /persist zfs defaults 0 0\n",
+            Fs::LuksBtrfs => "/dev/mapper/cryptroot /persist btrfs subvol=@persist 0 0\n",
         };
+        if spec.fs == Fs::LuksBtrfs {
+            // What NixOS's boot.initrd.luks.devices puts into the initrd.
+            payload.initrd_files.extend(image::luks_initrd_files());
+            if spec.flavour == Flavour::Scripted {
+                // The harness's busybox stage 1 has no udev (NixOS's scripted
+                // stage 1 runs one and hands its database to stage 2), so the
+                // device-mapper rules would take stage 2's coldplug "add" of
+                // the mapped device for a spurious event: its unit would never
+                // become active. DM_FLAGS_UNIT records what that database
+                // would say.
+                payload.root_files.push((
+                    "/etc/systemd/system/tabula-harness-dm-flags.service".into(),
+                    Item::Text(DM_FLAGS_UNIT.into(), 0o644),
+                ));
+                payload.root_files.push((
+                    "/etc/systemd/system/sysinit.target.wants/tabula-harness-dm-flags.service"
+                        .into(),
+                    Item::Link("../tabula-harness-dm-flags.service".into()),
+                ));
+            }
+        }
         payload
             .root_files
             .push(("/etc/fstab".into(), Item::Text(fstab.into(), 0o644)));
@@ -312,6 +373,12 @@ impl<'a> Ctx<'a> {
             Fs::Zfs => "rw root=rpool/local/root rootfstype=zfs mount.usr=rpool/local/usr \
                         mount.usrfstype=zfs tabula.pool=rpool"
                 .to_owned(),
+            Fs::LuksBtrfs => {
+                "rw root=/dev/mapper/cryptroot rootfstype=btrfs rootflags=subvol=@root \
+                              mount.usr=/dev/mapper/cryptroot mount.usrfstype=btrfs \
+                              mount.usrflags=subvol=@usr"
+                    .to_owned()
+            }
         };
         match spec.mode {
             Mode::Full => {}

@@ -2,7 +2,7 @@
 //! a ZFS pool made inside a VM), per-scenario copies, host-side mounts.
 
 use crate::env::{Env, fresh};
-use crate::initrd::{self, Flavour, Payload};
+use crate::initrd::{self, Flavour, Item, Payload};
 use crate::qemu::{self, Vm};
 use crate::{Context, Result, bail, sh};
 use std::path::{Path, PathBuf};
@@ -130,9 +130,47 @@ zfs create -o mountpoint=legacy rpool/safe/persist
 /// a GPT disk with one partition holding `rpool` (see [`ZFS_LAYOUT`]),
 /// `rpool/local/usr` holding the OS tree.
 pub fn zfs_base(env: &Env) -> Result<PathBuf> {
+    zfs_pool_image(env, "zfs-base", "setup-zfs-base", ZFS_LAYOUT)
+}
+
+/// The key file of the encrypted pool, where the initrd carries it (its
+/// `keylocation` is `file://` this path, as a NixOS machine would name a
+/// key file it puts into the initrd).
+pub const ZFS_KEY_PATH: &str = "/etc/tabula-harness/zfs.key";
+/// The passphrase of the encrypted pool (`keyformat=passphrase`).
+pub const ZFS_KEY: &str = "tabula-harness-zfs-passphrase";
+
+/// [`ZFS_LAYOUT`] with native encryption on the pool's top dataset, which
+/// every dataset inherits (`encryptionroot` is `rpool`): aes-256-gcm, a
+/// passphrase read from [`ZFS_KEY_PATH`].
+pub fn zfs_encrypted_layout() -> String {
+    let opts = format!(
+        "-O encryption=aes-256-gcm -O keyformat=passphrase -O keylocation=file://{ZFS_KEY_PATH} rpool"
+    );
+    format!(
+        "mkdir -p {dir}\nprintf %s '{ZFS_KEY}' >{ZFS_KEY_PATH}\n{layout}",
+        dir = Path::new(ZFS_KEY_PATH)
+            .parent()
+            .map_or_else(String::new, |d| d.display().to_string()),
+        layout = ZFS_LAYOUT.replacen(" rpool /dev/vda1", &format!(" {opts} /dev/vda1"), 1)
+    )
+}
+
+/// The cached encrypted ZFS pool image: [`zfs_base`] with
+/// [`zfs_encrypted_layout`].
+pub fn zfs_encrypted_base(env: &Env) -> Result<PathBuf> {
+    zfs_pool_image(
+        env,
+        "zfs-encrypted-base",
+        "setup-zfs-encrypted-base",
+        &zfs_encrypted_layout(),
+    )
+}
+
+fn zfs_pool_image(env: &Env, file: &str, vm_name: &str, layout: &str) -> Result<PathBuf> {
     let os_stamp = os_tree(env)?;
     let os = env.cache.join("os-usr");
-    let out = env.cache.join("images/zfs-base.img");
+    let out = env.cache.join(format!("images/{file}.img"));
     if fresh(&out, &[os_stamp, env.here.join("guest/build-os.sh")]) {
         return Ok(out);
     }
@@ -141,7 +179,7 @@ pub fn zfs_base(env: &Env) -> Result<PathBuf> {
     }
     let t = std::time::Instant::now();
     std::fs::create_dir_all(env.cache.join("images")).ctx("images dir")?;
-    let tar = env.cache.join("images/os-usr.tar");
+    let tar = env.cache.join(format!("images/{file}-os-usr.tar"));
     sh::bash(r#"tar -C "$1" -cf "$2" ."#, &[&os, &tar])?;
     let tmp = out.with_extension("tmp.img");
     let _ = std::fs::remove_file(&tmp);
@@ -150,15 +188,15 @@ pub fn zfs_base(env: &Env) -> Result<PathBuf> {
         r#"echo 'label: gpt' | sfdisk -q "$1" && echo ',,L' | sfdisk -q --append "$1""#,
         &[&tmp],
     )?;
-    let initrd_path = env.work.join("zfs-base.initrd");
+    let initrd_path = env.work.join(format!("{file}.initrd"));
     initrd::assemble(env, Flavour::Scripted, &Payload::default(), &initrd_path)?;
     let script = format!(
-        "set -e\n{ZFS_LAYOUT}mkdir -p /mnt\nmount -t zfs rpool/local/usr /mnt\n\
+        "set -e\n{layout}mkdir -p /mnt\nmount -t zfs rpool/local/usr /mnt\n\
          cd /mnt && tar -xf /dev/vdb && cd /\numount /mnt\nzfs list -o name,mountpoint,canmount\n\
          zpool export rpool\n"
     );
     let vm = Vm {
-        name: "setup-zfs-base".into(),
+        name: vm_name.into(),
         initrd: initrd_path,
         append: "tabula.harness=script".into(),
         disks: vec![tmp.clone(), tar.clone()],
@@ -174,7 +212,99 @@ pub fn zfs_base(env: &Env) -> Result<PathBuf> {
     std::fs::rename(&tmp, &out).ctx(out.display())?;
     let _ = std::fs::remove_file(&tar);
     eprintln!(
-        "vm: built the ZFS base image in {:.1} s",
+        "vm: built the ZFS pool image {file}.img in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
+
+/// The passphrase of the harness's LUKS2 containers (a key file in the
+/// initrd, as NixOS's `boot.initrd.luks.devices.<name>.keyFile` puts one).
+pub const LUKS_KEY: &str = "tabula-harness-luks-key";
+/// The name the initrd maps the container under (`/dev/mapper/<name>`).
+pub const LUKS_NAME: &str = "cryptroot";
+
+/// Where the initrd carries the key file of the LUKS2 container.
+pub const LUKS_KEY_PATH: &str = "/etc/tabula-harness/luks.key";
+
+/// The initrd files that open the harness's LUKS2 container: the
+/// crypttab line (read by the systemd flavour's systemd-cryptsetup-generator,
+/// and by the scripted `/init`, which also loads dm-crypt only when it
+/// exists), the key file, and dm-crypt for systemd-modules-load.
+pub fn luks_initrd_files() -> Vec<(String, Item)> {
+    vec![
+        (
+            "/etc/crypttab".into(),
+            Item::Text(
+                format!("{LUKS_NAME} /dev/vda {LUKS_KEY_PATH} luks\n"),
+                0o644,
+            ),
+        ),
+        (LUKS_KEY_PATH.into(), Item::Text(LUKS_KEY.into(), 0o400)),
+        (
+            "/etc/modules-load.d/tabula-luks.conf".into(),
+            Item::Text(
+                "dm_mod\ndm_crypt\nxts\naesni_intel\nalgif_skcipher\n".into(),
+                0o644,
+            ),
+        ),
+    ]
+}
+
+/// The cached LUKS2 image, made inside a VM (the host kernel may lack
+/// device-mapper): a LUKS2 container on the whole disk (cheap key
+/// derivation, PBKDF2 with 1,000 iterations, so that unlocking costs
+/// nothing under TCG) holding a Btrfs filesystem labelled `tabula` with
+/// `@usr` (the OS tree), `@root`, `@persist` and `@old_roots`.
+pub fn luks_btrfs_base(env: &Env) -> Result<PathBuf> {
+    let os_stamp = os_tree(env)?;
+    let os = env.cache.join("os-usr");
+    let out = env.cache.join("images/luks-btrfs-base.img");
+    if fresh(&out, &[os_stamp, env.here.join("guest/build-os.sh")]) {
+        return Ok(out);
+    }
+    let t = std::time::Instant::now();
+    std::fs::create_dir_all(env.cache.join("images")).ctx("images dir")?;
+    let tar = env.cache.join("images/luks-btrfs-base-os-usr.tar");
+    sh::bash(r#"tar -C "$1" -cf "$2" ."#, &[&os, &tar])?;
+    let tmp = out.with_extension("tmp.img");
+    let _ = std::fs::remove_file(&tmp);
+    sh::run("truncate", &["-s", "3G", &tmp.display().to_string()])?;
+    let initrd_path = env.work.join("luks-btrfs-base.initrd");
+    let payload = Payload {
+        initrd_files: luks_initrd_files(),
+        ..Payload::default()
+    };
+    initrd::assemble(env, Flavour::Scripted, &payload, &initrd_path)?;
+    let script = format!(
+        "set -e\nmkdir -p /run/cryptsetup /mnt\n\
+         cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 \
+         --pbkdf-force-iterations 1000 --key-file {LUKS_KEY_PATH} /dev/vda\n\
+         cryptsetup open --key-file {LUKS_KEY_PATH} /dev/vda {LUKS_NAME}\n\
+         mkfs.btrfs -q -L tabula /dev/mapper/{LUKS_NAME}\n\
+         mount -o subvolid=5 /dev/mapper/{LUKS_NAME} /mnt\n\
+         for s in @usr @root @persist @old_roots; do btrfs -q subvolume create /mnt/$s; done\n\
+         cd /mnt/@usr && tar -xf /dev/vdb && cd /\nls /mnt\numount /mnt\n\
+         cryptsetup close {LUKS_NAME}\n"
+    );
+    let vm = Vm {
+        name: "setup-luks-btrfs-base".into(),
+        initrd: initrd_path,
+        append: "tabula.harness=script".into(),
+        disks: vec![tmp.clone(), tar.clone()],
+        script: Some(script),
+        timeout: Duration::from_secs(600),
+        mem_mb: 1536,
+        rtc_base: None,
+    };
+    let b = qemu::boot(env, &vm, &mut |_| qemu::Hook::Continue)?;
+    if b.get("script-exit") != Some("0") {
+        bail!("creating the LUKS2 image failed; {}", b.describe());
+    }
+    std::fs::rename(&tmp, &out).ctx(out.display())?;
+    let _ = std::fs::remove_file(&tar);
+    eprintln!(
+        "vm: built the LUKS2 + Btrfs base image in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     Ok(out)

@@ -203,7 +203,8 @@ fn zfs_import_units(stage: &Path, pool: &str) -> Result<()> {
                  Requires=dev-vda1.device\nAfter=dev-vda1.device systemd-modules-load.service\n\
                  Before=sysroot.mount initrd-root-fs.target\n\n\
                  [Service]\nType=oneshot\nRemainAfterExit=yes\n\
-                 ExecStart={zpool} import -N -f {pool}\n"
+                 ExecStart={zpool} import -N -f {pool}\n\
+                 ExecStart=/usr/lib/tabula-harness/zfs-load-keys {pool}\n"
             ),
             0o644,
         ),

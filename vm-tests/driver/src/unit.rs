@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 /// What a rollback target waits for in the initrd.
 #[derive(Debug, Clone)]
 pub enum Needs {
-    /// A Btrfs device: After= and Requires= its `.device` unit.
+    /// A Btrfs device: After= and Wants= its `.device` unit.
     Device(String),
-    /// A ZFS pool: After= and Requires= `zfs-import-<pool>.service`.
+    /// A ZFS pool: After= and Wants= `zfs-import-<pool>.service`.
     Pool(String),
 }
 
@@ -84,7 +84,9 @@ pub fn render(json: &str, exec: &str, needs: &[Needs]) -> Result<Rendered> {
                     })?,
                 other => bail!("rollback-unit.json: {section}.{key}: unsupported value {other}"),
             };
-            if section == "Unit" && (key == "After" || key == "Requires") {
+            // Wants=, never Requires= (rollback-unit.json's _comment): a
+            // device that never appears fails only its own target.
+            if section == "Unit" && (key == "After" || key == "Wants") {
                 words.extend(extra.iter().cloned());
             }
             if section == "Install" {
@@ -97,8 +99,8 @@ pub fn render(json: &str, exec: &str, needs: &[Needs]) -> Result<Rendered> {
             }
             let _ = writeln!(text, "{key}={}", words.join(" "));
         }
-        if section == "Unit" && !body.contains_key("Requires") && !extra.is_empty() {
-            let _ = writeln!(text, "Requires={}", extra.join(" "));
+        if section == "Unit" && !body.contains_key("Wants") && !extra.is_empty() {
+            let _ = writeln!(text, "Wants={}", extra.join(" "));
         }
     }
     Ok(Rendered { text, install })
@@ -128,13 +130,43 @@ mod tests {
         };
         assert!(words("After=").contains(&"local-fs-pre.target".to_owned()));
         assert!(words("After=").contains(&"zfs-import-rpool.service".to_owned()));
-        assert!(words("Requires=").contains(&"zfs-import-rpool.service".to_owned()));
+        assert!(words("Wants=").contains(&"zfs-import-rpool.service".to_owned()));
+        assert!(words("Wants=").contains(&"local-fs-pre.target".to_owned()));
         assert!(
             r.text
                 .contains("ExecStart=/usr/bin/tabula-rollback --config /etc/tabula/config.json\n")
         );
         assert!(!r.text.contains("_comment"));
         assert_eq!(r.install, vec![("initrd.target".to_owned(), "wants")]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_missing_second_disk_cannot_fail_the_unit_by_dependency() -> Result<()> {
+        let json = include_str!("../../../nixos-module/rollback-unit.json");
+        let r = render(
+            json,
+            "/usr/bin/tabula-rollback",
+            &[
+                Needs::Device("/dev/vda".into()),
+                Needs::Device("/dev/vdb".into()),
+            ],
+        )?;
+        for dev in ["dev-vda.device", "dev-vdb.device"] {
+            let has = |key: &str| {
+                r.text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(key))
+                    .any(|v| v.split(' ').any(|w| w == dev))
+            };
+            assert!(has("After="), "not ordered after {dev}:\n{}", r.text);
+            assert!(has("Wants="), "does not pull in {dev}:\n{}", r.text);
+            assert!(
+                !has("Requires=") && !has("BindsTo=") && !has("Requisite="),
+                "a missing {dev} would fail the whole unit:\n{}",
+                r.text
+            );
+        }
         Ok(())
     }
 }

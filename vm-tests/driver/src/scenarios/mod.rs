@@ -10,11 +10,14 @@ pub mod crash_injection_zfs;
 pub mod failure_policy;
 pub mod machine_id_first_boot;
 pub mod nested_and_symlink;
+pub mod luks_btrfs;
 pub mod overlay;
 pub mod persist_homes;
+pub mod several_roots;
 pub mod smoke;
 pub mod zfs_bad_clock;
 pub mod zfs_datasets;
+pub mod zfs_encrypted;
 pub mod zfs_keep_previous;
 pub mod zfs_rollback;
 pub mod zfs_torn_clone;
@@ -159,6 +162,36 @@ pub fn all() -> Vec<Scenario> {
             proves: "missing snapshot: rollback fails loudly, boot continues, no dataset destroyed",
             zfs: true,
             run: failure_policy::run_zfs,
+        },
+        Scenario {
+            name: "several-roots-btrfs",
+            proves: "two Btrfs targets on two disks, one config, both flavours: both rotated in one boot; a missing blank on the root or a detached second disk fails only that target (left as it was), exit 1 with `1 of 2 targets failed`, the other rotated, the machine boots; systemd: the unit wants (not requires) each device, so a missing disk does not stop it",
+            zfs: false,
+            run: several_roots::run_btrfs,
+        },
+        Scenario {
+            name: "several-roots-zfs",
+            proves: "rpool/local/root and rpool/local/home each rolled back to its own @blank in one boot; a missing snapshot on either leaves that dataset as it was, the other rolled back, exit 1 with `1 of 2 targets failed`, the machine boots (scripted and systemd initrd)",
+            zfs: true,
+            run: several_roots::run_zfs,
+        },
+        Scenario {
+            name: "luks-btrfs-scripted",
+            proves: "scripted stage 1: the Btrfs layout in a LUKS2 container opened by cryptsetup (key file in the initrd) before tabula-rollback, which rotates /dev/mapper/cryptroot as usual; persisted data whole, the disk still LUKS2",
+            zfs: false,
+            run: |e| luks_btrfs::run(e, Flavour::Scripted),
+        },
+        Scenario {
+            name: "luks-btrfs-systemd",
+            proves: "systemd initrd: the same, opened by systemd-cryptsetup from the initrd's /etc/crypttab, tabula-rollback.service started after it and finished before sysroot.mount",
+            zfs: false,
+            run: |e| luks_btrfs::run(e, Flavour::Systemd),
+        },
+        Scenario {
+            name: "zfs-encrypted",
+            proves: "the pool natively encrypted (aes-256-gcm, passphrase from a key file in the initrd, loaded after zpool import -N as NixOS does): keep-previous and rollback to @blank both work on the encrypted root, old roots stay encrypted under rpool's key, persisted data intact (scripted and systemd initrd)",
+            zfs: true,
+            run: zfs_encrypted::run,
         },
         Scenario {
             name: "crash-injection",
