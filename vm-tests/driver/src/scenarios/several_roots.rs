@@ -240,6 +240,15 @@ fn file_sum(img: &Path) -> Result<String> {
     sh::bash(r#"sha256sum <"$1""#, &[img])
 }
 
+/// One boot of the Btrfs half: its config, flavour and whether the second
+/// disk is attached.
+struct Case<'a> {
+    label: &'a str,
+    flavour: Flavour,
+    config: &'a str,
+    second_disk: bool,
+}
+
 /// Run the Btrfs scenario.
 pub fn run_btrfs(env: &Env) -> Result<Outcome> {
     let ctx = Ctx::new(env, "several-roots-btrfs")?;
@@ -262,12 +271,6 @@ pub fn run_btrfs(env: &Env) -> Result<Outcome> {
     let script = format!("mark booted=yes\n{UNIT_REPORT}\nwait_prune\n");
     let good = btrfs_config(None);
     let no_blank = btrfs_config(Some("@no-such-blank"));
-    struct Case<'a> {
-        label: &'a str,
-        flavour: Flavour,
-        config: &'a str,
-        second_disk: bool,
-    }
     let cases = [
         Case {
             label: "both",
@@ -377,7 +380,7 @@ pub fn run_zfs(env: &Env) -> Result<Outcome> {
         Flavour::Scripted,
         Fs::Zfs,
         &zfs_config("blank", "blank"),
-        r#"set -e
+        r"set -e
 ZPOOL_IMPORT_UDEV_TIMEOUT_MS=0 zpool import -N -f rpool
 zfs create -o mountpoint=legacy rpool/local/home
 zfs snapshot rpool/local/home@blank
@@ -389,7 +392,7 @@ for ds in root home; do
 done
 zfs list -t all -o name
 zpool export rpool
-"#,
+",
     );
     setup.mode = Mode::InitrdScript;
     setup.timeout = Duration::from_secs(180);
