@@ -8,6 +8,7 @@ pub mod cli_zfs;
 pub mod crash_injection;
 pub mod crash_injection_zfs;
 pub mod failure_policy;
+pub mod hibernate;
 pub mod luks_btrfs;
 pub mod machine_id_first_boot;
 pub mod nested_and_symlink;
@@ -216,6 +217,18 @@ pub fn all() -> Vec<Scenario> {
             proves: "the tabula command after real ZFS boots: diff lists exactly the planted ephemeral files, never persisted ones; roots lists the archived root; restore (--dry-run, --to storage, --to place) keeps owner, mode, times, xattrs, the old root unmodified, no mount left",
             zfs: true,
             run: cli_zfs::run,
+        },
+        Scenario {
+            name: "hibernate-resume-scripted",
+            proves: "scripted stage 1: hibernate, resume: the resume attempt comes before tabula-rollback, which never runs in the resumed boot; process, open file and / intact, no old root archived, btrfs check clean; the next normal boot rolls back",
+            zfs: false,
+            run: |e| hibernate::run(e, Flavour::Scripted),
+        },
+        Scenario {
+            name: "hibernate-resume-systemd",
+            proves: "systemd initrd: the same, tabula-rollback.service ordered after systemd-hibernate-resume@.service (systemd 252) through local-fs-pre.target, checked with a resume unit made 3 s slower",
+            zfs: false,
+            run: |e| hibernate::run(e, Flavour::Systemd),
         },
         Scenario {
             name: "boot-time",
