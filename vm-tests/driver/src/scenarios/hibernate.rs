@@ -469,8 +469,11 @@ fn check_resumed_before_rollback(b: &Boot, flavour: Flavour) -> Result<()> {
             );
             "@@TABULA resume-attempt device=/dev/vdb"
         }
-        // systemd's status line for the resume unit made from resume=.
-        Flavour::Systemd => "Resume from hibernation using device /dev/vdb",
+        // systemd's status line for the resume unit made from resume=,
+        // "Starting systemd-hibernate-resume@dev-vdb.service - Resume from
+        // hibernation using device /dev/vdb...", ellipsized in its middle
+        // to the console's width.
+        Flavour::Systemd => "using device /dev/vdb...",
     };
     let Some(at) = b.log.find(attempt) else {
         bail!(
@@ -614,4 +617,73 @@ fn old_roots(m: &Mount) -> Result<Vec<String>> {
         None,
     )?;
     Ok(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boot(log: &str) -> Boot {
+        Boot {
+            log: log.to_owned(),
+            marks: log
+                .lines()
+                .filter_map(|l| {
+                    Some(l[l.find(crate::qemu::MARK)? + crate::qemu::MARK.len()..].to_owned())
+                })
+                .collect(),
+            end: End::Exited(Some(0)),
+            secs: 1.0,
+            log_path: "test.log".into(),
+        }
+    }
+
+    /// Console lines of a real resumed boot of each flavour (shortened).
+    const SCRIPTED: &str = "@@TABULA resume-attempt device=/dev/vdb devno=254:16 uptime_ms=3930\n\
+        [    3.968087] PM: hibernation: resume from hibernation\n\
+        [    9.805464] PM: Image loading done\n\
+        @@TABULA resumed boot-id=e83049c8\n";
+    const SYSTEMD: &str = "         Starting systemd-hibernate\u{2026}bernation using device /dev/vdb...\n\
+        [   26.175589] PM: hibernation: resume from hibernation\n\
+        [   38.156691] PM: Image loading done\n\
+        @@TABULA resumed boot-id=e83049c8\n";
+
+    #[test]
+    fn a_resume_attempt_then_the_image_loaded_and_no_rollback_passes() {
+        check_resumed_before_rollback(&boot(SCRIPTED), Flavour::Scripted).unwrap();
+        check_resumed_before_rollback(&boot(SYSTEMD), Flavour::Systemd).unwrap();
+    }
+
+    #[test]
+    fn a_rollback_before_the_image_was_loaded_fails_the_resumed_boot() {
+        let scripted = SCRIPTED.replace(
+            "[    3.968087]",
+            "@@TABULA rollback-start uptime_ms=3940\n[    3.97] tabula-rollback[121]: done\n[    3.968087]",
+        );
+        let err = check_resumed_before_rollback(&boot(&scripted), Flavour::Scripted).unwrap_err();
+        assert!(
+            err.0
+                .contains("tabula-rollback ran before the kernel resumed"),
+            "{err}"
+        );
+        let systemd = SYSTEMD.replace(
+            "[   26.175589]",
+            "         Starting tabula-rollback.service - tabula: roll back the root filesystem...\n[   26.175589]",
+        );
+        let err = check_resumed_before_rollback(&boot(&systemd), Flavour::Systemd).unwrap_err();
+        assert!(
+            err.0
+                .contains("tabula-rollback ran before the kernel resumed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_resumed_boot_without_the_image_loaded_or_with_the_attempt_returning_fails() {
+        let no_image = SCRIPTED.replace("PM: Image loading done", "PM: Image not found");
+        assert!(check_resumed_before_rollback(&boot(&no_image), Flavour::Scripted).is_err());
+        let returned = format!("{SCRIPTED}@@TABULA resume-none device=/dev/vdb\n");
+        assert!(check_resumed_before_rollback(&boot(&returned), Flavour::Scripted).is_err());
+        assert!(check_resumed_before_rollback(&boot(SCRIPTED), Flavour::Systemd).is_err());
+    }
 }
