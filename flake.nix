@@ -38,6 +38,7 @@
         "luks-btrfs-scripted"
         "luks-btrfs-systemd"
         "zfs-encrypted"
+        "hibernate-resume"
       ];
     in
     {
