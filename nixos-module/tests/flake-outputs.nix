@@ -86,6 +86,15 @@ let
         type = lib.types.attrsOf lib.types.unspecified;
         default = { };
       };
+      # NixOS's own, set by hibernate-resume
+      options.swapDevices = lib.mkOption {
+        type = lib.types.listOf lib.types.anything;
+        default = [ ];
+      };
+      options.boot.resumeDevice = lib.mkOption {
+        type = lib.types.str;
+        default = "";
+      };
       config.fileSystems = config.virtualisation.fileSystems;
     };
 

@@ -24,26 +24,30 @@ let
 
   swapLabel = "tabula-swap";
 
+  # common.nix's machine, with the store and backdoor settings above (merged
+  # by hand: the module tests read `specialisation` off the node's attributes)
   machine =
-    flavour:
-    { lib, ... }:
-    {
-      imports = [
-        (common.node {
-          inherit flavour;
-          layout = "btrfs";
-          # the swap disk: twice the memory (common.nix: 1536 MiB)
-          disks = [ 3072 ];
-          tabula = {
-            swapDevices = [ { device = "/dev/disk/by-label/${swapLabel}"; } ];
-            # sets resume= on the kernel command line (and the scripted
-            # initrd's resume device)
-            boot.resumeDevice = "/dev/disk/by-label/${swapLabel}";
-          };
-        })
-      ];
-      virtualisation.useNixStoreImage = true;
-      virtualisation.mountHostNixStore = lib.mkForce false;
+    flavour: args:
+    let
+      node = common.node {
+        inherit flavour;
+        layout = "btrfs";
+        # the swap disk: twice the memory (common.nix: 1536 MiB)
+        disks = [ 3072 ];
+        tabula = {
+          swapDevices = [ { device = "/dev/disk/by-label/${swapLabel}"; } ];
+          # sets resume= on the kernel command line (and the scripted
+          # initrd's resume device)
+          boot.resumeDevice = "/dev/disk/by-label/${swapLabel}";
+        };
+      } args;
+    in
+    node
+    // {
+      virtualisation = node.virtualisation // {
+        useNixStoreImage = true;
+        mountHostNixStore = false;
+      };
       systemd.services.backdoor.conflicts = [ "sleep.target" ];
       powerManagement.resumeCommands = "systemctl --no-block restart backdoor.service";
     };
