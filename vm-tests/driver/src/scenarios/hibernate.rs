@@ -29,12 +29,17 @@
 //! image) the resume attempt comes first and tabula's run after it. In the
 //! systemd flavour a drop-in makes the resume unit take 3 s longer, so a
 //! tabula unit not ordered after it would start first: the order seen in the
-//! journal is the units' ordering, not a coincidence of timing. Were tabula
-//! ordered before the resume attempt, boot 2 would archive the hibernated
-//! root and create a new one on disk, then the resumed kernel would go on
-//! with its in-memory view of the old trees: at its next commit it writes
-//! over what stage 1 committed (the rollback lost or the filesystem
-//! damaged); `hibernate-rollback-first` shows it on the scripted flavour.
+//! journal is the units' ordering, not a coincidence of timing.
+//!
+//! Were tabula ordered before the resume attempt, boot 2 would archive the
+//! hibernated root and make a new one on disk, and the resumed kernel would
+//! then go on with its in-memory view of the old trees and commit over what
+//! stage 1 wrote. `hibernate-rollback-first` boots exactly that (scripted
+//! flavour, the resume attempt moved after the rollback): stage 1 archives
+//! the root, the kernel resumes, the resumed system still sees its old root;
+//! on Debian 12's kernel and this small idle root, its next commit replaced
+//! stage 1's and the rollback was silently lost (`btrfs check` clean), what
+//! the disk holds being up to what the resumed kernel writes over.
 
 use crate::harness::{Ctx, Fs, Outcome, Spec, check_eq, is_timestamp_name, ls};
 use crate::image::Mount;
@@ -316,12 +321,16 @@ fn spec(flavour: Flavour, swap: &Path, script: &str, timeout_s: u64) -> Spec {
 
 /// The negative control (scripted flavour): the same hibernation, but boot 2
 /// makes the resume attempt *after* tabula-rollback
-/// (`tabula.harness.resumelate`), the order tabula must never run in. Stage 1
-/// archives the hibernated root and makes a new one on disk, then the kernel
-/// resumes the image, whose in-memory filesystem knows nothing of that. What
-/// the disk holds afterwards is reported; the check is that it is not what
-/// the right order leaves (btrfs check clean, only boot 1's old root,
-/// `@root` holding what was written before and after the hibernation).
+/// (`tabula.harness.resumelate`), the order tabula must never run in.
+/// Checked: stage 1 archives the hibernated root and makes a new one on disk
+/// (its log says so, before the resume attempt), then the kernel resumes the
+/// image and the resumed system goes on with its in-memory view of the old
+/// root (the file of boot 1 still there for it). What the disk holds once
+/// the resumed system has shut down is printed, not asserted: it is up to
+/// what the resumed kernel writes over (observed with Debian 12's kernel on
+/// this small, idle root: its next commit replaced stage 1's, the archived
+/// and the new root vanished, `btrfs check` clean: the rollback silently
+/// lost).
 pub fn run_rollback_first(env: &Env) -> Result<Outcome> {
     let flavour = Flavour::Scripted;
     let ctx = Ctx::new(env, "hibernate-rollback-first")?;
@@ -338,11 +347,25 @@ pub fn run_rollback_first(env: &Env) -> Result<Outcome> {
             b2.describe()
         );
     };
+    let archived = b2.log[..b2.log.find("@@TABULA resume-attempt").unwrap_or(0)]
+        .lines()
+        .any(|l| l.contains("tabula-rollback[") && l.contains("to @old_roots/"));
     ensure!(
-        rb < at && b2.has("resumed") && !b2.has("fresh-boot"),
-        "boot 2: not rolled back first and then resumed; {}",
+        rb < at && archived,
+        "boot 2: stage 1 did not archive the root before the resume attempt; {}",
         b2.describe()
     );
+    ensure!(
+        b2.has("resumed") && !b2.has("fresh-boot"),
+        "boot 2: the kernel did not resume the image after the rollback; {}",
+        b2.describe()
+    );
+    check_eq(
+        "boot 2: the resumed system's view of / (its in-memory old root)",
+        b2.all("root-file").last().copied(),
+        Some("before-hibernation"),
+        Some(&b2),
+    )?;
     let check = sh::run(
         "btrfs",
         &["check", "--readonly", &img.display().to_string()],
@@ -359,7 +382,6 @@ pub fn run_rollback_first(env: &Env) -> Result<Outcome> {
                 .join(" / "),
         }
     )];
-    let mut as_if_right = check.is_ok();
     match Mount::btrfs(&img) {
         Ok(m) => {
             let old = ls(&m.p("@old_roots")).unwrap_or_default();
@@ -375,27 +397,18 @@ pub fn run_rollback_first(env: &Env) -> Result<Outcome> {
                 .map(|f| m.p(&format!("@root/{f}")).exists())
                 .collect();
             found.push(format!(
-                "old roots: {} ({} holding the file of boot 1); @root holds the file of boot 1: {}, the file written after the resume: {}",
+                "old roots: {} ({} holding the file of boot 1; stage 1 of boot 2 had made one more); @root holds the file of boot 1: {}, the file written after the resume: {}",
                 old.len(),
                 holding,
                 root[0],
                 root[1]
             ));
-            as_if_right &= old.len() == 1 && holding == 0 && root.iter().all(|x| *x);
         }
-        Err(e) => {
-            found.push(format!("the filesystem does not mount: {e}"));
-            as_if_right = false;
-        }
+        Err(e) => found.push(format!("the filesystem does not mount: {e}")),
     }
     println!(
-        "rollback before resume, what the disk holds after the resumed system shut down:\n  {}",
+        "rollback before resume: stage 1 archived the hibernated root, the kernel resumed it; the disk after the resumed system shut down:\n  {}",
         found.join("\n  ")
-    );
-    ensure!(
-        !as_if_right,
-        "rolling back before the resume left the disk as the right order does: the negative control shows nothing ({})",
-        found.join("; ")
     );
     Ok(Outcome::Pass)
 }

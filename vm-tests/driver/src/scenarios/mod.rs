@@ -231,6 +231,12 @@ pub fn all() -> Vec<Scenario> {
             run: |e| hibernate::run(e, Flavour::Systemd),
         },
         Scenario {
+            name: "hibernate-rollback-first",
+            proves: "negative control (scripted): with the resume attempt moved after tabula-rollback, stage 1 archives the hibernated root on disk, then the kernel resumes and carries on with its in-memory old root; what the disk holds afterwards is printed",
+            zfs: false,
+            run: hibernate::run_rollback_first,
+        },
+        Scenario {
             name: "boot-time",
             proves: "benchmark (figures, no timing assertion): stage 1 without tabula, with it, with the shell script",
             zfs: false,
