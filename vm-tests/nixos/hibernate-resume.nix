@@ -16,8 +16,8 @@
 # As in nixpkgs' nixos/tests/hibernate.nix: the store is a disk image, not
 # the host's store over 9p (the 9p transport does not come back after a
 # resume), and the test driver's backdoor is restarted after the resume. The
-# store image shifts the empty disks, so they are found by their size and the
-# swap disk is named by its label.
+# store image shifts the empty disks, so they are found by their size (and
+# being blank) and the swap disk is named by its label.
 { self }:
 let
   common = import ./common.nix { inherit self; };
@@ -59,15 +59,21 @@ in
   nodes.scripted = machine "scripted";
 
   testScript = common.helpers + ''
+    import shlex
+
     MiB = 1024 * 1024
 
 
-    def disk_of_size(m, mib):
-        for line in m.succeed("lsblk -dnbo NAME,SIZE").splitlines():
-            name, size = line.split()
-            if int(size) == mib * MiB:
-                return f"/dev/{name}"
-        raise AssertionError(f"no disk of {mib} MiB")
+    def blank_disk_of_size(m, mib):
+        """The one disk of `mib` MiB with no partition table and no filesystem
+        (the root disk can have the same size: it is partitioned)."""
+        found = []
+        for line in m.succeed("lsblk -dnbP -o NAME,SIZE,FSTYPE,PTTYPE").splitlines():
+            d = dict(kv.split("=", 1) for kv in shlex.split(line))
+            if int(d["SIZE"]) == mib * MiB and not d["FSTYPE"] and not d["PTTYPE"]:
+                found.append(f"/dev/{d['NAME']}")
+        assert len(found) == 1, f"expected one blank disk of {mib} MiB, found {found}"
+        return found[0]
 
 
     def old_roots(m):
@@ -83,7 +89,7 @@ in
     def hibernate_resume(m, flavour):
         m.start()
         m.wait_for_unit("multi-user.target")
-        tabula_disk = disk_of_size(m, 1024)
+        tabula_disk = blank_disk_of_size(m, 1024)
         m.succeed(
             f"mkfs.btrfs -q -f -L tabula {tabula_disk}",
             f"mkdir -p /mnt && mount {tabula_disk} /mnt",
@@ -91,7 +97,7 @@ in
             "btrfs subvolume create /mnt/@persist",
             "btrfs subvolume create /mnt/@old_roots",
             "umount /mnt",
-            f"mkswap -L ${swapLabel} {disk_of_size(m, 3072)}",
+            f"mkswap -L ${swapLabel} {blank_disk_of_size(m, 3072)}",
             "udevadm settle",
         )
         boot_specialisation(m)
