@@ -310,14 +310,21 @@ for name, script in json.load(sys.stdin)["testScripts"].items():
     listed() { local x want=$1; shift; for x in "$@"; do [ "$x" = "$want" ] && return 0; done; return 1; }
     missing=()
     for t in "${theirs[@]}"; do
-      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|zfs-datasets|persist-files-and-homes|machine-id-first-boot|nested-and-symlink|cli-zfs|overlay-*|failure-policy|several-roots-*|luks-btrfs-*|zfs-encrypted)
+      case "$t" in btrfs-rotation-*|btrfs-retention|btrfs-blank-template|zfs-rollback-*|zfs-keep-previous|zfs-datasets|persist-files-and-homes|machine-id-first-boot|nested-and-symlink|cli-zfs|overlay-*|several-roots-*|luks-btrfs-*|zfs-encrypted)
         listed "$t" "${ours[@]}" || missing+=("$t") ;;
+      # one NixOS test for both: one machine per initrd flavour, or per filesystem
+      hibernate-resume-*)
+        listed hibernate-resume "${ours[@]}" || missing+=("$t") ;;
+      failure-policy-*)
+        listed failure-policy "${ours[@]}" || missing+=("$t") ;;
       esac
     done
     if [ ${#missing[@]} -eq 0 ]; then pass "every mirrored QEMU harness scenario has a NixOS VM test of the same name"
     else fail "QEMU harness scenarios without a NixOS VM test of the same name: ${missing[*]}"; fi
     notyet=()
-    for o in "${ours[@]}"; do listed "$o" "${theirs[@]}" || notyet+=("$o"); done
+    for o in "${ours[@]}"; do
+      listed "$o" "${theirs[@]}" || listed "$o-scripted" "${theirs[@]}" || listed "$o-btrfs" "${theirs[@]}" || notyet+=("$o")
+    done
     [ ${#notyet[@]} -eq 0 ] || echo "note: NixOS VM tests the QEMU harness does not run (yet): ${notyet[*]}" >&2
   else
     skip "scenario lists in step" "no QEMU harness scenario list at ${harness#"$repo"/}"

@@ -471,7 +471,7 @@ let
             check_state(machine)
             machine.succeed("mkdir -p /mnt && mount -o subvolid=5 /dev/mapper/cryptroot /mnt")
             names = machine.succeed("ls /mnt/@old_roots").split()
-            assert len(names) == 2 and all(TIMESTAMP.match(n) for n in names), names
+            assert len(names) == 2 and all(is_old_root_name(n) for n in names), names
             machine.succeed("grep -qx erased /mnt/@old_roots/*/etc/tabula-erased")
             machine.succeed("umount /mnt")
       '';

@@ -75,7 +75,7 @@ common.scenario {
         reboot(machine)
         check_state(machine)
         kept = old_roots()
-        assert len(kept) == 2 and all(TIMESTAMP.match(k.rsplit("/", 1)[1]) for k in kept), kept
+        assert len(kept) == 2 and all(is_old_root_name(k.rsplit("/", 1)[1]) for k in kept), kept
         for k in kept:
             assert encryption(k)[:2] == ["aes-256-gcm", "rpool"], (k, encryption(k))
         machine.succeed(
