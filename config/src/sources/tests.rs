@@ -1,5 +1,6 @@
 use serde_json::json;
 
+use super::table::{Table, table};
 use super::*;
 use crate::entries::check_entries;
 
