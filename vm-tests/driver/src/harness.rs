@@ -1,6 +1,10 @@
 //! What scenarios share: a per-scenario work directory, disk images, the
 //! kernel command line of each filesystem, booting with a payload, and
 //! host-side checks of Btrfs images.
+//!
+//! Over 400 lines on purpose: `Spec` and `Ctx::boot_with` are the one path
+//! every scenario boots through (payload, initrd, QEMU, report), and the
+//! host-side checks beside them are what every scenario reads its boots with.
 
 use crate::env::Env;
 use crate::image::{self, Mount};

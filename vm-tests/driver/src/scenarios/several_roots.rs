@@ -28,6 +28,10 @@
 //!    rolled back, exit 1 with `1 of 2 targets failed`;
 //! 3. systemd initrd, home's snapshot missing: the root rolled back, home
 //!    keeps its marker, the unit exited 1 with the same line.
+//!
+//! Over 400 lines on purpose: the Btrfs and the ZFS half are one claim (each
+//! target on its own) and share the reading of stage 1's log
+//! (`expect_one_of_two_failed`, `expect_all_done`).
 
 use crate::harness::{Ctx, Fs, Mode, Outcome, Spec, check_eq, is_timestamp_name, ls};
 use crate::image::{Mount, subvol};
