@@ -168,13 +168,52 @@ pub fn zfs_encrypted_base(env: &Env) -> Result<PathBuf> {
 }
 
 fn zfs_pool_image(env: &Env, file: &str, vm_name: &str, layout: &str) -> Result<PathBuf> {
+    image_in_vm(
+        env,
+        &InVm {
+            file,
+            vm_name,
+            what: &format!("the ZFS pool image {file}.img"),
+            zfs: true,
+            payload: Payload::default(),
+            script: format!(
+                "set -e\n{layout}mkdir -p /mnt\nmount -t zfs rpool/local/usr /mnt\n\
+                 cd /mnt && tar -xf /dev/vdb && cd /\numount /mnt\nzfs list -o name,mountpoint,canmount\n\
+                 zpool export rpool\n"
+            ),
+        },
+    )
+}
+
+/// A cached base image made inside a VM, where the host kernel lacks what
+/// the image needs (ZFS, device-mapper).
+struct InVm<'a> {
+    /// `images/<file>.img` in the cache.
+    file: &'a str,
+    /// The VM's name (its console log's).
+    vm_name: &'a str,
+    /// What the progress and error lines call the image.
+    what: &'a str,
+    /// A ZFS pool: needs the ZFS modules, and the disk gets one GPT
+    /// partition for the pool (`/dev/vda1`).
+    zfs: bool,
+    /// What the scripted initrd carries besides the harness.
+    payload: Payload,
+    /// Run in stage 1 with the new 3 GiB disk as `/dev/vda` and a tar of
+    /// the OS tree as `/dev/vdb`; exit 0 when the image is complete.
+    script: String,
+}
+
+/// Makes `spec`'s image unless the cached one is newer than the OS tree.
+fn image_in_vm(env: &Env, spec: &InVm<'_>) -> Result<PathBuf> {
+    let file = spec.file;
     let os_stamp = os_tree(env)?;
     let os = env.cache.join("os-usr");
     let out = env.cache.join(format!("images/{file}.img"));
     if fresh(&out, &[os_stamp, env.here.join("guest/build-os.sh")]) {
         return Ok(out);
     }
-    if !env.zfs {
+    if spec.zfs && !env.zfs {
         bail!("ZFS modules were not built: run vm-tests/setup.sh without --no-zfs");
     }
     let t = std::time::Instant::now();
@@ -184,35 +223,33 @@ fn zfs_pool_image(env: &Env, file: &str, vm_name: &str, layout: &str) -> Result<
     let tmp = out.with_extension("tmp.img");
     let _ = std::fs::remove_file(&tmp);
     sh::run("truncate", &["-s", "3G", &tmp.display().to_string()])?;
-    sh::bash(
-        r#"echo 'label: gpt' | sfdisk -q "$1" && echo ',,L' | sfdisk -q --append "$1""#,
-        &[&tmp],
-    )?;
+    if spec.zfs {
+        sh::bash(
+            r#"echo 'label: gpt' | sfdisk -q "$1" && echo ',,L' | sfdisk -q --append "$1""#,
+            &[&tmp],
+        )?;
+    }
     let initrd_path = env.work.join(format!("{file}.initrd"));
-    initrd::assemble(env, Flavour::Scripted, &Payload::default(), &initrd_path)?;
-    let script = format!(
-        "set -e\n{layout}mkdir -p /mnt\nmount -t zfs rpool/local/usr /mnt\n\
-         cd /mnt && tar -xf /dev/vdb && cd /\numount /mnt\nzfs list -o name,mountpoint,canmount\n\
-         zpool export rpool\n"
-    );
+    initrd::assemble(env, Flavour::Scripted, &spec.payload, &initrd_path)?;
     let vm = Vm {
-        name: vm_name.into(),
+        name: spec.vm_name.into(),
         initrd: initrd_path,
         append: "tabula.harness=script".into(),
         disks: vec![tmp.clone(), tar.clone()],
-        script: Some(script),
+        script: Some(spec.script.clone()),
         timeout: Duration::from_secs(600),
         mem_mb: 1536,
         rtc_base: None,
     };
     let b = qemu::boot(env, &vm, &mut |_| qemu::Hook::Continue)?;
     if b.get("script-exit") != Some("0") {
-        bail!("creating the ZFS pool image failed; {}", b.describe());
+        bail!("creating {} failed; {}", spec.what, b.describe());
     }
     std::fs::rename(&tmp, &out).ctx(out.display())?;
     let _ = std::fs::remove_file(&tar);
     eprintln!(
-        "vm: built the ZFS pool image {file}.img in {:.1} s",
+        "vm: built {} in {:.1} s",
+        spec.what,
         t.elapsed().as_secs_f64()
     );
     Ok(out)
@@ -257,55 +294,28 @@ pub fn luks_initrd_files() -> Vec<(String, Item)> {
 /// nothing under TCG) holding a Btrfs filesystem labelled `tabula` with
 /// `@usr` (the OS tree), `@root`, `@persist` and `@old_roots`.
 pub fn luks_btrfs_base(env: &Env) -> Result<PathBuf> {
-    let os_stamp = os_tree(env)?;
-    let os = env.cache.join("os-usr");
-    let out = env.cache.join("images/luks-btrfs-base.img");
-    if fresh(&out, &[os_stamp, env.here.join("guest/build-os.sh")]) {
-        return Ok(out);
-    }
-    let t = std::time::Instant::now();
-    std::fs::create_dir_all(env.cache.join("images")).ctx("images dir")?;
-    let tar = env.cache.join("images/luks-btrfs-base-os-usr.tar");
-    sh::bash(r#"tar -C "$1" -cf "$2" ."#, &[&os, &tar])?;
-    let tmp = out.with_extension("tmp.img");
-    let _ = std::fs::remove_file(&tmp);
-    sh::run("truncate", &["-s", "3G", &tmp.display().to_string()])?;
-    let initrd_path = env.work.join("luks-btrfs-base.initrd");
-    let payload = Payload {
-        initrd_files: luks_initrd_files(),
-        ..Payload::default()
-    };
-    initrd::assemble(env, Flavour::Scripted, &payload, &initrd_path)?;
-    let script = format!(
-        "set -e\nmkdir -p /run/cryptsetup /mnt\n\
-         cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 \
-         --pbkdf-force-iterations 1000 --key-file {LUKS_KEY_PATH} /dev/vda\n\
-         cryptsetup open --key-file {LUKS_KEY_PATH} /dev/vda {LUKS_NAME}\n\
-         mkfs.btrfs -q -L tabula /dev/mapper/{LUKS_NAME}\n\
-         mount -o subvolid=5 /dev/mapper/{LUKS_NAME} /mnt\n\
-         for s in @usr @root @persist @old_roots; do btrfs -q subvolume create /mnt/$s; done\n\
-         cd /mnt/@usr && tar -xf /dev/vdb && cd /\nls /mnt\numount /mnt\n\
-         cryptsetup close {LUKS_NAME}\n"
-    );
-    let vm = Vm {
-        name: "setup-luks-btrfs-base".into(),
-        initrd: initrd_path,
-        append: "tabula.harness=script".into(),
-        disks: vec![tmp.clone(), tar.clone()],
-        script: Some(script),
-        timeout: Duration::from_secs(600),
-        mem_mb: 1536,
-        rtc_base: None,
-    };
-    let b = qemu::boot(env, &vm, &mut |_| qemu::Hook::Continue)?;
-    if b.get("script-exit") != Some("0") {
-        bail!("creating the LUKS2 image failed; {}", b.describe());
-    }
-    std::fs::rename(&tmp, &out).ctx(out.display())?;
-    let _ = std::fs::remove_file(&tar);
-    eprintln!(
-        "vm: built the LUKS2 + Btrfs base image in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-    Ok(out)
+    image_in_vm(
+        env,
+        &InVm {
+            file: "luks-btrfs-base",
+            vm_name: "setup-luks-btrfs-base",
+            what: "the LUKS2 + Btrfs base image",
+            zfs: false,
+            payload: Payload {
+                initrd_files: luks_initrd_files(),
+                ..Payload::default()
+            },
+            script: format!(
+                "set -e\nmkdir -p /run/cryptsetup /mnt\n\
+                 cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 \
+                 --pbkdf-force-iterations 1000 --key-file {LUKS_KEY_PATH} /dev/vda\n\
+                 cryptsetup open --key-file {LUKS_KEY_PATH} /dev/vda {LUKS_NAME}\n\
+                 mkfs.btrfs -q -L tabula /dev/mapper/{LUKS_NAME}\n\
+                 mount -o subvolid=5 /dev/mapper/{LUKS_NAME} /mnt\n\
+                 for s in @usr @root @persist @old_roots; do btrfs -q subvolume create /mnt/$s; done\n\
+                 cd /mnt/@usr && tar -xf /dev/vdb && cd /\nls /mnt\numount /mnt\n\
+                 cryptsetup close {LUKS_NAME}\n"
+            ),
+        },
+    )
 }
