@@ -52,6 +52,20 @@ impl Scratch {
         dev
     }
 
+    /// A fresh Btrfs filesystem (256 MiB) with an empty `@root`, its top
+    /// level mounted at `top` with `subvolid=5` and `extra` options
+    /// (`",noatime"`); returns the device and that mount point.
+    pub fn btrfs_with_root(&mut self, extra: &str) -> (String, PathBuf) {
+        let dev = self.btrfs(256);
+        let top = self.path("top");
+        self.mount(&["-o", &format!("subvolid=5{extra}"), &dev], &top);
+        sh(
+            "btrfs",
+            &["-q", "subvolume", "create", p(&top.join("@root"))],
+        );
+        (dev, top)
+    }
+
     /// `mount ARGS... WHERE`, made first if missing; undone on drop.
     pub fn mount(&mut self, args: &[&str], at: &Path) {
         std::fs::create_dir_all(at).ok();

@@ -111,14 +111,8 @@ fn restore_copies_a_tree_from_an_old_root_exactly_and_never_overwrites_unasked()
         return Ok(());
     }
     let mut sc = Scratch::new();
-    let dev = sc.btrfs(256);
-    let top = sc.path("top");
     // noatime: the test's own reads of the old root must not write to it.
-    sc.mount(&["-o", "subvolid=5,noatime", &dev], &top);
-    sh(
-        "btrfs",
-        &["-q", "subvolume", "create", p(&top.join("@root"))],
-    );
+    let (dev, top) = sc.btrfs_with_root(",noatime");
     std::fs::create_dir(top.join("@old_roots"))?;
     let old = top.join("@old_roots/2026-11-30T10:00:00Z");
     sh("btrfs", &["-q", "subvolume", "create", p(&old)]);

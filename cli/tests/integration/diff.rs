@@ -287,13 +287,7 @@ fn btrfs_diff_without_blank_lists_everything_but_persisted_and_regenerated() -> 
         return Ok(());
     }
     let mut sc = Scratch::new();
-    let dev = sc.btrfs(256);
-    let top = sc.path("top");
-    sc.mount(&["-o", "subvolid=5", &dev], &top);
-    sh(
-        "btrfs",
-        &["-q", "subvolume", "create", p(&top.join("@root"))],
-    );
+    let (dev, top) = sc.btrfs_with_root("");
     std::fs::create_dir_all(top.join("persist"))?;
     let r = sc.path("root");
     sc.mount(&["-o", "subvol=@root", &dev], &r);

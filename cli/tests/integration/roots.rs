@@ -16,13 +16,7 @@ fn btrfs_roots_shows_each_old_root_with_what_the_keep_policy_does_next_boot() ->
         return Ok(());
     }
     let mut sc = Scratch::new();
-    let dev = sc.btrfs(256);
-    let top = sc.path("top");
-    sc.mount(&["-o", "subvolid=5", &dev], &top);
-    sh(
-        "btrfs",
-        &["-q", "subvolume", "create", p(&top.join("@root"))],
-    );
+    let (dev, top) = sc.btrfs_with_root("");
     std::fs::create_dir_all(top.join("@old_roots/not-a-subvolume"))?;
     // Archived in the order of their names (the clock was right); the
     // rollback ranks them by creation transaction, and so does the list.
