@@ -23,19 +23,7 @@ use crate::scenarios::btrfs_rotation::{REPORT, check_unit_order};
 use crate::scenarios::zfs_rollback::{WRITE, ZFS_REPORT};
 use crate::{Env, Result, ensure};
 
-const KEEP: &str = r#"{
-  "version": 1,
-  "rollback": [
-    { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank",
-      "oldRoots": "rpool/local/old_roots", "keep": { "days": 30, "min": 1, "max": null } }
-  ],
-  "persist": [
-    { "storage": "/persist",
-      "directories": [ "/var/log",
-        { "path": "/var/lib/tabula-test", "user": "nobody", "group": "nogroup", "mode": "0750" } ],
-      "files": [ { "path": "/etc/tabula-test.conf", "mode": "0600" } ] }
-  ]
-}"#;
+const KEEP: &str = crate::scenarios::zfs_keep_previous::CONFIG;
 
 /// Encryption of the root, the persisted dataset and every old root, and
 /// which old roots hold boot 1's file (mounted read-only).

@@ -10,7 +10,11 @@ use crate::scenarios::btrfs_rotation::REPORT;
 use crate::scenarios::zfs_rollback::{WRITE, ZFS_REPORT};
 use crate::{Env, Result, ensure};
 
-const CONFIG: &str = r#"{
+/// The keep-previous machine: old roots kept under `rpool/local/old_roots`
+/// (30 days, at least one), `/var/log`, `/var/lib/tabula-test` and
+/// `/etc/tabula-test.conf` persisted on `rpool/safe/persist`. cli-zfs and
+/// zfs-encrypted boot the same machine.
+pub const CONFIG: &str = r#"{
   "version": 1,
   "rollback": [
     { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank",

@@ -33,22 +33,8 @@ mod guest;
 
 use guest::{BOOT1, BOOT2, HELPERS};
 
-/// The zfs-keep-previous configuration: old roots kept under
-/// `rpool/local/old_roots`, `/var/lib/tabula-test` and
-/// `/etc/tabula-test.conf` persisted on `rpool/safe/persist`.
-const CONFIG: &str = r#"{
-  "version": 1,
-  "rollback": [
-    { "type": "zfs", "dataset": "rpool/local/root", "snapshot": "blank",
-      "oldRoots": "rpool/local/old_roots", "keep": { "days": 30, "min": 1, "max": null } }
-  ],
-  "persist": [
-    { "storage": "/persist",
-      "directories": [ "/var/log",
-        { "path": "/var/lib/tabula-test", "user": "nobody", "group": "nogroup", "mode": "0750" } ],
-      "files": [ { "path": "/etc/tabula-test.conf", "mode": "0600" } ] }
-  ]
-}"#;
+/// The zfs-keep-previous machine.
+const CONFIG: &str = crate::scenarios::zfs_keep_previous::CONFIG;
 
 /// Where the guest has the `tabula` command (as the demo puts it).
 const TABULA_BIN: &str = "/opt/tabula/bin/tabula";
